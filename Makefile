@@ -1,0 +1,99 @@
+# Dashboard access operator. `make help` lists the targets.
+
+IMG ?= ghcr.io/dashboardops/access-operator:dev
+# Tools run from hack/tools/go.mod, so their dependencies never move the operator's.
+TOOL := go tool -modfile=hack/tools/go.mod
+CONTROLLER_GEN := $(TOOL) controller-gen
+GOLANGCI_LINT := $(TOOL) golangci-lint
+# kube-apiserver, etcd and kubectl built from the Go module proxy by hack/control-plane.sh.
+ASSETS := $(shell hack/control-plane.sh print-dir)
+KUBECTL ?= $(if $(wildcard $(ASSETS)/kubectl),$(ASSETS)/kubectl,kubectl)
+# Build flags shared by `make build` and the Dockerfile's build stage (a test checks they agree).
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags="-s -w"
+
+.PHONY: all
+all: build
+
+.PHONY: help
+help: ## Show the targets.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: ## Generate the CRDs and RBAC from the +kubebuilder markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: ## Generate the DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: ## golangci-lint (v2, see .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: tidy
+tidy: ## go mod tidy, for the operator and for the tools.
+	go mod tidy
+	cd hack/tools && go mod tidy
+
+.PHONY: verify
+verify: generate manifests fmt tidy vet lint ## Regenerate everything and fail if the tree changed.
+	@if [ -n "$$(git status --porcelain)" ]; then \
+		echo "make verify: the tree is not clean after generate/manifests/fmt/tidy:"; \
+		git status --porcelain; git --no-pager diff --stat; exit 1; \
+	fi
+
+.PHONY: control-plane
+control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s/ (about 10 min the first time).
+	hack/control-plane.sh
+
+.PHONY: test
+test: control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd.
+	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
+
+##@ Build and run
+
+.PHONY: build
+build: ## Build the manager and the kubectl plugin into bin/.
+	$(GO_BUILD) -o bin/manager .
+	$(GO_BUILD) -o bin/kubectl-dashboard ./cmd/kubectl-dashboard
+
+.PHONY: dev
+dev: control-plane build ## Run the operator on a local control plane; state in .dev/.
+	go build -o bin/dev ./hack/dev
+	bin/dev --state-dir .dev --manager bin/manager
+
+.PHONY: run
+run: manifests ## Run the manager against the cluster of your current kubeconfig.
+	go run . --notifier=log
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of your current kubeconfig.
+	$(KUBECTL) apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs (and with them every DashboardUser and Passcode).
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests ## Install the operator with kustomize (config/default).
+	$(KUBECTL) apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the operator installed by deploy.
+	$(KUBECTL) delete --ignore-not-found -k config/default

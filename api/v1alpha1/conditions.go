@@ -1,0 +1,59 @@
+package v1alpha1
+
+// Condition types. They follow kstatus (sigs.k8s.io/cli-utils/pkg/kstatus): Ready is always set;
+// Reconciling is True while the operator is still working towards the spec; Stalled is True when it
+// cannot make progress without a change from a person.
+const (
+	// ConditionReady is True when the object is in the state its spec asks for.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the operator is working on the object.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the operator cannot go on until someone changes something.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons shared by both kinds. Event reasons use the same words.
+const (
+	// ReasonProgressing: the operator has seen this generation and is working on it.
+	ReasonProgressing = "Progressing"
+	// ReasonInvalidSpec: the spec passed API validation but cannot be acted on (Stalled).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonRetrying: the last attempt failed with a transient error; a retry is scheduled.
+	ReasonRetrying = "Retrying"
+)
+
+// Condition reasons of a Passcode.
+const (
+	// ReasonIssued: the first passcode was issued and written to the Secret.
+	ReasonIssued = "Issued"
+	// ReasonRotated: automatic rotation issued the next passcode.
+	ReasonRotated = "Rotated"
+	// ReasonReset: a reset request issued a fresh passcode.
+	ReasonReset = "Reset"
+	// ReasonExpired: the tenure ended (Manual rotation); the passcode no longer works.
+	ReasonExpired = "Expired"
+	// ReasonRevoked: the passcode, or its user's access, was revoked; it no longer works.
+	ReasonRevoked = "Revoked"
+	// ReasonRepaired: the Secret was missing or its passcode edited, and a fresh one was issued.
+	ReasonRepaired = "Repaired"
+	// ReasonUserNotFound: spec.userRef names a DashboardUser that does not exist (yet).
+	ReasonUserNotFound = "UserNotFound"
+	// ReasonUserRevoked: the user's access is Revoked, so a reset was refused.
+	ReasonUserRevoked = "UserRevoked"
+)
+
+// Condition reasons of a DashboardUser.
+const (
+	// ReasonInvited: the invite was delivered; the user has not accepted it yet.
+	ReasonInvited = "Invited"
+	// ReasonInviteFailed: delivering the invite failed; it is retried with backoff.
+	ReasonInviteFailed = "InviteFailed"
+	// ReasonInviteExpired: the invite link expired before it was accepted.
+	ReasonInviteExpired = "InviteExpired"
+	// ReasonAccepted: the user accepted the invite.
+	ReasonAccepted = "Accepted"
+	// ReasonAccessRevoked: the user's access is Revoked.
+	ReasonAccessRevoked = "AccessRevoked"
+	// ReasonRoleChanged: the user's role was edited (Event only).
+	ReasonRoleChanged = "RoleChanged"
+)

@@ -1,0 +1,191 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Role is one of the dashboard's system roles.
+// +kubebuilder:validation:Enum=Admin;Creator;Member;Approver
+type Role string
+
+// The dashboard's system roles.
+const (
+	RoleAdmin    Role = "Admin"
+	RoleCreator  Role = "Creator"
+	RoleMember   Role = "Member"
+	RoleApprover Role = "Approver"
+)
+
+// Access says whether a user may use the dashboard and its API.
+// +kubebuilder:validation:Enum=Granted;Revoked
+type Access string
+
+const (
+	// AccessGranted lets the user in (the default).
+	AccessGranted Access = "Granted"
+	// AccessRevoked is the dashboard's "Revoke access": every passcode of the user stops working at
+	// once, and setting Granted again does not revive them (a reset is needed).
+	AccessRevoked Access = "Revoked"
+)
+
+// UserPhase is where a DashboardUser is in its life.
+// +kubebuilder:validation:Enum=Pending;Invited;Active;InviteExpired;Revoked
+type UserPhase string
+
+// The phases of a DashboardUser.
+const (
+	UserPending       UserPhase = "Pending"
+	UserInvited       UserPhase = "Invited"
+	UserActive        UserPhase = "Active"
+	UserInviteExpired UserPhase = "InviteExpired"
+	UserRevoked       UserPhase = "Revoked"
+)
+
+// PasscodeSummary summarises the Passcodes of one user for the users page.
+// +kubebuilder:validation:Enum=None;Active;Expiring;Expired;Revoked
+type PasscodeSummary string
+
+// The values of DashboardUserStatus.PasscodeStatus.
+const (
+	PasscodeSummaryNone     PasscodeSummary = "None"
+	PasscodeSummaryActive   PasscodeSummary = "Active"
+	PasscodeSummaryExpiring PasscodeSummary = "Expiring"
+	PasscodeSummaryExpired  PasscodeSummary = "Expired"
+	PasscodeSummaryRevoked  PasscodeSummary = "Revoked"
+)
+
+// InviteSpec tunes the invite a new user receives.
+type InviteSpec struct {
+	// ttl is how long the accept link works once sent: a whole number followed by d, h or m
+	// (e.g. 7d, 12h, 45m), from 1m to 30d. Defaults to 7d.
+	// +optional
+	// +kubebuilder:default="7d"
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]{0,5})[mhd]$')",message="must be a whole number followed by d, h or m, e.g. 7d, 12h or 45m"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || (int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) >= 1 && int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) <= 43200)",message="must be at least 1m and at most 30d"
+	TTL string `json:"ttl,omitempty"`
+}
+
+// DashboardUserSpec is the user as an admin would set it up on the users page.
+type DashboardUserSpec struct {
+	// email is where the invite goes and who the user is: a valid address in lower case (upper case
+	// is refused so that one person is one object), at most 254 characters. Immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:XValidation:rule="self == self.lowerAscii()",message="must be lower case, so that one person is one object"
+	// +kubebuilder:validation:XValidation:rule="self.lowerAscii().matches('^[a-z0-9._%+-]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')",message="must be an email address such as jane@example.com"
+	// +kubebuilder:validation:XValidation:rule="self.indexOf('@') <= 64",message="the part before @ must be at most 64 characters"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: create a new DashboardUser for another address"
+	Email string `json:"email"`
+
+	// displayName is the Name column of the users page, at most 128 characters.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	DisplayName string `json:"displayName,omitempty"`
+
+	// role is one of the dashboard's system roles: Admin, Creator, Member or Approver. Editing it
+	// takes effect at once.
+	// +required
+	Role Role `json:"role"`
+
+	// access is Granted (the default) or Revoked. Revoked is the dashboard's "Revoke access": every
+	// Passcode of the user is revoked at once; setting Granted again does not revive them.
+	// +optional
+	// +kubebuilder:default=Granted
+	Access Access `json:"access,omitempty"`
+
+	// invite tunes the invite sent to a new user.
+	// +optional
+	Invite *InviteSpec `json:"invite,omitempty"`
+}
+
+// InviteStatus is what happened to the user's invite. It never holds the invite token.
+type InviteStatus struct {
+	// sentAt is when the current invite was delivered.
+	// +optional
+	SentAt *metav1.Time `json:"sentAt,omitempty"`
+	// expiresAt is when the current invite link stops working.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// acceptedAt is when the user accepted the invite.
+	// +optional
+	AcceptedAt *metav1.Time `json:"acceptedAt,omitempty"`
+	// attempts counts delivery attempts of the current invite, failed ones included.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// lastError says why the last delivery failed, without any secret in the text.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// DashboardUserStatus is what the operator observed and did.
+type DashboardUserStatus struct {
+	// phase is Pending (not yet invited), Invited, Active (invite accepted), InviteExpired or Revoked.
+	// +optional
+	Phase UserPhase `json:"phase,omitempty"`
+
+	// invite is the state of the user's invite.
+	// +optional
+	Invite *InviteStatus `json:"invite,omitempty"`
+
+	// lastLoginAt is the last successful passcode authentication by this user (coalesced to a minute).
+	// +optional
+	LastLoginAt *metav1.Time `json:"lastLoginAt,omitempty"`
+
+	// passcodeStatus summarises the user's Passcodes: None, Active, Expiring (inside its renew
+	// window), Expired or Revoked.
+	// +optional
+	PasscodeStatus PasscodeSummary `json:"passcodeStatus,omitempty"`
+
+	// lastResendRequestedAt is the value of the resend-invite annotation handled last, so that
+	// re-applying the same value does nothing.
+	// +optional
+	LastResendRequestedAt string `json:"lastResendRequestedAt,omitempty"`
+
+	// observedGeneration is the generation the status was last computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, plus Reconciling and Stalled when they apply (kstatus-compatible).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DashboardUser is a person with a role on a dashboard project (the namespace): the users page, made
+// declarative. Creating one invites the user by email.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=du,categories=dashboard
+// +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`
+// +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
+// +kubebuilder:printcolumn:name="Email",type=string,JSONPath=`.spec.email`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Last Login",type=date,JSONPath=`.status.lastLoginAt`
+// +kubebuilder:printcolumn:name="Passcode",type=string,JSONPath=`.status.passcodeStatus`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type DashboardUser struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired user.
+	// +required
+	Spec DashboardUserSpec `json:"spec"`
+
+	// status is the observed user.
+	// +optional
+	Status DashboardUserStatus `json:"status,omitempty"`
+}
+
+// DashboardUserList is a list of DashboardUsers.
+//
+// +kubebuilder:object:root=true
+type DashboardUserList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DashboardUser `json:"items"`
+}

@@ -1,0 +1,21 @@
+package v1alpha1
+
+// Names shared with everything outside the operator (SPEC "Names"): they are part of the contract.
+const (
+	// ResetRequestedAtAnnotation on a Passcode asks for a fresh passcode now. Its value is an RFC 3339
+	// time; a value already handled (status.lastResetRequestedAt) does nothing, so re-applying a
+	// manifest is harmless.
+	ResetRequestedAtAnnotation = "access.dashboardops.io/reset-requested-at"
+
+	// ResendInviteRequestedAtAnnotation on a DashboardUser asks for a fresh invite now (RFC 3339 time),
+	// handled once per value like ResetRequestedAtAnnotation.
+	ResendInviteRequestedAtAnnotation = "access.dashboardops.io/resend-invite-requested-at"
+
+	// ManagedByLabel is set to ManagedByValue on every Secret the operator writes; the manager caches
+	// only Secrets that carry it.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of ManagedByLabel.
+	ManagedByValue = "access-operator"
+	// PasscodeLabel on a Secret names the Passcode it belongs to.
+	PasscodeLabel = "access.dashboardops.io/passcode"
+)

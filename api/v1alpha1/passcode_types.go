@@ -1,0 +1,226 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Durations in this API (tenure, renewBefore, gracePeriod, ttl) are a whole number followed by d, h
+// or m: `30d`, `12h`, `45m`. The CEL rules below and internal/duration accept exactly the same
+// strings (a test holds them to it): `^(0|[1-9][0-9]{0,5})[mhd]$`, read as minutes with
+// int(number) * (d: 1440, h: 60, m: 1).
+
+// RotationPolicy says what happens when a passcode's tenure runs out.
+// +kubebuilder:validation:Enum=Manual;Automatic
+type RotationPolicy string
+
+const (
+	// RotationManual means the passcode expires at the end of its tenure; a reset grants a new one.
+	RotationManual RotationPolicy = "Manual"
+	// RotationAutomatic means a fresh passcode replaces the current one renewBefore its expiry.
+	RotationAutomatic RotationPolicy = "Automatic"
+)
+
+// PasscodePhase is where a Passcode is in its life.
+// +kubebuilder:validation:Enum=Pending;Active;Expired;Revoked
+type PasscodePhase string
+
+// The phases of a Passcode.
+const (
+	PasscodePending PasscodePhase = "Pending"
+	PasscodeActive  PasscodePhase = "Active"
+	PasscodeExpired PasscodePhase = "Expired"
+	PasscodeRevoked PasscodePhase = "Revoked"
+)
+
+// UserReference names a DashboardUser in the Passcode's namespace.
+type UserReference struct {
+	// name of the DashboardUser.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a DashboardUser: lower case letters, digits, '-' and '.'"
+	Name string `json:"name"`
+}
+
+// RotationSpec says how a passcode is replaced.
+type RotationSpec struct {
+	// policy is Manual (the default: the passcode expires at the end of its tenure) or Automatic (a
+	// fresh passcode replaces it renewBefore its expiry).
+	// +optional
+	// +kubebuilder:default=Manual
+	Policy RotationPolicy `json:"policy,omitempty"`
+
+	// renewBefore is how long before expiry the next passcode is issued (Automatic), and where the
+	// users page starts to show Expiring. Same format as tenure, at least 1m and shorter than the
+	// tenure. Defaults to one third of the tenure.
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]{0,5})[mhd]$')",message="must be a whole number followed by d, h or m, e.g. 10d, 12h or 45m"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) >= 1",message="must be at least 1m"
+	RenewBefore string `json:"renewBefore,omitempty"`
+
+	// gracePeriod is how long the previous passcode keeps working after a rotation or reset. Same
+	// format as tenure, at most 24h. Defaults to 0 (the previous passcode stops at once).
+	// +optional
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]{0,5})[mhd]$')",message="must be a whole number followed by d, h or m, e.g. 1h or 30m"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) <= 1440",message="must be at most 24h"
+	GracePeriod string `json:"gracePeriod,omitempty"`
+}
+
+// SecretTemplate adds labels and annotations to the Secret that holds the passcode.
+type SecretTemplate struct {
+	// labels to add to the Secret. The operator's own labels cannot be overridden.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/managed-by' in self) && !('access.dashboardops.io/passcode' in self)",message="must not set app.kubernetes.io/managed-by or access.dashboardops.io/passcode: the operator owns them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be label keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 63)",message="values must be label values of at most 63 characters"
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations to add to the Secret. The operator's own annotations cannot be overridden.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('access.dashboardops.io/'))",message="must not use the access.dashboardops.io/ prefix: the operator owns it"
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// PasscodeSpec is a grant of an API passcode to a user for a tenure.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.rotation.renewBefore) || !self.tenure.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || !self.rotation.renewBefore.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || int(self.rotation.renewBefore.substring(0, self.rotation.renewBefore.size() - 1)) * (self.rotation.renewBefore.endsWith('d') ? 1440 : (self.rotation.renewBefore.endsWith('h') ? 60 : 1)) < int(self.tenure.substring(0, self.tenure.size() - 1)) * (self.tenure.endsWith('d') ? 1440 : (self.tenure.endsWith('h') ? 60 : 1))",message="must be shorter than spec.tenure",fieldPath=".rotation.renewBefore"
+// +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName) && (!has(self.secretName) || self.secretName == oldSelf.secretName)",message="is immutable: create a new Passcode to use another Secret",fieldPath=".secretName"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="cannot be unset once true: a revoked Passcode is revoked for good; create a new Passcode",fieldPath=".revoked"
+type PasscodeSpec struct {
+	// userRef names the DashboardUser (same namespace) the passcode belongs to. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: create a new Passcode for another user"
+	UserRef UserReference `json:"userRef"`
+
+	// tenure is how long a passcode is valid once issued: a whole number followed by d, h or m
+	// (e.g. 30d, 12h, 45m), at least 1m and at most 365d.
+	// +required
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|[1-9][0-9]{0,5})[mhd]$')",message="must be a whole number followed by d, h or m, e.g. 30d, 12h or 45m"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || (int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) >= 1 && int(self.substring(0, self.size() - 1)) * (self.endsWith('d') ? 1440 : (self.endsWith('h') ? 60 : 1)) <= 525600)",message="must be at least 1m and at most 365d"
+	Tenure string `json:"tenure"`
+
+	// rotation says how the passcode is replaced. Defaults to Manual: it expires at the end of its
+	// tenure.
+	// +optional
+	Rotation *RotationSpec `json:"rotation,omitempty"`
+
+	// secretName is the Secret that receives the passcode (keys passcode, email, account,
+	// expiresAt): a DNS-1123 subdomain. Defaults to the Passcode's name. Immutable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS-1123 subdomain: lower case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	SecretName string `json:"secretName,omitempty"`
+
+	// secretTemplate adds labels and annotations to the Secret.
+	// +optional
+	SecretTemplate *SecretTemplate `json:"secretTemplate,omitempty"`
+
+	// revoked revokes this passcode for good: the Secret loses the passcode and the access server
+	// rejects it. Once true it cannot be set back.
+	// +optional
+	Revoked bool `json:"revoked,omitempty"`
+}
+
+// PreviousPasscode is the passcode a rotation or reset replaced, still valid during the grace period.
+type PreviousPasscode struct {
+	// hash of the previous passcode ("sha256:<hex>"), never the passcode.
+	Hash string `json:"hash"`
+	// validUntil is when the previous passcode stops working.
+	ValidUntil metav1.Time `json:"validUntil"`
+}
+
+// PasscodeStatus is what the operator observed and did. It never holds a passcode.
+type PasscodeStatus struct {
+	// phase is Pending, Active, Expired or Revoked.
+	// +optional
+	Phase PasscodePhase `json:"phase,omitempty"`
+
+	// issuedAt is when the current passcode was issued.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+	// expiresAt is when the current passcode stops working (issuedAt + tenure).
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+	// renewalTime is when the next passcode will be issued (Automatic rotation only).
+	// +optional
+	RenewalTime *metav1.Time `json:"renewalTime,omitempty"`
+	// revision counts the passcodes issued so far.
+	// +optional
+	Revision int64 `json:"revision,omitempty"`
+	// secretName is the Secret that holds the passcode.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+	// lastUsedAt is the last successful authentication with this passcode (coalesced to a minute).
+	// +optional
+	LastUsedAt *metav1.Time `json:"lastUsedAt,omitempty"`
+
+	// hash of the current passcode ("sha256:<hex>"), never the passcode.
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// previous is the passcode the last rotation or reset replaced, while its grace period lasts.
+	// +optional
+	Previous *PreviousPasscode `json:"previous,omitempty"`
+
+	// lastResetRequestedAt is the value of the reset annotation handled last, so that re-applying the
+	// same value does nothing.
+	// +optional
+	LastResetRequestedAt string `json:"lastResetRequestedAt,omitempty"`
+
+	// failures counts consecutive failed reconciles; the retry delay grows with it.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+	// nextRetryAt is when the operator retries after a failure.
+	// +optional
+	NextRetryAt *metav1.Time `json:"nextRetryAt,omitempty"`
+
+	// observedGeneration is the generation the status was last computed for.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, plus Reconciling and Stalled when they apply (kstatus-compatible).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Passcode grants a DashboardUser an API passcode for a tenure. The operator generates it, stores it
+// in a Secret, keeps only its hash, and expires, rotates, resets and revokes it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pc,categories=dashboard
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userRef.name`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Renews",type=string,JSONPath=`.status.renewalTime`
+// +kubebuilder:printcolumn:name="Revision",type=integer,JSONPath=`.status.revision`
+// +kubebuilder:printcolumn:name="Last Used",type=date,JSONPath=`.status.lastUsedAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Passcode struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired grant.
+	// +required
+	Spec PasscodeSpec `json:"spec"`
+
+	// status is the observed grant.
+	// +optional
+	Status PasscodeStatus `json:"status,omitempty"`
+}
+
+// PasscodeList is a list of Passcodes.
+//
+// +kubebuilder:object:root=true
+type PasscodeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Passcode `json:"items"`
+}

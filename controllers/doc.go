@@ -1,0 +1,4 @@
+// Package controllers holds one reconciler per Kind: PasscodeReconciler and DashboardUserReconciler.
+// They glue the domain packages under internal/ to the Kubernetes API; the decisions they make are
+// pure functions of the object and an injected clock, so they can be table-tested without a server.
+package controllers

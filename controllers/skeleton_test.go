@@ -1,0 +1,73 @@
+package controllers_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+var _ = Describe("The manager", func() {
+	It("reports a new DashboardUser and Passcode honestly as not ready yet", func() {
+		ns := newNamespace()
+		user := &accessv1alpha1.DashboardUser{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jane"},
+			Spec:       accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", Role: accessv1alpha1.RoleMember},
+		}
+		Expect(k8sClient.Create(ctx, user)).To(Succeed())
+		pc := &accessv1alpha1.Passcode{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jane-api"},
+			Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "30d"},
+		}
+		Expect(k8sClient.Create(ctx, pc)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			got := &accessv1alpha1.DashboardUser{}
+			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "jane"}, got)).To(Succeed())
+			g.Expect(got.Spec.Access).To(Equal(accessv1alpha1.AccessGranted), "access defaults to Granted")
+			g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			g.Expect(got.Status.Phase).To(Equal(accessv1alpha1.UserPending))
+			ready := apimeta.FindStatusCondition(got.Status.Conditions, accessv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionUnknown))
+			g.Expect(ready.LastTransitionTime.Time).To(BeTemporally("==", fakeClock.Now()), "times come from the injected clock")
+		}).Should(Succeed())
+
+		Eventually(func(g Gomega) {
+			got := &accessv1alpha1.Passcode{}
+			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "jane-api"}, got)).To(Succeed())
+			g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			g.Expect(got.Status.Phase).To(Equal(accessv1alpha1.PasscodePending))
+			g.Expect(apimeta.IsStatusConditionPresentAndEqual(got.Status.Conditions,
+				accessv1alpha1.ConditionReady, metav1.ConditionUnknown)).To(BeTrue())
+		}).Should(Succeed())
+	})
+
+	It("caches only the Secrets the operator labels", func() {
+		ns := newNamespace()
+		labelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ours",
+			Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue}}}
+		unlabelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "theirs"}}
+		Expect(k8sClient.Create(ctx, unlabelled)).To(Succeed())
+		Expect(k8sClient.Create(ctx, labelled)).To(Succeed())
+
+		Eventually(func() error {
+			return mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: ns, Name: "ours"}, &corev1.Secret{})
+		}).Should(Succeed())
+		// The labelled one arrived after the unlabelled one, so the cache has seen both events by now.
+		err := mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: ns, Name: "theirs"}, &corev1.Secret{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "an unlabelled Secret must never enter the cache, got %v", err)
+
+		list := &corev1.SecretList{}
+		Expect(mgr.GetCache().List(ctx, list)).To(Succeed())
+		for _, s := range list.Items {
+			Expect(s.Labels).To(HaveKeyWithValue(accessv1alpha1.ManagedByLabel, accessv1alpha1.ManagedByValue))
+			Expect(s.ManagedFields).To(BeEmpty(), "managedFields are stripped from cached objects")
+		}
+	})
+})

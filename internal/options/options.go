@@ -1,0 +1,280 @@
+// Package options holds the manager's command-line flags (SPEC "Manager flags") and checks them
+// before anything starts, so that a bad value stops the manager with a message naming the flag.
+package options
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Notifier kinds.
+const (
+	NotifierLog     = "log"
+	NotifierSMTP    = "smtp"
+	NotifierWebhook = "webhook"
+)
+
+// SMTP transport security modes.
+const (
+	SMTPTLSNone     = "none"
+	SMTPTLSStartTLS = "starttls"
+	SMTPTLS         = "tls"
+)
+
+// MaxInviteBatchSize is the dashboard's limit of invites at one time.
+const MaxInviteBatchSize = 50
+
+// Options are the manager's settings. Zero values are not meaningful: start from Default().
+type Options struct {
+	MetricsBindAddress     string
+	MetricsSecure          bool
+	HealthProbeBindAddress string
+	LeaderElect            bool
+	EnableHTTP2            bool
+
+	AccessBindAddress string
+	PublicURL         string
+
+	Notifier          string
+	WebhookURL        string
+	WebhookSecretFile string
+	SMTPAddress       string
+	SMTPFrom          string
+	SMTPUsername      string
+	SMTPPasswordFile  string
+	SMTPTLS           string
+	InviteBatchSize   int
+
+	WatchNamespaces string
+	TrustedProxies  string
+}
+
+// Default returns the documented defaults.
+func Default() Options {
+	return Options{
+		MetricsBindAddress:     "0",
+		MetricsSecure:          true,
+		HealthProbeBindAddress: ":8081",
+		AccessBindAddress:      ":8082",
+		PublicURL:              "http://localhost:8082",
+		Notifier:               NotifierLog,
+		SMTPTLS:                SMTPTLSStartTLS,
+		InviteBatchSize:        MaxInviteBatchSize,
+	}
+}
+
+// Bind registers every flag on fs with o's current values as defaults. --kubeconfig is registered
+// by controller-runtime itself.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
+		"Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve metrics over HTTPS, authenticated and authorized through the API server.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
+		"Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
+		"Elect a leader so that only one replica runs the controllers (every replica serves the access server).")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2,
+		"Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487 and CVE-2023-39325).")
+	fs.StringVar(&o.AccessBindAddress, "access-bind-address", o.AccessBindAddress,
+		"Address the access server (verify API, gateway auth, invite page) binds to.")
+	fs.StringVar(&o.PublicURL, "public-url", o.PublicURL,
+		"Base URL of the access server as users reach it; invite links are <public-url>/invitations/<token>.")
+	fs.StringVar(&o.Notifier, "notifier", o.Notifier, "How invites are delivered: log, smtp or webhook.")
+	fs.StringVar(&o.WebhookURL, "webhook-url", o.WebhookURL, "URL that receives signed invite POSTs (--notifier=webhook).")
+	fs.StringVar(&o.WebhookSecretFile, "webhook-secret-file", o.WebhookSecretFile,
+		"File holding the HMAC-SHA256 key that signs webhook invites (--notifier=webhook).")
+	fs.StringVar(&o.SMTPAddress, "smtp-address", o.SMTPAddress, "SMTP server as host:port (--notifier=smtp).")
+	fs.StringVar(&o.SMTPFrom, "smtp-from", o.SMTPFrom, "Sender address of invite emails (--notifier=smtp).")
+	fs.StringVar(&o.SMTPUsername, "smtp-username", o.SMTPUsername, "SMTP user name; needs --smtp-password-file.")
+	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", o.SMTPPasswordFile, "File holding the SMTP password.")
+	fs.StringVar(&o.SMTPTLS, "smtp-tls", o.SMTPTLS, "SMTP transport security: none, starttls or tls.")
+	fs.IntVar(&o.InviteBatchSize, "invite-batch-size", o.InviteBatchSize,
+		"Invites sent per batch window, from 1 to 50 (the dashboard's limit).")
+	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
+		"Comma-separated namespaces to manage; empty manages all namespaces.")
+	fs.StringVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies,
+		"Comma-separated CIDRs of gateways whose X-Forwarded-For names the client; empty trusts none.")
+}
+
+// Validate checks every flag and reports all problems at once, each naming its flag.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+	}
+	if o.MetricsBindAddress != "0" {
+		if err := checkBindAddress(o.MetricsBindAddress); err != nil {
+			bad("metrics-bind-address", "%v (use host:port, :port, or 0 to disable)", err)
+		}
+	}
+	if err := checkBindAddress(o.HealthProbeBindAddress); err != nil && o.HealthProbeBindAddress != "0" {
+		bad("health-probe-bind-address", "%v (use host:port, :port, or 0 to disable)", err)
+	}
+	if err := checkBindAddress(o.AccessBindAddress); err != nil {
+		bad("access-bind-address", "%v (use host:port or :port)", err)
+	}
+	if err := checkHTTPURL(o.PublicURL); err != nil {
+		bad("public-url", "%v", err)
+	}
+	errs = append(errs, o.validateNotifier()...)
+	switch o.SMTPTLS {
+	case SMTPTLSNone, SMTPTLSStartTLS, SMTPTLS:
+	default:
+		bad("smtp-tls", "%q is not allowed; use none, starttls or tls", o.SMTPTLS)
+	}
+	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
+		bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
+	}
+	if _, err := o.Namespaces(); err != nil {
+		bad("watch-namespaces", "%v", err)
+	}
+	if _, err := o.TrustedProxyPrefixes(); err != nil {
+		bad("trusted-proxies", "%v", err)
+	}
+	return errors.Join(errs...)
+}
+
+// validateNotifier checks the flags of the chosen notifier.
+func (o *Options) validateNotifier() []error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+	}
+	switch o.Notifier {
+	case NotifierLog:
+	case NotifierWebhook:
+		if o.WebhookURL == "" {
+			bad("webhook-url", "is required with --notifier=webhook")
+		} else if err := checkHTTPURL(o.WebhookURL); err != nil {
+			bad("webhook-url", "%v", err)
+		}
+		if o.WebhookSecretFile == "" {
+			bad("webhook-secret-file", "is required with --notifier=webhook")
+		} else if err := checkSecretFile(o.WebhookSecretFile); err != nil {
+			bad("webhook-secret-file", "%v", err)
+		}
+	case NotifierSMTP:
+		if o.SMTPAddress == "" {
+			bad("smtp-address", "is required with --notifier=smtp")
+		} else if err := checkDialAddress(o.SMTPAddress); err != nil {
+			bad("smtp-address", "%v (use host:port, e.g. smtp.example.com:587)", err)
+		}
+		if o.SMTPFrom == "" {
+			bad("smtp-from", "is required with --notifier=smtp")
+		} else if _, err := mail.ParseAddress(o.SMTPFrom); err != nil {
+			bad("smtp-from", "%q is not an email address", o.SMTPFrom)
+		}
+		if o.SMTPUsername != "" && o.SMTPPasswordFile == "" {
+			bad("smtp-password-file", "is required with --smtp-username")
+		}
+		if o.SMTPPasswordFile != "" {
+			if err := checkSecretFile(o.SMTPPasswordFile); err != nil {
+				bad("smtp-password-file", "%v", err)
+			}
+		}
+	default:
+		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
+	}
+	return errs
+}
+
+// Namespaces is --watch-namespaces as a list; nil means every namespace.
+func (o *Options) Namespaces() ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, ns := range splitList(o.WatchNamespaces) {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(msgs, "; "))
+		}
+		if !seen[ns] {
+			seen[ns] = true
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+// TrustedProxyPrefixes is --trusted-proxies parsed; a bare address counts as a single-host prefix.
+func (o *Options) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(o.TrustedProxies) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func checkBindAddress(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not an address", addr)
+	}
+	return checkPort(addr, port)
+}
+
+func checkDialAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not a host:port address", addr)
+	}
+	return checkPort(addr, port)
+}
+
+func checkPort(addr, port string) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port (0-65535)", addr)
+	}
+	return nil
+}
+
+func checkHTTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not carry a query, fragment or user info", raw)
+	}
+	return nil
+}
+
+// checkSecretFile makes sure a secret file exists and is not empty, without reading it into errors.
+func checkSecretFile(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
+	}
+	if info.IsDir() || info.Size() == 0 {
+		return fmt.Errorf("%q must be a non-empty file", path)
+	}
+	return nil
+}

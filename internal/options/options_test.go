@@ -1,0 +1,112 @@
+package options
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	o := Default()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("defaults must be valid: %v", err)
+	}
+}
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		flag string // "" means valid
+	}{
+		{[]string{"--metrics-bind-address=:8443"}, ""},
+		{[]string{"--metrics-bind-address=nonsense"}, "--metrics-bind-address"},
+		{[]string{"--metrics-bind-address=:99999"}, "--metrics-bind-address"},
+		{[]string{"--health-probe-bind-address=:x"}, "--health-probe-bind-address"},
+		{[]string{"--access-bind-address=8082"}, "--access-bind-address"},
+		{[]string{"--access-bind-address=127.0.0.1:0"}, ""},
+		{[]string{"--public-url=ftp://x"}, "--public-url"},
+		{[]string{"--public-url=localhost:8082"}, "--public-url"},
+		{[]string{"--public-url=https://dash.example.com/base"}, ""},
+		{[]string{"--public-url=https://dash.example.com/?a=b"}, "--public-url"},
+		{[]string{"--notifier=pigeon"}, "--notifier"},
+		{[]string{"--notifier=webhook"}, "--webhook-url"},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x"}, "--webhook-secret-file"},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=/nope"}, "--webhook-secret-file"},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + empty}, "--webhook-secret-file"},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + secret}, ""},
+		{[]string{"--notifier=smtp"}, "--smtp-address"},
+		{[]string{"--notifier=smtp", "--smtp-address=mail:25"}, "--smtp-from"},
+		{[]string{"--notifier=smtp", "--smtp-address=mail", "--smtp-from=a@b.io"}, "--smtp-address"},
+		{[]string{"--notifier=smtp", "--smtp-address=mail:25", "--smtp-from=not-an-address"}, "--smtp-from"},
+		{[]string{"--notifier=smtp", "--smtp-address=mail:25", "--smtp-from=Ops <ops@b.io>", "--smtp-username=u"}, "--smtp-password-file"},
+		{[]string{"--notifier=smtp", "--smtp-address=mail:25", "--smtp-from=ops@b.io", "--smtp-username=u", "--smtp-password-file=" + secret}, ""},
+		{[]string{"--smtp-tls=ssl"}, "--smtp-tls"},
+		{[]string{"--smtp-tls=tls"}, ""},
+		{[]string{"--invite-batch-size=0"}, "--invite-batch-size"},
+		{[]string{"--invite-batch-size=51"}, "--invite-batch-size"},
+		{[]string{"--invite-batch-size=1"}, ""},
+		{[]string{"--watch-namespaces=team-a, team-b"}, ""},
+		{[]string{"--watch-namespaces=Team_A"}, "--watch-namespaces"},
+		{[]string{"--trusted-proxies=10.0.0.0/8,192.168.1.7,::1"}, ""},
+		{[]string{"--trusted-proxies=10.0.0.0/33"}, "--trusted-proxies"},
+		{[]string{"--trusted-proxies=gateway"}, "--trusted-proxies"},
+	}
+	for _, c := range cases {
+		o := Default()
+		fs := flag.NewFlagSet("test", flag.ContinueOnError)
+		o.Bind(fs)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		err := o.Validate()
+		switch {
+		case c.flag == "" && err != nil:
+			t.Errorf("%v: unexpected error %v", c.args, err)
+		case c.flag != "" && err == nil:
+			t.Errorf("%v: accepted, want an error naming %s", c.args, c.flag)
+		case c.flag != "" && !strings.Contains(err.Error(), c.flag+":"):
+			t.Errorf("%v: error %q does not name %s", c.args, err, c.flag)
+		}
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	o := Default()
+	o.Notifier = "x"
+	o.InviteBatchSize = 100
+	err := o.Validate()
+	if err == nil || !strings.Contains(err.Error(), "--notifier") || !strings.Contains(err.Error(), "--invite-batch-size") {
+		t.Fatalf("want both flags named, got %v", err)
+	}
+}
+
+func TestSecretFileContentNeverInError(t *testing.T) {
+	dir := t.TempDir()
+	o := Default()
+	o.Notifier = NotifierWebhook
+	o.WebhookURL = "https://h.example.com"
+	o.WebhookSecretFile = dir // a directory: refused
+	err := o.Validate()
+	if err == nil || !strings.Contains(err.Error(), "non-empty file") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNamespacesDeduplicates(t *testing.T) {
+	o := Default()
+	o.WatchNamespaces = "a,b,,a"
+	ns, err := o.Namespaces()
+	if err != nil || strings.Join(ns, ",") != "a,b" {
+		t.Fatalf("got %v, %v", ns, err)
+	}
+}

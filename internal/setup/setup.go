@@ -1,0 +1,132 @@
+// Package setup turns validated options into a controller-runtime manager with its cache, metrics,
+// probes and controllers. main.go and the end-to-end tests share it, so tests run the wiring that
+// production runs.
+package setup
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/controllers"
+	"github.com/dashboardops/access-operator/internal/options"
+)
+
+// LeaderElectionID names the Lease the replicas compete for.
+const LeaderElectionID = "access-operator.dashboardops.io"
+
+// ManagedSecretSelector selects the Secrets the operator writes: the only Secrets it caches.
+func ManagedSecretSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue})
+}
+
+// CacheOptions caches only labelled Secrets (caching every Secret of a cluster has taken operators
+// down, cert-manager#4722), strips managedFields from everything cached, and limits the cache to
+// namespaces when given (nil means all).
+func CacheOptions(namespaces []string) cache.Options {
+	opts := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: ManagedSecretSelector()},
+		},
+	}
+	if len(namespaces) > 0 {
+		opts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// ManagerOptions builds the manager's options from validated flags.
+func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, error) {
+	namespaces, err := o.Namespaces()
+	if err != nil {
+		return ctrl.Options{}, fmt.Errorf("--watch-namespaces: %w", err)
+	}
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		// HTTP/2 Stream Cancellation and Rapid Reset CVEs: serve HTTP/1.1 only unless asked.
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metrics := metricsserver.Options{
+		BindAddress:   o.MetricsBindAddress,
+		SecureServing: o.MetricsSecure,
+		TLSOpts:       tlsOpts,
+	}
+	if o.MetricsSecure {
+		// Only callers the API server authenticates and authorizes (get on /metrics) may scrape.
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metrics,
+		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         CacheOptions(namespaces),
+	}, nil
+}
+
+// Scheme knows the built-in kinds and this project's kinds.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := accessv1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewManager builds a manager with probes and every controller registered.
+func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (ctrl.Manager, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	mgrOpts, err := ManagerOptions(o, scheme)
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := Controllers(mgr, clk); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Controllers registers one reconciler per Kind.
+func Controllers(mgr ctrl.Manager, clk clock.PassiveClock) error {
+	if err := (&controllers.DashboardUserReconciler{Client: mgr.GetClient(), Clock: clk}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the DashboardUser controller: %w", err)
+	}
+	if err := (&controllers.PasscodeReconciler{Client: mgr.GetClient(), Clock: clk}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	return nil
+}

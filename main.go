@@ -1,0 +1,47 @@
+// Command manager runs the dashboard access operator: the DashboardUser and Passcode controllers
+// (on the elected leader) and, in later versions, the access server (on every replica).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/dashboardops/access-operator/internal/options"
+	"github.com/dashboardops/access-operator/internal/setup"
+)
+
+func main() {
+	opts := options.Default()
+	opts.Bind(flag.CommandLine)
+	zapOpts := zap.Options{Development: false}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "invalid flags:\n%v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		log.Error(err, "Cannot load a kubeconfig (--kubeconfig, $KUBECONFIG or in-cluster)")
+		os.Exit(1)
+	}
+	mgr, err := setup.NewManager(cfg, opts, clock.RealClock{})
+	if err != nil {
+		log.Error(err, "Cannot create the manager")
+		os.Exit(1)
+	}
+	log.Info("Starting manager", "accessBindAddress", opts.AccessBindAddress, "notifier", opts.Notifier)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "Manager stopped with an error")
+		os.Exit(1)
+	}
+}

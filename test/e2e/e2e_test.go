@@ -1,0 +1,209 @@
+// Package e2e drives the built binaries the way a user does: `make dev`'s runner with the manager
+// on a real control plane, kubectl from hack/control-plane.sh, and the manager's flag checks.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+var (
+	root   string // repository root
+	binDir string // binaries built for this run
+	assets string // kube-apiserver, etcd, kubectl
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if root, err = testenv.RepoRoot(); err == nil {
+		assets, err = testenv.AssetsDir()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for name, pkg := range map[string]string{"manager": ".", "dev": "./hack/dev"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	_ = os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
+	cases := map[string][]string{
+		"--smtp-tls":          {"--smtp-tls=ssl"},
+		"--invite-batch-size": {"--invite-batch-size=500"},
+		"--public-url":        {"--public-url=not a url"},
+		"--webhook-url":       {"--notifier=webhook"},
+		"--trusted-proxies":   {"--trusted-proxies=10.0.0.0/40"},
+	}
+	for flagName, args := range cases {
+		var stderr bytes.Buffer
+		cmd := exec.Command(filepath.Join(binDir, "manager"), args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		exitErr, ok := err.(*exec.ExitError)
+		if !ok || exitErr.ExitCode() != 2 {
+			t.Errorf("%v: want exit status 2, got %v", args, err)
+		}
+		if !strings.Contains(stderr.String(), flagName+":") {
+			t.Errorf("%v: stderr does not name %s:\n%s", args, flagName, stderr.String())
+		}
+	}
+}
+
+// devRun is one `make dev` session: the runner with its control plane and manager.
+type devRun struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	state  string
+	output *bytes.Buffer
+	done   chan error
+}
+
+func startDev(t *testing.T, state string) *devRun {
+	t.Helper()
+	out := &bytes.Buffer{}
+	cmd := exec.Command(filepath.Join(binDir, "dev"), "--state-dir", state, "--manager", filepath.Join(binDir, "manager"), "--",
+		"--health-probe-bind-address=127.0.0.1:0", "--access-bind-address=127.0.0.1:0")
+	cmd.Dir = root
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		closed := false
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if !closed && strings.Contains(sc.Text(), "Ctrl-C stops the manager") { // the banner's last line
+				close(ready)
+				closed = true
+			}
+		}
+	}()
+	d := &devRun{t: t, cmd: cmd, state: state, output: out, done: make(chan error, 1)}
+	go func() { d.done <- cmd.Wait(); _ = pw.Close() }()
+	select {
+	case <-ready:
+	case err := <-d.done:
+		t.Fatalf("dev exited before it was ready: %v\n%s", err, out)
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("dev was not ready within 2 minutes:\n%s", out)
+	}
+	return d
+}
+
+// interrupt is Ctrl-C: every child must stop and the runner must exit cleanly.
+func (d *devRun) interrupt() {
+	d.t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-d.done:
+		if err != nil {
+			d.t.Fatalf("dev did not exit cleanly on Ctrl-C: %v\n%s", err, d.output)
+		}
+	case <-time.After(time.Minute):
+		_ = d.cmd.Process.Kill()
+		d.t.Fatalf("dev did not stop within a minute of Ctrl-C:\n%s", d.output)
+	}
+}
+
+func (d *devRun) kubectl(args ...string) string {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.state, "kubeconfig"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		d.t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func TestDevRunsTheOperatorAndKeepsItsData(t *testing.T) {
+	state := t.TempDir()
+	dev := startDev(t, state)
+	for _, hint := range []string{"export KUBECONFIG=" + filepath.Join(state, "kubeconfig"), "kubectl apply -f config/samples/"} {
+		if !strings.Contains(dev.output.String(), hint) {
+			t.Errorf("dev does not print %q", hint)
+		}
+	}
+	dev.kubectl("apply", "-f", "config/samples/")
+
+	users := dev.kubectl("get", "du")
+	header := strings.Fields(strings.SplitN(users, "\n", 2)[0])
+	wantHeader := []string{"NAME", "DISPLAY", "NAME", "ROLE", "EMAIL", "STATUS", "LAST", "LOGIN", "PASSCODE", "AGE"}
+	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
+		t.Errorf("kubectl get du columns = %v, want %v", header, wantHeader)
+	}
+	if !strings.Contains(users, "jane@example.com") {
+		t.Errorf("the sample user is missing:\n%s", users)
+	}
+	passcodes := dev.kubectl("get", "passcodes")
+	header = strings.Fields(strings.SplitN(passcodes, "\n", 2)[0])
+	wantHeader = []string{"NAME", "USER", "STATUS", "EXPIRES", "RENEWS", "REVISION", "LAST", "USED", "AGE"}
+	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
+		t.Errorf("kubectl get passcodes columns = %v, want %v", header, wantHeader)
+	}
+	// The manager is running: it has stamped the status of the samples.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(dev.kubectl("get", "du", "jane", "-o", "jsonpath={.status.observedGeneration}"), "1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the manager never reconciled the sample user:\n%s", dev.output)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	dev.interrupt()
+
+	// A second run finds the users the first one left.
+	dev = startDev(t, state)
+	if got := dev.kubectl("get", "du", "jane", "-o", "jsonpath={.spec.email}"); got != "jane@example.com" {
+		t.Errorf("after a restart, jane's email = %q", got)
+	}
+	dev.interrupt()
+}
+
+func TestDevStopsWhenTheManagerCrashes(t *testing.T) {
+	state := t.TempDir()
+	out := &bytes.Buffer{}
+	// A manager that exits at once: the runner must stop the control plane and say why.
+	cmd := exec.Command(filepath.Join(binDir, "dev"), "--state-dir", state, "--manager", "/bin/false")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, out, out
+	err := cmd.Run()
+	if err == nil {
+		t.Fatalf("dev exited 0 although the manager crashed:\n%s", out)
+	}
+	if !strings.Contains(out.String(), "the manager exited") || !strings.Contains(out.String(), "stopping the control plane") {
+		t.Errorf("dev does not say what happened:\n%s", out)
+	}
+}
