@@ -2,61 +2,406 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/metrics"
+	"github.com/dashboardops/access-operator/internal/passcode"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
-// PasscodeReconciler reconciles Passcode objects.
+// UserRefIndex indexes Passcodes by spec.userRef.name, so a change to a user finds its Passcodes.
+const UserRefIndex = ".spec.userRef.name"
+
+// PasscodeReconciler issues, expires, rotates, resets, revokes and repairs passcodes.
 type PasscodeReconciler struct {
+	// Client reads from the informer cache and writes to the API server.
 	client.Client
+	// APIReader reads straight from the API server: the only source trusted before generating a
+	// new passcode because something looks missing or wrong in the cache.
+	APIReader client.Reader
 	// Clock is the only source of "now": tests inject a fake one.
 	Clock clock.PassiveClock
+	// Recorder emits Events. Event text never holds a passcode.
+	Recorder events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/status,verbs=get;patch
+// +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/finalizers,verbs=update
+// +kubebuilder:rbac:groups=access.dashboardops.io,resources=dashboardusers,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile moves one Passcode towards its spec.
-func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+// Reconcile brings one Passcode to the state its spec, its user and the clock call for. It reads
+// top-down: get, one deferred status patch, observe (user, Secret), decide, act, schedule.
+func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
 	pc := &accessv1alpha1.Passcode{}
 	if err := r.Get(ctx, req.NamespacedName, pc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log.FromContext(ctx).V(1).Info("Reconciling Passcode", "generation", pc.Generation)
+	if !pc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the Secret goes with it (owner reference)
+	}
+	logger := log.FromContext(ctx).WithValues("user", pc.Spec.UserRef.Name)
+	ctx = log.IntoContext(ctx, logger)
+	now := r.Clock.Now()
 
 	before := pc.DeepCopy()
 	defer func() {
 		if err := patchStatus(ctx, r.Client, before, pc, passcodeStatus); err != nil && !apierrors.IsNotFound(err) {
-			retErr = err
+			retErr = errors.Join(retErr, fmt.Errorf("patching status: %w", err))
 		}
 	}()
 
-	now := r.Clock.Now()
+	t, err := specTimings(pc)
+	if err != nil {
+		r.stall(pc, now, accessv1alpha1.ReasonInvalidSpec, err.Error())
+		return ctrl.Result{}, nil
+	}
+	// A persisted backoff holds across restarts and unrelated events; a spec change retries at once.
+	if st := pc.Status.NextRetryAt; st != nil && now.Before(st.Time) && pc.Status.ObservedGeneration == pc.Generation {
+		return ctrl.Result{RequeueAfter: st.Sub(now)}, nil
+	}
+
+	user, ustate, err := r.user(ctx, pc)
+	if err != nil {
+		return r.retry(ctx, pc, now, "reading the DashboardUser", err)
+	}
+	secret, err := r.secret(ctx, pc)
+	if err != nil {
+		return r.retry(ctx, pc, now, "reading the Secret", err)
+	}
+	if secret != nil && !passcodesecret.OwnedBy(secret, pc) {
+		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, fmt.Sprintf(
+			"Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
+			secret.Name))
+		return ctrl.Result{}, nil
+	}
+	if stale, err := r.statusBehindSecret(ctx, pc, secret); err != nil || stale {
+		// Our own last write to the Secret is newer than the Passcode in the cache: wait for it.
+		if err != nil {
+			return r.retry(ctx, pc, now, "reading the Passcode", err)
+		}
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+
+	refreshRenewal(pc, t)
+	if graceOver(now, pc) {
+		pc.Status.Previous = nil
+	}
+	d := decidePasscode(now, pc, ustate, classifySecret(secret, pc))
+	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
+		return r.retry(ctx, pc, now, "writing the Secret", err)
+	}
+
+	setPasscodeConditions(pc, now, d)
+	pc.Status.Failures, pc.Status.NextRetryAt = 0, nil
+	pc.Status.ObservedGeneration = pc.Generation
+	if wait, ok := nextDeadline(now, pc); ok {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// act carries out a decision: the Secret is written first, and the status (patched when Reconcile
+// returns) only describes what was written.
+func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
+	secret *corev1.Secret, now time.Time, t timings, d decision) error {
+	if d.reset != "" {
+		pc.Status.LastResetRequestedAt = d.reset
+	}
+	switch d.kind {
+	case actIssue:
+		value := passcode.Generate()
+		next := pc.DeepCopy()
+		issuedStatus(now, next, t, passcode.Hash(value), d.grace)
+		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Contents{
+			Passcode: value, Email: user.Spec.Email, ExpiresAt: next.Status.ExpiresAt.Time, Revision: next.Status.Revision,
+		}); err != nil {
+			return err
+		}
+		pc.Status = next.Status
+		pc.Status.SecretName = passcodesecret.Name(pc)
+		countIssue(pc.Namespace, d.reason)
+		r.event(pc, corev1.EventTypeNormal, d.reason, "%s: revision %d is valid until %s", d.message,
+			pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339))
+	case actExpire, actRevoke:
+		phase, counter := accessv1alpha1.PasscodeExpired, metrics.PasscodeExpirations
+		if d.kind == actRevoke {
+			phase, counter = accessv1alpha1.PasscodeRevoked, metrics.PasscodeRevocations
+		}
+		endedStatus(pc, phase)
+		if secret != nil {
+			if err := passcodesecret.Apply(ctx, r.Client, pc, currentContents(pc, user, secret)); err != nil {
+				return err
+			}
+		}
+		counter.WithLabelValues(pc.Namespace).Inc()
+		eventType := corev1.EventTypeNormal
+		if d.kind == actRevoke {
+			eventType = corev1.EventTypeWarning
+		}
+		r.event(pc, eventType, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
+	case actSyncSecret:
+		if err := passcodesecret.Apply(ctx, r.Client, pc, currentContents(pc, user, secret)); err != nil {
+			return err
+		}
+		r.event(pc, corev1.EventTypeNormal, d.reason, "%s", d.message)
+	case actRefuseReset:
+		r.event(pc, corev1.EventTypeWarning, d.reason, "%s", d.message)
+	case actWait, actNone:
+	}
+	return nil
+}
+
+// currentContents is what the Secret holds without issuing anything: the current passcode while
+// Active (read from the Secret, where it matched status.hash), none once Expired or Revoked.
+func currentContents(pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser, secret *corev1.Secret) passcodesecret.Contents {
+	c := passcodesecret.Contents{Revision: pc.Status.Revision}
+	if pc.Status.ExpiresAt != nil {
+		c.ExpiresAt = pc.Status.ExpiresAt.Time
+	}
+	if user != nil {
+		c.Email = user.Spec.Email
+	} else if secret != nil {
+		c.Email = string(secret.Data[passcodesecret.KeyEmail])
+	}
+	if pc.Status.Phase == accessv1alpha1.PasscodeActive && secret != nil {
+		if v := string(secret.Data[passcodesecret.KeyPasscode]); passcode.Matches(v, pc.Status.Hash) {
+			c.Passcode = v
+		}
+	}
+	return c
+}
+
+// classifySecret compares the Secret (nil: confirmed missing) with the Passcode's status.
+func classifySecret(s *corev1.Secret, pc *accessv1alpha1.Passcode) secretState {
+	switch pc.Status.Phase {
+	case "", accessv1alpha1.PasscodePending:
+		return secretInSync // nothing issued yet
+	case accessv1alpha1.PasscodeActive:
+		if s == nil {
+			return secretMissing
+		}
+		if !passcode.Matches(string(s.Data[passcodesecret.KeyPasscode]), pc.Status.Hash) {
+			return secretTampered
+		}
+	default:
+		if s == nil {
+			return secretInSync // nothing to wipe
+		}
+		if _, has := s.Data[passcodesecret.KeyPasscode]; has {
+			return secretDrifted
+		}
+	}
+	if passcodesecret.Drifted(s, pc, currentContents(pc, nil, s)) {
+		return secretDrifted
+	}
+	return secretInSync
+}
+
+// user reads the Passcode's DashboardUser from the cache.
+func (r *PasscodeReconciler) user(ctx context.Context, pc *accessv1alpha1.Passcode) (*accessv1alpha1.DashboardUser, userState, error) {
+	u := &accessv1alpha1.DashboardUser{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: pc.Spec.UserRef.Name}, u)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, userMissing, nil
+	case err != nil:
+		return nil, userMissing, err
+	case !u.DeletionTimestamp.IsZero():
+		return u, userMissing, nil
+	case u.Spec.Access == accessv1alpha1.AccessRevoked:
+		return u, userRevoked, nil
+	}
+	return u, userGranted, nil
+}
+
+// secret returns the Passcode's Secret, or nil when a live read confirmed it does not exist. The
+// cache is trusted only when it shows the Secret in sync; anything that could lead to a new
+// passcode (missing, tampered) is confirmed with a live read, and any error is returned, never
+// taken for "missing".
+func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Passcode) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: pc.Namespace, Name: passcodesecret.Name(pc)}
+	cached := &corev1.Secret{}
+	err := r.Get(ctx, key, cached)
+	if err == nil && classifySecret(cached, pc) == secretInSync {
+		return cached, nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	live := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return live, nil
+}
+
+// statusBehindSecret reports whether the Secret carries a newer revision than the cached Passcode:
+// the status patch of our own last issue has not reached the cache yet. A live read of the Passcode
+// settles it; when the live status is behind too, the status write after that issue failed, and
+// the Secret is treated like any other Secret whose passcode does not match (repaired).
+func (r *PasscodeReconciler) statusBehindSecret(ctx context.Context, pc *accessv1alpha1.Passcode, s *corev1.Secret) (bool, error) {
+	if s == nil || secretRevision(s) <= pc.Status.Revision {
+		return false, nil
+	}
+	live := &accessv1alpha1.Passcode{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pc), live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return live.Status.Revision >= secretRevision(s), nil
+}
+
+func secretRevision(s *corev1.Secret) int64 {
+	var rev int64
+	_, _ = fmt.Sscan(s.Annotations[passcodesecret.RevisionAnnotation], &rev)
+	return rev
+}
+
+// retry records a transient failure with a persisted, growing backoff. The error text comes from
+// the API server and names objects and fields, never a passcode.
+func (r *PasscodeReconciler) retry(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, what string, err error) (ctrl.Result, error) {
+	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", pc.Status.Failures+1)
+	pc.Status.Failures++
+	wait := retryBackoff(pc.Status.Failures)
+	pc.Status.NextRetryAt = ptrTime(now.Add(wait))
+	msg := fmt.Sprintf("%s failed (%s); retry %d in %s", what, apierrors.ReasonForError(err), pc.Status.Failures, wait)
+	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRetrying, msg, pc.Generation, now)
+	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying, msg, pc.Generation, now)
+	return ctrl.Result{RequeueAfter: wait}, nil
+}
+
+// stall records a problem only a person can fix: no retry until the Passcode changes.
+func (r *PasscodeReconciler) stall(pc *accessv1alpha1.Passcode, now time.Time, reason, msg string) {
+	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, pc.Generation, now)
+	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, pc.Generation, now)
+	apimeta.RemoveStatusCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling)
 	if pc.Status.Phase == "" {
 		pc.Status.Phase = accessv1alpha1.PasscodePending
 	}
-	// Issuing passcodes is not implemented in this version: say so instead of claiming readiness.
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionUnknown,
-		accessv1alpha1.ReasonProgressing, "Passcode issuing is not implemented in this operator version", pc.Generation, now)
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue,
-		accessv1alpha1.ReasonProgressing, "Waiting for the passcode to be issued", pc.Generation, now)
 	pc.Status.ObservedGeneration = pc.Generation
-	return ctrl.Result{}, nil
+}
+
+// setPasscodeConditions derives Ready, Reconciling and Stalled from the phase after a decision.
+func setPasscodeConditions(pc *accessv1alpha1.Passcode, now time.Time, d decision) {
+	conds := &pc.Status.Conditions
+	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
+	if d.kind == actWait {
+		if pc.Status.Phase == "" {
+			pc.Status.Phase = accessv1alpha1.PasscodePending
+		}
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, d.reason, d.message, pc.Generation, now)
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, d.reason, d.message, pc.Generation, now)
+		return
+	}
+	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+	ready := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReady)
+	switch pc.Status.Phase {
+	case accessv1alpha1.PasscodeActive:
+		reason := accessv1alpha1.ReasonIssued
+		if d.kind == actIssue {
+			reason = d.reason
+		} else if ready != nil && ready.Status == metav1.ConditionTrue {
+			reason = ready.Reason // keep how the current passcode came to be
+		}
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionTrue, reason, fmt.Sprintf(
+			"Revision %d is valid until %s", pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339)), pc.Generation, now)
+	case accessv1alpha1.PasscodeExpired:
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonExpired, fmt.Sprintf(
+			"Revision %d expired at %s; set the %s annotation to grant a new passcode", pc.Status.Revision,
+			pc.Status.ExpiresAt.UTC().Format(time.RFC3339), accessv1alpha1.ResetRequestedAtAnnotation), pc.Generation, now)
+	case accessv1alpha1.PasscodeRevoked:
+		msg := d.message
+		switch {
+		case d.kind == actRefuseReset:
+		case d.kind == actRevoke:
+			msg += "; the passcode no longer works"
+		case ready != nil && ready.Reason == accessv1alpha1.ReasonRevoked:
+			msg = ready.Message
+		default:
+			msg = "The passcode was revoked"
+		}
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRevoked, msg, pc.Generation, now)
+	}
+	if d.kind == actRefuseReset && pc.Status.Phase != accessv1alpha1.PasscodeRevoked {
+		// Keep Ready as it is, but say why the reset did not happen.
+		if c := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReady); c != nil {
+			c.Message = d.message
+		}
+	}
+}
+
+func countIssue(namespace, reason string) {
+	switch reason {
+	case accessv1alpha1.ReasonRotated:
+		metrics.PasscodeRotations.WithLabelValues(namespace).Inc()
+	case accessv1alpha1.ReasonReset:
+		metrics.PasscodeResets.WithLabelValues(namespace).Inc()
+	case accessv1alpha1.ReasonRepaired:
+		metrics.PasscodeRepairs.WithLabelValues(namespace).Inc()
+	default:
+		metrics.PasscodeIssues.WithLabelValues(namespace).Inc()
+	}
+}
+
+func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(pc, nil, eventType, reason, reason, format, args...)
+	}
 }
 
 func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
-// SetupWithManager registers the reconciler with mgr.
-func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
+// Secrets (owned), and their users (through the userRef index).
+func (r *PasscodeReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &accessv1alpha1.Passcode{}, UserRefIndex, func(o client.Object) []string {
+		return []string{o.(*accessv1alpha1.Passcode).Spec.UserRef.Name}
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.Passcode{}).
+		For(&accessv1alpha1.Passcode{}, builder.WithPredicates(
+			// Status writes (ours, and the access server's last-use stamps) need no reconcile.
+			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.Secret{}).
+		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).
 		Named("passcode").
 		Complete(r)
+}
+
+// passcodesOfUser maps a DashboardUser to its Passcodes.
+func (r *PasscodeReconciler) passcodesOfUser(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &accessv1alpha1.PasscodeList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{UserRefIndex: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the Passcodes of a DashboardUser", "user", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }

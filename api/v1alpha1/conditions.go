@@ -38,8 +38,10 @@ const (
 	ReasonRepaired = "Repaired"
 	// ReasonUserNotFound: spec.userRef names a DashboardUser that does not exist (yet).
 	ReasonUserNotFound = "UserNotFound"
-	// ReasonUserRevoked: the user's access is Revoked, so a reset was refused.
+	// ReasonUserRevoked: the user's access is Revoked, so no passcode is issued and a reset is refused.
 	ReasonUserRevoked = "UserRevoked"
+	// ReasonSecretConflict: a Secret of spec.secretName exists and belongs to someone else (Stalled).
+	ReasonSecretConflict = "SecretConflict"
 )
 
 // Condition reasons of a DashboardUser.

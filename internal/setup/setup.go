@@ -4,6 +4,7 @@
 package setup
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 
@@ -21,6 +22,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/controllers"
+	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/options"
 )
 
@@ -125,8 +127,17 @@ func Controllers(mgr ctrl.Manager, clk clock.PassiveClock) error {
 	if err := (&controllers.DashboardUserReconciler{Client: mgr.GetClient(), Clock: clk}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DashboardUser controller: %w", err)
 	}
-	if err := (&controllers.PasscodeReconciler{Client: mgr.GetClient(), Clock: clk}).SetupWithManager(mgr); err != nil {
+	passcodes := &controllers.PasscodeReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Clock:     clk,
+		Recorder:  mgr.GetEventRecorder("passcode-controller"),
+	}
+	if err := passcodes.SetupWithManager(context.Background(), mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	if err := metrics.Register(mgr.GetCache()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return nil
 }

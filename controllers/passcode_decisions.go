@@ -1,0 +1,279 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/duration"
+)
+
+// The Passcode reconciler's decisions are pure functions of the Passcode, what the reconciler
+// observed (its user, its Secret) and "now": table tests cover them without an API server.
+
+// userState is what the reconciler found of a Passcode's user.
+type userState int
+
+const (
+	userGranted userState = iota
+	userMissing
+	userRevoked
+)
+
+// secretState compares the Secret with what the Passcode's status says it should hold.
+type secretState int
+
+const (
+	// secretInSync: the Secret holds what the status says (or nothing, before the first issue).
+	secretInSync secretState = iota
+	// secretMissing: a live read confirmed the Secret does not exist.
+	secretMissing
+	// secretTampered: the Secret's passcode is absent or does not match status.hash.
+	secretTampered
+	// secretDrifted: labels, annotations, owner or the non-secret keys differ, or an expired or
+	// revoked passcode is still in it.
+	secretDrifted
+)
+
+// actionKind is what one reconcile does.
+type actionKind int
+
+const (
+	actNone        actionKind = iota
+	actIssue                  // make a new passcode and write it
+	actExpire                 // the tenure ended (Manual): wipe it
+	actRevoke                 // revoked: wipe it
+	actWait                   // nothing can be done until the user changes
+	actRefuseReset            // a reset was asked for and cannot be done
+	actSyncSecret             // rewrite the Secret without a new passcode
+)
+
+// decision is the outcome of decidePasscode.
+type decision struct {
+	kind    actionKind
+	reason  string // condition and Event reason
+	message string // human message, never a secret
+	// grace keeps the replaced passcode valid for the grace period (rotation and reset only).
+	grace bool
+	// reset is the reset annotation value this decision handles, recorded in status.
+	reset string
+}
+
+// timings are the Passcode's durations, parsed from spec.
+type timings struct {
+	tenure, renewBefore, grace time.Duration
+}
+
+// specTimings parses the spec's durations. The CRD's CEL rules accept exactly what this accepts, so
+// an error means the API server's validation was bypassed: the Passcode is Stalled.
+func specTimings(pc *accessv1alpha1.Passcode) (timings, error) {
+	tenure, err := duration.Tenure(pc.Spec.Tenure)
+	if err != nil {
+		return timings{}, fmt.Errorf("spec.tenure: %w", err)
+	}
+	t := timings{tenure: tenure}
+	if r := pc.Spec.Rotation; r != nil {
+		if t.renewBefore, err = duration.RenewBefore(r.RenewBefore, tenure); err != nil {
+			return timings{}, fmt.Errorf("spec.rotation.renewBefore: %w", err)
+		}
+		if t.grace, err = duration.GracePeriod(r.GracePeriod); err != nil {
+			return timings{}, fmt.Errorf("spec.rotation.gracePeriod: %w", err)
+		}
+	} else {
+		t.renewBefore = duration.DefaultRenewBefore(tenure)
+	}
+	return t, nil
+}
+
+func automatic(pc *accessv1alpha1.Passcode) bool {
+	return pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy == accessv1alpha1.RotationAutomatic
+}
+
+// pendingReset returns the reset annotation's value when it has not been handled yet.
+func pendingReset(pc *accessv1alpha1.Passcode) (string, bool) {
+	v := pc.Annotations[accessv1alpha1.ResetRequestedAtAnnotation]
+	return v, v != "" && v != pc.Status.LastResetRequestedAt
+}
+
+// passcodeExpired: from expiresAt on, the passcode no longer works.
+func passcodeExpired(now time.Time, pc *accessv1alpha1.Passcode) bool {
+	return pc.Status.ExpiresAt != nil && !now.Before(pc.Status.ExpiresAt.Time)
+}
+
+// renewalDue: an Automatic passcode is replaced from renewalTime on.
+func renewalDue(now time.Time, pc *accessv1alpha1.Passcode) bool {
+	return automatic(pc) && pc.Status.RenewalTime != nil && !now.Before(pc.Status.RenewalTime.Time)
+}
+
+// graceOver: the previous passcode stops working at validUntil.
+func graceOver(now time.Time, pc *accessv1alpha1.Passcode) bool {
+	return pc.Status.Previous != nil && !now.Before(pc.Status.Previous.ValidUntil.Time)
+}
+
+// decidePasscode picks the one thing this reconcile does. The order is the order of precedence:
+// revocation beats a reset, a reset beats deadlines, deadlines beat repairs.
+func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, secret secretState) decision {
+	phase := pc.Status.Phase
+	reset, resetAsked := pendingReset(pc)
+
+	if pc.Spec.Revoked {
+		switch {
+		case phase != accessv1alpha1.PasscodeRevoked:
+			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked, message: "spec.revoked is true"}
+		case resetAsked:
+			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonRevoked, reset: reset,
+				message: "Reset refused: spec.revoked is true, so this Passcode is revoked for good; create a new Passcode"}
+		}
+		return syncOrNothing(secret)
+	}
+
+	if resetAsked {
+		if _, err := time.Parse(time.RFC3339, reset); err != nil {
+			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonInvalidSpec, reset: reset,
+				message: fmt.Sprintf("Reset refused: annotation %s must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+					accessv1alpha1.ResetRequestedAtAnnotation)}
+		}
+		switch user {
+		case userMissing:
+			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserNotFound, reset: reset,
+				message: fmt.Sprintf("Reset refused: DashboardUser %q does not exist", pc.Spec.UserRef.Name)}
+		case userRevoked:
+			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserRevoked, reset: reset,
+				message: fmt.Sprintf("Reset refused: the access of DashboardUser %q is Revoked; grant it first", pc.Spec.UserRef.Name)}
+		}
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
+			grace: phase == accessv1alpha1.PasscodeActive && !passcodeExpired(now, pc), message: "Reset requested"}
+	}
+
+	switch phase {
+	case "", accessv1alpha1.PasscodePending:
+		switch user {
+		case userMissing:
+			return decision{kind: actWait, reason: accessv1alpha1.ReasonUserNotFound,
+				message: fmt.Sprintf("Waiting for DashboardUser %q to exist", pc.Spec.UserRef.Name)}
+		case userRevoked:
+			return decision{kind: actWait, reason: accessv1alpha1.ReasonUserRevoked,
+				message: fmt.Sprintf("Waiting for the access of DashboardUser %q to be Granted", pc.Spec.UserRef.Name)}
+		}
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonIssued, message: "First passcode issued"}
+
+	case accessv1alpha1.PasscodeActive:
+		switch {
+		case user == userMissing:
+			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
+				message: fmt.Sprintf("DashboardUser %q was deleted", pc.Spec.UserRef.Name)}
+		case user == userRevoked:
+			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
+				message: fmt.Sprintf("The access of DashboardUser %q is Revoked", pc.Spec.UserRef.Name)}
+		case renewalDue(now, pc):
+			// Also after the manager was down past expiresAt: the next passcode is issued at once.
+			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRotated, grace: !passcodeExpired(now, pc),
+				message: "Automatic rotation"}
+		case passcodeExpired(now, pc):
+			return decision{kind: actExpire, reason: accessv1alpha1.ReasonExpired, message: "The tenure ended"}
+		case secret == secretMissing:
+			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The Secret was deleted"}
+		case secret == secretTampered:
+			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The passcode in the Secret was edited"}
+		}
+		return syncOrNothing(secret)
+
+	default: // Expired, Revoked: final until a reset; keep the Secret free of any passcode.
+		return syncOrNothing(secret)
+	}
+}
+
+func syncOrNothing(secret secretState) decision {
+	if secret == secretDrifted || secret == secretTampered {
+		return decision{kind: actSyncSecret, reason: accessv1alpha1.ReasonRepaired, message: "The Secret's metadata was restored"}
+	}
+	return decision{kind: actNone}
+}
+
+// issuedStatus sets the status for a new passcode with hash, issued now. With grace, the
+// replaced passcode keeps working for the grace period, but never beyond its own expiry.
+func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash string, grace bool) {
+	now = now.Truncate(time.Second) // status times have second precision; never round up
+	st := &pc.Status
+	st.Previous = nil
+	if grace && t.grace > 0 && st.Hash != "" && st.ExpiresAt != nil {
+		until := now.Add(t.grace)
+		if st.ExpiresAt.Before(&metav1.Time{Time: until}) {
+			until = st.ExpiresAt.Time
+		}
+		if now.Before(until) {
+			st.Previous = &accessv1alpha1.PreviousPasscode{Hash: st.Hash, ValidUntil: metav1.NewTime(until)}
+		}
+	}
+	st.Phase = accessv1alpha1.PasscodeActive
+	st.Hash = hash
+	st.Revision++
+	st.IssuedAt = ptrTime(now)
+	st.ExpiresAt = ptrTime(now.Add(t.tenure))
+	refreshRenewal(pc, t)
+}
+
+// endedStatus sets the status of a passcode that stopped working for good (Expired, Revoked).
+func endedStatus(pc *accessv1alpha1.Passcode, phase accessv1alpha1.PasscodePhase) {
+	pc.Status.Phase = phase
+	pc.Status.Previous = nil
+	pc.Status.RenewalTime = nil
+}
+
+// nextDeadline is how long until the next thing that must happen by itself: expiry (Manual),
+// renewal (Automatic) or the end of a grace period. ok is false when nothing is scheduled.
+func nextDeadline(now time.Time, pc *accessv1alpha1.Passcode) (time.Duration, bool) {
+	var deadlines []time.Time
+	if pc.Status.Phase == accessv1alpha1.PasscodeActive {
+		if automatic(pc) && pc.Status.RenewalTime != nil {
+			deadlines = append(deadlines, pc.Status.RenewalTime.Time)
+		}
+		if pc.Status.ExpiresAt != nil {
+			deadlines = append(deadlines, pc.Status.ExpiresAt.Time)
+		}
+	}
+	if pc.Status.Previous != nil {
+		deadlines = append(deadlines, pc.Status.Previous.ValidUntil.Time)
+	}
+	var best time.Duration
+	found := false
+	for _, d := range deadlines {
+		wait := d.Sub(now)
+		if wait <= 0 {
+			// Past already: act at once, but never with a zero or negative delay.
+			wait = time.Millisecond
+		}
+		if !found || wait < best {
+			best, found = wait, true
+		}
+	}
+	return best, found
+}
+
+// retryBackoff is the delay after the n-th consecutive failure: 1s, 2s, 4s ... at most 5 minutes.
+func retryBackoff(failures int32) time.Duration {
+	d := time.Second
+	for i := int32(1); i < failures && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t)
+	return &mt
+}
+
+// refreshRenewal keeps status.renewalTime in line with the current spec, so that switching an
+// Active passcode to Automatic, or changing renewBefore, takes effect without a new passcode.
+func refreshRenewal(pc *accessv1alpha1.Passcode, t timings) {
+	if pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.Status.ExpiresAt == nil || !automatic(pc) {
+		pc.Status.RenewalTime = nil
+		return
+	}
+	// Second precision, like everything stored in status: an unrounded time would differ from the
+	// stored one on every reconcile and cause a status write each time.
+	pc.Status.RenewalTime = ptrTime(pc.Status.ExpiresAt.Add(-t.renewBefore).Truncate(time.Second))
+}

@@ -1,0 +1,149 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcode"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
+)
+
+// Reconcile called directly, on a fake client and a fake clock: the returned RequeueAfter is the
+// next deadline, to the second.
+func newFakeReconciler(t *testing.T, objs ...client.Object) (*PasscodeReconciler, *clocktesting.FakeClock, client.Client) {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).Build()
+	clk := clocktesting.NewFakeClock(t0)
+	return &PasscodeReconciler{Client: c, APIReader: c, Clock: clk, Recorder: events.NewFakeRecorder(100)}, clk, c
+}
+
+func testUser() *accessv1alpha1.DashboardUser {
+	return &accessv1alpha1.DashboardUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane"},
+		Spec:       accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", Role: accessv1alpha1.RoleMember, Access: accessv1alpha1.AccessGranted},
+	}
+}
+
+func testPasscode(tenure string, rotation *accessv1alpha1.RotationSpec) *accessv1alpha1.Passcode {
+	return &accessv1alpha1.Passcode{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api", UID: "uid-1", Generation: 1},
+		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: tenure, Rotation: rotation},
+	}
+}
+
+func reconcileOnce(t *testing.T, r *PasscodeReconciler) (ctrl.Result, *accessv1alpha1.Passcode) {
+	t.Helper()
+	key := types.NamespacedName{Namespace: "team", Name: "jane-api"}
+	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	pc := &accessv1alpha1.Passcode{}
+	if err := r.Get(context.Background(), key, pc); err != nil {
+		t.Fatal(err)
+	}
+	return res, pc
+}
+
+func TestReconcileManualRequeuesAtExpiryThenExpires(t *testing.T) {
+	r, clk, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+
+	res, pc := reconcileOnce(t, r)
+	if pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.Status.Revision != 1 {
+		t.Fatalf("after the first reconcile: %+v", pc.Status)
+	}
+	if res.RequeueAfter != 12*time.Hour {
+		t.Fatalf("RequeueAfter = %v, want the 12h tenure", res.RequeueAfter)
+	}
+	if !apimeta.IsStatusConditionTrue(pc.Status.Conditions, accessv1alpha1.ConditionReady) {
+		t.Fatalf("Ready must be True: %+v", pc.Status.Conditions)
+	}
+	secret := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	if !passcode.Matches(string(secret.Data[passcodesecret.KeyPasscode]), pc.Status.Hash) {
+		t.Fatal("status.hash must be the hash of the passcode in the Secret")
+	}
+
+	clk.Step(5 * time.Hour)
+	res, _ = reconcileOnce(t, r)
+	if res.RequeueAfter != 7*time.Hour {
+		t.Fatalf("5h later RequeueAfter = %v, want 7h", res.RequeueAfter)
+	}
+
+	clk.Step(7 * time.Hour)
+	res, pc = reconcileOnce(t, r)
+	if pc.Status.Phase != accessv1alpha1.PasscodeExpired || res.RequeueAfter != 0 {
+		t.Fatalf("at expiresAt: phase %s, RequeueAfter %v", pc.Status.Phase, res.RequeueAfter)
+	}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, has := secret.Data[passcodesecret.KeyPasscode]; has {
+		t.Fatal("an expired passcode must be wiped from the Secret")
+	}
+}
+
+func TestReconcileAutomaticRequeuesAtRenewalAndGraceEnd(t *testing.T) {
+	rot := &accessv1alpha1.RotationSpec{Policy: accessv1alpha1.RotationAutomatic, RenewBefore: "10d", GracePeriod: "1h"}
+	r, clk, _ := newFakeReconciler(t, testUser(), testPasscode("30d", rot))
+
+	res, pc := reconcileOnce(t, r)
+	if res.RequeueAfter != 20*24*time.Hour {
+		t.Fatalf("RequeueAfter = %v, want renewal in 20d", res.RequeueAfter)
+	}
+	first := pc.Status.Hash
+
+	clk.Step(20 * 24 * time.Hour)
+	res, pc = reconcileOnce(t, r)
+	if pc.Status.Revision != 2 || pc.Status.Previous == nil || pc.Status.Previous.Hash != first {
+		t.Fatalf("after renewal: %+v", pc.Status)
+	}
+	if res.RequeueAfter != time.Hour {
+		t.Fatalf("RequeueAfter = %v, want the end of the 1h grace", res.RequeueAfter)
+	}
+
+	clk.Step(time.Hour)
+	res, pc = reconcileOnce(t, r)
+	if pc.Status.Previous != nil {
+		t.Fatal("the previous passcode must be dropped when its grace ends")
+	}
+	if res.RequeueAfter != 20*24*time.Hour-time.Hour {
+		t.Fatalf("RequeueAfter = %v, want the next renewal", res.RequeueAfter)
+	}
+}
+
+func TestReconcileWaitsForAMissingUser(t *testing.T) {
+	r, _, _ := newFakeReconciler(t, testPasscode("1h", nil))
+	res, pc := reconcileOnce(t, r)
+	ready := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady)
+	if pc.Status.Phase != accessv1alpha1.PasscodePending || ready == nil || ready.Reason != accessv1alpha1.ReasonUserNotFound {
+		t.Fatalf("phase %s, Ready %+v", pc.Status.Phase, ready)
+	}
+	if res.RequeueAfter != 0 {
+		t.Fatalf("waiting for a user is event-driven (the user watch), not a poll: RequeueAfter %v", res.RequeueAfter)
+	}
+}

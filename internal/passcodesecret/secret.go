@@ -1,0 +1,147 @@
+// Package passcodesecret is the one place that writes the Secrets holding passcodes. It applies
+// them with server-side apply under one field manager, so the operator owns exactly the keys,
+// labels, annotations and owner reference it sets, and whatever else people or other tools add to
+// the Secret is left alone.
+package passcodesecret
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// FieldManager owns the operator's fields of every Secret it writes.
+const FieldManager = "access-operator"
+
+// RevisionAnnotation on the Secret is the Passcode's status.revision of the passcode it holds.
+const RevisionAnnotation = "access.dashboardops.io/revision"
+
+// Keys of the Secret's data.
+const (
+	KeyPasscode  = "passcode"
+	KeyEmail     = "email"
+	KeyAccount   = "account"
+	KeyExpiresAt = "expiresAt"
+)
+
+// Name is the Secret of a Passcode: spec.secretName, else the Passcode's name. Every other place
+// asks this function.
+func Name(pc *accessv1alpha1.Passcode) string {
+	if pc.Spec.SecretName != "" {
+		return pc.Spec.SecretName
+	}
+	return pc.Name
+}
+
+// Contents is what the Secret should hold.
+type Contents struct {
+	// Passcode is the passcode; empty writes the Secret without it (expired or revoked).
+	Passcode  string
+	Email     string
+	ExpiresAt time.Time
+	Revision  int64
+}
+
+// Labels are the labels the operator puts on the Secret: the Passcode's secretTemplate plus ours.
+func Labels(pc *accessv1alpha1.Passcode) map[string]string {
+	out := map[string]string{}
+	if pc.Spec.SecretTemplate != nil {
+		maps.Copy(out, pc.Spec.SecretTemplate.Labels)
+	}
+	out[accessv1alpha1.ManagedByLabel] = accessv1alpha1.ManagedByValue
+	out[accessv1alpha1.PasscodeLabel] = pc.Name
+	return out
+}
+
+// Annotations are the annotations the operator puts on the Secret.
+func Annotations(pc *accessv1alpha1.Passcode, revision int64) map[string]string {
+	out := map[string]string{}
+	if pc.Spec.SecretTemplate != nil {
+		maps.Copy(out, pc.Spec.SecretTemplate.Annotations)
+	}
+	out[RevisionAnnotation] = strconv.FormatInt(revision, 10)
+	return out
+}
+
+// Data is the Secret's data for c.
+func Data(pc *accessv1alpha1.Passcode, c Contents) map[string][]byte {
+	data := map[string][]byte{
+		KeyEmail:   []byte(c.Email),
+		KeyAccount: []byte(pc.Namespace),
+	}
+	if !c.ExpiresAt.IsZero() {
+		data[KeyExpiresAt] = []byte(c.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if c.Passcode != "" {
+		data[KeyPasscode] = []byte(c.Passcode)
+	}
+	return data
+}
+
+// Apply writes the Secret of pc with contents c. Fields the operator set before and no longer
+// sends (the passcode after expiry, a label removed from secretTemplate) are removed by the API
+// server; fields of other managers stay.
+func Apply(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c Contents) error {
+	ac := corev1ac.Secret(Name(pc), pc.Namespace).
+		WithType(corev1.SecretTypeOpaque).
+		WithLabels(Labels(pc)).
+		WithAnnotations(Annotations(pc, c.Revision)).
+		WithOwnerReferences(metav1ac.OwnerReference().
+			WithAPIVersion(accessv1alpha1.GroupVersion.String()).
+			WithKind("Passcode").
+			WithName(pc.Name).
+			WithUID(pc.UID).
+			WithController(true).
+			WithBlockOwnerDeletion(true)).
+		WithData(Data(pc, c))
+	if err := cl.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying Secret %s: %w", Name(pc), err)
+	}
+	return nil
+}
+
+// OwnedBy reports whether s is the Secret of pc: labelled for it and controlled by it. Anything
+// else with the same name belongs to someone else and must not be written.
+func OwnedBy(s *corev1.Secret, pc *accessv1alpha1.Passcode) bool {
+	if s.Labels[accessv1alpha1.ManagedByLabel] != accessv1alpha1.ManagedByValue || s.Labels[accessv1alpha1.PasscodeLabel] != pc.Name {
+		return false
+	}
+	ref := metav1.GetControllerOf(s)
+	return ref == nil || ref.UID == pc.UID
+}
+
+// Drifted reports whether s differs from what Apply would write for pc and c in anything the
+// operator owns: labels, annotations, owner reference, data.
+func Drifted(s *corev1.Secret, pc *accessv1alpha1.Passcode, c Contents) bool {
+	for k, v := range Labels(pc) {
+		if s.Labels[k] != v {
+			return true
+		}
+	}
+	for k, v := range Annotations(pc, c.Revision) {
+		if s.Annotations[k] != v {
+			return true
+		}
+	}
+	if ref := metav1.GetControllerOf(s); ref == nil || ref.UID != pc.UID {
+		return true
+	}
+	want := Data(pc, c)
+	for k, v := range want {
+		if string(s.Data[k]) != string(v) {
+			return true
+		}
+	}
+	_, has := s.Data[KeyPasscode]
+	return has != (c.Passcode != "")
+}
