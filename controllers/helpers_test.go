@@ -2,19 +2,132 @@ package controllers_test
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
-var nsCounter atomic.Int32
+var nsCounter, pokes atomic.Int32
 
 // newNamespace makes a namespace for one test: one dashboard project.
 func newNamespace() string {
 	name := fmt.Sprintf("project-%d-%d", GinkgoParallelProcess(), nsCounter.Add(1))
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
 	return name
+}
+
+func createUser(ns, name string) *accessv1alpha1.DashboardUser {
+	u := &accessv1alpha1.DashboardUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       accessv1alpha1.DashboardUserSpec{Email: name + "@example.com", Role: accessv1alpha1.RoleMember},
+	}
+	Expect(k8sClient.Create(ctx, u)).To(Succeed())
+	return u
+}
+
+func createPasscode(ns, name, user, tenure string, mods ...func(*accessv1alpha1.Passcode)) *accessv1alpha1.Passcode {
+	pc := &accessv1alpha1.Passcode{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: user}, Tenure: tenure},
+	}
+	for _, m := range mods {
+		m(pc)
+	}
+	Expect(k8sClient.Create(ctx, pc)).To(Succeed())
+	return pc
+}
+
+func getPasscode(g Gomega, ns, name string) *accessv1alpha1.Passcode {
+	pc := &accessv1alpha1.Passcode{}
+	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, pc)).To(Succeed())
+	return pc
+}
+
+// waitForPasscode waits until the Passcode satisfies match, and returns it.
+func waitForPasscode(ns, name string, match func(Gomega, *accessv1alpha1.Passcode)) *accessv1alpha1.Passcode {
+	var pc *accessv1alpha1.Passcode
+	Eventually(func(g Gomega) {
+		pc = getPasscode(g, ns, name)
+		match(g, pc)
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	return pc
+}
+
+func inPhase(phase accessv1alpha1.PasscodePhase, revision int64) func(Gomega, *accessv1alpha1.Passcode) {
+	return func(g Gomega, pc *accessv1alpha1.Passcode) {
+		g.Expect(pc.Status.Phase).To(Equal(phase))
+		g.Expect(pc.Status.Revision).To(Equal(revision))
+		g.Expect(pc.Status.ObservedGeneration).To(Equal(pc.Generation))
+	}
+}
+
+// seenPasscodes collects every passcode the tests read from a Secret, for the leak check.
+var seenPasscodes sync.Map
+
+// secretOf reads a Passcode's Secret from the API server and remembers its passcode.
+func secretOf(g Gomega, ns, name string) *corev1.Secret {
+	s := &corev1.Secret{}
+	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s)).To(Succeed())
+	if v := string(s.Data[passcodesecret.KeyPasscode]); v != "" {
+		seenPasscodes.Store(v, true)
+	}
+	return s
+}
+
+// poke changes an annotation so the controller looks at the object again: a fake clock fires no
+// workqueue timer, so after moving it the tests touch the object as a person or a resync would.
+func poke(obj client.Object) {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{"test.dashboardops.io/poke":"%d"}}}`, pokes.Add(1)))
+	Expect(k8sClient.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+}
+
+// requestReset sets the reset annotation, as `kubectl dashboard passcode reset` or a Git commit would.
+func requestReset(obj client.Object, value string) {
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, accessv1alpha1.ResetRequestedAtAnnotation, value))
+	Expect(k8sClient.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+}
+
+// eventReasons lists the reasons of the Events about an object, oldest first.
+func eventReasons(g Gomega, ns, name string) []string {
+	list := &eventsv1.EventList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out = append(out, e.Reason)
+		}
+	}
+	return out
+}
+
+func readyReason(pc *accessv1alpha1.Passcode) string {
+	c := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady)
+	if c == nil {
+		return ""
+	}
+	return string(c.Status) + "/" + c.Reason
+}
+
+// update reads obj fresh, applies change and writes it, retrying on conflicts with the
+// controllers' own writes (as kubectl edit would make a person do).
+func update[T client.Object](obj T, change func(T)) {
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		change(obj)
+		return k8sClient.Update(ctx, obj)
+	}).Should(Succeed())
 }

@@ -6,9 +6,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
@@ -145,5 +147,88 @@ func TestReconcileWaitsForAMissingUser(t *testing.T) {
 	}
 	if res.RequeueAfter != 0 {
 		t.Fatalf("waiting for a user is event-driven (the user watch), not a poll: RequeueAfter %v", res.RequeueAfter)
+	}
+}
+
+// failingReader stands for an API server that times out or conflicts.
+type failingReader struct {
+	client.Reader
+	err error
+}
+
+func (f failingReader) Get(context.Context, client.ObjectKey, client.Object, ...client.GetOption) error {
+	return f.err
+}
+
+func TestOnlyAConfirmedNotFoundMakesANewPasscode(t *testing.T) {
+	r, clk, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
+	_, pc := reconcileOnce(t, r)
+	secret := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: "team", Name: "jane-api"}
+	if err := c.Get(context.Background(), key, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, failure := range []error{
+		apierrors.NewTimeoutError("the server was too slow", 1),
+		apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, "jane-api", nil),
+		apierrors.NewServiceUnavailable("etcd is down"),
+	} {
+		r.APIReader = failingReader{Reader: c, err: failure}
+		res, got := reconcileOnce(t, r)
+		if got.Status.Revision != pc.Status.Revision {
+			t.Fatalf("%v made a new passcode", failure)
+		}
+		if got.Status.Failures != int32(i+1) || got.Status.NextRetryAt == nil {
+			t.Fatalf("the backoff must be persisted: failures %d, nextRetryAt %v", got.Status.Failures, got.Status.NextRetryAt)
+		}
+		if want := retryBackoff(int32(i + 1)); res.RequeueAfter != want {
+			t.Fatalf("RequeueAfter %v, want %v", res.RequeueAfter, want)
+		}
+		ready := apimeta.FindStatusCondition(got.Status.Conditions, accessv1alpha1.ConditionReady)
+		if ready.Reason != accessv1alpha1.ReasonRetrying {
+			t.Fatalf("Ready = %+v", ready)
+		}
+		// Inside the persisted backoff window nothing is tried, even on an unrelated event.
+		res, _ = reconcileOnce(t, r)
+		if res.RequeueAfter <= 0 || res.RequeueAfter > retryBackoff(int32(i+1)) {
+			t.Fatalf("inside the backoff window: RequeueAfter %v", res.RequeueAfter)
+		}
+		clk.Step(retryBackoff(int32(i + 1)))
+	}
+
+	r.APIReader = c // the API server answers again: NotFound, confirmed
+	_, got := reconcileOnce(t, r)
+	if got.Status.Revision != pc.Status.Revision+1 || got.Status.Failures != 0 || got.Status.NextRetryAt != nil {
+		t.Fatalf("after a confirmed NotFound: revision %d, failures %d", got.Status.Revision, got.Status.Failures)
+	}
+}
+
+func TestAStaleCacheNeverRotates(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
+	_, pc := reconcileOnce(t, r)
+
+	// The API server holds the right Secret; the cache lags with an old passcode.
+	live := fake.NewClientBuilder().WithScheme(c.Scheme()).Build()
+	secret := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	good := secret.DeepCopy()
+	good.ResourceVersion = ""
+	if err := live.Create(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data[passcodesecret.KeyPasscode] = []byte(passcode.Generate())
+	if err := c.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	r.APIReader = live
+	_, got := reconcileOnce(t, r)
+	if got.Status.Revision != pc.Status.Revision {
+		t.Fatalf("a stale cache rotated the passcode: revision %d", got.Status.Revision)
 	}
 }

@@ -13,7 +13,11 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-const namespace = "access_operator"
+const (
+	namespace = "access_operator"
+	// nsLabel is the Kubernetes namespace (the dashboard project) of a series.
+	nsLabel = "namespace"
+)
 
 // Counters of what the Passcode controller did.
 var (
@@ -32,18 +36,18 @@ var (
 )
 
 func newCounter(name, help string) *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{"namespace"})
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{nsLabel})
 }
 
 var (
 	expirationDesc = prometheus.NewDesc(namespace+"_passcode_expiration_timestamp_seconds",
 		"When the current passcode expires (Unix time), like cert-manager's certificate_expiration_timestamp_seconds.",
-		[]string{"namespace", "name", "user", "rotation"}, nil)
+		[]string{nsLabel, "name", "user", "rotation"}, nil)
 	renewalDesc = prometheus.NewDesc(namespace+"_passcode_renewal_timestamp_seconds",
 		"When the current passcode will be rotated (Unix time); Automatic rotation only.",
-		[]string{"namespace", "name", "user"}, nil)
+		[]string{nsLabel, "name", "user"}, nil)
 	phaseDesc = prometheus.NewDesc(namespace+"_passcodes",
-		"Passcodes by phase.", []string{"namespace", "phase"}, nil)
+		"Passcodes by phase.", []string{nsLabel, "phase"}, nil)
 )
 
 // passcodeCollector reads Passcodes from the informer cache at scrape time, so deleted Passcodes

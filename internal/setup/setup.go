@@ -64,18 +64,18 @@ func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, er
 		// HTTP/2 Stream Cancellation and Rapid Reset CVEs: serve HTTP/1.1 only unless asked.
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
-	metrics := metricsserver.Options{
+	metricsOpts := metricsserver.Options{
 		BindAddress:   o.MetricsBindAddress,
 		SecureServing: o.MetricsSecure,
 		TLSOpts:       tlsOpts,
 	}
 	if o.MetricsSecure {
 		// Only callers the API server authenticates and authorizes (get on /metrics) may scrape.
-		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return ctrl.Options{
 		Scheme:                        scheme,
-		Metrics:                       metrics,
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,

@@ -151,6 +151,7 @@ func (d *devRun) kubectl(args ...string) string {
 }
 
 func TestDevRunsTheOperatorAndKeepsItsData(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	dev := startDev(t, state)
 	for _, hint := range []string{"export KUBECONFIG=" + filepath.Join(state, "kubeconfig"), "kubectl apply -f config/samples/"} {
