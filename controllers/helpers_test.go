@@ -6,12 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,33 +17,24 @@ import (
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
-var nsCounter, pokes atomic.Int32
+var pokes atomic.Int32
 
 // newNamespace makes a namespace for one test: one dashboard project.
 func newNamespace() string {
-	name := fmt.Sprintf("project-%d-%d", GinkgoParallelProcess(), nsCounter.Add(1))
-	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
-	return name
+	ns, err := op.NewNamespace(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	return ns
 }
 
 func createUser(ns, name string) *accessv1alpha1.DashboardUser {
-	u := &accessv1alpha1.DashboardUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       accessv1alpha1.DashboardUserSpec{Email: name + "@example.com", Role: accessv1alpha1.RoleMember},
-	}
-	Expect(k8sClient.Create(ctx, u)).To(Succeed())
+	u, err := op.CreateUser(ctx, ns, name)
+	Expect(err).NotTo(HaveOccurred())
 	return u
 }
 
 func createPasscode(ns, name, user, tenure string, mods ...func(*accessv1alpha1.Passcode)) *accessv1alpha1.Passcode {
-	pc := &accessv1alpha1.Passcode{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: user}, Tenure: tenure},
-	}
-	for _, m := range mods {
-		m(pc)
-	}
-	Expect(k8sClient.Create(ctx, pc)).To(Succeed())
+	pc, err := op.CreatePasscode(ctx, ns, name, user, tenure, mods...)
+	Expect(err).NotTo(HaveOccurred())
 	return pc
 }
 

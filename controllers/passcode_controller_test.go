@@ -159,9 +159,11 @@ var _ = Describe("Passcode", func() {
 			g.Expect(metav1.GetControllerOf(s)).NotTo(BeNil())
 			g.Expect(s.Labels).To(HaveKeyWithValue("team", "x"), "labels the operator does not own stay")
 		}).Should(Succeed())
-		pc = waitForPasscode(ns, "repair", inPhase(accessv1alpha1.PasscodeActive, 3))
+		waitForPasscode(ns, "repair", func(g Gomega, pc *accessv1alpha1.Passcode) {
+			inPhase(accessv1alpha1.PasscodeActive, 3)(g, pc)
+			g.Expect(readyReason(pc)).To(HavePrefix("True/"), "the conflict is over")
+		})
 		Expect(string(secretOf(Default, ns, "repair").Data[passcodesecret.KeyPasscode])).To(Equal(value))
-		Expect(readyReason(pc)).To(HavePrefix("True/"))
 		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "repair") }).Should(ContainElement(accessv1alpha1.ReasonRepaired))
 	})
 

@@ -6,34 +6,26 @@ import (
 	"io"
 	"sync"
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"go.uber.org/zap/zapcore"
-	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/dashboardops/access-operator/internal/options"
-	"github.com/dashboardops/access-operator/internal/setup"
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 // The suite runs the production wiring (setup.NewManager) against a real kube-apiserver and etcd,
 // with a fake clock so that deadlines can be crossed on demand.
 var (
-	cfg       *rest.Config
+	op        *testenv.Operator
 	k8sClient client.Client // reads straight from the API server, never from a cache
-	mgr       ctrl.Manager
-	testEnv   *envtest.Environment
+	mgr       *testenv.Operator
 	fakeClock *clocktesting.FakeClock
-	ctx       context.Context
-	cancel    context.CancelFunc
+	ctx       = context.Background()
 	// managerLogs holds everything the manager logged, for the leak check.
 	managerLogs = &syncBuffer{}
 )
@@ -64,33 +56,14 @@ func TestControllers(t *testing.T) {
 var _ = BeforeSuite(func() {
 	// Debug level, so the leak check sees every log line the manager can write.
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, managerLogs)), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel)))
-	ctx, cancel = context.WithCancel(context.Background())
-
 	var err error
-	testEnv, err = testenv.New()
+	op, err = testenv.StartOperator(nil)
 	Expect(err).NotTo(HaveOccurred())
-	cfg, err = testEnv.Start()
-	Expect(err).NotTo(HaveOccurred())
-
-	k8sClient, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	Expect(err).NotTo(HaveOccurred())
-
-	opts := options.Default()
-	opts.MetricsBindAddress = "0"
-	opts.HealthProbeBindAddress = "0"
-	fakeClock = clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
-	mgr, err = setup.NewManager(cfg, opts, fakeClock)
-	Expect(err).NotTo(HaveOccurred())
-	go func() {
-		defer GinkgoRecover()
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	k8sClient, mgr, fakeClock = op.Client, op, op.Clock
 })
 
 var _ = AfterSuite(func() {
-	cancel()
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
+	if op != nil {
+		Expect(op.Stop()).To(Succeed())
 	}
 })

@@ -35,6 +35,21 @@ var (
 	PasscodeIssues = newCounter("passcode_issues_total", "First passcodes issued for new grants.")
 )
 
+// Access server metrics.
+var (
+	// AccessRequests counts access server requests by endpoint and result (valid, invalid,
+	// throttled, bad_request, error).
+	AccessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "access_requests_total",
+		Help: "Access server requests by endpoint and result."}, []string{"endpoint", "result"})
+	// AccessLatency observes access server request latency.
+	AccessLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "access_request_duration_seconds",
+		Help:    "Access server request latency.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"endpoint"})
+	// LastUseDropped counts last-use stamps dropped because the writer fell behind.
+	LastUseDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "last_use_dropped_total",
+		Help: "Last-use stamps dropped because the status writer fell behind."})
+)
+
 func newCounter(name, help string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{nsLabel})
 }
@@ -102,7 +117,8 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, passcodeCollector{reader: reader}} {
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, AccessRequests, AccessLatency, LastUseDropped,
+		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/controllers"
+	"github.com/dashboardops/access-operator/internal/accessserver"
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/options"
 )
@@ -96,8 +97,14 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// NewManager builds a manager with probes and every controller registered.
-func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (ctrl.Manager, error) {
+// Operator is a manager with everything registered, and the access server it runs.
+type Operator struct {
+	ctrl.Manager
+	Access *accessserver.Server
+}
+
+// NewManager builds a manager with probes, every controller and the access server registered.
+func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*Operator, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -119,7 +126,35 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (ct
 	if err := Controllers(mgr, clk); err != nil {
 		return nil, err
 	}
-	return mgr, nil
+	access, err := AccessServer(mgr, o, clk)
+	if err != nil {
+		return nil, err
+	}
+	return &Operator{Manager: mgr, Access: access}, nil
+}
+
+// AccessServer registers the access server, which runs on every replica, and the cache index it
+// looks passcodes up by.
+func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (*accessserver.Server, error) {
+	proxies, err := o.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
+		accessserver.HashIndex, accessserver.HashIndexFunc); err != nil {
+		return nil, err
+	}
+	srv := accessserver.New(accessserver.Config{
+		BindAddress:    o.AccessBindAddress,
+		Reader:         mgr.GetCache(),
+		Writer:         mgr.GetClient(),
+		Clock:          clk,
+		TrustedProxies: proxies,
+	})
+	if err := mgr.Add(srv); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Controllers registers one reconciler per Kind.

@@ -1,0 +1,213 @@
+package accessserver
+
+import (
+	"errors"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+var now = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func mt(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
+
+func fixture() (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser) {
+	pc := &accessv1alpha1.Passcode{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "api"},
+		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "1h"},
+		Status: accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodeActive, Hash: "sha256:cur",
+			ExpiresAt: mt(now.Add(time.Hour)),
+			Previous:  &accessv1alpha1.PreviousPasscode{Hash: "sha256:prev", ValidUntil: metav1.NewTime(now.Add(time.Minute))}},
+	}
+	u := &accessv1alpha1.DashboardUser{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane"},
+		Spec:       accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", Role: accessv1alpha1.RoleCreator, Access: accessv1alpha1.AccessGranted},
+	}
+	return pc, u
+}
+
+func TestValidGrant(t *testing.T) {
+	cases := []struct {
+		name    string
+		at      time.Time
+		account string
+		hash    string
+		mod     func(*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser)
+		ok      bool
+	}{
+		{"current hash", now, "team", "sha256:cur", nil, true},
+		{"current hash one second before expiry", now.Add(time.Hour - time.Second), "team", "sha256:cur", nil, true},
+		{"current hash at expiresAt", now.Add(time.Hour), "team", "sha256:cur", nil, false},
+		{"previous hash inside grace", now.Add(59 * time.Second), "team", "sha256:prev", nil, true},
+		{"previous hash at validUntil", now.Add(time.Minute), "team", "sha256:prev", nil, false},
+		{"unknown hash", now, "team", "sha256:other", nil, false},
+		{"other account", now, "elsewhere", "sha256:cur", nil, false},
+		{"expired phase", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+			pc.Status.Phase = accessv1alpha1.PasscodeExpired
+		}, false},
+		{"revoked phase", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+			pc.Status.Phase = accessv1alpha1.PasscodeRevoked
+		}, false},
+		{"spec.revoked before the controller acted", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+			pc.Spec.Revoked = true
+		}, false},
+		{"user revoked before the controller acted", now, "team", "sha256:cur", func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) {
+			u.Spec.Access = accessv1alpha1.AccessRevoked
+		}, false},
+		{"user being deleted", now, "team", "sha256:cur", func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) {
+			u.DeletionTimestamp = mt(now)
+		}, false},
+		{"user not accepted yet still works (automation)", now, "team", "sha256:cur", func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) {
+			u.Status.Phase = accessv1alpha1.UserInvited
+		}, true},
+		{"a different user object", now, "team", "sha256:cur", func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) {
+			u.Name = "john"
+		}, false},
+	}
+	for _, c := range cases {
+		pc, u := fixture()
+		if c.mod != nil {
+			c.mod(pc, u)
+		}
+		g, ok := validGrant(c.at, c.account, c.hash, pc, u)
+		if ok != c.ok {
+			t.Errorf("%s: ok = %v", c.name, ok)
+		}
+		if ok && (g.email != "jane@example.com" || g.role != accessv1alpha1.RoleCreator) {
+			t.Errorf("%s: grant %+v", c.name, g)
+		}
+	}
+	if _, ok := validGrant(now, "team", "sha256:cur", nil, nil); ok {
+		t.Error("nil objects must be refused")
+	}
+}
+
+func TestHashIndexFunc(t *testing.T) {
+	pc, _ := fixture()
+	if got := HashIndexFunc(pc); len(got) != 2 || got[0] != "sha256:cur" || got[1] != "sha256:prev" {
+		t.Errorf("keys %v", got)
+	}
+	pc.Status.Previous = nil
+	pc.Status.Hash = ""
+	if got := HashIndexFunc(pc); len(got) != 0 {
+		t.Errorf("an unissued Passcode has no keys, got %v", got)
+	}
+}
+
+func TestDecodeVerifyRequest(t *testing.T) {
+	cases := []struct {
+		body    string
+		wantErr string
+	}{
+		{`{"account":"team","passcode":"dpc_X"}`, ""},
+		{``, "the body is empty"},
+		{`{`, "ends too early"},
+		{`[]`, "must be a"},
+		{`{"account":"team"}`, "passcode is required"},
+		{`{"passcode":"x"}`, "account is required"},
+		{`{"account":1,"passcode":"x"}`, "field account must be a string"},
+		{`{"account":"team","passcode":"x","extra":1}`, `unknown field "extra"`},
+		{`{"account":"team","passcode":"x"} {"again":1}`, "exactly one JSON object"},
+		{`{"account":"` + strings.Repeat("a", 64) + `","passcode":"x"}`, "account must be a namespace name"},
+		{`{"account":"team","passcode":"` + strings.Repeat("p", 300) + `"}`, "passcode must be at most"},
+		{`{"account":"team","passcode":"` + strings.Repeat("p", 5000) + `"}`, "ends too early (or is over 4 KiB)"},
+		{`{"account":"team","passcode":"dpc_SECRET` + "\x00" + `"`, "invalid JSON at byte"},
+	}
+	for _, c := range cases {
+		_, err := decodeVerifyRequest(strings.NewReader(c.body))
+		if c.wantErr == "" && err != nil {
+			t.Errorf("%q: unexpected %v", c.body, err)
+		}
+		if c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%q: got %v, want %q", c.body, err, c.wantErr)
+		}
+		if err != nil && (!errors.Is(err, errBadRequest) || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "dpc_")) {
+			t.Errorf("%q: the error must be a bad request and never echo the passcode: %v", c.body, err)
+		}
+	}
+}
+
+// FuzzDecodeVerifyRequest: no body panics, every error is a bad request that does not echo the
+// passcode, and every accepted request has both fields within their limits.
+func FuzzDecodeVerifyRequest(f *testing.F) {
+	f.Add(`{"account":"team","passcode":"dpc_ABCDEFGHIJKLMNOPQRSTUVWXYZ"}`)
+	f.Add(`{"account":"team","passcode":"x","x":1}`)
+	f.Add(`{"account":null}`)
+	f.Add(`"just a string"`)
+	f.Fuzz(func(t *testing.T, body string) {
+		req, err := decodeVerifyRequest(strings.NewReader(body))
+		if err != nil {
+			if !errors.Is(err, errBadRequest) {
+				t.Fatalf("not a bad request: %v", err)
+			}
+			return
+		}
+		if req.Account == "" || req.Passcode == "" || len(req.Account) > maxAccountLen || len(req.Passcode) > maxPasscodeLen {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+func TestThrottle(t *testing.T) {
+	th := newFailureThrottle(3, 10*time.Second, 100)
+	a := netip.MustParseAddr("192.0.2.1")
+	b := netip.MustParseAddr("192.0.2.2")
+	for i := range 3 {
+		if _, blocked := th.blocked(a, now); blocked {
+			t.Fatalf("blocked after %d failures, burst is 3", i)
+		}
+		th.fail(a, now)
+	}
+	wait, blocked := th.blocked(a, now)
+	if !blocked || wait != 10*time.Second {
+		t.Fatalf("after the burst: blocked %v, wait %v", blocked, wait)
+	}
+	if _, blocked := th.blocked(b, now); blocked {
+		t.Fatal("another client is not affected")
+	}
+	if _, blocked := th.blocked(a, now.Add(10*time.Second)); blocked {
+		t.Fatal("one failure is allowed again after one refill")
+	}
+}
+
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	th := newFailureThrottle(3, time.Second, 1000)
+	for i := range 20_000 {
+		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		th.fail(addr, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if n := th.size(); n > 1000 {
+		t.Fatalf("%d buckets for a limit of 1000", n)
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	cases := []struct {
+		peer, xff, want string
+	}{
+		{"192.0.2.7:5555", "", "192.0.2.7"},
+		{"192.0.2.7:5555", "203.0.113.9", "192.0.2.7"},                   // untrusted peer: header ignored
+		{"10.1.1.1:5555", "203.0.113.9", "203.0.113.9"},                  // gateway names the client
+		{"10.1.1.1:5555", "1.2.3.4, 203.0.113.9, 10.2.2.2", "203.0.113.9"}, // spoofed left part ignored
+		{"10.1.1.1:5555", "not-an-ip", "10.1.1.1"},
+		{"10.1.1.1:5555", "", "10.1.1.1"},
+		{"[::ffff:192.0.2.7]:5555", "", "192.0.2.7"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/v1/auth", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := clientAddr(r, trusted); got.String() != c.want {
+			t.Errorf("peer %s xff %q: got %s, want %s", c.peer, c.xff, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package accessserver
+
+import (
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// HashIndex indexes Passcodes by the hashes that may be valid: the current one and, while it
+// exists, the previous one. A lookup by the hash of a presented passcode is then one map access.
+const HashIndex = ".status.hashes"
+
+// HashIndexFunc extracts HashIndex's keys from a Passcode.
+func HashIndexFunc(o client.Object) []string {
+	pc, ok := o.(*accessv1alpha1.Passcode)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	if pc.Status.Hash != "" {
+		keys = append(keys, pc.Status.Hash)
+	}
+	if p := pc.Status.Previous; p != nil && p.Hash != "" {
+		keys = append(keys, p.Hash)
+	}
+	return keys
+}
+
+// grant is what a valid passcode authenticates.
+type grant struct {
+	email     string
+	role      accessv1alpha1.Role
+	expiresAt time.Time
+}
+
+// validGrant decides, at request time, whether hash opens account: the Passcode is in that
+// namespace, Active and not revoked, the hash is its current one before expiresAt (or its previous
+// one before validUntil), and its user exists with access Granted. Deadlines are checked against
+// now, whatever the controller has done yet.
+func validGrant(now time.Time, account, hash string, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser) (grant, bool) {
+	if pc == nil || user == nil || pc.Namespace != account || pc.Spec.Revoked ||
+		pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.DeletionTimestamp != nil {
+		return grant{}, false
+	}
+	if user.Namespace != pc.Namespace || user.Name != pc.Spec.UserRef.Name || user.DeletionTimestamp != nil ||
+		(user.Spec.Access != accessv1alpha1.AccessGranted && user.Spec.Access != "") {
+		return grant{}, false
+	}
+	var until time.Time
+	switch {
+	case pc.Status.Hash == hash && pc.Status.ExpiresAt != nil:
+		until = pc.Status.ExpiresAt.Time
+	case pc.Status.Previous != nil && pc.Status.Previous.Hash == hash:
+		until = pc.Status.Previous.ValidUntil.Time
+	default:
+		return grant{}, false
+	}
+	if !now.Before(until) {
+		return grant{}, false
+	}
+	return grant{email: user.Spec.Email, role: user.Spec.Role, expiresAt: until}, true
+}
