@@ -60,6 +60,10 @@ control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s/ (about 10
 test: control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd.
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
 
+.PHONY: bench
+bench: control-plane ## Benchmark the access server (/v1/auth vs a trivial handler, side by side).
+	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./internal/accessserver -run '^$$' -bench . -benchtime 1x
+
 ##@ Build and run
 
 .PHONY: build

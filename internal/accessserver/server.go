@@ -69,10 +69,10 @@ func New(cfg Config) *Server {
 		addr:     make(chan net.Addr, 1),
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/verify", instrument("verify", http.HandlerFunc(s.verify)))
+	mux.Handle("/v1/verify", Instrument("verify", http.HandlerFunc(s.verify)))
 	// Envoy's ext_authz appends the original path to the prefix, so /v1/auth/... is the same check.
-	mux.Handle("/v1/auth", instrument("auth", http.HandlerFunc(s.auth)))
-	mux.Handle("/v1/auth/", instrument("auth", http.HandlerFunc(s.auth)))
+	mux.Handle("/v1/auth", Instrument("auth", http.HandlerFunc(s.auth)))
+	mux.Handle("/v1/auth/", Instrument("auth", http.HandlerFunc(s.auth)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
 	})
@@ -105,14 +105,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("access server: listening on %s: %w", s.cfg.BindAddress, err)
 	}
 	s.addr <- ln.Addr()
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       90 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
-	}
+	srv := NewHTTPServer(s.handler)
 	go s.lastUse.run(ctx, 5*time.Second)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()
@@ -128,6 +121,19 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("access server: shutting down: %w", err)
 	}
 	return nil
+}
+
+// NewHTTPServer is the HTTP stack the access server runs on: timeouts against slow clients and a
+// limit on header size. The benchmark serves a trivial handler on the same stack to compare.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 }
 
 // verify is POST /v1/verify.
@@ -153,9 +159,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setResult(r, "valid")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"valid": true, "email": g.email, "role": g.role, "expiresAt": g.expiresAt.UTC().Format(time.RFC3339),
-	})
+	writeJSON(w, http.StatusOK, verdict{Valid: true, Email: g.email, Role: string(g.role), ExpiresAt: g.expiresAt.UTC().Format(time.RFC3339)})
 }
 
 // auth is the forward-auth check: 200 with the user's identity in headers, else 401. Any method
@@ -170,7 +174,7 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
 	setResult(r, "valid")
 	w.Header().Set(headerUser, g.email)
 	w.Header().Set(headerRole, string(g.role))
-	writeJSON(w, http.StatusOK, map[string]any{"valid": true})
+	writeJSON(w, http.StatusOK, verdict{Valid: true})
 }
 
 // check looks the passcode up by its hash in the cache index and decides. Every input is hashed
@@ -203,20 +207,31 @@ func (s *Server) check(r *http.Request, account, code string) (grant, bool) {
 // deny answers a failed check: 401 with the same body whatever the reason, or 429 when this client
 // has failed too often. Only failures are counted and refused.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request) {
-	client := clientAddr(r, s.cfg.TrustedProxies)
+	from := clientAddr(r, s.cfg.TrustedProxies)
 	now := s.cfg.Clock.Now()
-	if wait, blocked := s.throttle.blocked(client, now); blocked {
+	if wait, blocked := s.throttle.blocked(from, now); blocked {
 		setResult(r, "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"valid": false, "error": "too many failed attempts; retry later"})
+		writeJSON(w, http.StatusTooManyRequests, verdict{Error: "too many failed attempts; retry later"})
 		return
 	}
-	s.throttle.fail(client, now)
+	s.throttle.fail(from, now)
 	setResult(r, "invalid")
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"valid": false})
+	writeJSON(w, http.StatusUnauthorized, verdict{})
 }
 
-func errorBody(msg string) map[string]any { return map[string]any{"error": msg} }
+// verdict is every JSON answer of the access server. A refusal is {"valid":false}, whatever the
+// reason.
+type verdict struct {
+	Valid     bool   `json:"valid"`
+	Email     string `json:"email,omitempty"`
+	Role      string `json:"role,omitempty"`
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// errorBody answers bad input: {"valid":false,"error":"..."}.
+func errorBody(msg string) verdict { return verdict{Error: msg} }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -238,9 +253,9 @@ func setResult(r *http.Request, result string) {
 	}
 }
 
-// instrument counts requests by result and observes their latency, and turns a panic into a 500
+// Instrument counts requests by result and observes their latency, and turns a panic into a 500
 // without crashing the replica.
-func instrument(endpoint string, next http.Handler) http.Handler {
+func Instrument(endpoint string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		h := &resultHolder{result: "bad_request"}

@@ -35,28 +35,28 @@ type reply struct {
 	headers http.Header
 }
 
-func do(req *http.Request, client string) reply {
-	req.Header.Set("X-Forwarded-For", client)
+func do(req *http.Request, from string) reply {
+	req.Header.Set("X-Forwarded-For", from)
 	resp, err := http.DefaultClient.Do(req)
 	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	Expect(err).NotTo(HaveOccurred())
 	return reply{resp.StatusCode, string(b), resp.Header}
 }
 
-func verify(client, account, code string) reply {
+func verify(from, account, code string) reply {
 	body, _ := json.Marshal(map[string]string{"account": account, "passcode": code})
 	req, _ := http.NewRequest(http.MethodPost, baseURL+"/v1/verify", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	return do(req, client)
+	return do(req, from)
 }
 
-func auth(client, account, code string) reply {
+func auth(from, account, code string) reply {
 	req, _ := http.NewRequest(http.MethodGet, baseURL+"/v1/auth", nil)
 	req.Header.Set("X-Dashboard-Account-Id", account)
 	req.Header.Set("X-Dashboard-Passcode", code)
-	return do(req, client)
+	return do(req, from)
 }
 
 // grant creates a user and an Active passcode for it, and returns the passcode.

@@ -193,8 +193,8 @@ func TestClientAddr(t *testing.T) {
 		peer, xff, want string
 	}{
 		{"192.0.2.7:5555", "", "192.0.2.7"},
-		{"192.0.2.7:5555", "203.0.113.9", "192.0.2.7"},                   // untrusted peer: header ignored
-		{"10.1.1.1:5555", "203.0.113.9", "203.0.113.9"},                  // gateway names the client
+		{"192.0.2.7:5555", "203.0.113.9", "192.0.2.7"},                     // untrusted peer: header ignored
+		{"10.1.1.1:5555", "203.0.113.9", "203.0.113.9"},                    // gateway names the client
 		{"10.1.1.1:5555", "1.2.3.4, 203.0.113.9, 10.2.2.2", "203.0.113.9"}, // spoofed left part ignored
 		{"10.1.1.1:5555", "not-an-ip", "10.1.1.1"},
 		{"10.1.1.1:5555", "", "10.1.1.1"},

@@ -29,7 +29,8 @@ func (o *Operator) CreateUser(ctx context.Context, ns, name string) (*accessv1al
 }
 
 // CreatePasscode creates a Passcode for user; mods adjust the spec first.
-func (o *Operator) CreatePasscode(ctx context.Context, ns, name, user, tenure string, mods ...func(*accessv1alpha1.Passcode)) (*accessv1alpha1.Passcode, error) {
+func (o *Operator) CreatePasscode(ctx context.Context, ns, name, user, tenure string,
+	mods ...func(*accessv1alpha1.Passcode)) (*accessv1alpha1.Passcode, error) {
 	pc := &accessv1alpha1.Passcode{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: user}, Tenure: tenure},

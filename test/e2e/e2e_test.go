@@ -85,11 +85,14 @@ type devRun struct {
 	done   chan error
 }
 
-func startDev(t *testing.T, state string) *devRun {
+// startDev runs `make dev`'s runner; managerArgs are added to the manager's flags (a later value
+// of a flag wins).
+func startDev(t *testing.T, state string, managerArgs ...string) *devRun {
 	t.Helper()
 	out := &bytes.Buffer{}
-	cmd := exec.Command(filepath.Join(binDir, "dev"), "--state-dir", state, "--manager", filepath.Join(binDir, "manager"), "--",
-		"--health-probe-bind-address=127.0.0.1:0", "--access-bind-address=127.0.0.1:0")
+	args := append([]string{"--state-dir", state, "--manager", filepath.Join(binDir, "manager"), "--",
+		"--health-probe-bind-address=127.0.0.1:0", "--access-bind-address=127.0.0.1:0"}, managerArgs...)
+	cmd := exec.Command(filepath.Join(binDir, "dev"), args...)
 	cmd.Dir = root
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
