@@ -43,7 +43,7 @@ type PasscodeReconciler struct {
 	Recorder events.EventRecorder
 }
 
-// +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/status,verbs=get;patch
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=dashboardusers,verbs=get;list;watch
@@ -84,6 +84,9 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	user, ustate, err := r.user(ctx, pc)
 	if err != nil {
 		return r.retry(ctx, pc, now, "reading the DashboardUser", err)
+	}
+	if err := r.ownedByUser(ctx, pc, user); err != nil {
+		return r.retry(ctx, pc, now, "adding the owner reference to the DashboardUser", err)
 	}
 	secret, err := r.secret(ctx, pc)
 	if err != nil {
@@ -216,6 +219,30 @@ func classifySecret(s *corev1.Secret, pc *accessv1alpha1.Passcode) secretState {
 		return secretDrifted
 	}
 	return secretInSync
+}
+
+// ownedByUser makes the user an owner of the Passcode, so that deleting the user deletes its
+// Passcodes and, through them, their Secrets. The patch carries the resourceVersion it was computed
+// from, so it can never drop an owner reference someone else added meanwhile (it conflicts and is
+// retried instead); it touches no other field.
+func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser) error {
+	if user == nil || !user.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	for _, ref := range pc.OwnerReferences {
+		if ref.UID == user.UID {
+			return nil
+		}
+	}
+	owned := pc.DeepCopy()
+	owned.OwnerReferences = append(owned.OwnerReferences, metav1.OwnerReference{
+		APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: user.Name, UID: user.UID,
+	})
+	if err := r.Patch(ctx, owned, client.MergeFromWithOptions(pc, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	pc.OwnerReferences, pc.ResourceVersion = owned.OwnerReferences, owned.ResourceVersion
+	return nil
 }
 
 // user reads the Passcode's DashboardUser from the cache.

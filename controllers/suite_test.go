@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -15,6 +18,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/dashboardops/access-operator/internal/options"
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
@@ -56,8 +60,18 @@ func TestControllers(t *testing.T) {
 var _ = BeforeSuite(func() {
 	// Debug level, so the leak check sees every log line the manager can write.
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, managerLogs)), zap.UseDevMode(true), zap.Level(zapcore.DebugLevel)))
+	// Invites go through the real webhook notifier to a receiver in this process (the inbox).
+	inbox = newInbox()
+	secretFile := filepath.Join(GinkgoT().TempDir(), "webhook-secret")
+	Expect(os.WriteFile(secretFile, []byte(inboxSecret), 0o600)).To(Succeed())
 	var err error
-	op, err = testenv.StartOperator(nil)
+	op, err = testenv.StartOperator(func(o *options.Options) {
+		o.Notifier = options.NotifierWebhook
+		o.WebhookURL = inbox.server.URL
+		o.WebhookSecretFile = secretFile
+		o.PublicURL = "https://dashboard.example.com"
+		o.InviteBatchWindow = time.Second
+	})
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, mgr, fakeClock = op.Client, op, op.Clock
 })
@@ -66,4 +80,5 @@ var _ = AfterSuite(func() {
 	if op != nil {
 		Expect(op.Stop()).To(Succeed())
 	}
+	inbox.server.Close()
 })

@@ -58,4 +58,10 @@ const (
 	ReasonAccessRevoked = "AccessRevoked"
 	// ReasonRoleChanged: the user's role was edited (Event only).
 	ReasonRoleChanged = "RoleChanged"
+	// ReasonAccessGranted: the user's access was granted again (Event only).
+	ReasonAccessGranted = "AccessGranted"
+	// ReasonQueued: the invite waits for the next batch window (at most 50 invites at a time).
+	ReasonQueued = "Queued"
+	// ReasonResendRefused: a resend was asked for a user who needs no invite (Event only).
+	ReasonResendRefused = "ResendRefused"
 )

@@ -117,6 +117,17 @@ type InviteStatus struct {
 	// lastError says why the last delivery failed, without any secret in the text.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
+	// number counts the invite links made for this user; with the user's UID it is the idempotency
+	// key of a delivery, the same on every retry of one link.
+	// +optional
+	Number int32 `json:"number,omitempty"`
+	// tokenHash is the SHA-256 hash of the current invite link's token ("sha256:<hex>"), never the
+	// token. A resend replaces it, so the old link stops working.
+	// +optional
+	TokenHash string `json:"tokenHash,omitempty"`
+	// nextAttemptAt is when a failed delivery is retried (persisted backoff).
+	// +optional
+	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
 }
 
 // DashboardUserStatus is what the operator observed and did.
@@ -137,6 +148,10 @@ type DashboardUserStatus struct {
 	// window), Expired or Revoked.
 	// +optional
 	PasscodeStatus PasscodeSummary `json:"passcodeStatus,omitempty"`
+
+	// observedRole is the role last reconciled, so that a role edit is reported with its old value.
+	// +optional
+	ObservedRole Role `json:"observedRole,omitempty"`
 
 	// lastResendRequestedAt is the value of the resend-invite annotation handled last, so that
 	// re-applying the same value does nothing.

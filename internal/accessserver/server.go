@@ -28,7 +28,9 @@ type Config struct {
 	BindAddress string
 	// Reader is the manager's informer cache, with HashIndex registered on Passcodes.
 	Reader client.Reader
-	// Writer patches the last-use status fields.
+	// APIReader reads straight from the API server, to retry an invite acceptance that raced.
+	APIReader client.Reader
+	// Writer patches the last-use status fields and invite acceptances.
 	Writer client.Client
 	// Clock decides validity at request time.
 	Clock clock.PassiveClock
@@ -73,6 +75,7 @@ func New(cfg Config) *Server {
 	// Envoy's ext_authz appends the original path to the prefix, so /v1/auth/... is the same check.
 	mux.Handle("/v1/auth", Instrument("auth", http.HandlerFunc(s.auth)))
 	mux.Handle("/v1/auth/", Instrument("auth", http.HandlerFunc(s.auth)))
+	mux.Handle("/invitations/", Instrument("invitation", http.HandlerFunc(s.invitations)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
 	})

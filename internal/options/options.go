@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -54,6 +55,8 @@ type Options struct {
 	SMTPPasswordFile  string
 	SMTPTLS           string
 	InviteBatchSize   int
+	// InviteBatchWindow is how often a new batch of invites may go out (no flag: tests shorten it).
+	InviteBatchWindow time.Duration
 
 	WatchNamespaces string
 	TrustedProxies  string
@@ -70,6 +73,7 @@ func Default() Options {
 		Notifier:               NotifierLog,
 		SMTPTLS:                SMTPTLSStartTLS,
 		InviteBatchSize:        MaxInviteBatchSize,
+		InviteBatchWindow:      10 * time.Second,
 	}
 }
 

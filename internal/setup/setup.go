@@ -7,6 +7,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -23,7 +25,9 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/controllers"
 	"github.com/dashboardops/access-operator/internal/accessserver"
+	"github.com/dashboardops/access-operator/internal/invite"
 	"github.com/dashboardops/access-operator/internal/metrics"
+	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/options"
 )
 
@@ -85,6 +89,32 @@ func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, er
 	}, nil
 }
 
+// Notifier builds the invite notifier --notifier names. Secret files are read here, once, and their
+// content goes nowhere else.
+func Notifier(o options.Options) (notify.Notifier, error) {
+	switch o.Notifier {
+	case options.NotifierSMTP:
+		var password string
+		if o.SMTPPasswordFile != "" {
+			b, err := os.ReadFile(o.SMTPPasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("--smtp-password-file: %w", err)
+			}
+			password = strings.TrimRight(string(b), "\r\n")
+		}
+		return notify.NewSMTP(notify.SMTPConfig{Address: o.SMTPAddress, From: o.SMTPFrom, Username: o.SMTPUsername,
+			Password: password, TLS: o.SMTPTLS})
+	case options.NotifierWebhook:
+		secret, err := os.ReadFile(o.WebhookSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		return notify.NewWebhook(notify.WebhookConfig{URL: o.WebhookURL, Secret: []byte(strings.TrimRight(string(secret), "\r\n"))})
+	default:
+		return notify.NewLog(os.Stdout), nil
+	}
+}
+
 // Scheme knows the built-in kinds and this project's kinds.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
@@ -123,7 +153,11 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := Controllers(mgr, clk); err != nil {
+	notifier, err := Notifier(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := Controllers(mgr, o, clk, notifier); err != nil {
 		return nil, err
 	}
 	access, err := AccessServer(mgr, o, clk)
@@ -144,9 +178,14 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 		accessserver.HashIndex, accessserver.HashIndexFunc); err != nil {
 		return nil, err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
+		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
+		return nil, err
+	}
 	srv := accessserver.New(accessserver.Config{
 		BindAddress:    o.AccessBindAddress,
 		Reader:         mgr.GetCache(),
+		APIReader:      mgr.GetAPIReader(),
 		Writer:         mgr.GetClient(),
 		Clock:          clk,
 		TrustedProxies: proxies,
@@ -158,8 +197,17 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 }
 
 // Controllers registers one reconciler per Kind.
-func Controllers(mgr ctrl.Manager, clk clock.PassiveClock) error {
-	if err := (&controllers.DashboardUserReconciler{Client: mgr.GetClient(), Clock: clk}).SetupWithManager(mgr); err != nil {
+func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, notifier notify.Notifier) error {
+	users := &controllers.DashboardUserReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Clock:     clk,
+		Recorder:  mgr.GetEventRecorder("dashboarduser-controller"),
+		Notifier:  notifier,
+		Batcher:   &invite.Batcher{Size: o.InviteBatchSize, Window: o.InviteBatchWindow},
+		PublicURL: o.PublicURL,
+	}
+	if err := users.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DashboardUser controller: %w", err)
 	}
 	passcodes := &controllers.PasscodeReconciler{

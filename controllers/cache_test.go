@@ -5,34 +5,14 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-var _ = Describe("The manager", func() {
-	It("reports a new DashboardUser honestly as not ready yet (invites come with the DashboardUser controller)", func() {
-		ns := newNamespace()
-		user := &accessv1alpha1.DashboardUser{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jane"},
-			Spec:       accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", Role: accessv1alpha1.RoleMember},
-		}
-		Expect(k8sClient.Create(ctx, user)).To(Succeed())
-		Eventually(func(g Gomega) {
-			got := &accessv1alpha1.DashboardUser{}
-			g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "jane"}, got)).To(Succeed())
-			g.Expect(got.Spec.Access).To(Equal(accessv1alpha1.AccessGranted), "access defaults to Granted")
-			g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
-			g.Expect(got.Status.Phase).To(Equal(accessv1alpha1.UserPending))
-			ready := apimeta.FindStatusCondition(got.Status.Conditions, accessv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Status).To(Equal(metav1.ConditionUnknown))
-		}).Should(Succeed())
-	})
-
-	It("caches only the Secrets the operator labels", func() {
+var _ = Describe("The manager's cache", func() {
+	It("holds only the Secrets the operator labels", func() {
 		ns := newNamespace()
 		labelled := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ours",
 			Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue}}}

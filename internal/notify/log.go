@@ -1,0 +1,45 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// logNotifier prints invites for humans; see NewLog.
+type logNotifier struct {
+	mu sync.Mutex // one Fprintf per line keeps concurrent invites from interleaving
+	w  io.Writer
+}
+
+// NewLog returns the development notifier: it prints one line per invite to w, e.g.
+//
+//	Invite for jane@example.com (Member in project default): open http://localhost:8082/invitations/<token> (expires 2026-...)
+//
+// Printing the link is its whole purpose (make dev: there is no mail server, the developer clicks
+// the link). It writes to w, never to the logr logger, so that the secret link stays out of the
+// structured logs that are collected and kept.
+func NewLog(w io.Writer) Notifier {
+	return &logNotifier{w: w}
+}
+
+// Send prints the invite line.
+func (l *logNotifier) Send(ctx context.Context, inv Invite) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rcpt, err := validateInvite(inv)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = fmt.Fprintf(l.w, "Invite for %s (%s in project %s): open %s (expires %s)\n",
+		rcpt.Address, inv.Role, inv.Project, inv.AcceptURL, inv.ExpiresAt.UTC().Format(time.RFC3339))
+	if err != nil {
+		return redact(fmt.Errorf("log notifier: write: %w", err), inv)
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package notify
+
+import (
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	texttemplate "text/template"
+)
+
+// expiryLayout is spelled out with the zone, since invitees read it in every time zone.
+const expiryLayout = "Monday, 2 January 2006, 15:04 MST"
+
+// emailData is what both templates see.
+type emailData struct {
+	Greeting  string
+	Project   string
+	Role      string
+	AcceptURL string
+	Expiry    string
+}
+
+var emailText = texttemplate.Must(texttemplate.New("text").Parse(`{{.Greeting}}
+
+You have been invited to the dashboard project "{{.Project}}" with the role {{.Role}}.
+
+To accept the invitation, open this link:
+
+{{.AcceptURL}}
+
+The link works once and expires on {{.Expiry}}.
+If you did not expect this invitation, you can ignore this email.
+`))
+
+// emailHTML is html/template, not text/template: DisplayName and Project come from users, and the
+// link must land in href escaped for an attribute.
+var emailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>Invitation to {{.Project}}</title></head>
+<body>
+<p>{{.Greeting}}</p>
+<p>You have been invited to the dashboard project <strong>{{.Project}}</strong> with the role <strong>{{.Role}}</strong>.</p>
+<p><a href="{{.AcceptURL}}">Accept the invitation</a></p>
+<p>If the button does not work, copy this link into your browser:<br>{{.AcceptURL}}</p>
+<p>The link works once and expires on {{.Expiry}}.<br>If you did not expect this invitation, you can ignore this email.</p>
+</body>
+</html>
+`))
+
+// renderEmail builds the subject and both bodies of an invite email. It is pure, so the content is
+// tested without a mail server.
+func renderEmail(inv Invite) (subject, text, htmlBody string, err error) {
+	greeting := "Hello,"
+	if inv.DisplayName != "" {
+		greeting = "Hello " + inv.DisplayName + ","
+	}
+	d := emailData{
+		Greeting:  greeting,
+		Project:   inv.Project,
+		Role:      inv.Role,
+		AcceptURL: inv.AcceptURL,
+		Expiry:    inv.ExpiresAt.UTC().Format(expiryLayout),
+	}
+	var t, h strings.Builder
+	if err = emailText.Execute(&t, d); err != nil {
+		return "", "", "", fmt.Errorf("render text: %w", err)
+	}
+	if err = emailHTML.Execute(&h, d); err != nil {
+		return "", "", "", fmt.Errorf("render html: %w", err)
+	}
+	subject = fmt.Sprintf("You are invited to %s as %s", inv.Project, inv.Role)
+	return subject, t.String(), h.String(), nil
+}

@@ -1,0 +1,176 @@
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"strconv"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// Values of SMTPConfig.TLS.
+const (
+	smtpTLSNone     = "none"
+	smtpTLSStartTLS = "starttls"
+	smtpTLSImplicit = "tls"
+)
+
+// defaultTimeout bounds one delivery when the config does not say otherwise: a hung relay or
+// receiver must not hold a reconcile worker for long.
+const defaultTimeout = 15 * time.Second
+
+// messageIDDomain is the right-hand side of our Message-IDs; a domain we control keeps them
+// globally unique without depending on the pod's hostname.
+const messageIDDomain = "access-operator.dashboardops.io"
+
+// headerIdempotencyKey carries the IdempotencyKey in emails and webhook requests.
+const headerIdempotencyKey = "X-Dashboard-Idempotency-Key"
+
+// SMTPConfig configures the SMTP notifier.
+type SMTPConfig struct {
+	Address  string // host:port
+	From     string // "Name <addr>" or "addr"
+	Username string // empty = no auth
+	Password string
+	TLS      string // "none", "starttls" (required STARTTLS) or "tls" (implicit TLS, e.g. port 465)
+	// TLSConfig optionally overrides the tls.Config (tests pass one trusting their own CA); nil = system roots with ServerName = host.
+	TLSConfig *tls.Config
+	Timeout   time.Duration // 0 = 15s
+}
+
+// smtpNotifier sends invite emails; see NewSMTP.
+type smtpNotifier struct {
+	host string
+	from *mail.Address
+	// opts are applied to a fresh go-mail client on every Send: a client per delivery has no
+	// connection state to share between concurrent Sends.
+	opts []gomail.Option
+}
+
+// NewSMTP returns a notifier that sends a multipart/alternative (text and HTML) email per invite
+// through the SMTP server at cfg.Address, using github.com/wneessen/go-mail.
+//
+// TLS "starttls" refuses servers that do not offer STARTTLS rather than falling back to plain text,
+// and "none" never upgrades. With a Username, the strongest mechanism the server offers is chosen
+// (go-mail's autodiscovery); PLAIN and LOGIN are only used over TLS, so over "none" only
+// challenge-response mechanisms (SCRAM, CRAM-MD5) work and the password never crosses the wire
+// in the clear. Each Send opens its own connection; ctx bounds the dial and Timeout each step of
+// the conversation.
+//
+// cfg is validated; errors name the field, e.g. "smtp: From: ...".
+func NewSMTP(cfg SMTPConfig) (Notifier, error) {
+	host, portText, err := net.SplitHostPort(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: Address: %w", err)
+	}
+	if host == "" {
+		return nil, fmt.Errorf("smtp: Address: %q has no host", cfg.Address)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("smtp: Address: %q has no valid port", cfg.Address)
+	}
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("smtp: From: %w", err)
+	}
+	if cfg.Username == "" && cfg.Password != "" {
+		return nil, errors.New("smtp: Password: set without a Username")
+	}
+	timeout := cfg.Timeout
+	switch {
+	case timeout < 0:
+		return nil, fmt.Errorf("smtp: Timeout: %s is negative", timeout)
+	case timeout == 0:
+		timeout = defaultTimeout
+	}
+
+	var tlsConfig *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsConfig = cfg.TLSConfig.Clone() // ours to adjust, and the caller's stays untouched
+	} else {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if tlsConfig.ServerName == "" {
+		// STARTTLS, unlike tls.Dial, does not derive the name to verify from the address.
+		tlsConfig.ServerName = host
+	}
+	if tlsConfig.MinVersion < tls.VersionTLS12 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+
+	opts := []gomail.Option{
+		gomail.WithPort(port),
+		gomail.WithTimeout(timeout),
+		gomail.WithTLSConfig(tlsConfig),
+	}
+	switch cfg.TLS {
+	case smtpTLSNone:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
+	case smtpTLSStartTLS:
+		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
+	case smtpTLSImplicit:
+		opts = append(opts, gomail.WithSSL())
+	default:
+		return nil, fmt.Errorf("smtp: TLS: %q is not one of %q, %q, %q", cfg.TLS, smtpTLSNone, smtpTLSStartTLS, smtpTLSImplicit)
+	}
+	if cfg.Username != "" {
+		opts = append(opts,
+			gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(cfg.Username),
+			gomail.WithPassword(cfg.Password))
+	}
+	// Fail now on options go-mail rejects, not on the first invite.
+	if _, err := gomail.NewClient(host, opts...); err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	return &smtpNotifier{host: host, from: from, opts: opts}, nil
+}
+
+// Send delivers one invite email. Errors describe the SMTP step that failed, never the message.
+func (s *smtpNotifier) Send(ctx context.Context, inv Invite) error {
+	rcpt, err := validateInvite(inv)
+	if err != nil {
+		return err
+	}
+	msg, err := s.message(inv, rcpt)
+	if err != nil {
+		return redact(fmt.Errorf("smtp: %w", err), inv)
+	}
+	client, err := gomail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+		return redact(fmt.Errorf("smtp: %w", err), inv)
+	}
+	return nil
+}
+
+// message builds the email for inv.
+func (s *smtpNotifier) message(inv Invite, rcpt *mail.Address) (*gomail.Msg, error) {
+	subject, text, htmlBody, err := renderEmail(inv)
+	if err != nil {
+		return nil, err
+	}
+	m := gomail.NewMsg()
+	m.FromMailAddress(s.from)
+	m.ToMailAddress(&mail.Address{Name: inv.DisplayName, Address: rcpt.Address})
+	m.Subject(subject)
+	// Derived from the key, so a retry of a delivery that did arrive is the same message to
+	// every mail system that deduplicates by Message-ID.
+	m.SetMessageIDWithValue("invite-" + inv.IdempotencyKey + "@" + messageIDDomain)
+	m.SetGenHeader(headerIdempotencyKey, inv.IdempotencyKey)
+	// RFC 3834: tells vacation responders not to answer a machine.
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetUserAgent("dashboardops access-operator")
+	m.SetDate()
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
+	return m, nil
+}

@@ -1,0 +1,176 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Webhook request headers besides headerIdempotencyKey.
+const (
+	headerTimestamp = "X-Dashboard-Timestamp"
+	headerSignature = "X-Dashboard-Signature"
+)
+
+// webhookEventType is the "type" of the JSON document, so receivers can route future event kinds.
+const webhookEventType = "dashboard.invite"
+
+// maxDrain is how much of a response body is read (and discarded) so the connection can be
+// reused; the body itself is never looked at.
+const maxDrain = 64 << 10
+
+// WebhookConfig configures the webhook notifier.
+type WebhookConfig struct {
+	URL    string
+	Secret []byte // HMAC-SHA256 key
+	// Client is nil = a client with a 15s timeout. A given client is copied and never follows
+	// redirects, so the signed body with the link only goes to URL.
+	Client *http.Client
+	Now    func() time.Time // nil = time.Now (tests inject)
+}
+
+// webhookPayload is the JSON document a receiver gets.
+type webhookPayload struct {
+	Type           string `json:"type"`
+	Project        string `json:"project"`
+	Email          string `json:"email"`
+	DisplayName    string `json:"displayName"`
+	Role           string `json:"role"`
+	AcceptURL      string `json:"acceptUrl"`
+	ExpiresAt      string `json:"expiresAt"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	SentAt         string `json:"sentAt"`
+}
+
+// webhookNotifier posts invites; see NewWebhook.
+type webhookNotifier struct {
+	url    string
+	host   string // scheme://host, what errors may say about the target
+	secret []byte
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewWebhook returns a notifier that POSTs each invite as JSON to cfg.URL:
+//
+//	{"type":"dashboard.invite","project":"default","email":"jane@example.com","displayName":"Jane",
+//	 "role":"Member","acceptUrl":"https://dash.example.com/invitations/<token>",
+//	 "expiresAt":"2026-05-01T12:00:00Z","idempotencyKey":"<uid>-3","sentAt":"2026-04-24T12:00:00Z"}
+//
+// with the headers
+//
+//	Content-Type: application/json
+//	X-Dashboard-Timestamp: <unix seconds>
+//	X-Dashboard-Signature: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>" with Secret>
+//	Idempotency-Key: <idempotencyKey>
+//	X-Dashboard-Idempotency-Key: <idempotencyKey>
+//
+// A receiver recomputes the signature with Sign(secret, []byte(timestamp+"."+body)) over the raw
+// body bytes, compares it with hmac.Equal, and rejects timestamps more than a few minutes from its
+// own clock: the timestamp is inside the signature, so a captured request cannot be replayed later
+// with a fresh one. It should drop requests whose Idempotency-Key it has already handled, since a
+// request that timed out here is retried. Any answer other than 2xx is an error that names the
+// status code; redirects are not followed.
+func NewWebhook(cfg WebhookConfig) (Notifier, error) {
+	u, err := url.Parse(cfg.URL)
+	// The parse error is not wrapped: it would quote the URL, which may carry a credential of its own.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("webhook: URL: must be an absolute http or https URL with a host")
+	}
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("webhook: Secret: must not be empty")
+	}
+	var client http.Client
+	if cfg.Client != nil {
+		client = *cfg.Client
+	} else {
+		client.Timeout = defaultTimeout
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &webhookNotifier{
+		url:    cfg.URL,
+		host:   u.Scheme + "://" + u.Host,
+		secret: bytes.Clone(cfg.Secret),
+		client: &client,
+		now:    now,
+	}, nil
+}
+
+// Sign returns "sha256=<hex HMAC-SHA256 of body with secret>" (exported so receivers' docs and tests can use it).
+// The webhook notifier signs "<timestamp>.<body>", see NewWebhook.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body) // hash.Hash.Write never fails
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Send posts one invite. Errors name the webhook's scheme and host and the failure or status code,
+// never the body, and not the URL's path or query, which may hold a credential of the receiver.
+func (w *webhookNotifier) Send(ctx context.Context, inv Invite) error {
+	if _, err := validateInvite(inv); err != nil {
+		return err
+	}
+	now := w.now()
+	body, err := json.Marshal(webhookPayload{
+		Type:           webhookEventType,
+		Project:        inv.Project,
+		Email:          inv.Email,
+		DisplayName:    inv.DisplayName,
+		Role:           inv.Role,
+		AcceptURL:      inv.AcceptURL,
+		ExpiresAt:      inv.ExpiresAt.UTC().Format(time.RFC3339),
+		IdempotencyKey: inv.IdempotencyKey,
+		SentAt:         now.UTC().Format(time.RFC3339),
+	})
+	if err != nil {
+		return redact(fmt.Errorf("webhook: encode: %w", err), inv)
+	}
+	ts := strconv.FormatInt(now.Unix(), 10)
+	signed := make([]byte, 0, len(ts)+1+len(body))
+	signed = append(append(append(signed, ts...), '.'), body...)
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("webhook: request to %s: %w", w.host, unwrapURLError(err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(headerTimestamp, ts)
+	req.Header.Set(headerSignature, Sign(w.secret, signed))
+	req.Header.Set("Idempotency-Key", inv.IdempotencyKey)
+	req.Header.Set(headerIdempotencyKey, inv.IdempotencyKey)
+
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return redact(fmt.Errorf("webhook: POST to %s: %w", w.host, unwrapURLError(err)), inv)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain)) // only for connection reuse
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// StatusText, not resp.Status: the reason phrase is the receiver's text and could echo anything.
+		return fmt.Errorf("webhook: %s answered %d %s", w.host, resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	return nil
+}
+
+// unwrapURLError drops the *url.Error layer, whose text repeats the whole webhook URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
