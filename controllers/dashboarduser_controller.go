@@ -225,7 +225,9 @@ func (r *DashboardUserReconciler) tokenFor(u *accessv1alpha1.DashboardUser) stri
 	return held.token
 }
 
-func (r *DashboardUserReconciler) forgetToken(u *accessv1alpha1.DashboardUser) { r.tokens.Delete(u.UID) }
+func (r *DashboardUserReconciler) forgetToken(u *accessv1alpha1.DashboardUser) {
+	r.tokens.Delete(u.UID)
+}
 
 // revoke makes the user Revoked: the invite link dies, and the Passcode controller revokes every
 // passcode of the user.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -207,10 +206,10 @@ var _ = Describe("DashboardUser", func() {
 	})
 
 	It("on deletion revokes the user's passcodes, which it owns for the garbage collector", func() {
-		u := createUser(ns, "fay")
+		createUser(ns, "fay")
 		createPasscode(ns, "fay-api", "fay", "1h")
 		waitForPasscode(ns, "fay-api", inPhase(accessv1alpha1.PasscodeActive, 1))
-		u = waitForUser(ns, "fay", userPhase(accessv1alpha1.UserInvited))
+		u := waitForUser(ns, "fay", userPhase(accessv1alpha1.UserInvited))
 		pc := waitForPasscode(ns, "fay-api", func(g Gomega, pc *accessv1alpha1.Passcode) {
 			g.Expect(pc.OwnerReferences).To(ContainElement(And(
 				HaveField("Kind", "DashboardUser"), HaveField("Name", "fay"), HaveField("UID", u.UID))))
@@ -224,8 +223,8 @@ var _ = Describe("DashboardUser", func() {
 
 	It("summarises the user's Passcodes: Active, then Expiring inside the renew window", func() {
 		createUser(ns, "gil")
-		pc := createPasscode(ns, "gil-api", "gil", "30d")
-		pc = waitForPasscode(ns, "gil-api", inPhase(accessv1alpha1.PasscodeActive, 1))
+		createPasscode(ns, "gil-api", "gil", "30d")
+		pc := waitForPasscode(ns, "gil-api", inPhase(accessv1alpha1.PasscodeActive, 1))
 		waitForUser(ns, "gil", func(g Gomega, u *accessv1alpha1.DashboardUser) {
 			g.Expect(u.Status.PasscodeStatus).To(Equal(accessv1alpha1.PasscodeSummaryActive))
 		})
@@ -252,7 +251,7 @@ var _ = Describe("DashboardUser", func() {
 			return n
 		}
 		Eventually(func() int { return count(accessv1alpha1.UserInvited) }).WithTimeout(20 * time.Second).Should(BeNumerically(">=", 50))
-		Consistently(func() int { return count(accessv1alpha1.UserInvited) }).WithTimeout(1500 * time.Millisecond).Should(Equal(50),
+		Consistently(func() int { return count(accessv1alpha1.UserInvited) }).WithTimeout(1500*time.Millisecond).Should(Equal(50),
 			"the fake clock stands still, so the window does not turn: only 50 go out")
 		waitForUser(ns, "burst-59", func(g Gomega, u *accessv1alpha1.DashboardUser) {
 			if u.Status.Phase != accessv1alpha1.UserInvited {
@@ -263,5 +262,3 @@ var _ = Describe("DashboardUser", func() {
 		Eventually(func() int { return count(accessv1alpha1.UserInvited) }).WithTimeout(20 * time.Second).Should(Equal(60))
 	})
 })
-
-var _ = strings.Contains

@@ -36,10 +36,6 @@ type receivedInvite struct {
 // Token is the accept link's token.
 func (r receivedInvite) Token() string { return r.AcceptURL[strings.LastIndex(r.AcceptURL, "/")+1:] }
 
-
-
-
-
 func newInbox() *webhookInbox {
 	in := &webhookInbox{received: map[string][]receivedInvite{}, failFor: map[string]bool{}}
 	in.server = httptest.NewServer(http.HandlerFunc(in.serve))

@@ -211,3 +211,55 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestInviteStateOf(t *testing.T) {
+	base := func() *accessv1alpha1.DashboardUser {
+		return &accessv1alpha1.DashboardUser{
+			Spec: accessv1alpha1.DashboardUserSpec{Access: accessv1alpha1.AccessGranted},
+			Status: accessv1alpha1.DashboardUserStatus{Invite: &accessv1alpha1.InviteStatus{
+				TokenHash: "sha256:x", SentAt: mt(now.Add(-time.Hour)), ExpiresAt: mt(now.Add(time.Hour))}},
+		}
+	}
+	cases := []struct {
+		name string
+		at   time.Time
+		mod  func(*accessv1alpha1.DashboardUser)
+		want inviteState
+	}{
+		{"open", now, nil, inviteOpen},
+		{"expired at expiresAt", now.Add(time.Hour), nil, inviteExpired},
+		{"used", now, func(u *accessv1alpha1.DashboardUser) { u.Status.Invite.AcceptedAt = mt(now) }, inviteUsed},
+		{"revoked", now, func(u *accessv1alpha1.DashboardUser) { u.Spec.Access = accessv1alpha1.AccessRevoked }, inviteRevoked},
+		{"not delivered yet", now, func(u *accessv1alpha1.DashboardUser) { u.Status.Invite.ExpiresAt = nil }, inviteUnknown},
+		{"being deleted", now, func(u *accessv1alpha1.DashboardUser) { u.DeletionTimestamp = mt(now) }, inviteUnknown},
+	}
+	for _, c := range cases {
+		u := base()
+		if c.mod != nil {
+			c.mod(u)
+		}
+		if got := inviteStateOf(c.at, u); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	if inviteStateOf(now, nil) != inviteUnknown {
+		t.Error("no user is an unknown link")
+	}
+}
+
+func TestInvitePageEscapesAndSetsSafeHeaders(t *testing.T) {
+	rec := httptest.NewRecorder()
+	writePage(rec, 200, page{Title: `<script>alert(1)</script>`, Message: "m", Form: true, Action: "/invitations/X/accept"})
+	body := rec.Body.String()
+	if strings.Contains(body, "<script>") {
+		t.Fatal("page text must be escaped")
+	}
+	for _, h := range []string{"Content-Security-Policy", "Referrer-Policy", "X-Frame-Options", "Cache-Control"} {
+		if rec.Header().Get(h) == "" {
+			t.Errorf("missing %s", h)
+		}
+	}
+	if !strings.Contains(body, `<form method="post" action="/invitations/X/accept">`) {
+		t.Error("the Accept form posts without JavaScript")
+	}
+}
