@@ -24,6 +24,7 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
 	"github.com/dashboardops/access-operator/internal/invite"
+	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 )
 
@@ -192,6 +193,7 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u, before *access
 	if err != nil {
 		// Notifiers keep the link out of their errors; strip it anyway before it reaches status.
 		msg := strings.ReplaceAll(err.Error(), token, "<token>")
+		metrics.InviteDeliveries.WithLabelValues(u.Namespace, "failed").Inc()
 		wait := retryBackoff(inv.Attempts)
 		inv.LastError = msg
 		inv.NextAttemptAt = ptrTime(now.Add(wait))
@@ -201,6 +203,7 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u, before *access
 		return ctrl.Result{RequeueAfter: wait}
 	}
 	r.forgetToken(u)
+	metrics.InviteDeliveries.WithLabelValues(u.Namespace, "sent").Inc()
 	inv.SentAt = ptrTime(now.Truncate(time.Second))
 	inv.ExpiresAt = ptrTime(now.Add(ttl).Truncate(time.Second))
 	inv.LastError, inv.NextAttemptAt = "", nil

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -120,3 +121,9 @@ func update[T client.Object](obj T, change func(T)) {
 		return k8sClient.Update(ctx, obj)
 	}).Should(Succeed())
 }
+
+type metav1OwnerRef = metav1.OwnerReference
+
+func ownerRefs(o client.Object) []metav1.OwnerReference { return o.GetOwnerReferences() }
+
+func metaName(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }

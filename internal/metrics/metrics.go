@@ -35,6 +35,10 @@ var (
 	PasscodeIssues = newCounter("passcode_issues_total", "First passcodes issued for new grants.")
 )
 
+// InviteDeliveries counts invite deliveries by result (sent, failed).
+var InviteDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "invite_deliveries_total",
+	Help: "Invite deliveries by result (sent, failed)."}, []string{nsLabel, "result"})
+
 // Access server metrics.
 var (
 	// AccessRequests counts access server requests by endpoint and result (valid, invalid,
@@ -117,7 +121,7 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, AccessRequests, AccessLatency, LastUseDropped,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, AccessRequests, AccessLatency, LastUseDropped,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err

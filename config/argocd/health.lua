@@ -1,0 +1,39 @@
+-- Argo CD health check for DashboardUser and Passcode (access.dashboardops.io).
+-- Install it in argocd-cm under resource.customizations.health.access.dashboardops.io_DashboardUser
+-- and resource.customizations.health.access.dashboardops.io_Passcode (see config/argocd/README.md).
+hs = { status = "Progressing", message = "Waiting for the operator" }
+if obj.status == nil or obj.status.conditions == nil then
+  return hs
+end
+if obj.metadata.generation ~= nil and obj.status.observedGeneration ~= nil
+    and obj.status.observedGeneration < obj.metadata.generation then
+  hs.message = "Waiting for the operator to see the latest spec"
+  return hs
+end
+local ready, stalled, reconciling
+for _, c in ipairs(obj.status.conditions) do
+  if c.type == "Ready" then ready = c end
+  if c.type == "Stalled" then stalled = c end
+  if c.type == "Reconciling" then reconciling = c end
+end
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = stalled.message
+  return hs
+end
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = ready.message
+  return hs
+end
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.message = reconciling.message
+  return hs
+end
+if ready ~= nil and ready.status == "False" then
+  -- Expired, Revoked, InviteExpired: the object is settled but not usable.
+  hs.status = "Degraded"
+  hs.message = ready.reason .. ": " .. ready.message
+  return hs
+end
+return hs

@@ -1,0 +1,282 @@
+// Package deploy checks the production install: what `kubectl apply -k config/default` creates,
+// that a real API server accepts it, that RBAC stays least privilege, that the Dockerfile builds
+// the way `make build` does, and that the Argo CD health check reads the operator's conditions.
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+// render runs kustomize on a folder of config/, as `kubectl apply -k` would.
+func render(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	resMap, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(root, dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := resMap.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+	return objs
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string, into any) {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, into); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("config/default renders no %s %s", kind, name)
+}
+
+func TestDefaultInstall(t *testing.T) {
+	objs := render(t, "config/default")
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns != "" && ns != "access-operator-system" {
+			t.Errorf("%s %s lands in namespace %q", o.GetKind(), o.GetName(), ns)
+		}
+	}
+	ns := &corev1.Namespace{}
+	find(t, objs, "Namespace", "access-operator-system", ns)
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Error("the namespace must enforce the restricted Pod Security Standard")
+	}
+
+	d := &appsv1.Deployment{}
+	find(t, objs, "Deployment", "access-operator-controller-manager", d)
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 {
+		t.Error("two replicas: the access server must survive one pod")
+	}
+	pod := d.Spec.Template.Spec
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot ||
+		pod.SecurityContext.SeccompProfile == nil || pod.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Error("the pod must run as non-root with the RuntimeDefault seccomp profile")
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil ||
+		!*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("container security context is not restricted: %+v", sc)
+	}
+	if c.LivenessProbe == nil || c.ReadinessProbe == nil {
+		t.Error("liveness and readiness probes are required")
+	}
+	if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+		t.Error("requests and a memory limit are required")
+	}
+	for _, arg := range []string{"--leader-elect", "--metrics-bind-address=:8443", "--access-bind-address=:8082"} {
+		if !slices.Contains(c.Args, arg) {
+			t.Errorf("the manager is not started with %s", arg)
+		}
+	}
+	pdb := map[string]any{}
+	find(t, objs, "PodDisruptionBudget", "access-operator-controller-manager", &pdb)
+	for _, svc := range []string{"access-operator-access", "access-operator-controller-manager-metrics-service"} {
+		find(t, objs, "Service", svc, &corev1.Service{})
+	}
+	for _, crd := range []string{"dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io"} {
+		find(t, objs, "CustomResourceDefinition", crd, &map[string]any{})
+	}
+}
+
+// TestManagerRBACIsLeastPrivilege fails when a verb or resource is added to the manager's role
+// without this list being updated on purpose.
+func TestManagerRBACIsLeastPrivilege(t *testing.T) {
+	role := &rbacv1.ClusterRole{}
+	find(t, render(t, "config/default"), "ClusterRole", "access-operator-manager-role", role)
+	var got []string
+	for _, r := range role.Rules {
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				got = append(got, g+"/"+res+": "+strings.Join(sorted(r.Verbs), ","))
+			}
+		}
+		if len(r.NonResourceURLs) > 0 {
+			t.Errorf("the manager role must not grant non-resource URLs: %v", r.NonResourceURLs)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"/secrets: create,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only)
+		"access.dashboardops.io/dashboardusers: get,list,watch",
+		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
+		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user
+		"access.dashboardops.io/passcodes/finalizers: update",     // blockOwnerDeletion on the Secrets
+		"access.dashboardops.io/passcodes/status: get,patch",
+		"events.k8s.io/events: create,patch",
+	}
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("manager role rules changed:\n got %q\nwant %q", got, want)
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
+}
+
+// TestInstallIsAcceptedByTheAPIServer applies everything config/default renders to a real API
+// server with server-side apply; no pods run there, but every object must be accepted.
+func TestInstallIsAcceptedByTheAPIServer(t *testing.T) {
+	objs := render(t, "config/default")
+	env, err := testenv.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.CRDDirectoryPaths = nil // the install brings its own CRDs
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Namespaces and CRDs first, as kubectl apply orders them.
+	sort.SliceStable(objs, func(i, j int) bool { return order(objs[i]) < order(objs[j]) })
+	for _, o := range objs {
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("kubectl"), client.ForceOwnership); err != nil {
+			t.Errorf("applying %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+	got := &unstructured.Unstructured{}
+	got.SetAPIVersion("apps/v1")
+	got.SetKind("Deployment")
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "access-operator-system", Name: "access-operator-controller-manager"}, got); err != nil {
+		t.Fatalf("the Deployment was not stored: %v", err)
+	}
+}
+
+func order(o *unstructured.Unstructured) int {
+	switch o.GetKind() {
+	case "Namespace":
+		return 0
+	case "CustomResourceDefinition":
+		return 1
+	}
+	return 2
+}
+
+// TestDockerfileBuildsLikeMakeBuild: no Docker engine runs here, so the image's build step is held
+// to the command `make build` runs (and CI runs), flag for flag.
+func TestDockerfileBuildsLikeMakeBuild(t *testing.T) {
+	root, _ := testenv.RepoRoot()
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^GO_BUILD := (.+)$`).FindSubmatch(makefile)
+	if m == nil {
+		t.Fatal("the Makefile has no GO_BUILD")
+	}
+	goBuild := string(m[1])
+	if !strings.Contains(string(dockerfile), "RUN "+goBuild+" -o bin/manager .") {
+		t.Errorf("the Dockerfile does not build with %q -o bin/manager .", goBuild)
+	}
+	if !strings.Contains(string(makefile), "$(GO_BUILD) -o bin/manager .") {
+		t.Error("make build does not build the manager with GO_BUILD")
+	}
+	for _, want := range []string{"FROM gcr.io/distroless/static:nonroot", "USER 65532:65532", "CGO_ENABLED=0"} {
+		if !strings.Contains(string(dockerfile), want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+}
+
+// TestPrometheusRulesUseExportedMetrics keeps the alerts in step with the metrics the code exports.
+func TestPrometheusRulesUseExportedMetrics(t *testing.T) {
+	root, _ := testenv.RepoRoot()
+	b, err := os.ReadFile(filepath.Join(root, "config/prometheus/prometheus_rule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rule struct {
+		Spec struct {
+			Groups []struct {
+				Rules []struct {
+					Alert string `json:"alert"`
+					Expr  string `json:"expr"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(b, &rule); err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile(filepath.Join(root, "internal/metrics/metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := map[string]bool{}
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			alerts[r.Alert] = true
+			for _, name := range regexp.MustCompile(`access_operator_([a-z_]+)`).FindAllStringSubmatch(r.Expr, -1) {
+				metric := strings.TrimSuffix(name[1], "_total")
+				if !strings.Contains(string(code), metric) {
+					t.Errorf("alert %s uses %s, which internal/metrics does not export", r.Alert, name[0])
+				}
+			}
+		}
+	}
+	for _, a := range []string{"DashboardPasscodeExpiringWithoutRotation", "DashboardInviteDeliveryFailing", "DashboardOperatorReconcileErrors"} {
+		if !alerts[a] {
+			t.Errorf("missing alert %s", a)
+		}
+	}
+}
