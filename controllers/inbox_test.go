@@ -75,3 +75,16 @@ func (in *webhookInbox) setFailing(email string, fail bool) {
 	defer in.mu.Unlock()
 	in.failFor[email] = fail
 }
+
+// allTokens lists the token of every invite received so far.
+func (in *webhookInbox) allTokens() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []string
+	for _, invs := range in.received {
+		for _, inv := range invs {
+			out = append(out, inv.Token())
+		}
+	}
+	return out
+}

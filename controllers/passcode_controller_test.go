@@ -278,5 +278,12 @@ var _ = Describe("Passcode", func() {
 			Expect(haystack.String()).NotTo(ContainSubstring(s), "a passcode leaked")
 			Expect(haystack.String()).NotTo(ContainSubstring(strings.TrimPrefix(s, passcode.Prefix)), "a passcode leaked")
 		}
+		// Invite tokens too: the only place they may appear is the delivered invite.
+		waitForInvite("leak@example.com", 1)
+		tokens := inbox.allTokens()
+		Expect(tokens).NotTo(BeEmpty())
+		for _, tok := range tokens {
+			Expect(haystack.String()).NotTo(ContainSubstring(tok), "an invite token leaked")
+		}
 	})
 })
