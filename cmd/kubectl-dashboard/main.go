@@ -1,35 +1,39 @@
-// Command kubectl-dashboard is the kubectl plugin for the imperative actions of the users page
-// (`kubectl dashboard invite`, `users`, `passcode`). This version only prints its usage: the
-// commands arrive with the plugin issue.
+// Command kubectl-dashboard is the kubectl plugin for the imperative actions of the users page:
+// `kubectl dashboard invite`, `users`, `passcode` (see internal/plugin). On PATH, kubectl runs it as
+// `kubectl dashboard ...`.
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/dashboardops/access-operator/internal/plugin"
 )
 
-const usage = `kubectl dashboard: manage dashboard users and passcodes
-
-Usage:
-  kubectl dashboard invite --role ROLE EMAIL...      invite up to 50 users
-  kubectl dashboard users list|export|set-role|revoke|grant|resend-invite
-  kubectl dashboard passcode grant|reset|revoke|status
-
-These commands are not implemented in this version; until then use kubectl with the
-DashboardUser and Passcode resources (kubectl explain dashboardusers.spec).
-`
-
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// controller-runtime's client logs nothing a CLI user needs (API warnings go to stderr on their own).
+	ctrllog.SetLogger(logr.Discard())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	stop()
+	os.Exit(code)
 }
 
-// run prints the usage; it succeeds only for an explicit request for help.
-func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-		_, _ = fmt.Fprint(stdout, usage)
-		return 0
+// run executes the plugin with args, prints an error as "error: ..." on stderr, and returns the
+// exit code: 0 success, 1 the API server refused or failed, 2 bad arguments (nothing written).
+func run(ctx context.Context, args []string, streams genericiooptions.IOStreams) int {
+	cmd := plugin.NewRootCommand(streams)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		_, _ = fmt.Fprintf(streams.ErrOut, "error: %v\n", err)
 	}
-	_, _ = fmt.Fprint(stderr, usage)
-	return 1
+	return plugin.ExitCode(err)
 }

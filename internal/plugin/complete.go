@@ -1,0 +1,70 @@
+package plugin
+
+import (
+	"sort"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// completeRoles completes a role.
+func completeRoles(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeUsers completes the first argument with the names of the project's DashboardUsers.
+func (o *options) completeUsers(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return o.listNames(cmd, &accessv1alpha1.DashboardUserList{}), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeUserThenRole completes USER, then ROLE.
+func (o *options) completeUserThenRole(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return o.completeUsers(cmd, args, toComplete)
+	case 1:
+		return completeRoles(cmd, args, toComplete)
+	}
+	return nil, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completePasscodes completes the first argument with the names of the project's Passcodes.
+func (o *options) completePasscodes(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return o.listNames(cmd, &accessv1alpha1.PasscodeList{}), cobra.ShellCompDirectiveNoFileComp
+}
+
+// listNames lists the objects of the project; completion is best effort, so errors give nothing.
+func (o *options) listNames(cmd *cobra.Command, list client.ObjectList) []string {
+	c, ns, err := o.target()
+	if err != nil {
+		return nil
+	}
+	if err := c.List(commandContext(cmd), list, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	var names []string
+	switch l := list.(type) {
+	case *accessv1alpha1.DashboardUserList:
+		for _, u := range l.Items {
+			names = append(names, u.Name)
+		}
+	case *accessv1alpha1.PasscodeList:
+		for _, p := range l.Items {
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}

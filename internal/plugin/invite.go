@@ -1,0 +1,144 @@
+package plugin
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+const inviteLong = `Invite users to the dashboard project by email, with a role: each becomes a DashboardUser, and
+the operator sends the invite.
+
+At most 50 users can be invited in one call. Emails must be lower case valid addresses; roles are
+Admin, Creator, Member or Approver. If any email or role is bad, or there are more than 50 users,
+the whole call is refused (exit code 2), every bad argument or line is named, and nothing is
+created.
+
+--from-file reads one user per line: an email alone, or CSV "email,role,name" (role and name
+optional; quote a name that has a comma). Lines starting with # and blank lines are ignored, and
+so is a header line starting with "email". --role is the role of every user without one.
+
+The DashboardUser's name is derived from the email: the address made DNS-safe, plus the first 8
+hex characters of its SHA-256 (jane.doe@example.com becomes jane-doe-example-com-<hash>). A user
+already invited (same name, or the same email in the project) is reported and left alone.`
+
+type inviteOptions struct {
+	*options
+	role     string
+	fromFile string
+	dryRun   string
+}
+
+func newInviteCommand(parent *options) *cobra.Command {
+	o := &inviteOptions{options: parent}
+	cmd := &cobra.Command{
+		Use:   "invite --role ROLE EMAIL... | --from-file FILE",
+		Short: "Invite up to 50 users by email, with a role",
+		Long:  inviteLong,
+		Example: `  kubectl dashboard invite --role Member jane@example.com omar@example.com
+  kubectl dashboard invite --role Member --from-file users.csv   # lines: email[,role[,name]]
+  kubectl dashboard invite -n marketing --role Admin --dry-run=client ana@example.com`,
+		Args: cobra.ArbitraryArgs,
+		RunE: o.run,
+		// Emails are not completed: there is nothing to list them from.
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
+	cmd.Flags().StringVar(&o.role, "role", "", "Role of the invited users (Admin, Creator, Member, Approver); the default for --from-file lines without one")
+	cmd.Flags().StringVarP(&o.fromFile, "from-file", "f", "", "File of users to invite: one email, or CSV email,role,name, per line")
+	addDryRunFlag(cmd, &o.dryRun)
+	_ = cmd.RegisterFlagCompletionFunc("role", completeRoles)
+	return cmd
+}
+
+// invitees reads and validates the arguments and --from-file: every problem at once.
+func (o *inviteOptions) invitees(args []string) ([]Invitee, error) {
+	entries := entriesFromArgs(args)
+	if o.fromFile != "" {
+		f, err := os.Open(o.fromFile)
+		if err != nil {
+			return nil, usageErrorf("--from-file: %v", err)
+		}
+		defer func() { _ = f.Close() }()
+		fromFile, err := entriesFromFile(f, o.fromFile)
+		if err != nil {
+			return nil, usageErrorf("--from-file: %v", err)
+		}
+		entries = append(entries, fromFile...)
+	}
+	if len(entries) == 0 {
+		return nil, usageErrorf("no one to invite: give EMAIL arguments or --from-file\nRun 'kubectl dashboard invite --help' for usage.")
+	}
+	return validateInvitees(entries, o.role)
+}
+
+func (o *inviteOptions) run(cmd *cobra.Command, args []string) error {
+	dryRun, err := parseDryRun(o.dryRun)
+	if err != nil {
+		return err
+	}
+	invitees, err := o.invitees(args)
+	if err != nil {
+		return err
+	}
+	c, ns, err := o.target()
+	if err != nil {
+		return err
+	}
+	ctx := commandContext(cmd)
+
+	// One read of the project's users finds who is already invited, by name or by email.
+	var existing accessv1alpha1.DashboardUserList
+	if err := c.List(ctx, &existing, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("listing the users of project %q: %w", ns, err)
+	}
+	byName := map[string]*accessv1alpha1.DashboardUser{}
+	byEmail := map[string]*accessv1alpha1.DashboardUser{}
+	for i := range existing.Items {
+		u := &existing.Items[i]
+		byName[u.Name] = u
+		byEmail[u.Spec.Email] = u
+	}
+
+	created := 0
+	var failures []string
+	for _, inv := range invitees {
+		name := ObjectNameForEmail(inv.Email)
+		if u, ok := byEmail[inv.Email]; ok {
+			o.printf("already invited: %s (dashboarduser/%s)\n", inv.Email, u.Name)
+			continue
+		}
+		if u, ok := byName[name]; ok {
+			failures = append(failures, fmt.Sprintf("cannot invite %s: dashboarduser/%s already exists for %s", inv.Email, name, u.Spec.Email))
+			continue
+		}
+		user := &accessv1alpha1.DashboardUser{
+			TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       accessv1alpha1.DashboardUserSpec{Email: inv.Email, Role: inv.Role, DisplayName: inv.DisplayName},
+		}
+		if dryRun != DryRunClient {
+			err := c.Create(ctx, user, dryRun.createOptions()...)
+			if apierrors.IsAlreadyExists(err) {
+				o.printf("already invited: %s (dashboarduser/%s)\n", inv.Email, name)
+				continue
+			}
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("cannot invite %s: %v", inv.Email, err))
+				continue
+			}
+		}
+		created++
+		o.printf("dashboarduser/%s created: %s as %s%s\n", name, inv.Email, inv.Role, dryRun.suffix())
+	}
+	o.printf("%d users successfully invited%s\n", created, dryRun.suffix())
+	if len(failures) > 0 {
+		return fmt.Errorf("%d of %d users could not be invited:\n  %s", len(failures), len(invitees), joinLines(failures))
+	}
+	return nil
+}

@@ -1,0 +1,350 @@
+package plugin
+
+import (
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/duration"
+)
+
+// defaultPasscodeSuffix makes the default Passcode name of a user: <user>-api.
+const defaultPasscodeSuffix = "-api"
+
+func newPasscodeCommand(parent *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "passcode",
+		Short: "Grant, reset, revoke and inspect API passcodes",
+		Long: `Grant, reset, revoke and inspect API passcodes (Passcode objects). The operator generates each
+passcode and stores it in a Secret for the workloads that mount it; this plugin never reads the
+Secret, so it never shows a passcode.`,
+		Aliases:           []string{"passcodes", "pc"},
+		Args:              cobra.ArbitraryArgs,
+		RunE:              groupRunE,
+		ValidArgsFunction: cobra.NoFileCompletions,
+	}
+	cmd.AddCommand(newPasscodeGrantCommand(parent), newPasscodeResetCommand(parent), newPasscodeRevokeCommand(parent), newPasscodeStatusCommand(parent))
+	return cmd
+}
+
+type passcodeGrantOptions struct {
+	*options
+	tenure, rotation, renewBefore, grace, name, secretName, dryRun string
+}
+
+// spec validates the flags as the CRD would (every bad flag named) and returns the Passcode spec
+// for user (without the user reference).
+func (o *passcodeGrantOptions) spec() (accessv1alpha1.PasscodeSpec, error) {
+	var problems []string
+	spec := accessv1alpha1.PasscodeSpec{Tenure: o.tenure, SecretName: o.secretName}
+	tenure, err := duration.Tenure(o.tenure)
+	switch {
+	case o.tenure == "":
+		problems = append(problems, "--tenure is required: how long the passcode is valid once issued, e.g. 30d, 12h or 45m")
+	case err != nil:
+		problems = append(problems, "invalid --tenure: "+err.Error())
+	}
+	if o.rotation != "" || o.renewBefore != "" || o.grace != "" {
+		spec.Rotation = &accessv1alpha1.RotationSpec{RenewBefore: o.renewBefore, GracePeriod: o.grace}
+	}
+	switch accessv1alpha1.RotationPolicy(o.rotation) {
+	case "":
+	case accessv1alpha1.RotationManual, accessv1alpha1.RotationAutomatic:
+		spec.Rotation.Policy = accessv1alpha1.RotationPolicy(o.rotation)
+	default:
+		problems = append(problems, fmt.Sprintf("invalid --rotation %q: must be Manual or Automatic", o.rotation))
+	}
+	if o.renewBefore != "" && err == nil && o.tenure != "" {
+		if _, err := duration.RenewBefore(o.renewBefore, tenure); err != nil {
+			problems = append(problems, "invalid --renew-before: "+err.Error())
+		}
+	} else if o.renewBefore != "" {
+		if _, err := duration.Parse(o.renewBefore); err != nil {
+			problems = append(problems, "invalid --renew-before: "+err.Error())
+		}
+	}
+	if _, err := duration.GracePeriod(o.grace); err != nil {
+		if _, perr := duration.Parse(o.grace); perr == nil {
+			// In range of the grammar, out of bounds: say it as the CRD does.
+			err = fmt.Errorf("%q must be at most 24h", o.grace)
+		}
+		problems = append(problems, "invalid --grace: "+err.Error())
+	}
+	for _, f := range [][2]string{{"--name", o.name}, {"--secret-name", o.secretName}} {
+		if f[1] == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Subdomain(f[1]); len(errs) > 0 {
+			problems = append(problems, fmt.Sprintf("invalid %s %q: %s", f[0], f[1], errs[0]))
+		}
+	}
+	if len(problems) > 0 {
+		return spec, usageErrorf("%s", joinLines(problems))
+	}
+	return spec, nil
+}
+
+func newPasscodeGrantCommand(parent *options) *cobra.Command {
+	o := &passcodeGrantOptions{options: parent}
+	cmd := &cobra.Command{
+		Use:   "grant USER --tenure DURATION",
+		Short: "Grant a user an API passcode for a tenure",
+		Long: `Grant a user an API passcode valid for a tenure: creates a Passcode (named <user>-api unless
+--name is given). The operator generates the passcode and writes it to the Secret (--secret-name,
+default the Passcode's name) with keys passcode, email, account and expiresAt.
+
+Durations are a whole number followed by d, h or m (30d, 12h, 45m): --tenure from 1m to 365d,
+--renew-before at least 1m and shorter than the tenure (default a third of it), --grace at most
+24h (default 0). With --rotation Automatic a fresh passcode replaces the current one
+renew-before its expiry; with Manual (the default) it expires at the end of the tenure.
+
+USER is the DashboardUser's name or email; it must exist.`,
+		Example: `  kubectl dashboard passcode grant jane@example.com --tenure 30d
+  kubectl dashboard passcode grant jane --tenure 30d --rotation Automatic --renew-before 10d --grace 1h`,
+		Args:              exactArgs(1, "USER"),
+		ValidArgsFunction: parent.completeUsers,
+		RunE:              o.run,
+	}
+	cmd.Flags().StringVar(&o.tenure, "tenure", "", "How long the passcode is valid once issued: 1m to 365d, e.g. 30d, 12h, 45m (required)")
+	cmd.Flags().StringVar(&o.rotation, "rotation", "", "Rotation policy: Manual (expires at the end of the tenure; the default) or Automatic")
+	cmd.Flags().StringVar(&o.renewBefore, "renew-before", "", "How long before expiry the next passcode is issued (Automatic)\n"+
+		"and the users page shows Expiring; default a third of the tenure")
+	cmd.Flags().StringVar(&o.grace, "grace", "", "How long the previous passcode keeps working after a rotation or reset, at most 24h (default 0)")
+	cmd.Flags().StringVar(&o.name, "name", "", "Name of the Passcode (default <user>-api)")
+	cmd.Flags().StringVar(&o.secretName, "secret-name", "", "Name of the Secret that receives the passcode (default the Passcode's name)")
+	addDryRunFlag(cmd, &o.dryRun)
+	_ = cmd.RegisterFlagCompletionFunc("rotation", cobra.FixedCompletions(
+		[]string{string(accessv1alpha1.RotationManual), string(accessv1alpha1.RotationAutomatic)}, cobra.ShellCompDirectiveNoFileComp))
+	for _, f := range []string{"tenure", "renew-before", "grace", "name", "secret-name"} {
+		_ = cmd.RegisterFlagCompletionFunc(f, cobra.NoFileCompletions)
+	}
+	return cmd
+}
+
+func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
+	dryRun, err := parseDryRun(o.dryRun)
+	if err != nil {
+		return err
+	}
+	spec, err := o.spec()
+	if err != nil {
+		return err
+	}
+	c, ns, err := o.target()
+	if err != nil {
+		return err
+	}
+	ctx := commandContext(cmd)
+	u, err := getUser(ctx, c, ns, args[0])
+	if err != nil {
+		return err
+	}
+	name := o.name
+	if name == "" {
+		name = u.Name + defaultPasscodeSuffix
+	}
+	existing := &accessv1alpha1.Passcode{}
+	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, existing)
+	switch {
+	case err == nil:
+		return alreadyExists(name, ns, existing)
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("reading passcode %q: %w", name, err)
+	}
+	spec.UserRef = accessv1alpha1.UserReference{Name: u.Name}
+	pc := &accessv1alpha1.Passcode{
+		TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       spec,
+	}
+	if dryRun != DryRunClient {
+		if err := c.Create(ctx, pc, dryRun.createOptions()...); err != nil {
+			if apierrors.IsAlreadyExists(err) {
+				return alreadyExists(name, ns, nil)
+			}
+			return fmt.Errorf("creating passcode %q: %w", name, err)
+		}
+	}
+	secret := spec.SecretName
+	if secret == "" {
+		secret = name
+	}
+	rotation := accessv1alpha1.RotationManual
+	if spec.Rotation != nil && spec.Rotation.Policy != "" {
+		rotation = spec.Rotation.Policy
+	}
+	o.printf("passcode/%s created for dashboarduser/%s (%s): tenure %s, rotation %s, secret/%s%s\n",
+		name, u.Name, u.Spec.Email, spec.Tenure, rotation, secret, dryRun.suffix())
+	if u.Spec.Access == accessv1alpha1.AccessRevoked {
+		o.warnf("Warning: the access of %s is Revoked: no passcode is issued until `kubectl dashboard users grant %s`.\n", u.Spec.Email, u.Name)
+	}
+	return nil
+}
+
+// alreadyExists is the error of granting a Passcode whose name is taken.
+func alreadyExists(name, ns string, pc *accessv1alpha1.Passcode) error {
+	owner := ""
+	if pc != nil {
+		owner = fmt.Sprintf(" (for dashboarduser/%s)", pc.Spec.UserRef.Name)
+	}
+	return fmt.Errorf("passcode %q already exists in project (namespace) %q%s: use `kubectl dashboard passcode reset %s` for a fresh passcode, "+
+		"or --name for another one", name, ns, owner, name)
+}
+
+func newPasscodeResetCommand(o *options) *cobra.Command {
+	var dryRunFlag string
+	cmd := &cobra.Command{
+		Use:   "reset NAME",
+		Short: "Replace a passcode with a fresh one, with a fresh tenure",
+		Long: fmt.Sprintf(`Ask the operator for a fresh passcode now (annotation %s set to now): it
+replaces the current one (which keeps working for the grace period, if any), starts a fresh tenure,
+and increments the revision. It also grants an expired or revoked passcode again.`, accessv1alpha1.ResetRequestedAtAnnotation),
+		Example:           `  kubectl dashboard passcode reset jane-api`,
+		Args:              exactArgs(1, "NAME (a Passcode)"),
+		ValidArgsFunction: o.completePasscodes,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dryRun, err := parseDryRun(dryRunFlag)
+			if err != nil {
+				return err
+			}
+			c, ns, err := o.target()
+			if err != nil {
+				return err
+			}
+			ctx := commandContext(cmd)
+			pc, err := getPasscode(ctx, c, ns, args[0])
+			if err != nil {
+				return err
+			}
+			now := requestTime()
+			if err := applyPatch(ctx, c, pc, annotationPatch(accessv1alpha1.ResetRequestedAtAnnotation, now), dryRun); err != nil {
+				return fmt.Errorf("requesting a reset of passcode/%s: %w", pc.Name, err)
+			}
+			o.printf("passcode/%s reset requested at %s: a fresh passcode and a fresh tenure replace the current one%s\n", pc.Name, now, dryRun.suffix())
+			return nil
+		},
+	}
+	addDryRunFlag(cmd, &dryRunFlag)
+	return cmd
+}
+
+func newPasscodeRevokeCommand(o *options) *cobra.Command {
+	var dryRunFlag string
+	cmd := &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a passcode for good",
+		Long: `Revoke a passcode (spec.revoked: true): it stops working at once and its Secret loses it. This
+is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
+		Example:           `  kubectl dashboard passcode revoke jane-api`,
+		Args:              exactArgs(1, "NAME (a Passcode)"),
+		ValidArgsFunction: o.completePasscodes,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dryRun, err := parseDryRun(dryRunFlag)
+			if err != nil {
+				return err
+			}
+			c, ns, err := o.target()
+			if err != nil {
+				return err
+			}
+			ctx := commandContext(cmd)
+			pc, err := getPasscode(ctx, c, ns, args[0])
+			if err != nil {
+				return err
+			}
+			if pc.Spec.Revoked {
+				o.printf("passcode/%s is already revoked (no change)\n", pc.Name)
+				return nil
+			}
+			if err := applyPatch(ctx, c, pc, specPatch("revoked", true), dryRun); err != nil {
+				return fmt.Errorf("revoking passcode/%s: %w", pc.Name, err)
+			}
+			o.printf("passcode/%s revoked%s\n", pc.Name, dryRun.suffix())
+			o.printf("This is final: the passcode stops working at once and cannot be un-revoked; "+
+				"`kubectl dashboard passcode reset %s` issues a new one.\n", pc.Name)
+			return nil
+		},
+	}
+	addDryRunFlag(cmd, &dryRunFlag)
+	return cmd
+}
+
+func newPasscodeStatusCommand(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status NAME",
+		Short: "Show a passcode's state (never the passcode)",
+		Long: `Show a passcode's phase, user, times, revision, Secret name and Ready condition. The passcode
+itself is never shown: this plugin does not read Secrets.`,
+		Example:           `  kubectl dashboard passcode status jane-api`,
+		Args:              exactArgs(1, "NAME (a Passcode)"),
+		ValidArgsFunction: o.completePasscodes,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ns, err := o.target()
+			if err != nil {
+				return err
+			}
+			pc, err := getPasscode(commandContext(cmd), c, ns, args[0])
+			if err != nil {
+				return err
+			}
+			return o.printPasscodeStatus(pc)
+		},
+	}
+}
+
+// printPasscodeStatus writes pc's state as aligned "Field: value" lines.
+func (o *options) printPasscodeStatus(pc *accessv1alpha1.Passcode) error {
+	orNone := func(s, none string) string {
+		if s == "" {
+			return none
+		}
+		return s
+	}
+	phase := orNone(string(pc.Status.Phase), string(accessv1alpha1.PasscodePending))
+	rotation := accessv1alpha1.RotationManual
+	if pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy != "" {
+		rotation = pc.Spec.Rotation.Policy
+	}
+	secret := pc.Status.SecretName
+	if secret == "" {
+		secret = orNone(pc.Spec.SecretName, pc.Name)
+	}
+	ready := "Unknown (the operator has not reported yet)"
+	if cond := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady); cond != nil {
+		ready = fmt.Sprintf("%s, reason %s", cond.Status, orNone(cond.Reason, "-"))
+		if cond.Message != "" {
+			ready += ": " + cond.Message
+		}
+	}
+	tw := tabwriter.NewWriter(o.streams.Out, 0, 8, 1, ' ', 0)
+	lines := [][2]string{
+		{"Passcode", pc.Name},
+		{"Project", pc.Namespace},
+		{"User", pc.Spec.UserRef.Name},
+		{"Phase", phase},
+		{"Revoked", strconv.FormatBool(pc.Spec.Revoked)},
+		{"Tenure", pc.Spec.Tenure},
+		{"Rotation", string(rotation)},
+		{"Issued At", orNone(formatTime(pc.Status.IssuedAt), "<none>")},
+		{"Expires At", orNone(formatTime(pc.Status.ExpiresAt), "<none>")},
+		{"Renewal Time", orNone(formatTime(pc.Status.RenewalTime), "<none>")},
+		{"Revision", strconv.FormatInt(pc.Status.Revision, 10)},
+		{"Last Used At", orNone(formatTime(pc.Status.LastUsedAt), "<never>")},
+		{"Secret", secret},
+		{"Ready", ready},
+	}
+	for _, l := range lines {
+		if _, err := fmt.Fprintf(tw, "%s:\t%s\n", l[0], tableCell(l[1])); err != nil {
+			return err
+		}
+	}
+	return tw.Flush()
+}
