@@ -106,7 +106,7 @@ var _ = Describe("GitOps", func() {
 				if mf.Manager == "argocd-controller" || mf.Subresource == "status" {
 					continue
 				}
-				Expect(string(mf.FieldsV1.Raw)).NotTo(ContainSubstring(`"f:spec"`), "%s writes spec of %s", mf.Manager, name)
+				Expect(mf.FieldsV1.GetRawString()).NotTo(ContainSubstring(`"f:spec"`), "%s writes spec of %s", mf.Manager, name)
 			}
 		}
 	})
