@@ -66,16 +66,16 @@ func (l *lastUse) run(ctx context.Context, tick time.Duration) {
 			return
 		case e := <-l.events:
 			at := metav1Seconds(e.at)
-			l.queue(&accessv1alpha1.Passcode{}, e.passcode, at)
-			l.queue(&accessv1alpha1.DashboardUser{}, e.user, at)
-			l.flush(ctx)
+			// Only this event's objects: a sweep of everything per request would cost O(active set).
+			l.flush(ctx, l.queue(&accessv1alpha1.Passcode{}, e.passcode, at), l.queue(&accessv1alpha1.DashboardUser{}, e.user, at))
 		case <-ticker.C:
 			l.flush(ctx)
 		}
 	}
 }
 
-func (l *lastUse) queue(obj client.Object, key types.NamespacedName, at time.Time) {
+// queue records a use of an object and returns the object's id.
+func (l *lastUse) queue(obj client.Object, key types.NamespacedName, at time.Time) string {
 	obj.SetNamespace(key.Namespace)
 	obj.SetName(key.Name)
 	id := fmt.Sprintf("%T/%s", obj, key)
@@ -84,25 +84,40 @@ func (l *lastUse) queue(obj client.Object, key types.NamespacedName, at time.Tim
 	if p, ok := l.pending[id]; !ok || at.After(p.at) {
 		l.pending[id] = pendingUse{obj: obj, at: at}
 	}
+	return id
 }
 
-// flush patches every pending object whose last patch is at least one interval old.
-func (l *lastUse) flush(ctx context.Context) {
+// flush patches the pending objects (those named, or all) whose last patch is at least one
+// interval old.
+func (l *lastUse) flush(ctx context.Context, ids ...string) {
 	now := l.clock.Now()
 	l.mu.Lock()
 	var due []pendingUse
-	for id, p := range l.pending {
+	take := func(id string) {
+		p, ok := l.pending[id]
+		if !ok {
+			return
+		}
 		if last, ok := l.written[id]; ok && now.Sub(last) < l.interval {
-			continue
+			return
 		}
 		due = append(due, p)
 		l.written[id] = now
 		delete(l.pending, id)
 	}
-	// Forget objects not written for a while, so the map stays as small as the active set.
-	for id, last := range l.written {
-		if now.Sub(last) > 10*l.interval {
-			delete(l.written, id)
+	if len(ids) > 0 {
+		for _, id := range ids {
+			take(id)
+		}
+	} else {
+		for id := range l.pending {
+			take(id)
+		}
+		// Forget objects not written for a while, so the map stays as small as the active set.
+		for id, last := range l.written {
+			if now.Sub(last) > 10*l.interval {
+				delete(l.written, id)
+			}
 		}
 	}
 	l.mu.Unlock()
