@@ -3,6 +3,8 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -224,5 +226,17 @@ func TestRolesMatchTheAPI(t *testing.T) {
 	want := []accessv1alpha1.Role{accessv1alpha1.RoleAdmin, accessv1alpha1.RoleCreator, accessv1alpha1.RoleMember, accessv1alpha1.RoleApprover}
 	if fmt.Sprint(Roles) != fmt.Sprint(want) {
 		t.Fatalf("Roles = %v, want %v", Roles, want)
+	}
+}
+
+// TestEmailPatternIsTheCRDs keeps the plugin's email check and the CRD's CEL rule the same, so
+// the plugin refuses exactly what the API server would.
+func TestEmailPatternIsTheCRDs(t *testing.T) {
+	crd, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "access.dashboardops.io_dashboardusers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(crd), "self.lowerAscii().matches('"+emailPattern.String()+"')") {
+		t.Fatalf("the CRD's email rule is not %s", emailPattern)
 	}
 }
