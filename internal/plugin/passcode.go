@@ -211,15 +211,10 @@ and increments the revision. It also grants an expired or revoked passcode again
 		Args:              exactArgs(1, "NAME (a Passcode)"),
 		ValidArgsFunction: o.completePasscodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dryRun, err := parseDryRun(dryRunFlag)
+			ctx, c, ns, dryRun, err := o.writeTarget(cmd, dryRunFlag)
 			if err != nil {
 				return err
 			}
-			c, ns, err := o.target()
-			if err != nil {
-				return err
-			}
-			ctx := commandContext(cmd)
 			pc, err := getPasscode(ctx, c, ns, args[0])
 			if err != nil {
 				return err
@@ -247,15 +242,10 @@ is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
 		Args:              exactArgs(1, "NAME (a Passcode)"),
 		ValidArgsFunction: o.completePasscodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dryRun, err := parseDryRun(dryRunFlag)
+			ctx, c, ns, dryRun, err := o.writeTarget(cmd, dryRunFlag)
 			if err != nil {
 				return err
 			}
-			c, ns, err := o.target()
-			if err != nil {
-				return err
-			}
-			ctx := commandContext(cmd)
 			pc, err := getPasscode(ctx, c, ns, args[0])
 			if err != nil {
 				return err

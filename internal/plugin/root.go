@@ -154,6 +154,20 @@ func (o *options) target() (client.Client, string, error) {
 }
 
 // printf writes to stdout; a failed write to the terminal is not worth an error of its own.
+// writeTarget is what every command that changes one object starts with: the parsed --dry-run,
+// a client, the namespace and the command's context.
+func (o *options) writeTarget(cmd *cobra.Command, dryRunFlag string) (context.Context, client.Client, string, DryRun, error) {
+	dryRun, err := parseDryRun(dryRunFlag)
+	if err != nil {
+		return nil, nil, "", dryRun, err
+	}
+	c, ns, err := o.target()
+	if err != nil {
+		return nil, nil, "", dryRun, err
+	}
+	return commandContext(cmd), c, ns, dryRun, nil
+}
+
 func (o *options) printf(format string, args ...any) {
 	_, _ = fmt.Fprintf(o.streams.Out, format, args...)
 }

@@ -192,15 +192,10 @@ revoked: reset them (kubectl dashboard passcode reset NAME) or grant a new one.`
 		verb = "granted"
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		dryRun, err := parseDryRun(dryRunFlag)
+		ctx, c, ns, dryRun, err := o.writeTarget(cmd, dryRunFlag)
 		if err != nil {
 			return err
 		}
-		c, ns, err := o.target()
-		if err != nil {
-			return err
-		}
-		ctx := commandContext(cmd)
 		u, err := getUser(ctx, c, ns, args[0])
 		if err != nil {
 			return err
@@ -239,15 +234,10 @@ func newResendInviteCommand(o *options) *cobra.Command {
 		Args:              exactArgs(1, "USER"),
 		ValidArgsFunction: o.completeUsers,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dryRun, err := parseDryRun(dryRunFlag)
+			ctx, c, ns, dryRun, err := o.writeTarget(cmd, dryRunFlag)
 			if err != nil {
 				return err
 			}
-			c, ns, err := o.target()
-			if err != nil {
-				return err
-			}
-			ctx := commandContext(cmd)
 			u, err := getUser(ctx, c, ns, args[0])
 			if err != nil {
 				return err
