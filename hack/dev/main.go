@@ -84,6 +84,9 @@ func run() error {
 	args := append([]string{"--kubeconfig", kubeconfigPath, "--notifier=log"}, managerArgs...)
 	mgr := exec.Command(*managerBin, args...) //nolint:gosec // the binary and flags come from the developer
 	mgr.Stdout, mgr.Stderr = os.Stdout, os.Stderr
+	// Its own process group: Ctrl-C reaches only this runner, which stops the manager once and in
+	// order (a second signal makes controller-runtime exit at once). It dies with the runner.
+	mgr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := mgr.Start(); err != nil {
 		return fmt.Errorf("starting the manager %s: %w", *managerBin, err)
 	}
@@ -96,7 +99,7 @@ func run() error {
     export KUBECONFIG=%s
     export PATH=%s:$PATH   # kubectl built by hack/control-plane.sh
     kubectl apply -f config/samples/
-    kubectl get du,pc
+    kubectl get du,passcodes      # (pc alone is the built-in PriorityClass's short name)
 
 Ctrl-C stops the manager and the control plane; data stays in %s.
 

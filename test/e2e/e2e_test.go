@@ -94,6 +94,8 @@ func startDev(t *testing.T, state string, managerArgs ...string) *devRun {
 		"--health-probe-bind-address=127.0.0.1:0", "--access-bind-address=127.0.0.1:0"}, managerArgs...)
 	cmd := exec.Command(filepath.Join(binDir, "dev"), args...)
 	cmd.Dir = root
+	// A process group of its own, like a terminal's foreground job, so interrupt is a real Ctrl-C.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -124,14 +126,18 @@ func startDev(t *testing.T, state string, managerArgs ...string) *devRun {
 	return d
 }
 
-// interrupt is Ctrl-C: every child must stop and the runner must exit cleanly.
+// interrupt is Ctrl-C: the terminal signals the whole foreground process group; every child must
+// stop and the runner must exit cleanly.
 func (d *devRun) interrupt() {
 	d.t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGINT)
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case err := <-d.done:
 		if err != nil {
 			d.t.Fatalf("dev did not exit cleanly on Ctrl-C: %v\n%s", err, d.output)
+		}
+		if strings.Contains(d.output.String(), "the manager stopped: exit status") {
+			d.t.Fatalf("the manager did not stop cleanly on Ctrl-C:\n%s", d.output)
 		}
 	case <-time.After(time.Minute):
 		_ = d.cmd.Process.Kill()
