@@ -18,18 +18,12 @@ import (
 )
 
 func getUser(g Gomega, ns, name string) *accessv1alpha1.DashboardUser {
-	u := &accessv1alpha1.DashboardUser{}
-	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, u)).To(Succeed())
-	return u
+	return get[accessv1alpha1.DashboardUser](g, ns, name)
 }
 
+// waitForUser waits until the DashboardUser satisfies match, and returns it.
 func waitForUser(ns, name string, match func(Gomega, *accessv1alpha1.DashboardUser)) *accessv1alpha1.DashboardUser {
-	var u *accessv1alpha1.DashboardUser
-	Eventually(func(g Gomega) {
-		u = getUser(g, ns, name)
-		match(g, u)
-	}).WithTimeout(15 * time.Second).Should(Succeed())
-	return u
+	return waitUntil[accessv1alpha1.DashboardUser](ns, name, match)
 }
 
 func userPhase(phase accessv1alpha1.UserPhase) func(Gomega, *accessv1alpha1.DashboardUser) {

@@ -39,20 +39,36 @@ func createPasscode(ns, name, user, tenure string, mods ...func(*accessv1alpha1.
 	return pc
 }
 
+// get reads an object straight from the API server.
+func get[T any, P interface {
+	*T
+	client.Object
+}](g Gomega, ns, name string) P {
+	obj := P(new(T))
+	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj)).To(Succeed())
+	return obj
+}
+
+// waitUntil waits until the object satisfies match, and returns it.
+func waitUntil[T any, P interface {
+	*T
+	client.Object
+}](ns, name string, match func(Gomega, P)) P {
+	var obj P
+	Eventually(func(g Gomega) {
+		obj = get[T, P](g, ns, name)
+		match(g, obj)
+	}).WithTimeout(15 * time.Second).Should(Succeed())
+	return obj
+}
+
 func getPasscode(g Gomega, ns, name string) *accessv1alpha1.Passcode {
-	pc := &accessv1alpha1.Passcode{}
-	g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, pc)).To(Succeed())
-	return pc
+	return get[accessv1alpha1.Passcode](g, ns, name)
 }
 
 // waitForPasscode waits until the Passcode satisfies match, and returns it.
 func waitForPasscode(ns, name string, match func(Gomega, *accessv1alpha1.Passcode)) *accessv1alpha1.Passcode {
-	var pc *accessv1alpha1.Passcode
-	Eventually(func(g Gomega) {
-		pc = getPasscode(g, ns, name)
-		match(g, pc)
-	}).WithTimeout(15 * time.Second).Should(Succeed())
-	return pc
+	return waitUntil[accessv1alpha1.Passcode](ns, name, match)
 }
 
 func inPhase(phase accessv1alpha1.PasscodePhase, revision int64) func(Gomega, *accessv1alpha1.Passcode) {

@@ -14,11 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 var inviteLink = regexp.MustCompile(`Invite for ana@example\.com .*open (http://\S+/invitations/[A-Z2-7]{26})`)
@@ -38,14 +35,7 @@ func TestInviteLinkAcceptedInABrowser(t *testing.T) {
 	dev := startDev(t, state, "--access-bind-address=127.0.0.1:"+fmt.Sprint(port), "--public-url="+public)
 	defer dev.interrupt()
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(state, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dev.client()
 	ctx := context.Background()
 	user := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "ana"},
 		Spec: accessv1alpha1.DashboardUserSpec{Email: "ana@example.com", DisplayName: "Ana", Role: accessv1alpha1.RoleCreator}}

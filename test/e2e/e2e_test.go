@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
@@ -143,6 +146,20 @@ func (d *devRun) interrupt() {
 		_ = d.cmd.Process.Kill()
 		d.t.Fatalf("dev did not stop within a minute of Ctrl-C:\n%s", d.output)
 	}
+}
+
+// client talks to the session's API server with the kubeconfig it wrote.
+func (d *devRun) client() client.Client {
+	d.t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(d.state, "kubeconfig"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return c
 }
 
 func (d *devRun) kubectl(args ...string) string {

@@ -2,18 +2,14 @@ package e2e
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
-	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 // TestSamplePasscodeExpiresOnTime runs the built manager with the real clock: the 1m sample
@@ -26,27 +22,13 @@ func TestSamplePasscodeExpiresOnTime(t *testing.T) {
 	defer dev.interrupt()
 	dev.kubectl("apply", "-f", "config/samples/")
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(state, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dev.client()
 	ctx := context.Background()
 	key := types.NamespacedName{Namespace: "default", Name: "omar-trial"}
 	pc := &accessv1alpha1.Passcode{}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := c.Get(ctx, key, pc); err == nil && pc.Status.Phase == accessv1alpha1.PasscodeActive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sample passcode never became Active: %+v\n%s", pc.Status, dev.output)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "the sample passcode to become Active", func() bool {
+		return c.Get(ctx, key, pc) == nil && pc.Status.Phase == accessv1alpha1.PasscodeActive
+	})
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, key, secret); err != nil || len(secret.Data[passcodesecret.KeyPasscode]) == 0 {
 		t.Fatalf("the Active passcode's Secret holds no passcode: %v", err)

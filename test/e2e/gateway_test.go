@@ -19,12 +19,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
-	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 const nginxConf = `
@@ -89,14 +87,7 @@ func TestNginxAuthRequestGuardsTheAPI(t *testing.T) {
 	dev := startDev(t, state, fmt.Sprintf("--access-bind-address=127.0.0.1:%d", accessPort), "--trusted-proxies=127.0.0.1")
 	defer dev.interrupt()
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(state, "kubeconfig"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dev.client()
 	ctx := context.Background()
 	user := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gw"},
 		Spec: accessv1alpha1.DashboardUserSpec{Email: "gw@example.com", Role: accessv1alpha1.RoleApprover}}
