@@ -52,12 +52,16 @@ verify: generate manifests fmt tidy vet lint ## Regenerate everything and fail i
 		git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
 
+.PHONY: test-deps
+test-deps: ## Install nginx and chromium from apt when missing (the end-to-end tests drive them).
+	hack/test-deps.sh
+
 .PHONY: control-plane
-control-plane: ## Build kube-apiserver, etcd and kubectl into bin/k8s/ (about 10 min the first time).
+control-plane: ## Build kube-apiserver, kube-controller-manager, etcd and kubectl into bin/k8s/ (about 15 min the first time).
 	hack/control-plane.sh
 
 .PHONY: test
-test: control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd.
+test: test-deps control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd.
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
 
 .PHONY: bench

@@ -26,7 +26,7 @@ func newPasscodeCommand(parent *options) *cobra.Command {
 		Long: `Grant, reset, revoke and inspect API passcodes (Passcode objects). The operator generates each
 passcode and stores it in a Secret for the workloads that mount it; this plugin never reads the
 Secret, so it never shows a passcode.`,
-		Aliases:           []string{"passcodes", "pc"},
+		Aliases:           []string{"passcodes", "dpc"},
 		Args:              cobra.ArbitraryArgs,
 		RunE:              groupRunE,
 		ValidArgsFunction: cobra.NoFileCompletions,

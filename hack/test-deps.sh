@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the end-to-end tests need and a fresh machine lacks: nginx (the gateway test),
+# chromium (the invite page test) and, when missing, git and make. `make test` and .ci/run call it
+# first, so a missing package fails at once, before any build, with the command that fixes it.
+set -euo pipefail
+
+need=()
+for tool in git make; do command -v "$tool" >/dev/null || need+=("$tool"); done
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx-light)
+command -v chromium >/dev/null || need+=(chromium)
+((${#need[@]})) || exit 0
+
+cmd="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need[*]}"
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo="sudo"
+  else
+    echo "[test-deps] missing ${need[*]}; install them with: sudo sh -c '${cmd}'" >&2
+    exit 1
+  fi
+fi
+echo "[test-deps] installing ${need[*]} from apt (needed by the end-to-end tests)" >&2
+if ! $sudo sh -c "${cmd}"; then
+  echo "[test-deps] installing failed; run: sudo sh -c '${cmd}'" >&2
+  exit 1
+fi
