@@ -53,7 +53,7 @@ var _ = Describe("Passcode", func() {
 		owner := metav1.GetControllerOf(s)
 		Expect(owner).NotTo(BeNil())
 		Expect(owner.UID).To(Equal(pc.UID))
-		Expect(*owner.BlockOwnerDeletion).To(BeTrue(), "envtest runs no garbage collector: the owner reference is what deletes the Secret")
+		Expect(*owner.BlockOwnerDeletion).To(BeTrue(), "the owner reference is what makes the garbage collector delete the Secret")
 		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "jane-api") }).Should(ContainElement(accessv1alpha1.ReasonIssued))
 	})
 
@@ -218,7 +218,8 @@ var _ = Describe("Passcode", func() {
 		waitForPasscode(ns, "stop", inPhase(accessv1alpha1.PasscodeRevoked, 1))
 		Expect(secretOf(Default, ns, "stop").Data).NotTo(HaveKey(passcodesecret.KeyPasscode))
 
-		Expect(k8sClient.Delete(ctx, u)).To(Succeed())
+		// Orphaned (kubectl delete --cascade=orphan), so the Passcode outlives its user: revoked.
+		Expect(k8sClient.Delete(ctx, u, client.PropagationPolicy(metav1.DeletePropagationOrphan))).To(Succeed())
 		waitForPasscode(ns, "gone", inPhase(accessv1alpha1.PasscodeRevoked, 1))
 		Expect(secretOf(Default, ns, "gone").Data).NotTo(HaveKey(passcodesecret.KeyPasscode))
 		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "gone") }).Should(ContainElement(accessv1alpha1.ReasonRevoked))

@@ -1,5 +1,7 @@
 // Command dev runs the operator on a real local control plane: etcd and kube-apiserver (built by
-// hack/control-plane.sh), this project's CRDs, and the manager binary, all stopped together.
+// hack/control-plane.sh), this project's CRDs, kube-controller-manager (the garbage collector and
+// the namespace controller, so deleting a user or a namespace cascades as in a cluster), and the
+// manager binary, all stopped together.
 // `make dev` builds what is missing and runs it. State (etcd data, kubeconfig) lives in --state-dir,
 // so a second run finds the objects the first one left.
 //
@@ -78,6 +80,22 @@ func run() error {
 		return err
 	}
 
+	kcmLog := filepath.Join(state, "kube-controller-manager.log")
+	say("starting kube-controller-manager: garbage collector and namespace controller (log in %s)", kcmLog)
+	kcm, err := testenv.StartControllerManager(env, cfg, kcmLog)
+	if err != nil {
+		return err
+	}
+	kcmCrashed := false
+	defer func() {
+		if !kcmCrashed { // else run() reports it
+			say("stopping kube-controller-manager")
+		}
+		if err := kcm.Stop(); err != nil && !kcmCrashed {
+			say("%v", err)
+		}
+	}()
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -101,9 +119,10 @@ func run() error {
     kubectl apply -f config/samples/
     kubectl get du,passcodes      # (pc alone is the built-in PriorityClass's short name)
 
-Ctrl-C stops the manager and the control plane; data stays in %s.
+kube-controller-manager (garbage collector, namespace controller) logs to %s.
+Ctrl-C stops the manager, kube-controller-manager and the control plane; data stays in %s.
 
-`, kubeconfigPath, assets, state)
+`, kubeconfigPath, assets, kcmLog, state)
 
 	apiDown := watchAPIServer(ctx, cfg)
 	select {
@@ -113,6 +132,11 @@ Ctrl-C stops the manager and the control plane; data stays in %s.
 		return nil
 	case err := <-mgrDone:
 		return fmt.Errorf("the manager exited (%v); stopping the control plane", describeExit(err))
+	case <-kcm.Done():
+		kcmCrashed = true
+		stopProcess(mgr, mgrDone)
+		return fmt.Errorf("kube-controller-manager exited (%v); stopped the manager and the control plane. Its last lines (%s):\n%s",
+			describeExit(kcm.Err()), kcmLog, kcm.Tail(10))
 	case err := <-apiDown:
 		stopProcess(mgr, mgrDone)
 		return fmt.Errorf("kube-apiserver stopped answering (%v); stopped the manager", err)

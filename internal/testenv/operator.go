@@ -2,10 +2,12 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -15,11 +17,13 @@ import (
 )
 
 // Operator is the production wiring (setup.NewManager) running against a real control plane with a
-// fake clock, for integration tests.
+// fake clock, for integration tests. The control plane has a garbage collector and a namespace
+// controller (KCM), so owner references and namespace deletion work as in a cluster.
 type Operator struct {
 	*setup.Operator
 	Env    *envtest.Environment
 	Config *rest.Config
+	KCM    *ControllerManager
 	// Client reads straight from the API server, never from a cache.
 	Client client.Client
 	Clock  *clocktesting.FakeClock
@@ -27,12 +31,34 @@ type Operator struct {
 	done   chan error
 }
 
-// StartOperator starts a control plane and the manager on it; tune may change the options (the
-// metrics and probe servers are off and the access server listens on a free loopback port).
+// StartOperator starts a control plane, kube-controller-manager and the manager on it; tune may
+// change the options (the metrics and probe servers are off and the access server listens on a
+// free loopback port).
 func StartOperator(tune func(*options.Options)) (*Operator, error) {
+	return StartOperatorWith(OperatorConfig{Tune: tune})
+}
+
+// OperatorConfig adjusts what StartOperatorWith starts.
+type OperatorConfig struct {
+	// Tune may change the manager's options.
+	Tune func(*options.Options)
+	// WrapTransport, when set, wraps the manager's transport to the API server (e.g.
+	// FaultInjector.Wrap); Operator.Client and Operator.Config stay unwrapped.
+	WrapTransport transport.WrapperFunc
+	// PrepareEnv may change the environment before the control plane starts (e.g. give the API
+	// server a fixed CertDir, so that it can be stopped and started again with the same certificates).
+	PrepareEnv func(*envtest.Environment)
+}
+
+// StartOperatorWith is StartOperator with more to adjust.
+func StartOperatorWith(c OperatorConfig) (*Operator, error) {
+	tune := c.Tune
 	env, err := New()
 	if err != nil {
 		return nil, err
+	}
+	if c.PrepareEnv != nil {
+		c.PrepareEnv(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -41,10 +67,16 @@ func StartOperator(tune func(*options.Options)) (*Operator, error) {
 	op := &Operator{Env: env, Config: cfg, done: make(chan error, 1),
 		Clock: clocktesting.NewFakeClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))}
 	fail := func(err error) (*Operator, error) {
+		if op.KCM != nil {
+			_ = op.KCM.Stop()
+		}
 		_ = env.Stop()
 		return nil, err
 	}
 	if op.Client, err = client.New(cfg, client.Options{Scheme: Scheme()}); err != nil {
+		return fail(err)
+	}
+	if op.KCM, err = StartControllerManager(env, cfg, ""); err != nil {
 		return fail(err)
 	}
 	opts := options.Default()
@@ -54,7 +86,12 @@ func StartOperator(tune func(*options.Options)) (*Operator, error) {
 	if tune != nil {
 		tune(&opts)
 	}
-	if op.Operator, err = setup.NewManager(cfg, opts, op.Clock); err != nil {
+	mgrCfg := cfg
+	if c.WrapTransport != nil {
+		mgrCfg = rest.CopyConfig(cfg)
+		mgrCfg.WrapTransport = transport.Wrappers(mgrCfg.WrapTransport, c.WrapTransport)
+	}
+	if op.Operator, err = setup.NewManager(mgrCfg, opts, op.Clock); err != nil {
 		return fail(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,12 +104,13 @@ func StartOperator(tune func(*options.Options)) (*Operator, error) {
 	return op, nil
 }
 
-// Stop stops the manager, then the control plane.
+// Stop stops the manager, then kube-controller-manager, then the control plane.
 func (o *Operator) Stop() error {
 	o.cancel()
 	mgrErr := <-o.done
+	kcmErr := o.KCM.Stop()
 	if err := o.Env.Stop(); err != nil {
 		return err
 	}
-	return mgrErr
+	return errors.Join(mgrErr, kcmErr)
 }

@@ -1,7 +1,8 @@
-// Package testenv starts a real control plane (kube-apiserver + etcd) for tests and for `make dev`,
-// from the binaries hack/control-plane.sh builds into bin/k8s/<version>/, with this project's CRDs
-// installed. setup-envtest is not used: it downloads binaries, which machines without internet
-// cannot do.
+// Package testenv starts a real control plane (kube-apiserver + etcd, and kube-controller-manager
+// for garbage collection) for tests and for `make dev`, from the binaries hack/control-plane.sh
+// builds into bin/k8s/<version>/, with this project's CRDs installed. setup-envtest is not used: it
+// downloads binaries, which machines without internet cannot do. It also holds what the
+// reliability tests need: fault injection and manager processes. Production code never imports it.
 package testenv
 
 import (
@@ -40,7 +41,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// AssetsDir is where kube-apiserver, etcd and kubectl are: $KUBEBUILDER_ASSETS when set, else the
+// AssetsDir is where kube-apiserver, kube-controller-manager, etcd and kubectl are:
+// $KUBEBUILDER_ASSETS when set, else the
 // folder hack/control-plane.sh builds into. It fails with a hint when the binaries are missing.
 func AssetsDir() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
@@ -55,7 +57,7 @@ func AssetsDir() (string, error) {
 		}
 		dir = strings.TrimSpace(string(out))
 	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
+	for _, bin := range []string{"kube-apiserver", "etcd", "kube-controller-manager"} {
 		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil { //nolint:gosec // the developer's own folder
 			return "", fmt.Errorf("%s is missing from %s: run `make control-plane` (or hack/control-plane.sh) first", bin, dir)
 		}

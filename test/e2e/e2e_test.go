@@ -210,6 +210,16 @@ func TestDevRunsTheOperatorAndKeepsItsData(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// kube-controller-manager runs too: deleting a user deletes its Passcode (which the manager made
+	// the user own) and, through it, the Passcode's Secret.
+	waitFor(t, 30*time.Second, "omar-trial owned by omar, with its Secret", func() bool {
+		owner := dev.kubectl("get", "passcodes", "omar-trial", "-o", "jsonpath={.metadata.ownerReferences[*].name}")
+		return owner == "omar" && dev.kubectl("get", "secret", "omar-trial", "--ignore-not-found", "-o", "name") != ""
+	})
+	dev.kubectl("delete", "du", "omar")
+	waitFor(t, 30*time.Second, "the garbage collector to delete omar's Passcode and its Secret", func() bool {
+		return dev.kubectl("get", "passcodes/omar-trial", "secrets/omar-trial", "--ignore-not-found", "-o", "name") == ""
+	})
 	dev.interrupt()
 
 	// A second run finds the users the first one left.
