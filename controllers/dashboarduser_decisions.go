@@ -1,12 +1,52 @@
 package controllers
 
 import (
+	"fmt"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// Pure decisions of the DashboardUser reconciler.
+// Pure decisions of the DashboardUser reconciler: decideUser takes the user and "now" and returns
+// what this reconcile does; the reconciler only carries it out.
+
+// userStep is the work one reconcile does besides keeping status.
+type userStep int
+
+const (
+	// userSettled: nothing to deliver (Active, Invited, InviteExpired, Revoked).
+	userSettled userStep = iota
+	// userPrepare: reserve a batch slot and record the attempt (and a new link) in status. The
+	// delivery itself happens in the next reconcile, so a crash never leaves a sent link unrecorded.
+	userPrepare
+	// userSend: deliver the attempt recorded in status, with the link derived from it.
+	userSend
+	// userWaitRetry: a failed delivery waits for its retry time.
+	userWaitRetry
+)
+
+// userEvent is an Event decideUser asks for.
+type userEvent struct {
+	eventType, reason, message string
+}
+
+// userDecision is the outcome of decideUser: the status it leads to and the step to take.
+type userDecision struct {
+	step userStep
+	// status is the user's status after the decision (before the step's own outcome).
+	status accessv1alpha1.DashboardUserStatus
+	// ready is the Ready condition to set; reason ReasonInviteFailed keeps the current message.
+	ready  metav1.ConditionStatus
+	reason string
+	msg    string
+	events []userEvent
+	// requeueAt is when the state changes by itself (an invite link expiring, a retry), or zero.
+	requeueAt time.Time
+}
 
 // pendingResend returns the resend annotation's value when it has not been handled yet.
 func pendingResend(u *accessv1alpha1.DashboardUser) (string, bool) {
@@ -25,15 +65,16 @@ func accepted(u *accessv1alpha1.DashboardUser) bool {
 	return u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil
 }
 
-// resetInvite forgets the current invite so that a new link is made and delivered: the old link's
-// hash is dropped, so it stops working at once.
-func resetInvite(u *accessv1alpha1.DashboardUser) {
-	number := int32(0)
-	if u.Status.Invite != nil {
-		number = u.Status.Invite.Number
+// resetInviteStatus forgets the current invite so that a new link is made and delivered: the old
+// link's hash is dropped, so it stops working at once. The number keeps counting, and the last
+// attempt's time stays for the batch count.
+func resetInviteStatus(st *accessv1alpha1.DashboardUserStatus) {
+	next := &accessv1alpha1.InviteStatus{}
+	if st.Invite != nil {
+		next.Number, next.LastAttemptAt = st.Invite.Number, st.Invite.LastAttemptAt
 	}
-	u.Status.Invite = &accessv1alpha1.InviteStatus{Number: number}
-	u.Status.Phase = accessv1alpha1.UserPending
+	st.Invite = next
+	st.Phase = accessv1alpha1.UserPending
 }
 
 // summarizePasscodes is the users page's Passcode column over a user's Passcodes, and when it will
@@ -84,4 +125,155 @@ func summarizePasscodes(now time.Time, pcs []accessv1alpha1.Passcode) (accessv1a
 		}
 	}
 	return best, next
+}
+
+// decideUser decides one reconcile of u at now. windowStart is the start of the current invite
+// batch window: an attempt recorded before it needs a new reservation.
+func decideUser(now, windowStart time.Time, u *accessv1alpha1.DashboardUser) userDecision {
+	d := userDecision{status: *u.Status.DeepCopy()}
+	st := &d.status
+	if old := st.ObservedRole; old != "" && old != u.Spec.Role {
+		d.say(corev1.EventTypeNormal, accessv1alpha1.ReasonRoleChanged, "Role changed from %s to %s", old, u.Spec.Role)
+	}
+	st.ObservedRole = u.Spec.Role
+	resend, resendAsked := pendingResend(u)
+	if resendAsked {
+		st.LastResendRequestedAt = resend
+	}
+	isAccepted := st.Invite != nil && st.Invite.AcceptedAt != nil
+
+	if u.Spec.Access == accessv1alpha1.AccessRevoked {
+		if resendAsked {
+			d.say(corev1.EventTypeWarning, accessv1alpha1.ReasonResendRefused, "Resend refused: the user's access is Revoked")
+		}
+		if st.Phase != accessv1alpha1.UserRevoked {
+			d.say(corev1.EventTypeWarning, accessv1alpha1.ReasonAccessRevoked, "Access revoked: every passcode of the user is revoked")
+		}
+		st.Phase = accessv1alpha1.UserRevoked
+		if st.Invite != nil && !isAccepted {
+			st.Invite.TokenHash, st.Invite.NextAttemptAt = "", nil // the invite link dies
+		}
+		d.ready, d.reason, d.msg = metav1.ConditionTrue, accessv1alpha1.ReasonAccessRevoked, "Access is revoked; the user's passcodes no longer work"
+		return d
+	}
+	if st.Phase == accessv1alpha1.UserRevoked {
+		d.say(corev1.EventTypeNormal, accessv1alpha1.ReasonAccessGranted, "Access granted again; revoked passcodes need a reset")
+		if isAccepted {
+			st.Phase = accessv1alpha1.UserActive
+		} else {
+			resetInviteStatus(st)
+		}
+	}
+	if resendAsked {
+		if isAccepted {
+			d.say(corev1.EventTypeWarning, accessv1alpha1.ReasonResendRefused, "Resend refused: the user already accepted an invite")
+		} else {
+			resetInviteStatus(st)
+			d.say(corev1.EventTypeNormal, accessv1alpha1.ReasonProgressing, "Resend requested: a new invite link replaces the old one")
+		}
+	}
+	decideInvite(now, windowStart, u.Spec.Email, &d)
+	return d
+}
+
+// decideInvite follows the invite once access and requests are settled: accepted, expired, waiting
+// for acceptance, or still to be delivered.
+func decideInvite(now, windowStart time.Time, email string, d *userDecision) {
+	st := &d.status
+	inv := st.Invite
+	switch {
+	case inv != nil && inv.AcceptedAt != nil:
+		st.Phase = accessv1alpha1.UserActive
+		inv.NextAttemptAt = nil
+		d.ready, d.reason = metav1.ConditionTrue, accessv1alpha1.ReasonAccepted
+		d.msg = "Accepted the invite at " + inv.AcceptedAt.UTC().Format(time.RFC3339)
+		return
+	case st.Phase == accessv1alpha1.UserInvited && inviteLinkExpired(now, &accessv1alpha1.DashboardUser{Status: *st}):
+		st.Phase = accessv1alpha1.UserInviteExpired
+		d.say(corev1.EventTypeWarning, accessv1alpha1.ReasonInviteExpired, "The invite link expired before it was accepted")
+		fallthrough
+	case st.Phase == accessv1alpha1.UserInviteExpired:
+		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonInviteExpired
+		d.msg = fmt.Sprintf("The invite expired at %s; set the %s annotation to send a new one",
+			inv.ExpiresAt.UTC().Format(time.RFC3339), accessv1alpha1.ResendInviteRequestedAtAnnotation)
+		return
+	case st.Phase == accessv1alpha1.UserInvited:
+		d.ready, d.reason, d.msg = metav1.ConditionTrue, accessv1alpha1.ReasonInvited, invitedMessage(email, inv.ExpiresAt.Time)
+		d.requeueAt = inv.ExpiresAt.Time
+		return
+	}
+
+	// Pending: an invite is to be delivered.
+	st.Phase = accessv1alpha1.UserPending
+	if st.Invite == nil {
+		st.Invite = &accessv1alpha1.InviteStatus{}
+	}
+	inv = st.Invite
+	switch {
+	case inv.NextAttemptAt != nil && now.Before(inv.NextAttemptAt.Time):
+		d.step, d.requeueAt = userWaitRetry, inv.NextAttemptAt.Time
+		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed
+	case inv.TokenHash != "" && inv.NextAttemptAt == nil && inv.LastAttemptAt != nil && !inv.LastAttemptAt.Time.Before(windowStart):
+		d.step = userSend
+		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonSending, fmt.Sprintf("Delivering invite %d", inv.Number)
+	default:
+		d.step = userPrepare
+		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Preparing the invite"
+	}
+}
+
+func (d *userDecision) say(eventType, reason, format string, args ...any) {
+	d.events = append(d.events, userEvent{eventType, reason, fmt.Sprintf(format, args...)})
+}
+
+// prepareAttempt records a reserved delivery attempt in status, before anything is sent: a new
+// link (the next invite number and its token's hash) when there is none, the attempt's time (the
+// batch limit counts it) and its count.
+func prepareAttempt(now time.Time, inv *accessv1alpha1.InviteStatus, newLinkHash func(number int32) string) {
+	if inv.TokenHash == "" {
+		inv.Number++
+		inv.TokenHash = newLinkHash(inv.Number)
+		inv.Attempts, inv.LastError = 0, ""
+	}
+	inv.Attempts++
+	inv.LastAttemptAt = ptrTime(now.Truncate(time.Second))
+	inv.NextAttemptAt = nil
+}
+
+// deliveryFailed records a failed delivery with a persisted backoff; msg holds no secret.
+func deliveryFailed(now time.Time, inv *accessv1alpha1.InviteStatus, msg string) time.Duration {
+	wait := retryBackoff(inv.Attempts)
+	inv.LastError = msg
+	inv.NextAttemptAt = ptrTime(now.Add(wait))
+	return wait
+}
+
+// delivered records a delivered invite: the link works for ttl from now.
+func delivered(now time.Time, st *accessv1alpha1.DashboardUserStatus, ttl time.Duration) {
+	inv := st.Invite
+	inv.SentAt = ptrTime(now.Truncate(time.Second))
+	inv.ExpiresAt = ptrTime(now.Add(ttl).Truncate(time.Second))
+	inv.LastError, inv.NextAttemptAt = "", nil
+	st.Phase = accessv1alpha1.UserInvited
+}
+
+func invitedMessage(email string, expires time.Time) string {
+	return fmt.Sprintf("Invite sent to %s; the link works until %s", email, expires.UTC().Format(time.RFC3339))
+}
+
+// setUserConditions sets Ready, and Reconciling while the user waits on the operator, and Stalled
+// only for a spec the operator cannot act on.
+func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg string) {
+	conds := &u.Status.Conditions
+	if reason == accessv1alpha1.ReasonInviteFailed && msg == "" {
+		return // keep the message that says why the last delivery failed
+	}
+	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
+	switch reason {
+	case accessv1alpha1.ReasonQueued, accessv1alpha1.ReasonInviteFailed, accessv1alpha1.ReasonSending, accessv1alpha1.ReasonProgressing:
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg, u.Generation, now)
+	default:
+		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+	}
+	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
 }

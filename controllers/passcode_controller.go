@@ -27,9 +27,6 @@ import (
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
-// UserRefIndex indexes Passcodes by spec.userRef.name, so a change to a user finds its Passcodes.
-const UserRefIndex = ".spec.userRef.name"
-
 // PasscodeReconciler issues, expires, rotates, resets, revokes and repairs passcodes.
 type PasscodeReconciler struct {
 	// Client reads from the informer cache and writes to the API server.
@@ -76,14 +73,14 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		r.stall(pc, now, accessv1alpha1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, nil
 	}
-	// A persisted backoff holds across restarts and unrelated events; a spec change retries at once.
-	if st := pc.Status.NextRetryAt; st != nil && now.Before(st.Time) && pc.Status.ObservedGeneration == pc.Generation {
-		return ctrl.Result{RequeueAfter: st.Sub(now)}, nil
-	}
-
 	user, ustate, err := r.user(ctx, pc)
 	if err != nil {
 		return r.retry(ctx, pc, now, "reading the DashboardUser", err)
+	}
+	// A persisted backoff holds across restarts and unrelated events; a spec change retries at
+	// once, and a revocation or a reset never waits for it.
+	if wait, ok := backingOff(passcodeBackoff(pc), now); ok && !urgent(pc, ustate) {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if err := r.ownedByUser(ctx, pc, user); err != nil {
 		return r.retry(ctx, pc, now, "adding the owner reference to the DashboardUser", err)
@@ -98,11 +95,12 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 			secret.Name))
 		return ctrl.Result{}, nil
 	}
-	if stale, err := r.statusBehindSecret(ctx, pc, secret); err != nil || stale {
+	stale, err := r.statusBehindSecret(ctx, pc, secret)
+	if err != nil {
+		return r.retry(ctx, pc, now, "reading the Passcode", err)
+	}
+	if stale {
 		// Our own last write to the Secret is newer than the Passcode in the cache: wait for it.
-		if err != nil {
-			return r.retry(ctx, pc, now, "reading the Passcode", err)
-		}
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 
@@ -110,13 +108,20 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if graceOver(now, pc) {
 		pc.Status.Previous = nil
 	}
-	d := decidePasscode(now, pc, ustate, classifySecret(secret, pc))
+	// A passcode this operator wrote whose status write never happened (a crash, a failed patch)
+	// is the one the interrupted issue made: the decision below is taken again and finishes with it
+	// instead of issuing another passcode under the same revision.
+	written, unrecorded := passcodesecret.Unrecorded(secret, pc)
+	d := decidePasscode(now, pc, ustate, passcodesecret.Classify(secret, pc))
+	if unrecorded {
+		d = adoptWritten(d, written)
+	}
 	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
 		return r.retry(ctx, pc, now, "writing the Secret", err)
 	}
 
 	setPasscodeConditions(pc, now, d)
-	pc.Status.Failures, pc.Status.NextRetryAt = 0, nil
+	succeeded(passcodeBackoff(pc))
 	pc.Status.ObservedGeneration = pc.Generation
 	if wait, ok := nextDeadline(now, pc); ok {
 		return ctrl.Result{RequeueAfter: wait}, nil
@@ -128,14 +133,19 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 // returns) only describes what was written.
 func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
 	secret *corev1.Secret, now time.Time, t timings, d decision) error {
-	if d.reset != "" {
-		pc.Status.LastResetRequestedAt = d.reset
-	}
 	switch d.kind {
 	case actIssue:
-		value := passcode.Generate()
+		value, issuedAt := passcode.Generate(), now
+		if d.adopt != nil {
+			// Finish the interrupted issue: same passcode, same expiry as the Secret already says.
+			value, issuedAt = d.adopt.Passcode, d.adopt.ExpiresAt.Add(-t.tenure)
+		}
 		next := pc.DeepCopy()
-		issuedStatus(now, next, t, passcode.Hash(value), d.grace)
+		issuedStatus(issuedAt, next, t, passcode.Hash(value), d.grace)
+		if d.adopt != nil {
+			next.Status.ExpiresAt = ptrTime(d.adopt.ExpiresAt)
+			refreshRenewal(next, t)
+		}
 		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Contents{
 			Passcode: value, Email: user.Spec.Email, ExpiresAt: next.Status.ExpiresAt.Time, Revision: next.Status.Revision,
 		}); err != nil {
@@ -152,8 +162,12 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 			phase, counter = accessv1alpha1.PasscodeRevoked, metrics.PasscodeRevocations
 		}
 		endedStatus(pc, phase)
+		if d.adopt != nil {
+			// An interrupted issue wrote this revision: it is used up, never issued again.
+			pc.Status.Revision = d.adopt.Revision
+		}
 		if secret != nil {
-			if err := passcodesecret.Apply(ctx, r.Client, pc, currentContents(pc, user, secret)); err != nil {
+			if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, userEmail(user), secret)); err != nil {
 				return err
 			}
 		}
@@ -164,7 +178,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		}
 		r.event(pc, eventType, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
 	case actSyncSecret:
-		if err := passcodesecret.Apply(ctx, r.Client, pc, currentContents(pc, user, secret)); err != nil {
+		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, userEmail(user), secret)); err != nil {
 			return err
 		}
 		r.event(pc, corev1.EventTypeNormal, d.reason, "%s", d.message)
@@ -172,53 +186,18 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		r.event(pc, corev1.EventTypeWarning, d.reason, "%s", d.message)
 	case actWait, actNone:
 	}
+	// Only a reset that happened (or was refused) is handled: a failed write leaves it pending.
+	if d.reset != "" {
+		pc.Status.LastResetRequestedAt = d.reset
+	}
 	return nil
 }
 
-// currentContents is what the Secret holds without issuing anything: the current passcode while
-// Active (read from the Secret, where it matched status.hash), none once Expired or Revoked.
-func currentContents(pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser, secret *corev1.Secret) passcodesecret.Contents {
-	c := passcodesecret.Contents{Revision: pc.Status.Revision}
-	if pc.Status.ExpiresAt != nil {
-		c.ExpiresAt = pc.Status.ExpiresAt.Time
+func userEmail(u *accessv1alpha1.DashboardUser) string {
+	if u == nil {
+		return ""
 	}
-	if user != nil {
-		c.Email = user.Spec.Email
-	} else if secret != nil {
-		c.Email = string(secret.Data[passcodesecret.KeyEmail])
-	}
-	if pc.Status.Phase == accessv1alpha1.PasscodeActive && secret != nil {
-		if v := string(secret.Data[passcodesecret.KeyPasscode]); passcode.Matches(v, pc.Status.Hash) {
-			c.Passcode = v
-		}
-	}
-	return c
-}
-
-// classifySecret compares the Secret (nil: confirmed missing) with the Passcode's status.
-func classifySecret(s *corev1.Secret, pc *accessv1alpha1.Passcode) secretState {
-	switch pc.Status.Phase {
-	case "", accessv1alpha1.PasscodePending:
-		return secretInSync // nothing issued yet
-	case accessv1alpha1.PasscodeActive:
-		if s == nil {
-			return secretMissing
-		}
-		if !passcode.Matches(string(s.Data[passcodesecret.KeyPasscode]), pc.Status.Hash) {
-			return secretTampered
-		}
-	default:
-		if s == nil {
-			return secretInSync // nothing to wipe
-		}
-		if _, has := s.Data[passcodesecret.KeyPasscode]; has {
-			return secretDrifted
-		}
-	}
-	if passcodesecret.Drifted(s, pc, currentContents(pc, nil, s)) {
-		return secretDrifted
-	}
-	return secretInSync
+	return u.Spec.Email
 }
 
 // ownedByUser makes the user an owner of the Passcode, so that deleting the user deletes its
@@ -270,7 +249,8 @@ func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Pass
 	key := types.NamespacedName{Namespace: pc.Namespace, Name: passcodesecret.Name(pc)}
 	cached := &corev1.Secret{}
 	err := r.Get(ctx, key, cached)
-	if err == nil && classifySecret(cached, pc) == secretInSync {
+	if err == nil && passcodesecret.Classify(cached, pc) == passcodesecret.InSync &&
+		passcodesecret.Revision(cached) <= pc.Status.Revision {
 		return cached, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -291,40 +271,26 @@ func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Pass
 // settles it; when the live status is behind too, the status write after that issue failed, and
 // the Secret is treated like any other Secret whose passcode does not match (repaired).
 func (r *PasscodeReconciler) statusBehindSecret(ctx context.Context, pc *accessv1alpha1.Passcode, s *corev1.Secret) (bool, error) {
-	if s == nil || secretRevision(s) <= pc.Status.Revision {
+	if passcodesecret.Revision(s) <= pc.Status.Revision {
 		return false, nil
 	}
 	live := &accessv1alpha1.Passcode{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pc), live); err != nil {
 		return false, client.IgnoreNotFound(err)
 	}
-	return live.Status.Revision >= secretRevision(s), nil
+	return live.Status.Revision >= passcodesecret.Revision(s), nil
 }
 
-func secretRevision(s *corev1.Secret) int64 {
-	var rev int64
-	_, _ = fmt.Sscan(s.Annotations[passcodesecret.RevisionAnnotation], &rev)
-	return rev
-}
-
-// retry records a transient failure with a persisted, growing backoff. The error text comes from
-// the API server and names objects and fields, never a passcode.
+// retry records a transient failure with a persisted, growing backoff. The error is logged (its
+// text comes from the API server and names objects and fields, never a passcode).
 func (r *PasscodeReconciler) retry(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, what string, err error) (ctrl.Result, error) {
 	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", pc.Status.Failures+1)
-	pc.Status.Failures++
-	wait := retryBackoff(pc.Status.Failures)
-	pc.Status.NextRetryAt = ptrTime(now.Add(wait))
-	msg := fmt.Sprintf("%s failed (%s); retry %d in %s", what, apierrors.ReasonForError(err), pc.Status.Failures, wait)
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRetrying, msg, pc.Generation, now)
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying, msg, pc.Generation, now)
-	return ctrl.Result{RequeueAfter: wait}, nil
+	return ctrl.Result{RequeueAfter: retry(passcodeBackoff(pc), now, what, err)}, nil
 }
 
 // stall records a problem only a person can fix: no retry until the Passcode changes.
 func (r *PasscodeReconciler) stall(pc *accessv1alpha1.Passcode, now time.Time, reason, msg string) {
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, pc.Generation, now)
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, pc.Generation, now)
-	apimeta.RemoveStatusCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling)
+	stall(passcodeBackoff(pc), now, reason, msg)
 	if pc.Status.Phase == "" {
 		pc.Status.Phase = accessv1alpha1.PasscodePending
 	}
@@ -403,12 +369,8 @@ func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
 // Secrets (owned), and their users (through the userRef index).
-func (r *PasscodeReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &accessv1alpha1.Passcode{}, UserRefIndex, func(o client.Object) []string {
-		return []string{o.(*accessv1alpha1.Passcode).Spec.UserRef.Name}
-	}); err != nil {
-		return err
-	}
+// The UserRefIndex must be registered (internal/setup does it).
+func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Passcode{}, builder.WithPredicates(
 			// Status writes (ours, and the access server's last-use stamps) need no reconcile.

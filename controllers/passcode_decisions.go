@@ -8,6 +8,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
 // The Passcode reconciler's decisions are pure functions of the Passcode, what the reconciler
@@ -20,21 +21,6 @@ const (
 	userGranted userState = iota
 	userMissing
 	userRevoked
-)
-
-// secretState compares the Secret with what the Passcode's status says it should hold.
-type secretState int
-
-const (
-	// secretInSync: the Secret holds what the status says (or nothing, before the first issue).
-	secretInSync secretState = iota
-	// secretMissing: a live read confirmed the Secret does not exist.
-	secretMissing
-	// secretTampered: the Secret's passcode is absent or does not match status.hash.
-	secretTampered
-	// secretDrifted: labels, annotations, owner or the non-secret keys differ, or an expired or
-	// revoked passcode is still in it.
-	secretDrifted
 )
 
 // actionKind is what one reconcile does.
@@ -59,6 +45,9 @@ type decision struct {
 	grace bool
 	// reset is the reset annotation value this decision handles, recorded in status.
 	reset string
+	// adopt is a passcode an interrupted issue already wrote to the Secret: an actIssue finishes
+	// with it instead of generating another, an actExpire or actRevoke counts its revision as used.
+	adopt *passcodesecret.Written
 }
 
 // timings are the Passcode's durations, parsed from spec.
@@ -114,7 +103,7 @@ func graceOver(now time.Time, pc *accessv1alpha1.Passcode) bool {
 
 // decidePasscode picks the one thing this reconcile does. The order is the order of precedence:
 // revocation beats a reset, a reset beats deadlines, deadlines beat repairs.
-func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, secret secretState) decision {
+func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, secret passcodesecret.State) decision {
 	phase := pc.Status.Phase
 	reset, resetAsked := pendingReset(pc)
 
@@ -173,9 +162,9 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 				message: "Automatic rotation"}
 		case passcodeExpired(now, pc):
 			return decision{kind: actExpire, reason: accessv1alpha1.ReasonExpired, message: "The tenure ended"}
-		case secret == secretMissing:
+		case secret == passcodesecret.Missing:
 			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The Secret was deleted"}
-		case secret == secretTampered:
+		case secret == passcodesecret.Tampered:
 			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The passcode in the Secret was edited"}
 		}
 		return syncOrNothing(secret)
@@ -185,8 +174,37 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 	}
 }
 
-func syncOrNothing(secret secretState) decision {
-	if secret == secretDrifted || secret == secretTampered {
+// adoptWritten turns a decision taken while the Secret holds the passcode of an interrupted issue
+// into one that finishes that issue. A decision to issue keeps its reason (the same decision was
+// taken before the interruption); a repair of the "tampered" Secret is no repair, it is the issue
+// the interrupted reconcile made, so it is recorded as a first issue or a rotation.
+func adoptWritten(d decision, w passcodesecret.Written) decision {
+	switch d.kind {
+	case actIssue:
+		d.adopt = &w
+		if d.reason == accessv1alpha1.ReasonRepaired {
+			d.reason, d.message = accessv1alpha1.ReasonIssued, "Finished an interrupted issue"
+		}
+	case actExpire, actRevoke:
+		d.adopt = &w
+	case actNone, actWait, actRefuseReset, actSyncSecret:
+	}
+	return d
+}
+
+// urgent: a revocation or a reset acts at once, whatever backoff a past failure left.
+func urgent(pc *accessv1alpha1.Passcode, user userState) bool {
+	if _, asked := pendingReset(pc); asked {
+		return true
+	}
+	if pc.Status.Phase == accessv1alpha1.PasscodeRevoked {
+		return false
+	}
+	return pc.Spec.Revoked || (pc.Status.Phase == accessv1alpha1.PasscodeActive && user != userGranted)
+}
+
+func syncOrNothing(secret passcodesecret.State) decision {
+	if secret == passcodesecret.Drifted || secret == passcodesecret.Tampered {
 		return decision{kind: actSyncSecret, reason: accessv1alpha1.ReasonRepaired, message: "The Secret's metadata was restored"}
 	}
 	return decision{kind: actNone}

@@ -8,6 +8,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -61,42 +62,42 @@ func TestDecidePasscode(t *testing.T) {
 		now    time.Time
 		pc     *accessv1alpha1.Passcode
 		user   userState
-		secret secretState
+		secret passcodesecret.State
 		kind   actionKind
 		reason string
 		grace  bool
 	}{
-		{"new grant issues", t0, pending(), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonIssued, false},
-		{"new grant waits for a missing user", t0, pending(), userMissing, secretInSync, actWait, accessv1alpha1.ReasonUserNotFound, false},
-		{"new grant waits for a revoked user", t0, pending(), userRevoked, secretInSync, actWait, accessv1alpha1.ReasonUserRevoked, false},
-		{"new grant revoked in spec", t0, pending(revokedSpec), userGranted, secretInSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
-		{"active, nothing due", t0.Add(59 * time.Minute), active("1h"), userGranted, secretInSync, actNone, "", false},
-		{"manual expiry one second early", t0.Add(time.Hour - time.Second), active("1h"), userGranted, secretInSync, actNone, "", false},
-		{"manual expiry to the second", t0.Add(time.Hour), active("1h"), userGranted, secretInSync, actExpire, accessv1alpha1.ReasonExpired, false},
-		{"manual expiry long past (manager was down)", t0.Add(100 * time.Hour), active("1h"), userGranted, secretInSync, actExpire, accessv1alpha1.ReasonExpired, false},
-		{"automatic: before renewal", t0.Add(19 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, secretInSync, actNone, "", false},
-		{"automatic: renewal due", t0.Add(20 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonRotated, true},
-		{"automatic: past expiry rotates without grace", t0.Add(31 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonRotated, false},
-		{"automatic never expires", t0.Add(30 * 24 * time.Hour), active("30d", withAutomatic("", "")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonRotated, false},
-		{"user revoked revokes", t0, active("1h"), userRevoked, secretInSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
-		{"user deleted revokes", t0, active("1h"), userMissing, secretInSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
-		{"spec.revoked revokes", t0, active("1h", revokedSpec), userGranted, secretInSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
-		{"revocation beats a due renewal", t0.Add(25 * 24 * time.Hour), active("30d", withAutomatic("10d", ""), revokedSpec), userGranted, secretInSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
-		{"secret deleted is repaired", t0, active("1h"), userGranted, secretMissing, actIssue, accessv1alpha1.ReasonRepaired, false},
-		{"secret edited is repaired", t0, active("1h"), userGranted, secretTampered, actIssue, accessv1alpha1.ReasonRepaired, false},
-		{"metadata drift is synced, not rotated", t0, active("1h"), userGranted, secretDrifted, actSyncSecret, accessv1alpha1.ReasonRepaired, false},
-		{"expiry beats repair", t0.Add(time.Hour), active("1h"), userGranted, secretMissing, actExpire, accessv1alpha1.ReasonExpired, false},
-		{"reset of an active passcode keeps grace", t0, active("1h", withReset(reset, "")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonReset, true},
-		{"reset already handled does nothing", t0, active("1h", withReset(reset, reset)), userGranted, secretInSync, actNone, "", false},
-		{"reset of an expired passcode grants again", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired), withReset(reset, "")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonReset, false},
-		{"reset of a revoked passcode grants again", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userGranted, secretInSync, actIssue, accessv1alpha1.ReasonReset, false},
-		{"reset refused while the user is revoked", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userRevoked, secretInSync, actRefuseReset, accessv1alpha1.ReasonUserRevoked, false},
-		{"reset refused when the user is gone", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userMissing, secretInSync, actRefuseReset, accessv1alpha1.ReasonUserNotFound, false},
-		{"reset refused when revoked for good", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), revokedSpec, withReset(reset, "")), userGranted, secretInSync, actRefuseReset, accessv1alpha1.ReasonRevoked, false},
-		{"reset with a bad time is refused", t0, active("1h", withReset("yesterday", "")), userGranted, secretInSync, actRefuseReset, accessv1alpha1.ReasonInvalidSpec, false},
-		{"expired stays expired", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired)), userGranted, secretInSync, actNone, "", false},
-		{"expired secret holding a passcode is wiped", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired)), userGranted, secretDrifted, actSyncSecret, accessv1alpha1.ReasonRepaired, false},
-		{"revoked is not revived by a granted user", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked)), userGranted, secretInSync, actNone, "", false},
+		{"new grant issues", t0, pending(), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonIssued, false},
+		{"new grant waits for a missing user", t0, pending(), userMissing, passcodesecret.InSync, actWait, accessv1alpha1.ReasonUserNotFound, false},
+		{"new grant waits for a revoked user", t0, pending(), userRevoked, passcodesecret.InSync, actWait, accessv1alpha1.ReasonUserRevoked, false},
+		{"new grant revoked in spec", t0, pending(revokedSpec), userGranted, passcodesecret.InSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
+		{"active, nothing due", t0.Add(59 * time.Minute), active("1h"), userGranted, passcodesecret.InSync, actNone, "", false},
+		{"manual expiry one second early", t0.Add(time.Hour - time.Second), active("1h"), userGranted, passcodesecret.InSync, actNone, "", false},
+		{"manual expiry to the second", t0.Add(time.Hour), active("1h"), userGranted, passcodesecret.InSync, actExpire, accessv1alpha1.ReasonExpired, false},
+		{"manual expiry long past (manager was down)", t0.Add(100 * time.Hour), active("1h"), userGranted, passcodesecret.InSync, actExpire, accessv1alpha1.ReasonExpired, false},
+		{"automatic: before renewal", t0.Add(19 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, passcodesecret.InSync, actNone, "", false},
+		{"automatic: renewal due", t0.Add(20 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonRotated, true},
+		{"automatic: past expiry rotates without grace", t0.Add(31 * 24 * time.Hour), active("30d", withAutomatic("10d", "1h")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonRotated, false},
+		{"automatic never expires", t0.Add(30 * 24 * time.Hour), active("30d", withAutomatic("", "")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonRotated, false},
+		{"user revoked revokes", t0, active("1h"), userRevoked, passcodesecret.InSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
+		{"user deleted revokes", t0, active("1h"), userMissing, passcodesecret.InSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
+		{"spec.revoked revokes", t0, active("1h", revokedSpec), userGranted, passcodesecret.InSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
+		{"revocation beats a due renewal", t0.Add(25 * 24 * time.Hour), active("30d", withAutomatic("10d", ""), revokedSpec), userGranted, passcodesecret.InSync, actRevoke, accessv1alpha1.ReasonRevoked, false},
+		{"secret deleted is repaired", t0, active("1h"), userGranted, passcodesecret.Missing, actIssue, accessv1alpha1.ReasonRepaired, false},
+		{"secret edited is repaired", t0, active("1h"), userGranted, passcodesecret.Tampered, actIssue, accessv1alpha1.ReasonRepaired, false},
+		{"metadata drift is synced, not rotated", t0, active("1h"), userGranted, passcodesecret.Drifted, actSyncSecret, accessv1alpha1.ReasonRepaired, false},
+		{"expiry beats repair", t0.Add(time.Hour), active("1h"), userGranted, passcodesecret.Missing, actExpire, accessv1alpha1.ReasonExpired, false},
+		{"reset of an active passcode keeps grace", t0, active("1h", withReset(reset, "")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonReset, true},
+		{"reset already handled does nothing", t0, active("1h", withReset(reset, reset)), userGranted, passcodesecret.InSync, actNone, "", false},
+		{"reset of an expired passcode grants again", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired), withReset(reset, "")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonReset, false},
+		{"reset of a revoked passcode grants again", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userGranted, passcodesecret.InSync, actIssue, accessv1alpha1.ReasonReset, false},
+		{"reset refused while the user is revoked", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userRevoked, passcodesecret.InSync, actRefuseReset, accessv1alpha1.ReasonUserRevoked, false},
+		{"reset refused when the user is gone", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), withReset(reset, "")), userMissing, passcodesecret.InSync, actRefuseReset, accessv1alpha1.ReasonUserNotFound, false},
+		{"reset refused when revoked for good", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked), revokedSpec, withReset(reset, "")), userGranted, passcodesecret.InSync, actRefuseReset, accessv1alpha1.ReasonRevoked, false},
+		{"reset with a bad time is refused", t0, active("1h", withReset("yesterday", "")), userGranted, passcodesecret.InSync, actRefuseReset, accessv1alpha1.ReasonInvalidSpec, false},
+		{"expired stays expired", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired)), userGranted, passcodesecret.InSync, actNone, "", false},
+		{"expired secret holding a passcode is wiped", t0.Add(2 * time.Hour), active("1h", withPhase(accessv1alpha1.PasscodeExpired)), userGranted, passcodesecret.Drifted, actSyncSecret, accessv1alpha1.ReasonRepaired, false},
+		{"revoked is not revived by a granted user", t0, active("1h", withPhase(accessv1alpha1.PasscodeRevoked)), userGranted, passcodesecret.InSync, actNone, "", false},
 	}
 	for _, c := range cases {
 		d := decidePasscode(c.now, c.pc, c.user, c.secret)

@@ -232,3 +232,75 @@ func TestAStaleCacheNeverRotates(t *testing.T) {
 		t.Fatalf("a stale cache rotated the passcode: revision %d", got.Status.Revision)
 	}
 }
+
+// TestABackoffNeverDelaysARevokeOrAReset: a persisted backoff from earlier failures holds back
+// routine work, but revoking the user and asking for a reset act at once.
+func TestABackoffNeverDelaysARevokeOrAReset(t *testing.T) {
+	for _, what := range []string{"user revoked", "reset asked"} {
+		r, clk, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+		_, pc := reconcileOnce(t, r)
+		pc.Status.Failures, pc.Status.NextRetryAt = 6, ptrTime(clk.Now().Add(time.Minute))
+		if err := c.Status().Update(context.Background(), pc); err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := reconcileOnce(t, r); res.RequeueAfter != time.Minute {
+			t.Fatalf("%s: routine work waits for the backoff, got %v", what, res.RequeueAfter)
+		}
+		if what == "user revoked" {
+			u := &accessv1alpha1.DashboardUser{}
+			_ = c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane"}, u)
+			u.Spec.Access = accessv1alpha1.AccessRevoked
+			if err := c.Update(context.Background(), u); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			pc = &accessv1alpha1.Passcode{}
+			_ = c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, pc)
+			pc.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:00:00Z"}
+			if err := c.Update(context.Background(), pc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, pc = reconcileOnce(t, r)
+		switch {
+		case what == "user revoked" && pc.Status.Phase != accessv1alpha1.PasscodeRevoked:
+			t.Errorf("a revoke waited for the backoff: %s", pc.Status.Phase)
+		case what == "reset asked" && pc.Status.Revision != 2:
+			t.Errorf("a reset waited for the backoff: revision %d", pc.Status.Revision)
+		}
+		if pc.Status.Failures != 0 || pc.Status.NextRetryAt != nil {
+			t.Errorf("%s: success clears the backoff", what)
+		}
+	}
+}
+
+// TestASecretThatLostItsLabelsIsRepaired: a Secret without the managed-by label (it left the
+// label-filtered cache) but controlled by its Passcode is ours: its labels come back, its passcode
+// stays.
+func TestASecretThatLostItsLabelsIsRepaired(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+	_, pc := reconcileOnce(t, r)
+	s := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: "team", Name: "jane-api"}
+	if err := c.Get(context.Background(), key, s); err != nil {
+		t.Fatal(err)
+	}
+	held := string(s.Data[passcodesecret.KeyPasscode])
+	s.Labels = nil
+	if err := c.Update(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	_, after := reconcileOnce(t, r)
+	if err := c.Get(context.Background(), key, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Labels[accessv1alpha1.ManagedByLabel] != accessv1alpha1.ManagedByValue || s.Labels[accessv1alpha1.PasscodeLabel] != "jane-api" {
+		t.Fatalf("labels not restored: %v", s.Labels)
+	}
+	if after.Status.Revision != pc.Status.Revision || string(s.Data[passcodesecret.KeyPasscode]) != held {
+		t.Fatal("restoring labels must not rotate the passcode")
+	}
+	if c := apimeta.FindStatusCondition(after.Status.Conditions, accessv1alpha1.ConditionStalled); c != nil {
+		t.Fatalf("the Passcode stalled: %s", c.Message)
+	}
+}

@@ -2,12 +2,16 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
 // setCondition sets one condition, stamping LastTransitionTime from the injected clock (never the
@@ -21,6 +25,62 @@ func setCondition(conds *[]metav1.Condition, typ string, status metav1.Condition
 		ObservedGeneration: generation,
 		LastTransitionTime: metav1.NewTime(now),
 	})
+}
+
+// backoff is the persisted retry state of an object's status: both kinds keep the same fields.
+type backoff struct {
+	conditions *[]metav1.Condition
+	failures   *int32
+	next       **metav1.Time
+	generation int64
+}
+
+func passcodeBackoff(pc *accessv1alpha1.Passcode) backoff {
+	return backoff{&pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, pc.Generation}
+}
+
+func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
+	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, u.Generation}
+}
+
+// retry records a transient failure with a persisted, growing backoff and returns the wait. The
+// message names the step and the API's reason, never the error's full text (which could quote
+// object data).
+func retry(b backoff, now time.Time, what string, err error) time.Duration {
+	*b.failures++
+	wait := retryBackoff(*b.failures)
+	*b.next = ptrTime(now.Add(wait))
+	msg := fmt.Sprintf("%s failed (%s); retry %d in %s", what, apierrors.ReasonForError(err), *b.failures, wait)
+	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
+	setCondition(b.conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
+	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionStalled)
+	return wait
+}
+
+// succeeded clears the backoff after a reconcile that reached its outcome.
+func succeeded(b backoff) {
+	*b.failures, *b.next = 0, nil
+}
+
+// backingOff reports how long a persisted backoff still holds, when it does. A spec change since
+// the failure (the Ready condition names an older generation) retries at once.
+func backingOff(b backoff, now time.Time) (time.Duration, bool) {
+	if *b.next == nil || !now.Before((*b.next).Time) {
+		return 0, false
+	}
+	if ready := apimeta.FindStatusCondition(*b.conditions, accessv1alpha1.ConditionReady); ready == nil || ready.ObservedGeneration != b.generation {
+		return 0, false
+	}
+	return (*b.next).Sub(now), true
+}
+
+// stall records a problem only a person can fix: Ready False and Stalled, no retry until the
+// object changes.
+func stall(b backoff, now time.Time, reason, msg string) {
+	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, b.generation, now)
+	setCondition(b.conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, b.generation, now)
+	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionReconciling)
+	succeeded(b)
 }
 
 // patchStatus writes obj's status as a merge patch against before, and only when it changed:

@@ -128,6 +128,10 @@ type InviteStatus struct {
 	// nextAttemptAt is when a failed delivery is retried (persisted backoff).
 	// +optional
 	NextAttemptAt *metav1.Time `json:"nextAttemptAt,omitempty"`
+	// lastAttemptAt is when the latest delivery attempt was reserved, recorded before it is made:
+	// the invite batch limit counts these, so it holds across restarts and leader changes.
+	// +optional
+	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
 }
 
 // DashboardUserStatus is what the operator observed and did.
@@ -157,6 +161,15 @@ type DashboardUserStatus struct {
 	// re-applying the same value does nothing.
 	// +optional
 	LastResendRequestedAt string `json:"lastResendRequestedAt,omitempty"`
+
+	// failures counts consecutive failed reconciles (reading the API, writing status); reset on
+	// success.
+	// +optional
+	Failures int32 `json:"failures,omitempty"`
+
+	// nextRetryAt is when a failed reconcile is retried (persisted backoff).
+	// +optional
+	NextRetryAt *metav1.Time `json:"nextRetryAt,omitempty"`
 
 	// observedGeneration is the generation the status was last computed for.
 	// +optional

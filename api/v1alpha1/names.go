@@ -18,4 +18,10 @@ const (
 	ManagedByValue = "access-operator"
 	// PasscodeLabel on a Secret names the Passcode it belongs to.
 	PasscodeLabel = "access.dashboardops.io/passcode"
+	// InviteKeyLabel marks a project's invite key Secret (InviteKeySecretName), the one Secret the
+	// operator writes that holds no passcode.
+	InviteKeyLabel = "access.dashboardops.io/invite-key"
+	// InviteKeySecretName is the Secret in each project (namespace) that holds the key invite links
+	// are derived from, so a retried delivery carries the same link.
+	InviteKeySecretName = "access-operator-invite-key"
 )

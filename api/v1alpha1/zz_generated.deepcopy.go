@@ -106,6 +106,10 @@ func (in *DashboardUserStatus) DeepCopyInto(out *DashboardUserStatus) {
 		in, out := &in.LastLoginAt, &out.LastLoginAt
 		*out = (*in).DeepCopy()
 	}
+	if in.NextRetryAt != nil {
+		in, out := &in.NextRetryAt, &out.NextRetryAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))
@@ -157,6 +161,10 @@ func (in *InviteStatus) DeepCopyInto(out *InviteStatus) {
 	}
 	if in.NextAttemptAt != nil {
 		in, out := &in.NextAttemptAt, &out.NextAttemptAt
+		*out = (*in).DeepCopy()
+	}
+	if in.LastAttemptAt != nil {
+		in, out := &in.LastAttemptAt, &out.LastAttemptAt
 		*out = (*in).DeepCopy()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +52,9 @@ type Server struct {
 	lastUse  *lastUse
 	handler  http.Handler
 	addr     chan net.Addr
+	// serving is true while the listener is bound: from then on connections are accepted (the
+	// kernel queues them until Serve takes them), so the replica may be sent traffic.
+	serving atomic.Bool
 }
 
 // New builds a Server from cfg.
@@ -97,6 +101,15 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 	}
 }
 
+// Ready reports whether the server accepts connections: nil from the moment its port is bound
+// until it shuts down. The manager's /readyz uses it.
+func (s *Server) Ready() error {
+	if !s.serving.Load() {
+		return errors.New("the access server is not listening")
+	}
+	return nil
+}
+
 // NeedLeaderElection is false: every replica answers gateways.
 func (s *Server) NeedLeaderElection() bool { return false }
 
@@ -107,6 +120,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("access server: listening on %s: %w", s.cfg.BindAddress, err)
 	}
+	s.serving.Store(true)
+	defer s.serving.Store(false)
 	s.addr <- ln.Addr()
 	srv := NewHTTPServer(s.handler)
 	go s.lastUse.run(ctx, 5*time.Second)
@@ -118,6 +133,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("access server: %w", err)
 	case <-ctx.Done():
 	}
+	s.serving.Store(false) // draining: no new traffic
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

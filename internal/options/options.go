@@ -41,7 +41,10 @@ type Options struct {
 	MetricsSecure          bool
 	HealthProbeBindAddress string
 	LeaderElect            bool
-	EnableHTTP2            bool
+	// LeaderElectionNamespace holds the leader election Lease; empty means the namespace the
+	// manager runs in (in-cluster only).
+	LeaderElectionNamespace string
+	EnableHTTP2             bool
 
 	AccessBindAddress string
 	PublicURL         string
@@ -88,6 +91,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
 		"Elect a leader so that only one replica runs the controllers (every replica serves the access server).")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
+		"Namespace of the leader election Lease; empty means the namespace the manager runs in (required with --leader-elect out of cluster).")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", o.EnableHTTP2,
 		"Allow HTTP/2 on the metrics server (off by default: CVE-2023-44487 and CVE-2023-39325).")
 	fs.StringVar(&o.AccessBindAddress, "access-bind-address", o.AccessBindAddress,
@@ -127,6 +132,11 @@ func (o *Options) Validate() error {
 	}
 	if err := checkBindAddress(o.AccessBindAddress); err != nil {
 		bad("access-bind-address", "%v (use host:port or :port)", err)
+	}
+	if ns := o.LeaderElectionNamespace; ns != "" {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			bad("leader-election-namespace", "%q is not a namespace name: %s", ns, strings.Join(msgs, "; "))
+		}
 	}
 	if err := checkHTTPURL(o.PublicURL); err != nil {
 		bad("public-url", "%v", err)

@@ -60,6 +60,11 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--trusted-proxies=10.0.0.0/8,192.168.1.7,::1"}, ""},
 		{[]string{"--trusted-proxies=10.0.0.0/33"}, "--trusted-proxies"},
 		{[]string{"--trusted-proxies=gateway"}, "--trusted-proxies"},
+		{[]string{"--leader-elect", "--leader-election-namespace=access-system"}, ""},
+		{[]string{"--leader-election-namespace="}, ""},
+		{[]string{"--leader-election-namespace=Access_System"}, "--leader-election-namespace"},
+		{[]string{"--leader-election-namespace=a.b"}, "--leader-election-namespace"},
+		{[]string{"--leader-election-namespace=" + strings.Repeat("n", 64)}, "--leader-election-namespace"},
 	}
 	for _, c := range cases {
 		o := Default()
@@ -108,5 +113,20 @@ func TestNamespacesDeduplicates(t *testing.T) {
 	ns, err := o.Namespaces()
 	if err != nil || strings.Join(ns, ",") != "a,b" {
 		t.Fatalf("got %v, %v", ns, err)
+	}
+}
+
+func TestLeaderElectionNamespaceDefaultsToInCluster(t *testing.T) {
+	o := Default()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.Bind(fs)
+	if err := fs.Parse([]string{"--leader-elect"}); err != nil {
+		t.Fatal(err)
+	}
+	if o.LeaderElectionNamespace != "" {
+		t.Fatalf("default --leader-election-namespace = %q, want empty (the in-cluster namespace)", o.LeaderElectionNamespace)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatalf("--leader-elect alone must be valid (in cluster): %v", err)
 	}
 }

@@ -1,4 +1,5 @@
-// Package passcodesecret is the one place that writes the Secrets holding passcodes. It applies
+// Package passcodesecret is the one place that writes the operator's Secrets (the Secrets holding
+// passcodes, and each project's invite key) and that reads the passcode Secrets' format. It applies
 // them with server-side apply under one field manager, so the operator owns exactly the keys,
 // labels, annotations and owner reference it sets, and whatever else people or other tools add to
 // the Secret is left alone.
@@ -110,19 +111,9 @@ func Apply(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c
 	return nil
 }
 
-// OwnedBy reports whether s is the Secret of pc: labelled for it and controlled by it. Anything
-// else with the same name belongs to someone else and must not be written.
-func OwnedBy(s *corev1.Secret, pc *accessv1alpha1.Passcode) bool {
-	if s.Labels[accessv1alpha1.ManagedByLabel] != accessv1alpha1.ManagedByValue || s.Labels[accessv1alpha1.PasscodeLabel] != pc.Name {
-		return false
-	}
-	ref := metav1.GetControllerOf(s)
-	return ref == nil || ref.UID == pc.UID
-}
-
-// Drifted reports whether s differs from what Apply would write for pc and c in anything the
+// differs reports whether s differs from what Apply would write for pc and c in anything the
 // operator owns: labels, annotations, owner reference, data.
-func Drifted(s *corev1.Secret, pc *accessv1alpha1.Passcode, c Contents) bool {
+func differs(s *corev1.Secret, pc *accessv1alpha1.Passcode, c Contents) bool {
 	for k, v := range Labels(pc) {
 		if s.Labels[k] != v {
 			return true

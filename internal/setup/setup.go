@@ -6,9 +6,13 @@ package setup
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -84,6 +88,7 @@ func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, er
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace, // "" = the in-cluster namespace
 		LeaderElectionReleaseOnCancel: true,
 		Cache:                         CacheOptions(namespaces),
 	}, nil
@@ -150,9 +155,6 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return nil, err
-	}
 	notifier, err := Notifier(o)
 	if err != nil {
 		return nil, err
@@ -164,7 +166,36 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err != nil {
 		return nil, err
 	}
+	// Ready = this replica can answer gateways from a complete cache: the informer caches have
+	// synced and the access server accepts connections. Each check is named in /readyz?verbose.
+	if err := mgr.AddReadyzCheck("informer-caches", CachesSynced(mgr.GetCache())); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("access-server", func(*http.Request) error { return access.Ready() }); err != nil {
+		return nil, err
+	}
 	return &Operator{Manager: mgr, Access: access}, nil
+}
+
+// cacheSyncProbeTimeout bounds how long one readiness probe waits for the caches to sync.
+const cacheSyncProbeTimeout = 200 * time.Millisecond
+
+// CachesSynced is a readiness check that passes once every informer of c has synced. Informers
+// never go back to unsynced, so after the first success it answers without waiting.
+func CachesSynced(c cache.Cache) healthz.Checker {
+	var synced atomic.Bool
+	return func(req *http.Request) error {
+		if synced.Load() {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), cacheSyncProbeTimeout)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the informer caches have not synced yet")
+		}
+		synced.Store(true)
+		return nil
+	}
 }
 
 // AccessServer registers the access server, which runs on every replica, and the cache index it
@@ -196,8 +227,12 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind.
+// Controllers registers one reconciler per Kind, and the cache index they share.
 func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, notifier notify.Notifier) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
+		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
+		return err
+	}
 	users := &controllers.DashboardUserReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -216,7 +251,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Clock:     clk,
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
 	}
-	if err := passcodes.SetupWithManager(context.Background(), mgr); err != nil {
+	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
 	}
 	if err := metrics.Register(mgr.GetCache()); err != nil {

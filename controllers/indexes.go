@@ -1,0 +1,20 @@
+package controllers
+
+import (
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// UserRefIndex indexes Passcodes by spec.userRef.name, so a change to a user finds its Passcodes.
+// internal/setup registers it with the other cache indexes.
+const UserRefIndex = ".spec.userRef.name"
+
+// UserRefIndexFunc extracts UserRefIndex's key from a Passcode.
+func UserRefIndexFunc(o client.Object) []string {
+	pc, ok := o.(*accessv1alpha1.Passcode)
+	if !ok {
+		return nil
+	}
+	return []string{pc.Spec.UserRef.Name}
+}

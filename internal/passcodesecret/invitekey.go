@@ -1,0 +1,73 @@
+package passcodesecret
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// KeyInviteKey is the data key of the invite key Secret.
+const KeyInviteKey = "key"
+
+// inviteKeySize is the key's length in bytes (HMAC-SHA256's block-sized keys need no more).
+const inviteKeySize = 32
+
+// InviteKey returns the project's invite key, creating it on first use. Invite links are derived
+// from it (and the user's UID and invite number), so a delivery retried after a crash or a failed
+// status write carries the same link as the first try. The key is created, never updated: Create
+// is atomic, so two replicas (or a restarted manager) can never end up with two keys, and an
+// existing key found by a live read wins. cache reads first; reader confirms before creating.
+func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, namespace string) ([]byte, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName}
+	s := &corev1.Secret{}
+	err := cl.Get(ctx, key, s)
+	if apierrors.IsNotFound(err) {
+		// Only a live NotFound may lead to a new key: the cache may be behind our own create.
+		err = reader.Get(ctx, key, s)
+	}
+	switch {
+	case err == nil:
+		return inviteKeyOf(s)
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
+	}
+	s = &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName, Labels: map[string]string{
+			accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true",
+		}},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{KeyInviteKey: randomKey()},
+	}
+	if err := cl.Create(ctx, s, client.FieldOwner(FieldManager)); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
+		}
+		// Someone created it first: theirs is the key.
+		if err := reader.Get(ctx, key, s); err != nil {
+			return nil, fmt.Errorf("reading Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
+		}
+	}
+	return inviteKeyOf(s)
+}
+
+func inviteKeyOf(s *corev1.Secret) ([]byte, error) {
+	k := s.Data[KeyInviteKey]
+	if len(k) < inviteKeySize {
+		return nil, fmt.Errorf("secret %s: data.%s must hold at least %d bytes; delete the Secret to make a new key "+
+			"(links not yet delivered are then made anew)", s.Name, KeyInviteKey, inviteKeySize)
+	}
+	return k, nil
+}
+
+func randomKey() []byte {
+	b := make([]byte, inviteKeySize)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return b
+}
