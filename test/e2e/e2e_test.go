@@ -58,11 +58,12 @@ func TestMain(m *testing.M) {
 
 func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
 	cases := map[string][]string{
-		"--smtp-tls":          {"--smtp-tls=ssl"},
-		"--invite-batch-size": {"--invite-batch-size=500"},
-		"--public-url":        {"--public-url=not a url"},
-		"--webhook-url":       {"--notifier=webhook"},
-		"--trusted-proxies":   {"--trusted-proxies=10.0.0.0/40"},
+		"--smtp-tls":                  {"--smtp-tls=ssl"},
+		"--invite-batch-size":         {"--invite-batch-size=500"},
+		"--public-url":                {"--public-url=not a url"},
+		"--webhook-url":               {"--notifier=webhook"},
+		"--trusted-proxies":           {"--trusted-proxies=10.0.0.0/40"},
+		"--leader-election-namespace": {"--leader-election-namespace=Not_A_Namespace"},
 	}
 	for flagName, args := range cases {
 		var stderr bytes.Buffer

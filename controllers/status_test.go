@@ -1,0 +1,98 @@
+package controllers
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
+)
+
+func TestRetryStallAndBackoff(t *testing.T) {
+	pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Generation: 3}}
+	b := passcodeBackoff(pc)
+	errs := []error{apierrors.NewConflict(accessv1alpha1.GroupVersion.WithResource("passcodes").GroupResource(), "x", errors.New("changed")),
+		apierrors.NewInternalError(errors.New("etcd")), apierrors.NewTimeoutError("slow", 1)}
+	for i, err := range errs {
+		wait := retry(b, t0, "writing the Secret", err)
+		if want := time.Second << i; wait != want || pc.Status.Failures != int32(i+1) || !pc.Status.NextRetryAt.Time.Equal(t0.Add(want)) {
+			t.Fatalf("failure %d: wait %v failures %d", i+1, wait, pc.Status.Failures)
+		}
+	}
+	ready := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady)
+	reconciling := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReconciling)
+	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != accessv1alpha1.ReasonRetrying ||
+		!strings.Contains(ready.Message, "writing the Secret failed (Timeout); retry 3 in 4s") || reconciling == nil {
+		t.Fatalf("conditions say what failed and when it is retried: %+v", pc.Status.Conditions)
+	}
+	if wait, ok := backingOff(b, t0.Add(time.Second)); !ok || wait != 3*time.Second {
+		t.Fatalf("the backoff holds until nextRetryAt: %v %v", wait, ok)
+	}
+	if _, ok := backingOff(b, t0.Add(4*time.Second)); ok {
+		t.Fatal("the backoff ends at nextRetryAt")
+	}
+	pc.Generation = 4
+	if _, ok := backingOff(passcodeBackoff(pc), t0.Add(time.Second)); ok {
+		t.Fatal("a spec change retries at once")
+	}
+	stall(passcodeBackoff(pc), t0, accessv1alpha1.ReasonSecretConflict, "Secret x belongs to someone else")
+	if pc.Status.Failures != 0 || pc.Status.NextRetryAt != nil ||
+		apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReconciling) != nil ||
+		!apimeta.IsStatusConditionTrue(pc.Status.Conditions, accessv1alpha1.ConditionStalled) {
+		t.Fatalf("a stall ends retrying and says Stalled: %+v", pc.Status)
+	}
+	u := &accessv1alpha1.DashboardUser{}
+	retry(userBackoff(u), t0, "listing", apierrors.NewServiceUnavailable("down"))
+	succeeded(userBackoff(u))
+	if u.Status.Failures != 0 || u.Status.NextRetryAt != nil {
+		t.Fatal("success clears a user's backoff")
+	}
+}
+
+func TestAdoptWrittenAndUrgent(t *testing.T) {
+	w := passcodesecret.Written{Passcode: "p", Revision: 2, ExpiresAt: t0}
+	cases := []struct {
+		in     decision
+		adopt  bool
+		reason string
+	}{
+		{decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired}, true, accessv1alpha1.ReasonIssued},
+		{decision{kind: actIssue, reason: accessv1alpha1.ReasonReset}, true, accessv1alpha1.ReasonReset},
+		{decision{kind: actIssue, reason: accessv1alpha1.ReasonRotated}, true, accessv1alpha1.ReasonRotated},
+		{decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked}, true, accessv1alpha1.ReasonRevoked},
+		{decision{kind: actSyncSecret, reason: accessv1alpha1.ReasonRepaired}, false, accessv1alpha1.ReasonRepaired},
+	}
+	for _, c := range cases {
+		got := adoptWritten(c.in, w)
+		if (got.adopt != nil) != c.adopt || got.reason != c.reason {
+			t.Errorf("%v: adopt %v reason %s", c.in.reason, got.adopt != nil, got.reason)
+		}
+	}
+
+	active := active("1h")
+	if urgent(active, userGranted) {
+		t.Error("routine work is not urgent")
+	}
+	for what, u := range map[string]userState{"user revoked": userRevoked, "user deleted": userMissing} {
+		if !urgent(active, u) {
+			t.Errorf("%s is urgent", what)
+		}
+	}
+	revoked := active.DeepCopy()
+	revoked.Spec.Revoked = true
+	reset := active.DeepCopy()
+	reset.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:00:00Z"}
+	if !urgent(revoked, userGranted) || !urgent(reset, userGranted) {
+		t.Error("spec.revoked and a reset are urgent")
+	}
+	revoked.Status.Phase = accessv1alpha1.PasscodeRevoked
+	if urgent(revoked, userRevoked) {
+		t.Error("an already revoked passcode is not urgent")
+	}
+}
