@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -77,7 +76,7 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	reserved := false
 	defer func() {
 		if err := patchStatus(ctx, r.Client, before, u, userStatus); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("patching status: %w", err))
+			res, retErr = statusWriteFailed(ctx, err, u.Status.Failures), nil
 			if reserved {
 				r.Batcher.Release(now, string(u.UID)) // the attempt was not recorded
 			}

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,11 +48,16 @@ type PasscodeReconciler struct {
 
 // Reconcile brings one Passcode to the state its spec, its user and the clock call for. It reads
 // top-down: get, one deferred status patch, observe (user, Secret), decide, act, schedule.
-func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
+func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pc := &accessv1alpha1.Passcode{}
 	if err := r.Get(ctx, req.NamespacedName, pc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	return r.reconcile(ctx, pc, false)
+}
+
+// reconcile is Reconcile on pc, read from the cache or, when live, from the API server.
+func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.Passcode, live bool) (res ctrl.Result, retErr error) {
 	if !pc.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // the Secret goes with it (owner reference)
 	}
@@ -62,9 +66,13 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	now := r.Clock.Now()
 
 	before := pc.DeepCopy()
+	handedOver := false // to a reconcile of the live Passcode: this stale copy writes nothing
 	defer func() {
+		if handedOver {
+			return
+		}
 		if err := patchStatus(ctx, r.Client, before, pc, passcodeStatus); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, fmt.Errorf("patching status: %w", err))
+			res, retErr = statusWriteFailed(ctx, err, pc.Status.Failures), nil
 		}
 	}()
 
@@ -116,6 +124,25 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	if unrecorded {
 		d = adoptWritten(d, written)
 	}
+	if d.kind == actIssue && d.adopt == nil {
+		// A new passcode only from the API server's truth: after an outage or a restart the caches
+		// come back one by one, and a Passcode read before its own last issue arrived would issue
+		// that revision a second time.
+		fresh, w, err := r.confirmLive(ctx, pc)
+		switch {
+		case err != nil:
+			return r.retry(ctx, pc, now, "reading the Passcode and its Secret", err)
+		case fresh != nil && !live:
+			// The cache is behind (informers come back one by one after an outage): decide again
+			// on the stored Passcode instead of waiting for the cache.
+			handedOver = true
+			return r.reconcile(ctx, fresh, true)
+		case fresh != nil:
+			return ctrl.Result{RequeueAfter: time.Second}, nil // it changed again meanwhile
+		case w != nil:
+			d = adoptWritten(d, *w)
+		}
+	}
 	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
 		return r.retry(ctx, pc, now, "writing the Secret", err)
 	}
@@ -153,7 +180,9 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		}
 		pc.Status = next.Status
 		pc.Status.SecretName = passcodesecret.Name(pc)
-		countIssue(pc.Namespace, d.reason)
+		if d.adopt == nil {
+			countIssue(pc.Namespace, d.reason) // an adopted issue was counted when it was written
+		}
 		r.event(pc, corev1.EventTypeNormal, d.reason, "%s: revision %d is valid until %s", d.message,
 			pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339))
 	case actExpire, actRevoke:
@@ -264,6 +293,28 @@ func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Pass
 		return nil, err
 	}
 	return live, nil
+}
+
+// confirmLive reads the Passcode and its Secret from the API server before a new passcode is
+// issued. fresh is the stored Passcode when the cached one is older; w is a passcode an
+// interrupted issue already wrote under the next revision (then that one is finished instead).
+func (r *PasscodeReconciler) confirmLive(ctx context.Context, pc *accessv1alpha1.Passcode) (
+	fresh *accessv1alpha1.Passcode, w *passcodesecret.Written, err error) {
+	stored := &accessv1alpha1.Passcode{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pc), stored); err != nil {
+		return nil, nil, err
+	}
+	if stored.ResourceVersion != pc.ResourceVersion {
+		return stored, nil, nil
+	}
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: passcodesecret.Name(pc)}, s); err != nil {
+		return nil, nil, client.IgnoreNotFound(err)
+	}
+	if w, ok := passcodesecret.Unrecorded(s, pc); ok {
+		return nil, &w, nil
+	}
+	return nil, nil, nil
 }
 
 // statusBehindSecret reports whether the Secret carries a newer revision than the cached Passcode:

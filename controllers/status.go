@@ -9,7 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
@@ -81,6 +83,15 @@ func stall(b backoff, now time.Time, reason, msg string) {
 	setCondition(b.conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, b.generation, now)
 	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionReconciling)
 	succeeded(b)
+}
+
+// statusWriteFailed turns a failed status write into a retry after the backoff the status would
+// have recorded. The error is logged here and not returned: controller-runtime ignores RequeueAfter
+// next to an error, and its own per-item backoff grows with every failure of an outage, so a
+// recovered API server would wait on it for many seconds.
+func statusWriteFailed(ctx context.Context, err error, failures int32) ctrl.Result {
+	log.FromContext(ctx).Error(err, "Writing status failed; retrying with backoff", "failures", failures)
+	return ctrl.Result{RequeueAfter: retryBackoff(max(failures, 1))}
 }
 
 // patchStatus writes obj's status as a merge patch against before, and only when it changed:
