@@ -93,55 +93,26 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	if err := r.ownedByUser(ctx, pc, user); err != nil {
 		return r.retry(ctx, pc, now, "adding the owner reference to the DashboardUser", err)
 	}
-	secret, err := r.secret(ctx, pc)
-	if err != nil {
-		return r.retry(ctx, pc, now, "reading the Secret", err)
-	}
-	if secret != nil && !passcodesecret.OwnedBy(secret, pc) {
-		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, fmt.Sprintf(
-			"Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
-			secret.Name))
-		return ctrl.Result{}, nil
-	}
-	stale, err := r.statusBehindSecret(ctx, pc, secret)
-	if err != nil {
-		return r.retry(ctx, pc, now, "reading the Passcode", err)
-	}
-	if stale {
-		// Our own last write to the Secret is newer than the Passcode in the cache: wait for it.
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+	secret, stop := r.observeSecret(ctx, pc, now)
+	if stop != nil {
+		return *stop, nil
 	}
 
 	refreshRenewal(pc, t)
 	if graceOver(now, pc) {
 		pc.Status.Previous = nil
 	}
-	// A passcode this operator wrote whose status write never happened (a crash, a failed patch)
-	// is the one the interrupted issue made: the decision below is taken again and finishes with it
-	// instead of issuing another passcode under the same revision.
-	written, unrecorded := passcodesecret.Unrecorded(secret, pc)
-	d := decidePasscode(now, pc, ustate, passcodesecret.Classify(secret, pc))
-	if unrecorded {
-		d = adoptWritten(d, written)
-	}
-	if d.kind == actIssue && d.adopt == nil {
-		// A new passcode only from the API server's truth: after an outage or a restart the caches
-		// come back one by one, and a Passcode read before its own last issue arrived would issue
-		// that revision a second time.
-		fresh, w, err := r.confirmLive(ctx, pc)
-		switch {
-		case err != nil:
-			return r.retry(ctx, pc, now, "reading the Passcode and its Secret", err)
-		case fresh != nil && !live:
-			// The cache is behind (informers come back one by one after an outage): decide again
-			// on the stored Passcode instead of waiting for the cache.
-			handedOver = true
-			return r.reconcile(ctx, fresh, true)
-		case fresh != nil:
-			return ctrl.Result{RequeueAfter: time.Second}, nil // it changed again meanwhile
-		case w != nil:
-			d = adoptWritten(d, *w)
-		}
+	d, fresh, err := r.decide(ctx, pc, now, ustate, secret)
+	switch {
+	case err != nil:
+		return r.retry(ctx, pc, now, "reading the Passcode and its Secret", err)
+	case fresh != nil && !live:
+		// The cache is behind (informers come back one by one after an outage): decide again on
+		// the stored Passcode instead of waiting for the cache.
+		handedOver = true
+		return r.reconcile(ctx, fresh, true)
+	case fresh != nil:
+		return ctrl.Result{RequeueAfter: time.Second}, nil // it changed again meanwhile
 	}
 	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
 		return r.retry(ctx, pc, now, "writing the Secret", err)
@@ -154,6 +125,56 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// decide takes the decision for pc. A passcode this operator wrote whose status write never
+// happened (a crash, a failed patch) is the one the interrupted issue made: the decision is taken
+// again and finishes with it instead of issuing another passcode under the same revision. A new
+// passcode is issued only from the API server's truth: when the cached Passcode is older than the
+// stored one, fresh is the stored one and nothing is decided.
+func (r *PasscodeReconciler) decide(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, ustate userState,
+	secret *corev1.Secret) (d decision, fresh *accessv1alpha1.Passcode, err error) {
+	d = decidePasscode(now, pc, ustate, passcodesecret.Classify(secret, pc))
+	if w, ok := passcodesecret.Unrecorded(secret, pc); ok {
+		return adoptWritten(d, w), nil, nil
+	}
+	if d.kind != actIssue {
+		return d, nil, nil
+	}
+	fresh, w, err := r.confirmLive(ctx, pc)
+	if err != nil || fresh != nil {
+		return d, fresh, err
+	}
+	if w != nil {
+		d = adoptWritten(d, *w)
+	}
+	return d, nil, nil
+}
+
+// observeSecret reads the Passcode's Secret. stop is the result when the reconcile ends here: a
+// read failed (retry), the Secret belongs to someone else (stall), or the cached Passcode is older
+// than our own last write to the Secret (wait for it).
+func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time) (*corev1.Secret, *ctrl.Result) {
+	secret, err := r.secret(ctx, pc)
+	if err != nil {
+		res, _ := r.retry(ctx, pc, now, "reading the Secret", err)
+		return nil, &res
+	}
+	if secret != nil && !passcodesecret.OwnedBy(secret, pc) {
+		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, fmt.Sprintf(
+			"Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
+			secret.Name))
+		return nil, &ctrl.Result{}
+	}
+	stale, err := r.statusBehindSecret(ctx, pc, secret)
+	if err != nil {
+		res, _ := r.retry(ctx, pc, now, "reading the Passcode", err)
+		return nil, &res
+	}
+	if stale {
+		return nil, &ctrl.Result{RequeueAfter: time.Second}
+	}
+	return secret, nil
 }
 
 // act carries out a decision: the Secret is written first, and the status (patched when Reconcile
