@@ -96,3 +96,55 @@ func TestAdoptWrittenAndUrgent(t *testing.T) {
 		t.Error("an already revoked passcode is not urgent")
 	}
 }
+
+func TestSetPasscodeConditions(t *testing.T) {
+	withReady := func(pc *accessv1alpha1.Passcode, reason, msg string) *accessv1alpha1.Passcode {
+		setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg, pc.Generation, t0)
+		return pc
+	}
+	cases := []struct {
+		name       string
+		pc         *accessv1alpha1.Passcode
+		d          decision
+		ready      string // status/reason
+		msg        string // a part of Ready's message
+		reconciles bool
+	}{
+		{"waiting for the user", &accessv1alpha1.Passcode{}, decision{kind: actWait, reason: accessv1alpha1.ReasonUserNotFound, message: "Waiting for DashboardUser"},
+			"False/UserNotFound", "Waiting for DashboardUser", true},
+		{"issued", active("1h"), decision{kind: actIssue, reason: accessv1alpha1.ReasonReset}, "True/Reset", "is valid until", false},
+		{"nothing to do keeps how it came to be", withReady(active("1h"), accessv1alpha1.ReasonRotated, "x"), decision{kind: actNone},
+			"True/Rotated", "is valid until", false},
+		{"expired", active("1h", withPhase(accessv1alpha1.PasscodeExpired)), decision{kind: actExpire}, "False/Expired", "reset-requested-at", false},
+		{"revoked now", active("1h", withPhase(accessv1alpha1.PasscodeRevoked)), decision{kind: actRevoke, message: "spec.revoked is true"},
+			"False/Revoked", "spec.revoked is true; the passcode no longer works", false},
+		{"a refused reset keeps Ready and says why", withReady(active("1h"), accessv1alpha1.ReasonIssued, "x"),
+			decision{kind: actRefuseReset, message: "Reset refused: the user is Revoked"}, "True/Issued", "Reset refused", false},
+	}
+	for _, c := range cases {
+		setPasscodeConditions(c.pc, t0, c.d)
+		ready := apimeta.FindStatusCondition(c.pc.Status.Conditions, accessv1alpha1.ConditionReady)
+		reconciling := apimeta.IsStatusConditionTrue(c.pc.Status.Conditions, accessv1alpha1.ConditionReconciling)
+		if ready == nil || string(ready.Status)+"/"+ready.Reason != c.ready || !strings.Contains(ready.Message, c.msg) || reconciling != c.reconciles {
+			t.Errorf("%s: Ready %+v Reconciling %v", c.name, ready, reconciling)
+		}
+		if apimeta.FindStatusCondition(c.pc.Status.Conditions, accessv1alpha1.ConditionStalled) != nil {
+			t.Errorf("%s: a decision never leaves Stalled", c.name)
+		}
+	}
+}
+
+func TestSetUserConditions(t *testing.T) {
+	u := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "smtp: 451")
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "")
+	ready := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReady)
+	if ready == nil || ready.Message != "smtp: 451" || !apimeta.IsStatusConditionTrue(u.Status.Conditions, accessv1alpha1.ConditionReconciling) {
+		t.Fatalf("waiting for a retry keeps the failure's message: %+v", u.Status.Conditions)
+	}
+	setUserConditions(u, t0, metav1.ConditionTrue, accessv1alpha1.ReasonInvited, "sent")
+	if apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReconciling) != nil ||
+		!apimeta.IsStatusConditionTrue(u.Status.Conditions, accessv1alpha1.ConditionReady) {
+		t.Fatalf("delivered: Ready, not Reconciling: %+v", u.Status.Conditions)
+	}
+}

@@ -117,7 +117,7 @@ func run() error {
     export KUBECONFIG=%s
     export PATH=%s:$PATH   # kubectl built by hack/control-plane.sh
     kubectl apply -f config/samples/
-    kubectl get du,passcodes      # (pc alone is the built-in PriorityClass's short name)
+    kubectl get du,dpc            # DashboardUsers and Passcodes
 
 kube-controller-manager (garbage collector, namespace controller) logs to %s.
 Ctrl-C stops the manager, kube-controller-manager and the control plane; data stays in %s.

@@ -197,11 +197,11 @@ func TestDevRunsTheOperatorAndKeepsItsData(t *testing.T) {
 	if !strings.Contains(users, "jane@example.com") {
 		t.Errorf("the sample user is missing:\n%s", users)
 	}
-	passcodes := dev.kubectl("get", "passcodes")
+	passcodes := dev.kubectl("get", "dpc") // the short name, as the README says
 	header = strings.Fields(strings.SplitN(passcodes, "\n", 2)[0])
 	wantHeader = []string{"NAME", "USER", "STATUS", "EXPIRES", "RENEWS", "REVISION", "LAST", "USED", "AGE"}
 	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
-		t.Errorf("kubectl get passcodes columns = %v, want %v", header, wantHeader)
+		t.Errorf("kubectl get dpc columns = %v, want %v", header, wantHeader)
 	}
 	// The manager is running: it has stamped the status of the samples.
 	deadline := time.Now().Add(30 * time.Second)
