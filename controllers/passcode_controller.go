@@ -189,7 +189,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 			value, issuedAt = d.adopt.Passcode, d.adopt.ExpiresAt.Add(-t.tenure)
 		}
 		next := pc.DeepCopy()
-		issuedStatus(issuedAt, next, t, passcode.Hash(value), d.grace)
+		issuedStatus(issuedAt, next, t, passcode.Hash(value), d.grace, user.UID)
 		if d.adopt != nil {
 			next.Status.ExpiresAt = ptrTime(d.adopt.ExpiresAt)
 			refreshRenewal(next, t)
@@ -217,7 +217,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 			pc.Status.Revision = d.adopt.Revision
 		}
 		if secret != nil {
-			if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, userEmail(user), secret)); err != nil {
+			if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, r.boundEmail(pc, user), secret)); err != nil {
 				return err
 			}
 		}
@@ -228,7 +228,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		}
 		r.event(pc, eventType, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
 	case actSyncSecret:
-		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, userEmail(user), secret)); err != nil {
+		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, r.boundEmail(pc, user), secret)); err != nil {
 			return err
 		}
 		r.event(pc, corev1.EventTypeNormal, d.reason, "%s", d.message)
@@ -243,8 +243,10 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 	return nil
 }
 
-func userEmail(u *accessv1alpha1.DashboardUser) string {
-	if u == nil {
+// boundEmail is the email the Secret names: the user's, unless the user is not the one the
+// passcode was issued to ("": the Secret keeps the email it has).
+func (r *PasscodeReconciler) boundEmail(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) string {
+	if u == nil || (boundUser(pc) != "" && boundUser(pc) != u.UID) {
 		return ""
 	}
 	return u.Spec.Email
@@ -257,6 +259,9 @@ func userEmail(u *accessv1alpha1.DashboardUser) string {
 func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser) error {
 	if user == nil || !user.DeletionTimestamp.IsZero() {
 		return nil
+	}
+	if bound := boundUser(pc); bound != "" && bound != user.UID {
+		return nil // a user created again under the old name owns nothing of the old one
 	}
 	for _, ref := range pc.OwnerReferences {
 		if ref.UID == user.UID {
@@ -287,6 +292,8 @@ func (r *PasscodeReconciler) user(ctx context.Context, pc *accessv1alpha1.Passco
 		return u, userMissing, nil
 	case u.Spec.Access == accessv1alpha1.AccessRevoked:
 		return u, userRevoked, nil
+	case pc.Status.Phase == accessv1alpha1.PasscodeActive && boundUser(pc) != "" && boundUser(pc) != u.UID:
+		return u, userReplaced, nil
 	}
 	return u, userGranted, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
@@ -21,6 +22,9 @@ const (
 	userGranted userState = iota
 	userMissing
 	userRevoked
+	// userReplaced: a DashboardUser of that name exists, but it is not the object the current
+	// passcode was issued to (the user was deleted and created again).
+	userReplaced
 )
 
 // actionKind is what one reconcile does.
@@ -133,7 +137,8 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 				message: fmt.Sprintf("Reset refused: the access of DashboardUser %q is Revoked; grant it first", pc.Spec.UserRef.Name)}
 		}
 		return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
-			grace: phase == accessv1alpha1.PasscodeActive && !passcodeExpired(now, pc), message: "Reset requested"}
+			// The old passcode keeps its grace, but never for a user created again under its name.
+			grace: phase == accessv1alpha1.PasscodeActive && !passcodeExpired(now, pc) && user != userReplaced, message: "Reset requested"}
 	}
 
 	switch phase {
@@ -156,6 +161,10 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 		case user == userRevoked:
 			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
 				message: fmt.Sprintf("The access of DashboardUser %q is Revoked", pc.Spec.UserRef.Name)}
+		case user == userReplaced:
+			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked, message: fmt.Sprintf(
+				"DashboardUser %q was deleted and created again: passcodes of the old user are revoked; reset to issue one for the new user",
+				pc.Spec.UserRef.Name)}
 		case renewalDue(now, pc):
 			// Also after the manager was down past expiresAt: the next passcode is issued at once.
 			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRotated, grace: !passcodeExpired(now, pc),
@@ -173,6 +182,9 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 		return syncOrNothing(secret)
 	}
 }
+
+// boundUser is the UID of the user pc's current passcode belongs to ("" when none is known).
+func boundUser(pc *accessv1alpha1.Passcode) types.UID { return pc.BoundUserUID() }
 
 // adoptWritten turns a decision taken while the Secret holds the passcode of an interrupted issue
 // into one that finishes that issue. A decision to issue keeps its reason (the same decision was
@@ -212,7 +224,7 @@ func syncOrNothing(secret passcodesecret.State) decision {
 
 // issuedStatus sets the status for a new passcode with hash, issued now. With grace, the
 // replaced passcode keeps working for the grace period, but never beyond its own expiry.
-func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash string, grace bool) {
+func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash string, grace bool, userUID types.UID) {
 	now = now.Truncate(time.Second) // status times have second precision; never round up
 	st := &pc.Status
 	st.Previous = nil
@@ -227,6 +239,7 @@ func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash st
 	}
 	st.Phase = accessv1alpha1.PasscodeActive
 	st.Hash = hash
+	st.UserUID = userUID
 	st.Revision++
 	st.IssuedAt = ptrTime(now)
 	st.ExpiresAt = ptrTime(now.Add(t.tenure))

@@ -117,7 +117,7 @@ func TestIssuedStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuedStatus(now, pc, tm, "sha256:new", true)
+	issuedStatus(now, pc, tm, "sha256:new", true, "")
 	st := pc.Status
 	issued := now.Truncate(time.Second)
 	if st.Revision != 2 || st.Hash != "sha256:new" || st.Phase != accessv1alpha1.PasscodeActive {
@@ -150,7 +150,7 @@ func TestIssuedStatusGraceWindow(t *testing.T) {
 	for _, c := range cases {
 		pc := active("30d", withAutomatic("10d", c.grace))
 		tm, _ := specTimings(pc)
-		issuedStatus(c.now, pc, tm, "sha256:new", true)
+		issuedStatus(c.now, pc, tm, "sha256:new", true, "")
 		if (pc.Status.Previous != nil) != c.keep {
 			t.Errorf("%s: previous = %+v", c.name, pc.Status.Previous)
 			continue
@@ -162,7 +162,7 @@ func TestIssuedStatusGraceWindow(t *testing.T) {
 	// Without grace asked (a repair), the old passcode stops at once.
 	pc := active("30d", withAutomatic("10d", "1h"))
 	tm, _ := specTimings(pc)
-	issuedStatus(t0, pc, tm, "sha256:new", false)
+	issuedStatus(t0, pc, tm, "sha256:new", false, "")
 	if pc.Status.Previous != nil {
 		t.Errorf("a repair must not keep the previous passcode")
 	}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -302,5 +303,51 @@ func TestASecretThatLostItsLabelsIsRepaired(t *testing.T) {
 	}
 	if c := apimeta.FindStatusCondition(after.Status.Conditions, accessv1alpha1.ConditionStalled); c != nil {
 		t.Fatalf("the Passcode stalled: %s", c.Message)
+	}
+}
+
+// TestAUserCreatedAgainInheritsNothing: the controller sees the new user (same name, new UID) before
+// the garbage collector acts: the old user's passcode is revoked, the Secret keeps the old email,
+// the new user is no owner, and a reset issues without grace for the old passcode.
+func TestAUserCreatedAgainInheritsNothing(t *testing.T) {
+	alice := testUser()
+	alice.UID = "uid-alice"
+	r, _, c := newFakeReconciler(t, alice, testPasscode("12h", &accessv1alpha1.RotationSpec{GracePeriod: "1h"}))
+	_, pc := reconcileOnce(t, r)
+	if pc.Status.UserUID != "uid-alice" {
+		t.Fatalf("status.userUID = %q", pc.Status.UserUID)
+	}
+	if err := c.Delete(context.Background(), alice); err != nil {
+		t.Fatal(err)
+	}
+	bob := testUser()
+	bob.UID, bob.Spec.Email = "uid-bob", "bob@example.com"
+	if err := c.Create(context.Background(), bob); err != nil {
+		t.Fatal(err)
+	}
+	_, pc = reconcileOnce(t, r)
+	ready := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady)
+	if pc.Status.Phase != accessv1alpha1.PasscodeRevoked || ready == nil || !strings.Contains(ready.Message, "deleted and created again") {
+		t.Fatalf("phase %s, Ready %+v", pc.Status.Phase, ready)
+	}
+	for _, ref := range pc.OwnerReferences {
+		if ref.UID == bob.UID {
+			t.Fatal("the new user became an owner of the old user's Passcode")
+		}
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, s); err != nil {
+		t.Fatal(err)
+	}
+	if string(s.Data[passcodesecret.KeyEmail]) != "jane@example.com" || len(s.Data[passcodesecret.KeyPasscode]) != 0 {
+		t.Fatalf("the Secret must keep the old email and lose the passcode: %q", s.Data[passcodesecret.KeyEmail])
+	}
+	pc.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:00:00Z"}
+	if err := c.Update(context.Background(), pc); err != nil {
+		t.Fatal(err)
+	}
+	_, pc = reconcileOnce(t, r)
+	if pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.Status.UserUID != bob.UID || pc.Status.Previous != nil {
+		t.Fatalf("a reset issues for the new user, with no grace for the old passcode: %+v", pc.Status)
 	}
 }

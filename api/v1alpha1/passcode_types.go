@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Durations in this API (tenure, renewBefore, gracePeriod, ttl) are a whole number followed by d, h
@@ -152,6 +153,10 @@ type PasscodeStatus struct {
 	// revision counts the passcodes issued so far.
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
+	// userUID is the UID of the DashboardUser the current passcode was issued to: the passcode works
+	// only for that very object, never for a user deleted and created again under the same name.
+	// +optional
+	UserUID types.UID `json:"userUID,omitempty"`
 	// secretName is the Secret that holds the passcode.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
@@ -223,4 +228,23 @@ type PasscodeList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Passcode `json:"items"`
+}
+
+// BoundUserUID is the UID of the DashboardUser the current passcode was issued to: status.userUID,
+// or for a passcode issued before that field existed, its one DashboardUser owner reference. It is
+// "" when neither says (never issued, or owned by two users).
+func (pc *Passcode) BoundUserUID() types.UID {
+	if pc.Status.UserUID != "" {
+		return pc.Status.UserUID
+	}
+	var uid types.UID
+	for _, ref := range pc.OwnerReferences {
+		if ref.Kind == "DashboardUser" && ref.APIVersion == GroupVersion.String() {
+			if uid != "" {
+				return ""
+			}
+			uid = ref.UID
+		}
+	}
+	return uid
 }

@@ -21,12 +21,12 @@ func fixture() (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser) {
 	pc := &accessv1alpha1.Passcode{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "api"},
 		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "1h"},
-		Status: accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodeActive, Hash: "sha256:cur",
+		Status: accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodeActive, Hash: "sha256:cur", UserUID: "uid-jane",
 			ExpiresAt: mt(now.Add(time.Hour)),
 			Previous:  &accessv1alpha1.PreviousPasscode{Hash: "sha256:prev", ValidUntil: metav1.NewTime(now.Add(time.Minute))}},
 	}
 	u := &accessv1alpha1.DashboardUser{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane", UID: "uid-jane"},
 		Spec:       accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", Role: accessv1alpha1.RoleCreator, Access: accessv1alpha1.AccessGranted},
 	}
 	return pc, u
@@ -68,6 +68,23 @@ func TestValidGrant(t *testing.T) {
 		}, true},
 		{"a different user object", now, "team", "sha256:cur", func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) {
 			u.Name = "john"
+		}, false},
+		{"the user deleted and created again under the same name", now, "team", "sha256:cur",
+			func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) { u.UID = "uid-bob" }, false},
+		{"the previous passcode for a re-created user", now, "team", "sha256:prev",
+			func(_ *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) { u.UID = "uid-bob" }, false},
+		{"issued before userUID existed: bound by its one owner reference", now, "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.UserUID = ""
+				pc.OwnerReferences = []metav1.OwnerReference{{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: "jane", UID: "uid-jane"}}
+			}, true},
+		{"issued before userUID existed, owned by the old user only", now, "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.UserUID = ""
+				pc.OwnerReferences = []metav1.OwnerReference{{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: "jane", UID: "uid-old"}}
+			}, false},
+		{"bound to nobody", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+			pc.Status.UserUID = ""
 		}, false},
 	}
 	for _, c := range cases {

@@ -44,7 +44,10 @@ func validGrant(now time.Time, account, hash string, pc *accessv1alpha1.Passcode
 		pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.DeletionTimestamp != nil {
 		return grant{}, false
 	}
+	// The passcode belongs to the user object it was issued to, not to a name: a user deleted and
+	// created again under the same name inherits nothing.
 	if user.Namespace != pc.Namespace || user.Name != pc.Spec.UserRef.Name || user.DeletionTimestamp != nil ||
+		pc.BoundUserUID() == "" || pc.BoundUserUID() != user.UID ||
 		(user.Spec.Access != accessv1alpha1.AccessGranted && user.Spec.Access != "") {
 		return grant{}, false
 	}
