@@ -123,22 +123,7 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 	}
 
 	if resetAsked {
-		if _, err := time.Parse(time.RFC3339, reset); err != nil {
-			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonInvalidSpec, reset: reset,
-				message: fmt.Sprintf("Reset refused: annotation %s must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
-					accessv1alpha1.ResetRequestedAtAnnotation)}
-		}
-		switch user {
-		case userMissing:
-			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserNotFound, reset: reset,
-				message: fmt.Sprintf("Reset refused: DashboardUser %q does not exist", pc.Spec.UserRef.Name)}
-		case userRevoked:
-			return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserRevoked, reset: reset,
-				message: fmt.Sprintf("Reset refused: the access of DashboardUser %q is Revoked; grant it first", pc.Spec.UserRef.Name)}
-		}
-		return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
-			// The old passcode keeps its grace, but never for a user created again under its name.
-			grace: phase == accessv1alpha1.PasscodeActive && !passcodeExpired(now, pc) && user != userReplaced, message: "Reset requested"}
+		return decideReset(now, pc, user, reset)
 	}
 
 	switch phase {
@@ -154,33 +139,59 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 		return decision{kind: actIssue, reason: accessv1alpha1.ReasonIssued, message: "First passcode issued"}
 
 	case accessv1alpha1.PasscodeActive:
-		switch {
-		case user == userMissing:
-			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
-				message: fmt.Sprintf("DashboardUser %q was deleted", pc.Spec.UserRef.Name)}
-		case user == userRevoked:
-			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
-				message: fmt.Sprintf("The access of DashboardUser %q is Revoked", pc.Spec.UserRef.Name)}
-		case user == userReplaced:
-			return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked, message: fmt.Sprintf(
-				"DashboardUser %q was deleted and created again: passcodes of the old user are revoked; reset to issue one for the new user",
-				pc.Spec.UserRef.Name)}
-		case renewalDue(now, pc):
-			// Also after the manager was down past expiresAt: the next passcode is issued at once.
-			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRotated, grace: !passcodeExpired(now, pc),
-				message: "Automatic rotation"}
-		case passcodeExpired(now, pc):
-			return decision{kind: actExpire, reason: accessv1alpha1.ReasonExpired, message: "The tenure ended"}
-		case secret == passcodesecret.Missing:
-			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The Secret was deleted"}
-		case secret == passcodesecret.Tampered:
-			return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The passcode in the Secret was edited"}
-		}
-		return syncOrNothing(secret)
+		return decideActive(now, pc, user, secret)
 
 	default: // Expired, Revoked: final until a reset; keep the Secret free of any passcode.
 		return syncOrNothing(secret)
 	}
+}
+
+// decideReset handles a reset request not handled yet: a fresh passcode, unless it cannot be done.
+func decideReset(now time.Time, pc *accessv1alpha1.Passcode, user userState, reset string) decision {
+	phase := pc.Status.Phase
+	if _, err := time.Parse(time.RFC3339, reset); err != nil {
+		return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonInvalidSpec, reset: reset,
+			message: fmt.Sprintf("Reset refused: annotation %s must be an RFC 3339 time such as 2026-01-02T15:04:05Z",
+				accessv1alpha1.ResetRequestedAtAnnotation)}
+	}
+	switch user {
+	case userMissing:
+		return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserNotFound, reset: reset,
+			message: fmt.Sprintf("Reset refused: DashboardUser %q does not exist", pc.Spec.UserRef.Name)}
+	case userRevoked:
+		return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserRevoked, reset: reset,
+			message: fmt.Sprintf("Reset refused: the access of DashboardUser %q is Revoked; grant it first", pc.Spec.UserRef.Name)}
+	}
+	return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
+		// The old passcode keeps its grace, but never for a user created again under its name.
+		grace: phase == accessv1alpha1.PasscodeActive && !passcodeExpired(now, pc) && user != userReplaced, message: "Reset requested"}
+}
+
+// decideActive picks what an Active passcode needs: revocation, rotation, expiry or repair.
+func decideActive(now time.Time, pc *accessv1alpha1.Passcode, user userState, secret passcodesecret.State) decision {
+	switch {
+	case user == userMissing:
+		return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
+			message: fmt.Sprintf("DashboardUser %q was deleted", pc.Spec.UserRef.Name)}
+	case user == userRevoked:
+		return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked,
+			message: fmt.Sprintf("The access of DashboardUser %q is Revoked", pc.Spec.UserRef.Name)}
+	case user == userReplaced:
+		return decision{kind: actRevoke, reason: accessv1alpha1.ReasonRevoked, message: fmt.Sprintf(
+			"DashboardUser %q was deleted and created again: passcodes of the old user are revoked; reset to issue one for the new user",
+			pc.Spec.UserRef.Name)}
+	case renewalDue(now, pc):
+		// Also after the manager was down past expiresAt: the next passcode is issued at once.
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonRotated, grace: !passcodeExpired(now, pc),
+			message: "Automatic rotation"}
+	case passcodeExpired(now, pc):
+		return decision{kind: actExpire, reason: accessv1alpha1.ReasonExpired, message: "The tenure ended"}
+	case secret == passcodesecret.Missing:
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The Secret was deleted"}
+	case secret == passcodesecret.Tampered:
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonRepaired, message: "The passcode in the Secret was edited"}
+	}
+	return syncOrNothing(secret)
 }
 
 // boundUser is the UID of the user pc's current passcode belongs to ("" when none is known).
