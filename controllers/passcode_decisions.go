@@ -90,6 +90,11 @@ func pendingReset(pc *accessv1alpha1.Passcode) (string, bool) {
 	return v, v != "" && v != pc.Status.LastResetRequestedAt
 }
 
+// immediateReset: the pending reset ends the current passcode at once (no grace period).
+func immediateReset(pc *accessv1alpha1.Passcode) bool {
+	return pc.Annotations[accessv1alpha1.ResetImmediateAnnotation] == "true"
+}
+
 // passcodeExpired: from expiresAt on, the passcode no longer works.
 func passcodeExpired(now time.Time, pc *accessv1alpha1.Passcode) bool {
 	return pc.Status.ExpiresAt != nil && !now.Before(pc.Status.ExpiresAt.Time)
@@ -161,6 +166,10 @@ func decideReset(now time.Time, pc *accessv1alpha1.Passcode, user userState, res
 	case userRevoked:
 		return decision{kind: actRefuseReset, reason: accessv1alpha1.ReasonUserRevoked, reset: reset,
 			message: fmt.Sprintf("Reset refused: the access of DashboardUser %q is Revoked; grant it first", pc.Spec.UserRef.Name)}
+	}
+	if immediateReset(pc) {
+		return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
+			message: "Immediate reset requested: the previous passcode stopped working at once"}
 	}
 	return decision{kind: actIssue, reason: accessv1alpha1.ReasonReset, reset: reset,
 		// The old passcode keeps its grace, but never for a user created again under its name.

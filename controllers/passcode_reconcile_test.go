@@ -351,3 +351,32 @@ func TestAUserCreatedAgainInheritsNothing(t *testing.T) {
 		t.Fatalf("a reset issues for the new user, with no grace for the old passcode: %+v", pc.Status)
 	}
 }
+
+// TestAnImmediateResetEndsTheOldPasscodeAtOnce: with a grace period, a reset keeps the old
+// passcode working for it; an immediate reset (it leaked) does not.
+func TestAnImmediateResetEndsTheOldPasscodeAtOnce(t *testing.T) {
+	for _, immediate := range []bool{false, true} {
+		r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", &accessv1alpha1.RotationSpec{GracePeriod: "1h"}))
+		_, pc := reconcileOnce(t, r)
+		old := pc.Status.Hash
+		pc.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:00:00Z"}
+		if immediate {
+			pc.Annotations[accessv1alpha1.ResetImmediateAnnotation] = "true"
+		}
+		if err := c.Update(context.Background(), pc); err != nil {
+			t.Fatal(err)
+		}
+		_, pc = reconcileOnce(t, r)
+		if pc.Status.Revision != 2 {
+			t.Fatalf("immediate=%v: revision %d", immediate, pc.Status.Revision)
+		}
+		graceKept := pc.Status.Previous != nil && pc.Status.Previous.Hash == old
+		if graceKept == immediate {
+			t.Errorf("immediate=%v: previous passcode kept for its grace: %v", immediate, graceKept)
+		}
+		ready := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady)
+		if immediate && (ready == nil || ready.Reason != accessv1alpha1.ReasonReset) {
+			t.Errorf("Ready %+v", ready)
+		}
+	}
+}

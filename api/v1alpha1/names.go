@@ -6,6 +6,9 @@ const (
 	// time; a value already handled (status.lastResetRequestedAt) does nothing, so re-applying a
 	// manifest is harmless.
 	ResetRequestedAtAnnotation = "access.dashboardops.io/reset-requested-at"
+	// ResetImmediateAnnotation set to "true" next to ResetRequestedAtAnnotation makes that reset end
+	// the current passcode at once, with no grace period: for a passcode that leaked.
+	ResetImmediateAnnotation = "access.dashboardops.io/reset-immediate"
 
 	// ResendInviteRequestedAtAnnotation on a DashboardUser asks for a fresh invite now (RFC 3339 time),
 	// handled once per value like ResetRequestedAtAnnotation.

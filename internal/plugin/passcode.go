@@ -201,13 +201,17 @@ func alreadyExists(name, ns string, pc *accessv1alpha1.Passcode) error {
 
 func newPasscodeResetCommand(o *options) *cobra.Command {
 	var dryRunFlag string
+	var immediate bool
 	cmd := &cobra.Command{
 		Use:   "reset NAME",
 		Short: "Replace a passcode with a fresh one, with a fresh tenure",
 		Long: fmt.Sprintf(`Ask the operator for a fresh passcode now (annotation %s set to now): it
 replaces the current one (which keeps working for the grace period, if any), starts a fresh tenure,
-and increments the revision. It also grants an expired or revoked passcode again.`, accessv1alpha1.ResetRequestedAtAnnotation),
-		Example:           `  kubectl dashboard passcode reset jane-api`,
+and increments the revision. It also grants an expired or revoked passcode again. With --immediate
+(annotation %s: "true") the current passcode stops working at once, grace period or not: use it
+for a passcode that leaked.`, accessv1alpha1.ResetRequestedAtAnnotation, accessv1alpha1.ResetImmediateAnnotation),
+		Example: `  kubectl dashboard passcode reset jane-api
+  kubectl dashboard passcode reset jane-api --immediate   # it leaked: no grace period`,
 		Args:              exactArgs(1, "NAME (a Passcode)"),
 		ValidArgsFunction: o.completePasscodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -220,14 +224,26 @@ and increments the revision. It also grants an expired or revoked passcode again
 				return err
 			}
 			now := requestTime()
-			if err := applyPatch(ctx, c, pc, annotationPatch(accessv1alpha1.ResetRequestedAtAnnotation, now), dryRun); err != nil {
+			// One patch, so the operator sees the reset and its mode together.
+			annotations := map[string]any{accessv1alpha1.ResetRequestedAtAnnotation: now}
+			if immediate {
+				annotations[accessv1alpha1.ResetImmediateAnnotation] = "true"
+			} else if _, set := pc.Annotations[accessv1alpha1.ResetImmediateAnnotation]; set {
+				annotations[accessv1alpha1.ResetImmediateAnnotation] = nil // a past --immediate does not stick
+			}
+			if err := applyPatch(ctx, c, pc, mergePatch(map[string]any{"metadata": map[string]any{"annotations": annotations}}), dryRun); err != nil {
 				return fmt.Errorf("requesting a reset of passcode/%s: %w", pc.Name, err)
 			}
-			o.printf("passcode/%s reset requested at %s: a fresh passcode and a fresh tenure replace the current one%s\n", pc.Name, now, dryRun.suffix())
+			how := "replace the current one"
+			if immediate {
+				how = "replace the current one, which stops working at once"
+			}
+			o.printf("passcode/%s reset requested at %s: a fresh passcode and a fresh tenure %s%s\n", pc.Name, now, how, dryRun.suffix())
 			return nil
 		},
 	}
 	addDryRunFlag(cmd, &dryRunFlag)
+	cmd.Flags().BoolVar(&immediate, "immediate", false, "End the current passcode at once, with no grace period (it leaked)")
 	return cmd
 }
 

@@ -111,6 +111,18 @@ var _ = Describe("passcode", func() {
 			Expect(getPasscode(ns, "jane-api").Annotations[accessv1alpha1.ResetRequestedAtAnnotation]).To(Equal(v))
 		})
 
+		It("reset --immediate ends the old passcode at once; a later plain reset does not inherit it", func() {
+			r := run("passcode", "reset", "jane-api", "-n", ns, "--immediate").succeed()
+			Expect(r.Out).To(ContainSubstring("stops working at once"))
+			after := getPasscode(ns, "jane-api")
+			Expect(after.Annotations).To(HaveKeyWithValue(accessv1alpha1.ResetImmediateAnnotation, "true"))
+			Expect(after.Annotations).To(HaveKey(accessv1alpha1.ResetRequestedAtAnnotation))
+
+			time.Sleep(time.Second) // a new RFC 3339 second, so the second reset is a new request
+			run("passcode", "reset", "jane-api", "-n", ns).succeed()
+			Expect(getPasscode(ns, "jane-api").Annotations).NotTo(HaveKey(accessv1alpha1.ResetImmediateAnnotation))
+		})
+
 		It("revoke sets spec.revoked, says it is final, and a second revoke is a no-op", func() {
 			r := run("passcode", "revoke", "jane-api", "-n", ns).succeed()
 			Expect(r.Out).To(HavePrefix("passcode/jane-api revoked\n"))
