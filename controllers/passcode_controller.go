@@ -98,6 +98,7 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return *stop, nil
 	}
 
+	clampToSpec(pc, t)
 	refreshRenewal(pc, t)
 	if graceOver(now, pc) {
 		pc.Status.Previous = nil

@@ -380,3 +380,32 @@ func TestAnImmediateResetEndsTheOldPasscodeAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestAShortenedTenureShortensTheCurrentPasscode: status, the Secret and the access server agree on
+// issuedAt + the new tenure; no new passcode is issued.
+func TestAShortenedTenureShortensTheCurrentPasscode(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+	_, pc := reconcileOnce(t, r)
+	pc.Spec.Tenure = "1h"
+	if err := c.Update(context.Background(), pc); err != nil {
+		t.Fatal(err)
+	}
+	res, pc := reconcileOnce(t, r)
+	if pc.Status.Revision != 1 || !pc.Status.ExpiresAt.Time.Equal(t0.Add(time.Hour)) || res.RequeueAfter != time.Hour {
+		t.Fatalf("revision %d expiresAt %v requeue %v", pc.Status.Revision, pc.Status.ExpiresAt, res.RequeueAfter)
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, s); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.Data[passcodesecret.KeyExpiresAt]); got != t0.Add(time.Hour).Format(time.RFC3339) {
+		t.Fatalf("the Secret's expiresAt is %s", got)
+	}
+	pc.Spec.Tenure = "30d"
+	if err := c.Update(context.Background(), pc); err != nil {
+		t.Fatal(err)
+	}
+	if _, pc = reconcileOnce(t, r); !pc.Status.ExpiresAt.Time.Equal(t0.Add(time.Hour)) {
+		t.Fatal("a longer tenure applies from the next issue, never to the current passcode")
+	}
+}

@@ -20,10 +20,11 @@ func mt(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
 func fixture() (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser) {
 	pc := &accessv1alpha1.Passcode{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "api"},
-		Spec:       accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "1h"},
+		Spec: accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "1h",
+			Rotation: &accessv1alpha1.RotationSpec{GracePeriod: "1m"}},
 		Status: accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodeActive, Hash: "sha256:cur", UserUID: "uid-jane",
-			ExpiresAt: mt(now.Add(time.Hour)),
-			Previous:  &accessv1alpha1.PreviousPasscode{Hash: "sha256:prev", ValidUntil: metav1.NewTime(now.Add(time.Minute))}},
+			IssuedAt: mt(now), ExpiresAt: mt(now.Add(time.Hour)),
+			Previous: &accessv1alpha1.PreviousPasscode{Hash: "sha256:prev", ValidUntil: metav1.NewTime(now.Add(time.Minute))}},
 	}
 	u := &accessv1alpha1.DashboardUser{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane", UID: "uid-jane"},
@@ -86,6 +87,30 @@ func TestValidGrant(t *testing.T) {
 		{"bound to nobody", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
 			pc.Status.UserUID = ""
 		}, false},
+		// Status is no authority beyond the spec: whoever can patch passcodes/status cannot mint more.
+		{"expiresAt forged past issuedAt + tenure", now.Add(2 * time.Hour), "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.ExpiresAt = mt(now.Add(100 * 24 * time.Hour))
+			}, false},
+		{"expiresAt forged, still inside the tenure", now.Add(59 * time.Minute), "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.ExpiresAt = mt(now.Add(100 * 24 * time.Hour))
+			}, true},
+		{"issuedAt forged into the future", now.Add(2 * time.Hour), "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.IssuedAt, pc.Status.ExpiresAt = mt(now.Add(24*time.Hour)), mt(now.Add(25*time.Hour))
+			}, false},
+		{"no issuedAt", now, "team", "sha256:cur", func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+			pc.Status.IssuedAt = nil
+		}, false},
+		{"previous validUntil forged past the grace period", now.Add(2 * time.Minute), "team", "sha256:prev",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) {
+				pc.Status.Previous.ValidUntil = metav1.NewTime(now.Add(24 * time.Hour))
+			}, false},
+		{"a previous passcode without any grace period in the spec", now.Add(30 * time.Second), "team", "sha256:prev",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) { pc.Spec.Rotation = nil }, false},
+		{"a shortened tenure shortens the current passcode", now.Add(31 * time.Minute), "team", "sha256:cur",
+			func(pc *accessv1alpha1.Passcode, _ *accessv1alpha1.DashboardUser) { pc.Spec.Tenure = "30m" }, false},
 	}
 	for _, c := range cases {
 		pc, u := fixture()
