@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -110,12 +112,26 @@ func RenderCSV(w io.Writer, rows []UserRow, withProject bool) error {
 		return err
 	}
 	for _, r := range rows {
-		if err := cw.Write(r.exportFields(withProject)); err != nil {
+		fields := r.exportFields(withProject)
+		for i := range fields {
+			fields[i] = csvCell(fields[i])
+		}
+		if err := cw.Write(fields); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// csvCell neutralises a cell a spreadsheet would run as a formula (OWASP CSV injection): one that
+// starts with =, +, -, @, a tab or a carriage return gets a leading single quote, so Excel, Sheets
+// and LibreOffice show it as text. A display name is the only free text in the export.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // orderedObject is a JSON object whose keys keep their order.
@@ -172,9 +188,10 @@ func RenderTable(w io.Writer, rows []UserRow, withProject bool) error {
 		return err
 	}
 	for _, r := range rows {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", r.Object, tableCell(r.Name), r.Role, r.Email, r.UserStatus, r.LastLogin, r.PasscodeStatus)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", tableCell(r.Object), tableCell(r.Name), tableCell(r.Role),
+			tableCell(r.Email), tableCell(r.UserStatus), tableCell(r.LastLogin), tableCell(r.PasscodeStatus))
 		if withProject {
-			line = r.Project + "\t" + line
+			line = tableCell(r.Project) + "\t" + line
 		}
 		if _, err := fmt.Fprintln(tw, line); err != nil {
 			return err
@@ -183,13 +200,19 @@ func RenderTable(w io.Writer, rows []UserRow, withProject bool) error {
 	return tw.Flush()
 }
 
-// tableCell keeps a display name on one line of its cell.
+// tableCell keeps a cell on one line and harmless to a terminal: tab, CR and LF become spaces, and
+// every other control character (ANSI escapes among them) is shown escaped, never sent raw.
 func tableCell(s string) string {
-	b := []rune(s)
-	for i, c := range b {
-		if c == '\t' || c == '\n' || c == '\r' {
-			b[i] = ' '
+	var b strings.Builder
+	for _, c := range s {
+		switch {
+		case c == '\t' || c == '\n' || c == '\r':
+			b.WriteByte(' ')
+		case unicode.IsControl(c):
+			fmt.Fprintf(&b, "\\u%04x", c)
+		default:
+			b.WriteRune(c)
 		}
 	}
-	return string(b)
+	return b.String()
 }

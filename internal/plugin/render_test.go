@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -182,5 +183,46 @@ func TestRenderTable(t *testing.T) {
 	}
 	if !strings.HasPrefix(buf.String(), "USER ") {
 		t.Errorf("without -A the table starts with USER: %q", buf.String())
+	}
+}
+
+// TestCSVNeutralisesFormulas: a cell a spreadsheet would run as a formula goes out as text (OWASP
+// CSV injection); ordinary cells are untouched.
+func TestCSVNeutralisesFormulas(t *testing.T) {
+	rows := []UserRow{}
+	for _, name := range []string{`=HYPERLINK("http://evil.example","click")`, "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "Ana-Maria", "O'Brien"} {
+		rows = append(rows, UserRow{Name: name, Role: "Member", Email: "a@x.io", UserStatus: "Active", PasscodeStatus: "None"})
+	}
+	var buf bytes.Buffer
+	if err := RenderCSV(&buf, rows, false); err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(strings.NewReader(buf.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`'=HYPERLINK("http://evil.example","click")`, "'+1+2", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "Ana-Maria", "O'Brien"}
+	for i, w := range want {
+		if got := records[i+1][0]; got != w {
+			t.Errorf("row %d: %q, want %q", i+1, got, w)
+		}
+	}
+}
+
+// TestTableEscapesControlCharacters: an ANSI escape in a display name never reaches the terminal raw.
+func TestTableEscapesControlCharacters(t *testing.T) {
+	var buf bytes.Buffer
+	rows := []UserRow{{Object: "jane", Name: "\x1b[2J\x1b[31mRED\x07\u009b", Role: "Member", Email: "a@x.io"}}
+	if err := RenderTable(&buf, rows, false); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, c := range out {
+		if c != '\n' && unicode.IsControl(c) {
+			t.Fatalf("a raw control character %U reached the output: %q", c, out)
+		}
+	}
+	if !strings.Contains(out, `\u001b[2J\u001b[31mRED\u0007\u009b`) {
+		t.Fatalf("the escapes are shown escaped: %q", out)
 	}
 }
