@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode"
 	"time"
+	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -189,7 +189,7 @@ func TestRenderTable(t *testing.T) {
 // TestCSVNeutralisesFormulas: a cell a spreadsheet would run as a formula goes out as text (OWASP
 // CSV injection); ordinary cells are untouched.
 func TestCSVNeutralisesFormulas(t *testing.T) {
-	rows := []UserRow{}
+	rows := make([]UserRow, 0, 8)
 	for _, name := range []string{`=HYPERLINK("http://evil.example","click")`, "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "Ana-Maria", "O'Brien"} {
 		rows = append(rows, UserRow{Name: name, Role: "Member", Email: "a@x.io", UserStatus: "Active", PasscodeStatus: "None"})
 	}
