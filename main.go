@@ -28,6 +28,9 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if w := opts.InsecureDeliveryWarning(); w != "" {
+		log.Info("WARNING: --allow-insecure-delivery: "+w, "notifier", opts.Notifier)
+	}
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

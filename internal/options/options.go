@@ -61,6 +61,9 @@ type Options struct {
 	// InviteBatchWindow is how often a new batch of invites may go out (no flag: tests shorten it).
 	InviteBatchWindow time.Duration
 
+	// AllowInsecureDelivery permits invite links in clear text to hosts other than loopback.
+	AllowInsecureDelivery bool
+
 	WatchNamespaces string
 	TrustedProxies  string
 }
@@ -108,6 +111,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.SMTPUsername, "smtp-username", o.SMTPUsername, "SMTP user name; needs --smtp-password-file.")
 	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", o.SMTPPasswordFile, "File holding the SMTP password.")
 	fs.StringVar(&o.SMTPTLS, "smtp-tls", o.SMTPTLS, "SMTP transport security: none, starttls or tls.")
+	fs.BoolVar(&o.AllowInsecureDelivery, "allow-insecure-delivery", o.AllowInsecureDelivery,
+		"Allow --smtp-tls=none and http:// webhook URLs to hosts other than loopback: invite links then cross the network in clear text.")
 	fs.IntVar(&o.InviteBatchSize, "invite-batch-size", o.InviteBatchSize,
 		"Invites sent per batch window, from 1 to 50 (the dashboard's limit).")
 	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
@@ -172,6 +177,8 @@ func (o *Options) validateNotifier() []error {
 			bad("webhook-url", "is required with --notifier=webhook")
 		} else if err := checkHTTPURL(o.WebhookURL); err != nil {
 			bad("webhook-url", "%v", err)
+		} else if insecure := o.insecureDelivery(); insecure != "" && !o.AllowInsecureDelivery {
+			bad("webhook-url", "%s; use https://, a relay on loopback, or --allow-insecure-delivery", insecure)
 		}
 		if o.WebhookSecretFile == "" {
 			bad("webhook-secret-file", "is required with --notifier=webhook")
@@ -183,6 +190,9 @@ func (o *Options) validateNotifier() []error {
 			bad("smtp-address", "is required with --notifier=smtp")
 		} else if err := checkDialAddress(o.SMTPAddress); err != nil {
 			bad("smtp-address", "%v (use host:port, e.g. smtp.example.com:587)", err)
+		}
+		if insecure := o.insecureDelivery(); insecure != "" && !o.AllowInsecureDelivery {
+			bad("smtp-tls", "%s; use starttls or tls, a relay on loopback, or --allow-insecure-delivery", insecure)
 		}
 		if o.SMTPFrom == "" {
 			bad("smtp-from", "is required with --notifier=smtp")
@@ -201,6 +211,41 @@ func (o *Options) validateNotifier() []error {
 		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
 	}
 	return errs
+}
+
+// InsecureDeliveryWarning says how invite links travel in clear text when --allow-insecure-delivery
+// let it through ("" when they do not), for a warning at start.
+func (o *Options) InsecureDeliveryWarning() string {
+	if !o.AllowInsecureDelivery {
+		return ""
+	}
+	return o.insecureDelivery()
+}
+
+// insecureDelivery describes a clear-text delivery to a host other than loopback, or "". A relay in
+// the same pod (127.0.0.0/8, ::1, localhost) never crosses the network.
+func (o *Options) insecureDelivery() string {
+	switch o.Notifier {
+	case NotifierWebhook:
+		u, err := url.Parse(o.WebhookURL)
+		if err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			return fmt.Sprintf("%q sends invite links in clear text", o.WebhookURL)
+		}
+	case NotifierSMTP:
+		host, _, err := net.SplitHostPort(o.SMTPAddress)
+		if err == nil && o.SMTPTLS == SMTPTLSNone && !loopbackHost(host) {
+			return fmt.Sprintf("none sends invite links in clear text to %s", o.SMTPAddress)
+		}
+	}
+	return ""
+}
+
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Namespaces is --watch-namespaces as a list; nil means every namespace.

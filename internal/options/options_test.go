@@ -51,6 +51,17 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--notifier=smtp", "--smtp-address=mail:25", "--smtp-from=Ops <ops@b.io>", "--smtp-username=u"}, "--smtp-password-file"},
 		{[]string{"--notifier=smtp", "--smtp-address=mail:25", "--smtp-from=ops@b.io", "--smtp-username=u", "--smtp-password-file=" + secret}, ""},
 		{[]string{"--smtp-tls=ssl"}, "--smtp-tls"},
+		// Invite links never cross the network in clear text unless asked for; a loopback relay is fine.
+		{[]string{"--notifier=smtp", "--smtp-address=mail.example.com:25", "--smtp-from=ops@b.io", "--smtp-tls=none"}, "--smtp-tls"},
+		{[]string{"--notifier=smtp", "--smtp-address=127.0.0.1:25", "--smtp-from=ops@b.io", "--smtp-tls=none"}, ""},
+		{[]string{"--notifier=smtp", "--smtp-address=localhost:25", "--smtp-from=ops@b.io", "--smtp-tls=none"}, ""},
+		{[]string{"--notifier=smtp", "--smtp-address=[::1]:25", "--smtp-from=ops@b.io", "--smtp-tls=none"}, ""},
+		{[]string{"--notifier=smtp", "--smtp-address=mail.example.com:25", "--smtp-from=ops@b.io", "--smtp-tls=none",
+			"--allow-insecure-delivery"}, ""},
+		{[]string{"--notifier=webhook", "--webhook-url=http://h.example.com/x", "--webhook-secret-file=" + secret}, "--webhook-url"},
+		{[]string{"--notifier=webhook", "--webhook-url=http://127.0.0.1:9000/x", "--webhook-secret-file=" + secret}, ""},
+		{[]string{"--notifier=webhook", "--webhook-url=http://h.example.com/x", "--webhook-secret-file=" + secret,
+			"--allow-insecure-delivery"}, ""},
 		{[]string{"--smtp-tls=tls"}, ""},
 		{[]string{"--invite-batch-size=0"}, "--invite-batch-size"},
 		{[]string{"--invite-batch-size=51"}, "--invite-batch-size"},
@@ -128,5 +139,21 @@ func TestLeaderElectionNamespaceDefaultsToInCluster(t *testing.T) {
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatalf("--leader-elect alone must be valid (in cluster): %v", err)
+	}
+}
+
+func TestInsecureDeliveryWarning(t *testing.T) {
+	o := Default()
+	o.Notifier, o.WebhookURL = NotifierWebhook, "http://h.example.com/x"
+	if o.InsecureDeliveryWarning() != "" {
+		t.Fatal("no warning without --allow-insecure-delivery (the flag check refuses it instead)")
+	}
+	o.AllowInsecureDelivery = true
+	if w := o.InsecureDeliveryWarning(); !strings.Contains(w, "clear text") {
+		t.Fatalf("warning = %q", w)
+	}
+	o.WebhookURL = "https://h.example.com/x"
+	if o.InsecureDeliveryWarning() != "" {
+		t.Fatal("https needs no warning")
 	}
 }
