@@ -81,8 +81,8 @@ dev: control-plane build ## Run the operator on a local control plane; state in 
 	bin/dev --state-dir .dev --manager bin/manager
 
 .PHONY: run
-run: manifests ## Run the manager against the cluster of your current kubeconfig.
-	go run . --notifier=log
+run: manifests ## Run the manager (--dev: log notifier, links to localhost) against your current kubeconfig.
+	go run . --dev --notifier=log
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

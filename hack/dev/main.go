@@ -99,7 +99,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	args := append([]string{"--kubeconfig", kubeconfigPath, "--notifier=log"}, managerArgs...)
+	args := append([]string{"--kubeconfig", kubeconfigPath, "--dev", "--notifier=log"}, managerArgs...)
 	mgr := exec.Command(*managerBin, args...) //nolint:gosec // the binary and flags come from the developer
 	mgr.Stdout, mgr.Stderr = os.Stdout, os.Stderr
 	// Its own process group: Ctrl-C reaches only this runner, which stops the manager once and in

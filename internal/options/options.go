@@ -44,7 +44,9 @@ type Options struct {
 	// LeaderElectionNamespace holds the leader election Lease; empty means the namespace the
 	// manager runs in (in-cluster only).
 	LeaderElectionNamespace string
-	EnableHTTP2             bool
+	// Dev allows what only a workstation should do: the log notifier and a loopback --public-url.
+	Dev         bool
+	EnableHTTP2 bool
 
 	AccessBindAddress string
 	PublicURL         string
@@ -92,6 +94,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Serve metrics over HTTPS, authenticated and authorized through the API server.")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
 		"Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&o.Dev, "dev", o.Dev,
+		"Development mode (make dev): allows --notifier=log, which prints live invite links, and a --public-url on loopback. Never in production.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
 		"Elect a leader so that only one replica runs the controllers (every replica serves the access server).")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
@@ -145,6 +149,9 @@ func (o *Options) Validate() error {
 	}
 	if err := checkHTTPURL(o.PublicURL); err != nil {
 		bad("public-url", "%v", err)
+	} else if u, _ := url.Parse(o.PublicURL); !o.Dev && loopbackHost(u.Hostname()) {
+		bad("public-url", "%q is reachable only from the manager's own machine, so invite links would not open: "+
+			"set the address users reach (e.g. https://dashboard-access.example.com), or --dev on a workstation", o.PublicURL)
 	}
 	errs = append(errs, o.validateNotifier()...)
 	switch o.SMTPTLS {
@@ -172,6 +179,10 @@ func (o *Options) validateNotifier() []error {
 	}
 	switch o.Notifier {
 	case NotifierLog:
+		if !o.Dev {
+			bad("notifier", "log prints live invite links where anyone who may read the manager's logs (pods/log) can use them: "+
+				"use smtp or webhook, or --dev on a workstation")
+		}
 	case NotifierWebhook:
 		if o.WebhookURL == "" {
 			bad("webhook-url", "is required with --notifier=webhook")
@@ -186,29 +197,39 @@ func (o *Options) validateNotifier() []error {
 			bad("webhook-secret-file", "%v", err)
 		}
 	case NotifierSMTP:
-		if o.SMTPAddress == "" {
-			bad("smtp-address", "is required with --notifier=smtp")
-		} else if err := checkDialAddress(o.SMTPAddress); err != nil {
-			bad("smtp-address", "%v (use host:port, e.g. smtp.example.com:587)", err)
-		}
-		if insecure := o.insecureDelivery(); insecure != "" && !o.AllowInsecureDelivery {
-			bad("smtp-tls", "%s; use starttls or tls, a relay on loopback, or --allow-insecure-delivery", insecure)
-		}
-		if o.SMTPFrom == "" {
-			bad("smtp-from", "is required with --notifier=smtp")
-		} else if _, err := mail.ParseAddress(o.SMTPFrom); err != nil {
-			bad("smtp-from", "%q is not an email address", o.SMTPFrom)
-		}
-		if o.SMTPUsername != "" && o.SMTPPasswordFile == "" {
-			bad("smtp-password-file", "is required with --smtp-username")
-		}
-		if o.SMTPPasswordFile != "" {
-			if err := checkSecretFile(o.SMTPPasswordFile); err != nil {
-				bad("smtp-password-file", "%v", err)
-			}
-		}
+		errs = append(errs, o.validateSMTP()...)
 	default:
 		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
+	}
+	return errs
+}
+
+// validateSMTP checks the flags of --notifier=smtp.
+func (o *Options) validateSMTP() []error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+	}
+	if o.SMTPAddress == "" {
+		bad("smtp-address", "is required with --notifier=smtp")
+	} else if err := checkDialAddress(o.SMTPAddress); err != nil {
+		bad("smtp-address", "%v (use host:port, e.g. smtp.example.com:587)", err)
+	}
+	if insecure := o.insecureDelivery(); insecure != "" && !o.AllowInsecureDelivery {
+		bad("smtp-tls", "%s; use starttls or tls, a relay on loopback, or --allow-insecure-delivery", insecure)
+	}
+	if o.SMTPFrom == "" {
+		bad("smtp-from", "is required with --notifier=smtp")
+	} else if _, err := mail.ParseAddress(o.SMTPFrom); err != nil {
+		bad("smtp-from", "%q is not an email address", o.SMTPFrom)
+	}
+	if o.SMTPUsername != "" && o.SMTPPasswordFile == "" {
+		bad("smtp-password-file", "is required with --smtp-username")
+	}
+	if o.SMTPPasswordFile != "" {
+		if err := checkSecretFile(o.SMTPPasswordFile); err != nil {
+			bad("smtp-password-file", "%v", err)
+		}
 	}
 	return errs
 }

@@ -8,10 +8,23 @@ import (
 	"testing"
 )
 
-func TestDefaultsAreValid(t *testing.T) {
+func TestDefaultsAreValidOnlyForDevelopment(t *testing.T) {
 	o := Default()
+	o.Dev = true
 	if err := o.Validate(); err != nil {
-		t.Fatalf("defaults must be valid: %v", err)
+		t.Fatalf("defaults must be valid with --dev: %v", err)
+	}
+	// Without --dev the defaults would log live invite links and make links to localhost.
+	o.Dev = false
+	err := o.Validate()
+	if err == nil || !strings.Contains(err.Error(), "--notifier: log prints live invite links") ||
+		!strings.Contains(err.Error(), "--public-url:") {
+		t.Fatalf("production needs a real notifier and public URL: %v", err)
+	}
+	o.Notifier, o.WebhookURL, o.WebhookSecretFile = NotifierWebhook, "https://hooks.example.com/invites", "/etc/hostname"
+	o.PublicURL = "https://dashboard-access.example.com"
+	if err := o.Validate(); err != nil {
+		t.Fatalf("a production configuration is valid: %v", err)
 	}
 }
 
@@ -81,7 +94,7 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		o := Default()
 		fs := flag.NewFlagSet("test", flag.ContinueOnError)
 		o.Bind(fs)
-		if err := fs.Parse(c.args); err != nil {
+		if err := fs.Parse(append([]string{"--dev"}, c.args...)); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		err := o.Validate()
@@ -131,7 +144,7 @@ func TestLeaderElectionNamespaceDefaultsToInCluster(t *testing.T) {
 	o := Default()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	o.Bind(fs)
-	if err := fs.Parse([]string{"--leader-elect"}); err != nil {
+	if err := fs.Parse([]string{"--leader-elect", "--dev"}); err != nil {
 		t.Fatal(err)
 	}
 	if o.LeaderElectionNamespace != "" {

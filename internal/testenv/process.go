@@ -140,6 +140,7 @@ func NewManagerProcess(name, binary, kubeconfig, logPath string, args ...string)
 		"--access-bind-address=" + access,
 		"--health-probe-bind-address=" + probe,
 		"--public-url=http://" + access,
+		"--dev", // a loopback --public-url
 		"--metrics-bind-address=0",
 	}, args...)
 	return m, nil

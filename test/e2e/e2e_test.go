@@ -64,6 +64,7 @@ func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
 		"--webhook-url":               {"--notifier=webhook"},
 		"--trusted-proxies":           {"--trusted-proxies=10.0.0.0/40"},
 		"--leader-election-namespace": {"--leader-election-namespace=Not_A_Namespace"},
+		"--notifier":                  {}, // the log notifier prints live invite links: --dev only
 	}
 	for flagName, args := range cases {
 		var stderr bytes.Buffer
