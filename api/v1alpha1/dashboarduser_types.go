@@ -74,7 +74,7 @@ type DashboardUserSpec struct {
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=254
 	// +kubebuilder:validation:XValidation:rule="self == self.lowerAscii()",message="must be lower case, so that one person is one object"
-	// +kubebuilder:validation:XValidation:rule="self.lowerAscii().matches('^[a-z0-9._%+-]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')",message="must be an email address such as jane@example.com"
+	// +kubebuilder:validation:XValidation:rule="self.lowerAscii().matches('^[a-z0-9_%+-]+([.][a-z0-9_%+-]+)*@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')",message="must be an email address such as jane@example.com (no dot at the start or end of the part before @, no two dots in a row)"
 	// +kubebuilder:validation:XValidation:rule="self.indexOf('@') <= 64",message="the part before @ must be at most 64 characters"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: create a new DashboardUser for another address"
 	Email string `json:"email"`
@@ -82,6 +82,7 @@ type DashboardUserSpec struct {
 	// displayName is the Name column of the users page, at most 128 characters.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\p{Cc}')",message="must not contain control characters (newlines, tabs, escape sequences)"
 	DisplayName string `json:"displayName,omitempty"`
 
 	// role is one of the dashboard's system roles: Admin, Creator, Member or Approver. Editing it

@@ -60,7 +60,7 @@ var _ = Describe("users", func() {
 
 	// aProject has three users; jane has the status the operator would write after a login.
 	aProject := func() []exported {
-		createUser(ns, "jane", "jane@example.com", accessv1alpha1.RoleAdmin, "Doe, Jane \"JD\"\nof Sales")
+		createUser(ns, "jane", "jane@example.com", accessv1alpha1.RoleAdmin, "Doe, Jane \"JD\" of Sales")
 		createUser(ns, "omar", "omar@example.com", accessv1alpha1.RoleMember, "Omar")
 		createUser(ns, "abe", "abe@example.com", accessv1alpha1.RoleApprover, "")
 		jane := getUser(ns, "jane")
@@ -73,7 +73,7 @@ var _ = Describe("users", func() {
 		Expect(k8sClient.Status().Update(ctx, omar)).To(Succeed())
 		return []exported{ // sorted by email
 			{ns, "", "Approver", "abe@example.com", "Pending", "", "None"},
-			{ns, "Doe, Jane \"JD\"\nof Sales", "Admin", "jane@example.com", "Active", "2026-02-03T04:05:06Z", "Expiring"},
+			{ns, "Doe, Jane \"JD\" of Sales", "Admin", "jane@example.com", "Active", "2026-02-03T04:05:06Z", "Expiring"},
 			{ns, "Omar", "Member", "omar@example.com", "Invited", "", "None"},
 		}
 	}
@@ -122,7 +122,7 @@ var _ = Describe("users", func() {
 			for i, w := range want {
 				Expect(records[i+1]).To(Equal([]string{w.Name, w.Role, w.Email, w.UserStatus, w.LastLogin, w.PasscodeStatus}))
 			}
-			Expect(out).To(ContainSubstring("\"Doe, Jane \"\"JD\"\"\nof Sales\",Admin,"))
+			Expect(out).To(ContainSubstring("\"Doe, Jane \"\"JD\"\" of Sales\",Admin,"))
 
 			By("-o csv is the default")
 			Expect(run("users", "export", "-n", ns, "-o", "csv").succeed().Out).To(Equal(out))

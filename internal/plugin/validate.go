@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"unicode"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
@@ -27,7 +28,7 @@ const (
 )
 
 // emailPattern is the CRD's CEL rule for spec.email, verbatim.
-var emailPattern = regexp.MustCompile(`^[a-z0-9._%+-]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
+var emailPattern = regexp.MustCompile(`^[a-z0-9_%+-]+([.][a-z0-9_%+-]+)*@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 
 // nonAlphanumeric is what ObjectNameForEmail turns into '-'.
 var nonAlphanumeric = regexp.MustCompile(`[^a-z0-9]+`)
@@ -229,6 +230,9 @@ func validateInvitees(entries []inviteEntry, defaultRole string) ([]Invitee, err
 		}
 		if len(e.name) > maxDisplayName {
 			bad = append(bad, fmt.Sprintf("name must be at most %d characters (it has %d)", maxDisplayName, len(e.name)))
+		}
+		if strings.ContainsFunc(e.name, unicode.IsControl) {
+			bad = append(bad, "name must not contain control characters (newlines, tabs, escape sequences)")
 		}
 		if len(bad) > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %s", e.source, strings.Join(bad, "; ")))
