@@ -194,6 +194,18 @@ func (p InviteProblems) Error() string {
 	return head + ":\n  " + strings.Join(p, "\n  ")
 }
 
+// displayNameProblems are the CRD's rules for spec.displayName.
+func displayNameProblems(name string) []string {
+	var bad []string
+	if len(name) > maxDisplayName {
+		bad = append(bad, fmt.Sprintf("name must be at most %d characters (it has %d)", maxDisplayName, len(name)))
+	}
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		bad = append(bad, "name must not contain control characters (newlines, tabs, escape sequences)")
+	}
+	return bad
+}
+
 // validateInvitees checks every entry with the CRD's rules, applies the default role, drops exact
 // duplicates (one invite per email) and enforces MaxInvites. It reports every problem at once.
 func validateInvitees(entries []inviteEntry, defaultRole string) ([]Invitee, error) {
@@ -228,12 +240,7 @@ func validateInvitees(entries []inviteEntry, defaultRole string) ([]Invitee, err
 		case defaultRole == "":
 			bad = append(bad, "no role: give one with --role or in the second column of --from-file")
 		}
-		if len(e.name) > maxDisplayName {
-			bad = append(bad, fmt.Sprintf("name must be at most %d characters (it has %d)", maxDisplayName, len(e.name)))
-		}
-		if strings.ContainsFunc(e.name, unicode.IsControl) {
-			bad = append(bad, "name must not contain control characters (newlines, tabs, escape sequences)")
-		}
+		bad = append(bad, displayNameProblems(e.name)...)
 		if len(bad) > 0 {
 			problems = append(problems, fmt.Sprintf("%s: %s", e.source, strings.Join(bad, "; ")))
 			continue
