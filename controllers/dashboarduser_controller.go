@@ -234,6 +234,12 @@ func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.Da
 // API reason reaches the condition.
 func (r *DashboardUserReconciler) retry(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, what string, err error) (
 	ctrl.Result, error) {
+	if permanent(err) {
+		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the DashboardUser changes", "step", what)
+		refused(userBackoff(u), now, what, err)
+		u.Status.ObservedGeneration = u.Generation
+		return ctrl.Result{}, nil
+	}
 	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", u.Status.Failures+1)
 	return ctrl.Result{RequeueAfter: retry(userBackoff(u), now, what, err)}, nil
 }

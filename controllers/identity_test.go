@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -52,5 +53,23 @@ var _ = Describe("Identity bound to the user's UID", func() {
 		bobCode := string(secretOf(Default, ns, "u-api").Data[passcodesecret.KeyPasscode])
 		Eventually(func() int { return verifyStatus(ns, bobCode) }).Should(Equal(http.StatusOK))
 		Expect(verifyStatus(ns, aliceCode)).To(Equal(http.StatusUnauthorized), "no grace for the old user's passcode")
+	})
+})
+
+var _ = Describe("Long names", func() {
+	It("issues a passcode for a Passcode whose name is longer than a label value (63 characters)", func() {
+		ns := newNamespace()
+		// What the plugin names the Passcode of firstname.lastname@engineering.subsidiary.example.com.
+		name := "firstname-lastname-engineering-subsidiary-example-com-1a2b3c4d-api"
+		Expect(len(name)).To(BeNumerically(">", 63))
+		createUser(ns, "firstname")
+		createPasscode(ns, name, "firstname", "1h")
+		pc := waitForPasscode(ns, name, inPhase(accessv1alpha1.PasscodeActive, 1))
+		s := secretOf(Default, ns, pc.Status.SecretName)
+		label := s.Labels[accessv1alpha1.PasscodeLabel]
+		Expect(validation.IsValidLabelValue(label)).To(BeEmpty())
+		Expect(label).To(Equal(passcodesecret.PasscodeLabelValue(name)))
+		Expect(label).To(HavePrefix(name[:40]))
+		Expect(s.Data).To(HaveKey(passcodesecret.KeyPasscode))
 	})
 })

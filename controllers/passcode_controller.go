@@ -364,6 +364,12 @@ func (r *PasscodeReconciler) statusBehindSecret(ctx context.Context, pc *accessv
 // retry records a transient failure with a persisted, growing backoff. The error is logged (its
 // text comes from the API server and names objects and fields, never a passcode).
 func (r *PasscodeReconciler) retry(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, what string, err error) (ctrl.Result, error) {
+	if permanent(err) {
+		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the Passcode changes", "step", what)
+		refused(passcodeBackoff(pc), now, what, err)
+		pc.Status.ObservedGeneration = pc.Generation
+		return ctrl.Result{}, nil
+	}
 	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", pc.Status.Failures+1)
 	return ctrl.Result{RequeueAfter: retry(passcodeBackoff(pc), now, what, err)}, nil
 }

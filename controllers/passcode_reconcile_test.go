@@ -13,12 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/passcode"
@@ -407,5 +409,23 @@ func TestAShortenedTenureShortensTheCurrentPasscode(t *testing.T) {
 	}
 	if _, pc = reconcileOnce(t, r); !pc.Status.ExpiresAt.Time.Equal(t0.Add(time.Hour)) {
 		t.Fatal("a longer tenure applies from the next issue, never to the current passcode")
+	}
+}
+
+// TestAPermanentRefusalStalls: a write the API server refuses as invalid is not retried forever: the
+// Passcode is Stalled with the reason, and no requeue is asked for.
+func TestAPermanentRefusalStalls(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Apply: func(context.Context, client.WithWatch, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+			return apierrors.NewInvalid(schema.GroupKind{Kind: "Secret"}, "jane-api", field.ErrorList{
+				field.Invalid(field.NewPath("metadata", "annotations"), "bad key", "name part must consist of alphanumeric characters")})
+		},
+	})
+	res, pc := reconcileOnce(t, r)
+	stalled := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionStalled)
+	if res.RequeueAfter != 0 || stalled == nil || stalled.Reason != accessv1alpha1.ReasonRefused ||
+		!strings.Contains(stalled.Message, "metadata.annotations") || pc.Status.Failures != 0 {
+		t.Fatalf("requeue %v, Stalled %+v, failures %d", res.RequeueAfter, stalled, pc.Status.Failures)
 	}
 }

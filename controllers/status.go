@@ -45,6 +45,22 @@ func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
 	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, u.Generation}
 }
 
+// permanent reports an API refusal that no retry can fix: the request itself is invalid.
+func permanent(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
+}
+
+// refused stalls the object on a permanent API refusal, saying what was refused and why (the API
+// server's message names fields and values of the object written, never a passcode).
+func refused(b backoff, now time.Time, what string, err error) {
+	msg := err.Error()
+	if status, ok := err.(apierrors.APIStatus); ok { //nolint:errorlint // APIStatus is implemented by the error itself
+		msg = status.Status().Message
+	}
+	stall(b, now, accessv1alpha1.ReasonRefused, fmt.Sprintf("%s was refused by the API server (%s): %s", what,
+		apierrors.ReasonForError(err), msg))
+}
+
 // retry records a transient failure with a persisted, growing backoff and returns the wait. The
 // message names the step and the API's reason, never the error's full text (which could quote
 // object data).

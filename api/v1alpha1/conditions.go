@@ -20,6 +20,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonRetrying: the last attempt failed with a transient error; a retry is scheduled.
 	ReasonRetrying = "Retrying"
+	// ReasonRefused: the API server refused a write as invalid (422/400): retrying cannot help, only
+	// a change to the object can (Stalled).
+	ReasonRefused = "Refused"
 )
 
 // Condition reasons of a Passcode.

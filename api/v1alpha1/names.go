@@ -19,7 +19,8 @@ const (
 	ManagedByLabel = "app.kubernetes.io/managed-by"
 	// ManagedByValue is the value of ManagedByLabel.
 	ManagedByValue = "access-operator"
-	// PasscodeLabel on a Secret names the Passcode it belongs to.
+	// PasscodeLabel on a Secret names the Passcode it belongs to (a name longer than a label value's
+	// 63 characters is shortened with a hash suffix: passcodesecret.PasscodeLabelValue).
 	PasscodeLabel = "access.dashboardops.io/passcode"
 	// InviteKeyLabel marks a project's invite key Secret (InviteKeySecretName), the one Secret the
 	// operator writes that holds no passcode.

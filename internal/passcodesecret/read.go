@@ -133,5 +133,5 @@ func OwnedBy(s *corev1.Secret, pc *accessv1alpha1.Passcode) bool {
 	if ref := metav1.GetControllerOf(s); ref != nil {
 		return ref.UID == pc.UID
 	}
-	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Labels[accessv1alpha1.PasscodeLabel] == pc.Name
+	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Labels[accessv1alpha1.PasscodeLabel] == PasscodeLabelValue(pc.Name)
 }

@@ -7,9 +7,12 @@ package passcodesecret
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +56,22 @@ type Contents struct {
 	Revision  int64
 }
 
+// maxLabelValue is the longest label value the API server accepts.
+const maxLabelValue = 63
+
+// PasscodeLabelValue is the value of the PasscodeLabel for a Passcode named name: the name itself
+// when it fits a label value (63 characters), else its first 54 characters, "-" and 8 hex digits of
+// its SHA-256, so that a long name never makes the Secret unwritable and two long names never share
+// a value by accident.
+func PasscodeLabelValue(name string) string {
+	if len(name) <= maxLabelValue {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	prefix := strings.TrimRight(name[:maxLabelValue-9], "-.")
+	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
 // Labels are the labels the operator puts on the Secret: the Passcode's secretTemplate plus ours.
 func Labels(pc *accessv1alpha1.Passcode) map[string]string {
 	out := map[string]string{}
@@ -60,7 +79,7 @@ func Labels(pc *accessv1alpha1.Passcode) map[string]string {
 		maps.Copy(out, pc.Spec.SecretTemplate.Labels)
 	}
 	out[accessv1alpha1.ManagedByLabel] = accessv1alpha1.ManagedByValue
-	out[accessv1alpha1.PasscodeLabel] = pc.Name
+	out[accessv1alpha1.PasscodeLabel] = PasscodeLabelValue(pc.Name)
 	return out
 }
 
