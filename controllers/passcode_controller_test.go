@@ -28,7 +28,7 @@ var _ = Describe("Passcode", func() {
 		createPasscode(ns, "jane-api", "jane", "30d", func(pc *accessv1alpha1.Passcode) {
 			pc.Spec.SecretName = "jane-api-key"
 			pc.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{
-				Labels: map[string]string{"team": "analytics"}, Annotations: map[string]string{"note": "for the ETL"}}
+				Labels: map[string]accessv1alpha1.LabelValue{"team": "analytics"}, Annotations: map[string]string{"note": "for the ETL"}}
 		})
 		pc := waitForPasscode(ns, "jane-api", inPhase(accessv1alpha1.PasscodeActive, 1))
 		Expect(readyReason(pc)).To(Equal("True/Issued"))

@@ -69,20 +69,26 @@ type RotationSpec struct {
 	GracePeriod string `json:"gracePeriod,omitempty"`
 }
 
+// LabelValue is a Kubernetes label value: empty, or at most 63 letters, digits, '-', '_' or '.',
+// starting and ending with a letter or digit (what the API server accepts on the Secret).
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type LabelValue string
+
 // SecretTemplate adds labels and annotations to the Secret that holds the passcode.
 type SecretTemplate struct {
 	// labels to add to the Secret. The operator's own labels cannot be overridden.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/managed-by' in self) && !('access.dashboardops.io/passcode' in self)",message="must not set app.kubernetes.io/managed-by or access.dashboardops.io/passcode: the operator owns them"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be label keys: an optional DNS prefix and '/', then at most 63 letters, digits, '-', '_' or '.'"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 63)",message="values must be label values of at most 63 characters"
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.indexOf('/') <= 253 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be label keys: an optional lower-case DNS prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// annotations to add to the Secret. The operator's own annotations cannot be overridden.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('access.dashboardops.io/'))",message="must not use the access.dashboardops.io/ prefix: the operator owns it"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.indexOf('/') <= 253 && k.matches('^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be annotation keys: an optional DNS prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 

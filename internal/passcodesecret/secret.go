@@ -76,7 +76,9 @@ func PasscodeLabelValue(name string) string {
 func Labels(pc *accessv1alpha1.Passcode) map[string]string {
 	out := map[string]string{}
 	if pc.Spec.SecretTemplate != nil {
-		maps.Copy(out, pc.Spec.SecretTemplate.Labels)
+		for k, v := range pc.Spec.SecretTemplate.Labels {
+			out[k] = string(v)
+		}
 	}
 	out[accessv1alpha1.ManagedByLabel] = accessv1alpha1.ManagedByValue
 	out[accessv1alpha1.PasscodeLabel] = PasscodeLabelValue(pc.Name)
