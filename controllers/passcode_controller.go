@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,6 +117,10 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: time.Second}, nil // it changed again meanwhile
 	}
 	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
+		if errors.Is(err, passcodesecret.ErrNotOurs) {
+			r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, secretConflictMessage(pc))
+			return ctrl.Result{}, nil
+		}
 		return r.retry(ctx, pc, now, "writing the Secret", err)
 	}
 
@@ -126,6 +131,11 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+func secretConflictMessage(pc *accessv1alpha1.Passcode) string {
+	return fmt.Sprintf("Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
+		passcodesecret.Name(pc))
 }
 
 // decide takes the decision for pc. A passcode this operator wrote whose status write never
@@ -162,9 +172,7 @@ func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alph
 		return nil, &res
 	}
 	if secret != nil && !passcodesecret.OwnedBy(secret, pc) {
-		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, fmt.Sprintf(
-			"Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
-			secret.Name))
+		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, secretConflictMessage(pc))
 		return nil, &ctrl.Result{}
 	}
 	stale, err := r.statusBehindSecret(ctx, pc, secret)
@@ -194,6 +202,11 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		if d.adopt != nil {
 			next.Status.ExpiresAt = ptrTime(d.adopt.ExpiresAt)
 			refreshRenewal(next, t)
+		}
+		if secret == nil {
+			if err := passcodesecret.Create(ctx, r.Client, r.APIReader, pc); err != nil {
+				return err
+			}
 		}
 		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Contents{
 			Passcode: value, Email: user.Spec.Email, ExpiresAt: next.Status.ExpiresAt.Time, Revision: next.Status.Revision,

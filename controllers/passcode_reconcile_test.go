@@ -429,3 +429,35 @@ func TestAPermanentRefusalStalls(t *testing.T) {
 		t.Fatalf("requeue %v, Stalled %+v, failures %d", res.RequeueAfter, stalled, pc.Status.Failures)
 	}
 }
+
+// TestASecretCreatedMeanwhileIsNeverTakenOver: someone creates a Secret of that name between the
+// live read that found none and the write: the operator does not take it over (no passcode written
+// into it, no owner reference), and the Passcode is Stalled with SecretConflict.
+func TestASecretCreatedMeanwhileIsNeverTakenOver(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+	theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api", Labels: map[string]string{"owner": "someone"}},
+		Data: map[string][]byte{"token": []byte("theirs")}}
+	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*corev1.Secret); ok {
+				if err := c.Create(ctx, theirs.DeepCopy()); err != nil { // the race: theirs lands first
+					return err
+				}
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	res, pc := reconcileOnce(t, r)
+	stalled := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionStalled)
+	if stalled == nil || stalled.Reason != accessv1alpha1.ReasonSecretConflict || res.RequeueAfter != 0 || pc.Status.Revision != 0 {
+		t.Fatalf("Stalled %+v requeue %v revision %d", stalled, res.RequeueAfter, pc.Status.Revision)
+	}
+	got := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, has := got.Data[passcodesecret.KeyPasscode]; has || len(got.OwnerReferences) != 0 || got.Labels[accessv1alpha1.ManagedByLabel] != "" ||
+		string(got.Data["token"]) != "theirs" {
+		t.Fatalf("their Secret was taken over: labels %v owners %v keys %d", got.Labels, got.OwnerReferences, len(got.Data))
+	}
+}

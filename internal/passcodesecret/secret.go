@@ -7,6 +7,7 @@ package passcodesecret
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
@@ -108,6 +110,46 @@ func Data(pc *accessv1alpha1.Passcode, c Contents) map[string][]byte {
 		data[KeyPasscode] = []byte(c.Passcode)
 	}
 	return data
+}
+
+// ErrNotOurs is returned when a Secret of the Passcode's Secret name exists and belongs to someone
+// else: it is never written.
+var ErrNotOurs = errors.New("a Secret of that name exists and is not managed by this Passcode")
+
+// Create makes the Secret of pc when a live read found none: a plain create, which fails if anything
+// of that name exists by now, of only what never changes (name, type, the operator's two labels and
+// the controller reference); Apply fills in the rest. Server-side apply alone would take over a
+// Secret someone created between that read and the write. An existing Secret that is ours (an
+// earlier attempt made it) is fine; anyone else's is ErrNotOurs.
+func Create(ctx context.Context, cl client.Client, reader client.Reader, pc *accessv1alpha1.Passcode) error {
+	isController := true
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: Name(pc), Namespace: pc.Namespace,
+			Labels: map[string]string{
+				accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue,
+				accessv1alpha1.PasscodeLabel:  PasscodeLabelValue(pc.Name),
+			},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode",
+				Name: pc.Name, UID: pc.UID, Controller: &isController, BlockOwnerDeletion: &isController}},
+		},
+		Type: corev1.SecretTypeOpaque,
+	}
+	err := cl.Create(ctx, s, client.FieldOwner(FieldManager))
+	if err == nil || !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("creating Secret %s: %w", Name(pc), err)
+		}
+		return nil
+	}
+	existing := &corev1.Secret{}
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(s), existing); err != nil {
+		return fmt.Errorf("reading Secret %s: %w", Name(pc), err)
+	}
+	if !OwnedBy(existing, pc) {
+		return ErrNotOurs
+	}
+	return nil
 }
 
 // Apply writes the Secret of pc with contents c. Fields the operator set before and no longer
