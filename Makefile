@@ -61,8 +61,22 @@ control-plane: ## Build kube-apiserver, kube-controller-manager, etcd and kubect
 	hack/control-plane.sh
 
 .PHONY: test
-test: test-deps control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd.
+test: test-deps control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd, then each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
+	$(MAKE) fuzz
+
+# Every parser that faces the network or users: pkg:target.
+FUZZ_TARGETS := internal/accessserver:FuzzDecodeVerifyRequest internal/accessserver:FuzzForwardAuth \
+	internal/accessserver:FuzzInvitationPath internal/duration:FuzzParse internal/passcode:FuzzMatches \
+	internal/plugin:FuzzInviteFile
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=5m).
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		go test ./$${t%%:*} -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME); \
+	done
 
 .PHONY: bench
 bench: control-plane ## Benchmark the access server (/v1/auth vs a trivial handler, side by side).
