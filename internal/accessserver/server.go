@@ -41,9 +41,15 @@ type Config struct {
 	// every FailureRefill. Zero values mean 10 and 6 s (100 a minute after the burst).
 	FailureBurst  int
 	FailureRefill time.Duration
+	// ThrottleIPv6Prefix is how many leading bits of an IPv6 address name one client for the
+	// throttle; zero means 64.
+	ThrottleIPv6Prefix int
 	// LastUseInterval coalesces last-use writes; zero means one minute.
 	LastUseInterval time.Duration
 }
+
+// maxThrottledClients bounds the throttle's memory: about 300 bytes per client, so about 30 MB.
+const maxThrottledClients = 100_000
 
 // Server is the access server. It is a manager Runnable that runs on every replica.
 type Server struct {
@@ -70,7 +76,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
-		throttle: newFailureThrottle(cfg.FailureBurst, cfg.FailureRefill, 100_000),
+		throttle: newFailureThrottle(cfg.FailureBurst, cfg.FailureRefill, maxThrottledClients, cfg.ThrottleIPv6Prefix),
 		lastUse:  newLastUse(cfg.Writer, cfg.Clock, cfg.LastUseInterval),
 		addr:     make(chan net.Addr, 1),
 	}

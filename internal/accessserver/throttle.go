@@ -1,97 +1,103 @@
 package accessserver
 
 import (
-	"math"
+	"container/list"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/dashboardops/access-operator/internal/metrics"
 )
 
-// failureThrottle limits failed attempts per client with a token bucket: burst failures at once,
-// then one more every refill. Only failures take tokens and only failures are refused, so a valid
-// passcode is never held up; a success never touches the throttle at all.
+// failureThrottle limits failed attempts per client with a token bucket (golang.org/x/time/rate):
+// burst failures at once, then one more every refill. Only failures take tokens and only failures
+// are refused, so a valid passcode is never held up; a success never touches the throttle at all.
 //
-// Memory is bounded: at most maxClients buckets. When full, buckets that have refilled completely
-// (idle clients) are dropped; if none has, an arbitrary one is, which at worst forgives one
-// client's failures early.
+// A client is an IPv4 address, or an IPv6 network of ipv6Prefix bits (64 by default: one host
+// usually holds a whole /64 and could rotate through it freely). Memory is bounded: at most
+// maxClients limiters in a least-recently-used list, so adding one is O(1) and never scans the
+// table under the lock; the least recently failing client is forgotten first.
 type failureThrottle struct {
 	mu         sync.Mutex
-	buckets    map[netip.Addr]*bucket
-	burst      float64
+	clients    map[netip.Prefix]*list.Element
+	lru        *list.List // of *throttled, most recent first
+	burst      int
 	refill     time.Duration
 	maxClients int
+	ipv6Prefix int
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
+type throttled struct {
+	key     netip.Prefix
+	limiter *rate.Limiter
 }
 
-func newFailureThrottle(burst int, refill time.Duration, maxClients int) *failureThrottle {
-	return &failureThrottle{buckets: map[netip.Addr]*bucket{}, burst: float64(burst), refill: refill, maxClients: maxClients}
+func newFailureThrottle(burst int, refill time.Duration, maxClients, ipv6Prefix int) *failureThrottle {
+	if ipv6Prefix <= 0 || ipv6Prefix > 128 {
+		ipv6Prefix = 64
+	}
+	return &failureThrottle{clients: map[netip.Prefix]*list.Element{}, lru: list.New(), burst: burst, refill: refill,
+		maxClients: maxClients, ipv6Prefix: ipv6Prefix}
+}
+
+// key is the client a request is counted against.
+func (t *failureThrottle) key(addr netip.Addr) netip.Prefix {
+	bits := 32
+	if addr.Is6() {
+		bits = t.ipv6Prefix
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
 }
 
 // blocked reports whether client has no failure left to spend, and how long until it has one.
-func (t *failureThrottle) blocked(client netip.Addr, now time.Time) (time.Duration, bool) {
+func (t *failureThrottle) blocked(addr netip.Addr, now time.Time) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b, ok := t.buckets[client]
+	e, ok := t.clients[t.key(addr)]
 	if !ok {
 		return 0, false
 	}
-	t.top(b, now)
-	if b.tokens >= 1 {
+	tokens := e.Value.(*throttled).limiter.TokensAt(now)
+	if tokens >= 1 {
 		return 0, false
 	}
-	return time.Duration((1 - b.tokens) * float64(t.refill)), true
+	metrics.AccessThrottled.Inc()
+	return time.Duration((1 - tokens) * float64(t.refill)), true
 }
 
-// fail spends one token of client's bucket.
-func (t *failureThrottle) fail(client netip.Addr, now time.Time) {
+// fail spends one token of client's limiter.
+func (t *failureThrottle) fail(addr netip.Addr, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b, ok := t.buckets[client]
-	if !ok {
-		if len(t.buckets) >= t.maxClients {
-			t.evict(now)
+	k := t.key(addr)
+	e, ok := t.clients[k]
+	if ok {
+		t.lru.MoveToFront(e)
+	} else {
+		if t.lru.Len() >= t.maxClients {
+			oldest := t.lru.Back()
+			t.lru.Remove(oldest)
+			delete(t.clients, oldest.Value.(*throttled).key)
 		}
-		b = &bucket{tokens: t.burst, last: now}
-		t.buckets[client] = b
+		e = t.lru.PushFront(&throttled{key: k, limiter: rate.NewLimiter(rate.Every(t.refill), t.burst)})
+		t.clients[k] = e
 	}
-	t.top(b, now)
-	b.tokens = math.Max(b.tokens-1, 0)
-}
-
-func (t *failureThrottle) top(b *bucket, now time.Time) {
-	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = math.Min(t.burst, b.tokens+float64(elapsed)/float64(t.refill))
-		b.last = now
-	}
-}
-
-// evict makes room: idle (full) buckets first, else any one.
-func (t *failureThrottle) evict(now time.Time) {
-	for k, b := range t.buckets {
-		t.top(b, now)
-		if b.tokens >= t.burst {
-			delete(t.buckets, k)
-		}
-	}
-	if len(t.buckets) < t.maxClients {
-		return
-	}
-	for k := range t.buckets {
-		delete(t.buckets, k)
-		return
-	}
+	e.Value.(*throttled).limiter.AllowN(now, 1)
+	metrics.AccessThrottleClients.Set(float64(t.lru.Len()))
 }
 
 func (t *failureThrottle) size() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.buckets)
+	return t.lru.Len()
 }
 
 // clientAddr is who sent the request: the peer, or, when the peer is a trusted proxy, the

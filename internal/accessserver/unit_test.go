@@ -2,6 +2,7 @@ package accessserver
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
@@ -197,7 +198,7 @@ func FuzzDecodeVerifyRequest(f *testing.F) {
 }
 
 func TestThrottle(t *testing.T) {
-	th := newFailureThrottle(3, 10*time.Second, 100)
+	th := newFailureThrottle(3, 10*time.Second, 100, 64)
 	a := netip.MustParseAddr("192.0.2.1")
 	b := netip.MustParseAddr("192.0.2.2")
 	for i := range 3 {
@@ -219,7 +220,7 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestThrottleMemoryIsBounded(t *testing.T) {
-	th := newFailureThrottle(3, time.Second, 1000)
+	th := newFailureThrottle(3, time.Second, 1000, 64)
 	for i := range 20_000 {
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		th.fail(addr, now.Add(time.Duration(i)*time.Millisecond))
@@ -303,5 +304,44 @@ func TestInvitePageEscapesAndSetsSafeHeaders(t *testing.T) {
 	}
 	if !strings.Contains(body, `<form method="post" action="/invitations/X/accept">`) {
 		t.Error("the Accept form posts without JavaScript")
+	}
+}
+
+// TestThrottleKeysIPv6ByNetwork: an IPv6 client cannot escape the throttle by rotating through its
+// /64; another /64 is another client; the prefix length is configurable.
+func TestThrottleKeysIPv6ByNetwork(t *testing.T) {
+	th := newFailureThrottle(2, time.Minute, 100, 64)
+	for i := range 2 {
+		th.fail(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1)), now)
+	}
+	if _, blocked := th.blocked(netip.MustParseAddr("2001:db8:1:2:ffff::9"), now); !blocked {
+		t.Fatal("another address of the same /64 is the same client")
+	}
+	if _, blocked := th.blocked(netip.MustParseAddr("2001:db8:1:3::1"), now); blocked {
+		t.Fatal("another /64 is another client")
+	}
+	per128 := newFailureThrottle(2, time.Minute, 100, 128)
+	per128.fail(netip.MustParseAddr("2001:db8::1"), now)
+	per128.fail(netip.MustParseAddr("2001:db8::1"), now)
+	if _, blocked := per128.blocked(netip.MustParseAddr("2001:db8::2"), now); blocked {
+		t.Fatal("with a /128 key every address is its own client")
+	}
+}
+
+// TestThrottleForgetsTheLeastRecentlyFailing: when full, the client that failed longest ago goes
+// first; one that keeps failing stays throttled.
+func TestThrottleForgetsTheLeastRecentlyFailing(t *testing.T) {
+	th := newFailureThrottle(1, time.Hour, 3, 64)
+	attacker := netip.MustParseAddr("198.51.100.66")
+	th.fail(attacker, now)
+	for i := range 10 {
+		th.fail(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), now)
+		th.fail(attacker, now) // still failing: most recent, never evicted
+	}
+	if th.size() != 3 {
+		t.Fatalf("%d clients for a limit of 3", th.size())
+	}
+	if _, blocked := th.blocked(attacker, now); !blocked {
+		t.Fatal("a client that keeps failing is never forgotten while others come and go")
 	}
 }

@@ -45,6 +45,12 @@ var (
 	// throttled, bad_request, error).
 	AccessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "access_requests_total",
 		Help: "Access server requests by endpoint and result."}, []string{"endpoint", "result"})
+	// AccessThrottled counts requests refused by the failure throttle (429).
+	AccessThrottled = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "access_throttled_total",
+		Help: "Access server requests refused with 429 because their client failed too often."})
+	// AccessThrottleClients is how many clients (IPv4 addresses, IPv6 networks) the throttle tracks.
+	AccessThrottleClients = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "access_throttle_clients",
+		Help: "Clients (IPv4 addresses or IPv6 networks) the access server's failure throttle remembers."})
 	// AccessLatency observes access server request latency.
 	AccessLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "access_request_duration_seconds",
 		Help:    "Access server request latency.",
@@ -122,6 +128,7 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
 		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, AccessRequests, AccessLatency, LastUseDropped,
+		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err

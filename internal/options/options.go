@@ -66,6 +66,9 @@ type Options struct {
 	// AllowInsecureDelivery permits invite links in clear text to hosts other than loopback.
 	AllowInsecureDelivery bool
 
+	// ThrottleIPv6Prefix is the IPv6 network size counted as one client by the failure throttle.
+	ThrottleIPv6Prefix int
+
 	WatchNamespaces string
 	TrustedProxies  string
 }
@@ -82,6 +85,7 @@ func Default() Options {
 		SMTPTLS:                SMTPTLSStartTLS,
 		InviteBatchSize:        MaxInviteBatchSize,
 		InviteBatchWindow:      10 * time.Second,
+		ThrottleIPv6Prefix:     64,
 	}
 }
 
@@ -121,6 +125,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Invites sent per batch window, from 1 to 50 (the dashboard's limit).")
 	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
 		"Comma-separated namespaces to manage; empty manages all namespaces.")
+	fs.IntVar(&o.ThrottleIPv6Prefix, "throttle-ipv6-prefix", o.ThrottleIPv6Prefix,
+		"Leading bits of an IPv6 client address that the failure throttle counts as one client, from 32 to 128 (a host usually holds a /64).")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies,
 		"Comma-separated CIDRs of gateways whose X-Forwarded-For names the client; empty trusts none.")
 }
@@ -167,6 +173,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := o.TrustedProxyPrefixes(); err != nil {
 		bad("trusted-proxies", "%v", err)
+	}
+	if o.ThrottleIPv6Prefix < 32 || o.ThrottleIPv6Prefix > 128 {
+		bad("throttle-ipv6-prefix", "%d is not allowed; use 32 to 128 (64 counts each /64 network as one client)", o.ThrottleIPv6Prefix)
 	}
 	return errors.Join(errs...)
 }

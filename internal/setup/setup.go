@@ -214,12 +214,13 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 		return nil, err
 	}
 	srv := accessserver.New(accessserver.Config{
-		BindAddress:    o.AccessBindAddress,
-		Reader:         mgr.GetCache(),
-		APIReader:      mgr.GetAPIReader(),
-		Writer:         mgr.GetClient(),
-		Clock:          clk,
-		TrustedProxies: proxies,
+		BindAddress:        o.AccessBindAddress,
+		Reader:             mgr.GetCache(),
+		APIReader:          mgr.GetAPIReader(),
+		Writer:             mgr.GetClient(),
+		Clock:              clk,
+		TrustedProxies:     proxies,
+		ThrottleIPv6Prefix: o.ThrottleIPv6Prefix,
 	})
 	if err := mgr.Add(srv); err != nil {
 		return nil, err
