@@ -49,6 +49,9 @@ type DashboardUserReconciler struct {
 	Batcher *invite.Batcher
 	// PublicURL is the base of accept links.
 	PublicURL string
+	// Workers is how many users are reconciled at once; deliveries wait on SMTP or a webhook, so
+	// several at once keep one slow invite from holding up the others. Zero means 1.
+	Workers int
 }
 
 // sendTimeout bounds one delivery, so a hung SMTP server cannot hold a worker for long.
@@ -282,8 +285,7 @@ func (r *DashboardUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.DashboardUser{}).
 		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(userOfPasscode)).
-		// Deliveries wait on SMTP or a webhook: several at once, so one slow invite holds up no other.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("dashboarduser").
 		Complete(r)
 }

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -38,6 +39,9 @@ type PasscodeReconciler struct {
 	Clock clock.PassiveClock
 	// Recorder emits Events. Event text never holds a passcode.
 	Recorder events.EventRecorder
+	// Workers is how many Passcodes are reconciled at once (one key is never reconciled twice at
+	// once); zero means 1.
+	Workers int
 }
 
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch;patch
@@ -140,17 +144,18 @@ func secretConflictMessage(pc *accessv1alpha1.Passcode) string {
 
 // decide takes the decision for pc. A passcode this operator wrote whose status write never
 // happened (a crash, a failed patch) is the one the interrupted issue made: the decision is taken
-// again and finishes with it instead of issuing another passcode under the same revision. A new
-// passcode is issued only from the API server's truth: when the cached Passcode is older than the
-// stored one, fresh is the stored one and nothing is decided.
+// again and finishes with it instead of issuing another passcode under the same revision. A
+// passcode is issued, expired or revoked only from the API server's truth, so a stale cache never
+// issues a revision twice nor ends one twice (a second Secret write, status write and Event): when
+// the cached Passcode is older than the stored one, fresh is the stored one and nothing is decided.
 func (r *PasscodeReconciler) decide(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, ustate userState,
 	secret *corev1.Secret) (d decision, fresh *accessv1alpha1.Passcode, err error) {
 	d = decidePasscode(now, pc, ustate, passcodesecret.Classify(secret, pc))
 	if w, ok := passcodesecret.Unrecorded(secret, pc); ok {
 		return adoptWritten(d, w), nil, nil
 	}
-	if d.kind != actIssue {
-		return d, nil, nil
+	if d.kind != actIssue && d.kind != actExpire && d.kind != actRevoke {
+		return d, nil, nil // nothing that ends or makes a passcode
 	}
 	fresh, w, err := r.confirmLive(ctx, pc)
 	if err != nil || fresh != nil {
@@ -476,6 +481,7 @@ func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("passcode").
 		Complete(r)
 }

@@ -461,3 +461,38 @@ func TestASecretCreatedMeanwhileIsNeverTakenOver(t *testing.T) {
 		t.Fatalf("their Secret was taken over: labels %v owners %v keys %d", got.Labels, got.OwnerReferences, len(got.Data))
 	}
 }
+
+// TestAStaleCacheNeverExpiresTwice: the cache still shows an Active passcode the API server already
+// has as Expired: nothing is written again and no second Expired Event is emitted.
+func TestAStaleCacheNeverExpiresTwice(t *testing.T) {
+	stale, clk, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
+	_, pc := reconcileOnce(t, stale) // Active in both
+	cached := pc.DeepCopy()
+	clk.Step(time.Hour)
+	if _, pc = reconcileOnce(t, stale); pc.Status.Phase != accessv1alpha1.PasscodeExpired {
+		t.Fatalf("phase %s", pc.Status.Phase)
+	}
+	// A second reconciler whose cache still holds the Active copy; its live reader is the truth.
+	scheme := c.Scheme()
+	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(testUser(), cached).
+		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).Build()
+	writes := 0
+	behind := interceptor.NewClient(cache, interceptor.Funcs{
+		Apply: func(context.Context, client.WithWatch, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+			writes++
+			return nil
+		},
+		SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+			writes++
+			return nil
+		},
+	})
+	recorder := events.NewFakeRecorder(10)
+	r := &PasscodeReconciler{Client: behind, APIReader: c, Clock: clk, Recorder: recorder}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "team", Name: "jane-api"}}); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 0 || len(recorder.Events) != 0 {
+		t.Fatalf("a stale cache expired the passcode again: %d writes, %d Events", writes, len(recorder.Events))
+	}
+}

@@ -148,6 +148,8 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err != nil {
 		return nil, err
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -242,6 +244,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Notifier:  notifier,
 		Batcher:   &invite.Batcher{Size: o.InviteBatchSize, Window: o.InviteBatchWindow},
 		PublicURL: o.PublicURL,
+		Workers:   o.UserWorkers,
 	}
 	if err := users.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DashboardUser controller: %w", err)
@@ -251,6 +254,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		APIReader: mgr.GetAPIReader(),
 		Clock:     clk,
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
+		Workers:   o.PasscodeWorkers,
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
