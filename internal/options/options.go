@@ -137,7 +137,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.PasscodeWorkers, "passcode-workers", o.PasscodeWorkers, "Passcodes reconciled at once, from 1 to 64.")
 	fs.IntVar(&o.UserWorkers, "user-workers", o.UserWorkers, "DashboardUsers reconciled at once (invite deliveries wait on SMTP or a webhook), from 1 to 64.")
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager sends to the API server, sustained (above 0, at most 1000).")
-	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst, "Requests the manager may send to the API server in a burst (at least --kube-api-qps, at most 2000).")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
+		"Requests the manager may send to the API server in a burst (at least --kube-api-qps, at most 2000).")
 	fs.IntVar(&o.ThrottleIPv6Prefix, "throttle-ipv6-prefix", o.ThrottleIPv6Prefix,
 		"Leading bits of an IPv6 client address that the failure throttle counts as one client, from 32 to 128 (a host usually holds a /64).")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies,
@@ -187,17 +188,7 @@ func (o *Options) Validate() error {
 	if _, err := o.TrustedProxyPrefixes(); err != nil {
 		bad("trusted-proxies", "%v", err)
 	}
-	for flagName, n := range map[string]int{"passcode-workers": o.PasscodeWorkers, "user-workers": o.UserWorkers} {
-		if n < 1 || n > 64 {
-			bad(flagName, "%d is not allowed; use 1 to 64", n)
-		}
-	}
-	if o.KubeAPIQPS <= 0 || o.KubeAPIQPS > 1000 {
-		bad("kube-api-qps", "%g is not allowed; use a number above 0 and at most 1000", o.KubeAPIQPS)
-	}
-	if float64(o.KubeAPIBurst) < o.KubeAPIQPS || o.KubeAPIBurst > 2000 {
-		bad("kube-api-burst", "%d is not allowed; use at least --kube-api-qps (%g) and at most 2000", o.KubeAPIBurst, o.KubeAPIQPS)
-	}
+	errs = append(errs, o.validateThroughput()...)
 	if o.ThrottleIPv6Prefix < 32 || o.ThrottleIPv6Prefix > 128 {
 		bad("throttle-ipv6-prefix", "%d is not allowed; use 32 to 128 (64 counts each /64 network as one client)", o.ThrottleIPv6Prefix)
 	}
@@ -233,6 +224,26 @@ func (o *Options) validateNotifier() []error {
 		errs = append(errs, o.validateSMTP()...)
 	default:
 		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
+	}
+	return errs
+}
+
+// validateThroughput checks the worker counts and the API client's rate limit.
+func (o *Options) validateThroughput() []error {
+	var errs []error
+	bad := func(flagName, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+	}
+	for flagName, n := range map[string]int{"passcode-workers": o.PasscodeWorkers, "user-workers": o.UserWorkers} {
+		if n < 1 || n > 64 {
+			bad(flagName, "%d is not allowed; use 1 to 64", n)
+		}
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIQPS > 1000 {
+		bad("kube-api-qps", "%g is not allowed; use a number above 0 and at most 1000", o.KubeAPIQPS)
+	}
+	if float64(o.KubeAPIBurst) < o.KubeAPIQPS || o.KubeAPIBurst > 2000 {
+		bad("kube-api-burst", "%d is not allowed; use at least --kube-api-qps (%g) and at most 2000", o.KubeAPIBurst, o.KubeAPIQPS)
 	}
 	return errs
 }
