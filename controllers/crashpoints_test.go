@@ -225,22 +225,34 @@ func converge(t *testing.T, plan *faultPlan, reconcile func() (ctrl.Result, erro
 	t.Fatal("did not converge in 30 reconciles")
 }
 
+// eachCrashPoint runs a flow once cleanly to count its API writes, then once per write with that
+// write failing and once with the process dying right after it.
+func eachCrashPoint(t *testing.T, name string, run func(*testing.T, *faultPlan) int) {
+	t.Helper()
+	writes := run(t, &faultPlan{})
+	if writes == 0 {
+		t.Fatalf("%s: the flow made no API write", name)
+	}
+	for i := 1; i <= writes; i++ {
+		t.Run(fmt.Sprintf("%s/write %d fails", name, i), func(t *testing.T) { run(t, &faultPlan{failAt: i}) })
+		t.Run(fmt.Sprintf("%s/write %d crashes after", name, i), func(t *testing.T) { run(t, &faultPlan{crashAt: i}) })
+	}
+}
+
+// during runs the faulted process: the plan applies to its writes only.
+func (p *faultPlan) during(process func()) {
+	p.mu.Lock()
+	p.active = true
+	p.mu.Unlock()
+	process()
+	p.mu.Lock()
+	p.active = false
+	p.mu.Unlock()
+}
+
 func TestPasscodeCrashPoints(t *testing.T) {
 	for _, flow := range passcodeFlows() {
-		// The clean run tells how many writes the flow makes.
-		writes := runPasscodeFlow(t, flow, &faultPlan{})
-		if writes == 0 {
-			t.Fatalf("%s: the flow made no API write", flow.name)
-		}
-		for i := 1; i <= writes; i++ {
-			for _, mode := range []string{"fails", "crashes after"} {
-				plan := &faultPlan{failAt: i}
-				if mode != "fails" {
-					plan = &faultPlan{crashAt: i}
-				}
-				t.Run(fmt.Sprintf("%s/write %d %s", flow.name, i, mode), func(t *testing.T) { runPasscodeFlow(t, flow, plan) })
-			}
-		}
+		eachCrashPoint(t, flow.name, func(t *testing.T, plan *faultPlan) int { return runPasscodeFlow(t, flow, plan) })
 	}
 }
 
@@ -277,13 +289,7 @@ func runPasscodeFlow(t *testing.T, flow passcodeFlow, plan *faultPlan) int {
 		run(newReconciler(), nil)
 		flow.trigger(t, c, clk)
 	}
-	plan.mu.Lock()
-	plan.active = true
-	plan.mu.Unlock()
-	run(newReconciler(), plan) // the faulted process
-	plan.mu.Lock()
-	plan.active = false
-	plan.mu.Unlock()
+	plan.during(func() { run(newReconciler(), plan) })
 	run(newReconciler(), nil) // a new process with empty memory takes over
 
 	pc := get()
@@ -385,19 +391,7 @@ func userFlows() []userFlow {
 
 func TestUserCrashPoints(t *testing.T) {
 	for _, flow := range userFlows() {
-		writes := runUserFlow(t, flow, &faultPlan{})
-		if writes == 0 {
-			t.Fatalf("%s: the flow made no API write", flow.name)
-		}
-		for i := 1; i <= writes; i++ {
-			for _, mode := range []string{"fails", "crashes after"} {
-				plan := &faultPlan{failAt: i}
-				if mode != "fails" {
-					plan = &faultPlan{crashAt: i}
-				}
-				t.Run(fmt.Sprintf("%s/write %d %s", flow.name, i, mode), func(t *testing.T) { runUserFlow(t, flow, plan) })
-			}
-		}
+		eachCrashPoint(t, flow.name, func(t *testing.T, plan *faultPlan) int { return runUserFlow(t, flow, plan) })
 	}
 }
 
@@ -440,14 +434,8 @@ func runUserFlow(t *testing.T, flow userFlow, plan *faultPlan) int {
 		run(newReconciler(), nil)
 		flow.trigger(t, c)
 	}
-	plan.mu.Lock()
-	plan.active = true
-	plan.mu.Unlock()
-	run(newReconciler(), plan)
-	plan.mu.Lock()
-	plan.active = false
-	plan.mu.Unlock()
-	run(newReconciler(), nil)
+	plan.during(func() { run(newReconciler(), plan) })
+	run(newReconciler(), nil) // a new process with empty memory takes over
 
 	got := get()
 	inv := got.Status.Invite

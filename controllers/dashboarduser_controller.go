@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -233,18 +232,10 @@ func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.Da
 	return inv.ExpiresAt.Time, nil
 }
 
-// retry records a transient failure with a persisted backoff; the error is logged, and only its
-// API reason reaches the condition.
+// retry records a failed step (see failed).
 func (r *DashboardUserReconciler) retry(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, what string, err error) (
 	ctrl.Result, error) {
-	if permanent(err) {
-		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the DashboardUser changes", "step", what)
-		refused(userBackoff(u), now, what, err)
-		u.Status.ObservedGeneration = u.Generation
-		return ctrl.Result{}, nil
-	}
-	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", u.Status.Failures+1)
-	return ctrl.Result{RequeueAfter: retry(userBackoff(u), now, what, err)}, nil
+	return failed(ctx, userBackoff(u), now, what, err), nil
 }
 
 func (r *DashboardUserReconciler) passcodeSummary(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time) (

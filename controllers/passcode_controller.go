@@ -236,7 +236,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 			pc.Status.Revision = d.adopt.Revision
 		}
 		if secret != nil {
-			if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, r.boundEmail(pc, user), secret)); err != nil {
+			if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, boundEmail(pc, user), secret)); err != nil {
 				return err
 			}
 		}
@@ -247,7 +247,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		}
 		r.event(pc, eventType, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
 	case actSyncSecret:
-		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, r.boundEmail(pc, user), secret)); err != nil {
+		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, boundEmail(pc, user), secret)); err != nil {
 			return err
 		}
 		r.event(pc, corev1.EventTypeNormal, d.reason, "%s", d.message)
@@ -264,8 +264,8 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 
 // boundEmail is the email the Secret names: the user's, unless the user is not the one the
 // passcode was issued to ("": the Secret keeps the email it has).
-func (r *PasscodeReconciler) boundEmail(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) string {
-	if u == nil || (boundUser(pc) != "" && boundUser(pc) != u.UID) {
+func boundEmail(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) string {
+	if bound := pc.BoundUserUID(); u == nil || (bound != "" && bound != u.UID) {
 		return ""
 	}
 	return u.Spec.Email
@@ -279,7 +279,7 @@ func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1
 	if user == nil || !user.DeletionTimestamp.IsZero() {
 		return nil
 	}
-	if bound := boundUser(pc); bound != "" && bound != user.UID {
+	if bound := pc.BoundUserUID(); bound != "" && bound != user.UID {
 		return nil // a user created again under the old name owns nothing of the old one
 	}
 	for _, ref := range pc.OwnerReferences {
@@ -311,7 +311,7 @@ func (r *PasscodeReconciler) user(ctx context.Context, pc *accessv1alpha1.Passco
 		return u, userMissing, nil
 	case u.Spec.Access == accessv1alpha1.AccessRevoked:
 		return u, userRevoked, nil
-	case pc.Status.Phase == accessv1alpha1.PasscodeActive && boundUser(pc) != "" && boundUser(pc) != u.UID:
+	case pc.Status.Phase == accessv1alpha1.PasscodeActive && pc.BoundUserUID() != "" && pc.BoundUserUID() != u.UID:
 		return u, userReplaced, nil
 	}
 	return u, userGranted, nil
@@ -379,17 +379,9 @@ func (r *PasscodeReconciler) statusBehindSecret(ctx context.Context, pc *accessv
 	return live.Status.Revision >= passcodesecret.Revision(s), nil
 }
 
-// retry records a transient failure with a persisted, growing backoff. The error is logged (its
-// text comes from the API server and names objects and fields, never a passcode).
+// retry records a failed step (see failed).
 func (r *PasscodeReconciler) retry(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, what string, err error) (ctrl.Result, error) {
-	if permanent(err) {
-		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the Passcode changes", "step", what)
-		refused(passcodeBackoff(pc), now, what, err)
-		pc.Status.ObservedGeneration = pc.Generation
-		return ctrl.Result{}, nil
-	}
-	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", pc.Status.Failures+1)
-	return ctrl.Result{RequeueAfter: retry(passcodeBackoff(pc), now, what, err)}, nil
+	return failed(ctx, passcodeBackoff(pc), now, what, err), nil
 }
 
 // stall records a problem only a person can fix: no retry until the Passcode changes.

@@ -203,9 +203,6 @@ func decideActive(now time.Time, pc *accessv1alpha1.Passcode, user userState, se
 	return syncOrNothing(secret)
 }
 
-// boundUser is the UID of the user pc's current passcode belongs to ("" when none is known).
-func boundUser(pc *accessv1alpha1.Passcode) types.UID { return pc.BoundUserUID() }
-
 // adoptWritten turns a decision taken while the Secret holds the passcode of an interrupted issue
 // into one that finishes that issue. A decision to issue keeps its reason (the same decision was
 // taken before the interruption); a repair of the "tampered" Secret is no repair, it is the issue

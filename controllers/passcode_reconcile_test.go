@@ -413,7 +413,8 @@ func TestAShortenedTenureShortensTheCurrentPasscode(t *testing.T) {
 }
 
 // TestAPermanentRefusalStalls: a write the API server refuses as invalid is not retried forever: the
-// Passcode is Stalled with the reason, and no requeue is asked for.
+// Passcode is Stalled with the reason and the fields named (never their values), and no requeue is
+// asked for.
 func TestAPermanentRefusalStalls(t *testing.T) {
 	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
 	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
@@ -425,7 +426,7 @@ func TestAPermanentRefusalStalls(t *testing.T) {
 	res, pc := reconcileOnce(t, r)
 	stalled := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionStalled)
 	if res.RequeueAfter != 0 || stalled == nil || stalled.Reason != accessv1alpha1.ReasonRefused ||
-		!strings.Contains(stalled.Message, "metadata.annotations") || pc.Status.Failures != 0 {
+		!strings.Contains(stalled.Message, "metadata.annotations") || strings.Contains(stalled.Message, "bad key") || pc.Status.Failures != 0 {
 		t.Fatalf("requeue %v, Stalled %+v, failures %d", res.RequeueAfter, stalled, pc.Status.Failures)
 	}
 }

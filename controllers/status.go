@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -34,15 +36,30 @@ type backoff struct {
 	conditions *[]metav1.Condition
 	failures   *int32
 	next       **metav1.Time
+	observed   *int64 // status.observedGeneration
 	generation int64
 }
 
 func passcodeBackoff(pc *accessv1alpha1.Passcode) backoff {
-	return backoff{&pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, pc.Generation}
+	return backoff{&pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, &pc.Status.ObservedGeneration, pc.Generation}
 }
 
 func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
-	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, u.Generation}
+	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
+}
+
+// failed records a failed step of a reconcile: a refusal no retry can fix stalls the object until
+// it changes; anything else is retried with the persisted backoff. The error goes to the log only;
+// status gets the step and the API's reason.
+func failed(ctx context.Context, b backoff, now time.Time, what string, err error) ctrl.Result {
+	if permanent(err) {
+		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the object changes", "step", what)
+		refused(b, now, what, err)
+		*b.observed = b.generation
+		return ctrl.Result{}
+	}
+	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", *b.failures+1)
+	return ctrl.Result{RequeueAfter: retry(b, now, what, err)}
 }
 
 // permanent reports an API refusal that no retry can fix: the request itself is invalid.
@@ -50,15 +67,21 @@ func permanent(err error) bool {
 	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
 }
 
-// refused stalls the object on a permanent API refusal, saying what was refused and why (the API
-// server's message names fields and values of the object written, never a passcode).
+// refused stalls the object on a permanent API refusal, saying what was refused: the API server's
+// reason and the fields it named, never their values (a refused status write could quote a hash).
 func refused(b backoff, now time.Time, what string, err error) {
-	msg := err.Error()
-	if status, ok := err.(apierrors.APIStatus); ok { //nolint:errorlint // APIStatus is implemented by the error itself
-		msg = status.Status().Message
+	var fields []string
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Details != nil {
+		for _, c := range status.Status().Details.Causes {
+			fields = append(fields, fmt.Sprintf("%s (%s)", c.Field, c.Type))
+		}
 	}
-	stall(b, now, accessv1alpha1.ReasonRefused, fmt.Sprintf("%s was refused by the API server (%s): %s", what,
-		apierrors.ReasonForError(err), msg))
+	msg := fmt.Sprintf("%s was refused by the API server (%s)", what, apierrors.ReasonForError(err))
+	if len(fields) > 0 {
+		msg += ": " + strings.Join(fields, ", ")
+	}
+	stall(b, now, accessv1alpha1.ReasonRefused, msg)
 }
 
 // retry records a transient failure with a persisted, growing backoff and returns the wait. The

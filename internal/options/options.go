@@ -145,12 +145,17 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Comma-separated CIDRs of gateways whose X-Forwarded-For names the client; empty trusts none.")
 }
 
+// problems collects what is wrong with the flags, each message naming its flag.
+type problems []error
+
+func (p *problems) bad(flagName, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
+}
+
 // Validate checks every flag and reports all problems at once, each naming its flag.
 func (o *Options) Validate() error {
-	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
-	}
+	var p problems
+	bad := p.bad
 	if o.MetricsBindAddress != "0" {
 		if err := checkBindAddress(o.MetricsBindAddress); err != nil {
 			bad("metrics-bind-address", "%v (use host:port, :port, or 0 to disable)", err)
@@ -173,7 +178,7 @@ func (o *Options) Validate() error {
 		bad("public-url", "%q is reachable only from the manager's own machine, so invite links would not open: "+
 			"set the address users reach (e.g. https://dashboard-access.example.com), or --dev on a workstation", o.PublicURL)
 	}
-	errs = append(errs, o.validateNotifier()...)
+	o.validateNotifier(&p)
 	switch o.SMTPTLS {
 	case SMTPTLSNone, SMTPTLSStartTLS, SMTPTLS:
 	default:
@@ -188,19 +193,16 @@ func (o *Options) Validate() error {
 	if _, err := o.TrustedProxyPrefixes(); err != nil {
 		bad("trusted-proxies", "%v", err)
 	}
-	errs = append(errs, o.validateThroughput()...)
+	o.validateThroughput(&p)
 	if o.ThrottleIPv6Prefix < 32 || o.ThrottleIPv6Prefix > 128 {
 		bad("throttle-ipv6-prefix", "%d is not allowed; use 32 to 128 (64 counts each /64 network as one client)", o.ThrottleIPv6Prefix)
 	}
-	return errors.Join(errs...)
+	return errors.Join(p...)
 }
 
 // validateNotifier checks the flags of the chosen notifier.
-func (o *Options) validateNotifier() []error {
-	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
-	}
+func (o *Options) validateNotifier(p *problems) {
+	bad := p.bad
 	switch o.Notifier {
 	case NotifierLog:
 		if !o.Dev {
@@ -221,19 +223,15 @@ func (o *Options) validateNotifier() []error {
 			bad("webhook-secret-file", "%v", err)
 		}
 	case NotifierSMTP:
-		errs = append(errs, o.validateSMTP()...)
+		o.validateSMTP(p)
 	default:
 		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
 	}
-	return errs
 }
 
 // validateThroughput checks the worker counts and the API client's rate limit.
-func (o *Options) validateThroughput() []error {
-	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
-	}
+func (o *Options) validateThroughput(p *problems) {
+	bad := p.bad
 	for flagName, n := range map[string]int{"passcode-workers": o.PasscodeWorkers, "user-workers": o.UserWorkers} {
 		if n < 1 || n > 64 {
 			bad(flagName, "%d is not allowed; use 1 to 64", n)
@@ -245,15 +243,11 @@ func (o *Options) validateThroughput() []error {
 	if float64(o.KubeAPIBurst) < o.KubeAPIQPS || o.KubeAPIBurst > 2000 {
 		bad("kube-api-burst", "%d is not allowed; use at least --kube-api-qps (%g) and at most 2000", o.KubeAPIBurst, o.KubeAPIQPS)
 	}
-	return errs
 }
 
 // validateSMTP checks the flags of --notifier=smtp.
-func (o *Options) validateSMTP() []error {
-	var errs []error
-	bad := func(flagName, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
-	}
+func (o *Options) validateSMTP(p *problems) {
+	bad := p.bad
 	if o.SMTPAddress == "" {
 		bad("smtp-address", "is required with --notifier=smtp")
 	} else if err := checkDialAddress(o.SMTPAddress); err != nil {
@@ -275,7 +269,6 @@ func (o *Options) validateSMTP() []error {
 			bad("smtp-password-file", "%v", err)
 		}
 	}
-	return errs
 }
 
 // InsecureDeliveryWarning says how invite links travel in clear text when --allow-insecure-delivery
