@@ -60,7 +60,7 @@ type Options struct {
 	SMTPPasswordFile  string
 	SMTPTLS           string
 	InviteBatchSize   int
-	// InviteBatchWindow is how often a new batch of invites may go out (no flag: tests shorten it).
+	// InviteBatchWindow is how often a new batch of invites may go out.
 	InviteBatchWindow time.Duration
 
 	// AllowInsecureDelivery permits invite links in clear text to hosts other than loopback.
@@ -70,6 +70,9 @@ type Options struct {
 	PasscodeWorkers, UserWorkers int
 	KubeAPIQPS                   float64
 	KubeAPIBurst                 int
+
+	// PprofBindAddress serves net/http/pprof (heap and CPU profiles); empty or "0" disables it.
+	PprofBindAddress string
 
 	// ThrottleIPv6Prefix is the IPv6 network size counted as one client by the failure throttle.
 	ThrottleIPv6Prefix int
@@ -132,6 +135,10 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Allow --smtp-tls=none and http:// webhook URLs to hosts other than loopback: invite links then cross the network in clear text.")
 	fs.IntVar(&o.InviteBatchSize, "invite-batch-size", o.InviteBatchSize,
 		"Invites sent per batch window, from 1 to 50 (the dashboard's limit).")
+	fs.DurationVar(&o.InviteBatchWindow, "invite-batch-window", o.InviteBatchWindow,
+		"How often a new batch of invites may go out, from 100ms to 1h: 10k queued invites take 10000/--invite-batch-size windows.")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
+		"Address serving Go profiles at /debug/pprof/ (e.g. 127.0.0.1:6060); empty disables it. Profiles show no passcodes but do show code paths: keep it on loopback.")
 	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
 		"Comma-separated namespaces to manage; empty manages all namespaces.")
 	fs.IntVar(&o.PasscodeWorkers, "passcode-workers", o.PasscodeWorkers, "Passcodes reconciled at once, from 1 to 64.")
@@ -186,6 +193,9 @@ func (o *Options) Validate() error {
 	}
 	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
 		bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
+	}
+	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
+		bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
 	}
 	if _, err := o.Namespaces(); err != nil {
 		bad("watch-namespaces", "%v", err)

@@ -90,6 +90,7 @@ func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, er
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace, // "" = the in-cluster namespace
 		LeaderElectionReleaseOnCancel: true,
+		PprofBindAddress:              o.PprofBindAddress,
 		Cache:                         CacheOptions(namespaces),
 	}, nil
 }
