@@ -89,7 +89,7 @@ func faultyClient(t *testing.T, p *faultPlan, objs ...client.Object) client.With
 	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	base := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+	base := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithIndex(&corev1.Secret{}, "metadata.name", objectName).
 		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).
 		WithIndex(&accessv1alpha1.Passcode{}, UserRefIndex, UserRefIndexFunc).WithReturnManagedFields().Build()
 	return interceptor.NewClient(base, interceptor.Funcs{

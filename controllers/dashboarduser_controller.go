@@ -29,10 +29,12 @@ import (
 // role and access changes, and summarises their Passcodes. Revoking access is enforced by the
 // Passcode controller (it watches users) and the access server (it checks the user on every request).
 //
-// A delivery takes two reconciles, each with one status write: the first reserves a batch slot and
-// records the attempt (and a new link's number and hash), the second derives the link from the
-// project's invite key and sends it. A crash or a failed write anywhere in between makes the next
-// reconcile send the same link with the same idempotency key, never a second link.
+// A delivery is one reconcile with one status write: wait for the user's Passcodes to be issued
+// (so that write also carries the Passcode column), take a batch slot, confirm the cache is
+// current with one live read, derive the link from the project's invite key, the user's UID and
+// the next invite number, send it, and record the outcome. A crash or a failed write after the
+// send makes the next reconcile send the same link with the same idempotency key, never a second
+// link. A user waiting for its batch is not written to: it waits in the Batcher's queue.
 type DashboardUserReconciler struct {
 	client.Client
 	// APIReader reads straight from the API server: a delivery is made only after a live read
@@ -75,13 +77,9 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	now := r.Clock.Now()
 	before := u.DeepCopy()
-	reserved := false
 	defer func() {
 		if err := patchStatus(ctx, r.Client, before, u, userStatus); err != nil && !apierrors.IsNotFound(err) {
 			res, retErr = statusWriteFailed(ctx, err, u.Status.Failures), nil
-			if reserved {
-				r.Batcher.Release(now, string(u.UID)) // the attempt was not recorded
-			}
 		}
 	}()
 
@@ -91,17 +89,18 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		u.Status.ObservedGeneration = u.Generation
 		return ctrl.Result{}, nil
 	}
-	d := decideUser(now, r.Batcher.WindowStart(now), u)
+	d := decideUser(now, u)
 	// A persisted backoff holds across restarts and unrelated events; a spec change retries at once,
 	// and a revocation never waits for it.
 	if wait, ok := backingOff(userBackoff(u), now); ok &&
 		(u.Spec.Access != accessv1alpha1.AccessRevoked || u.Status.Phase == accessv1alpha1.UserRevoked) {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	summary, flip, err := r.passcodeSummary(ctx, u, now)
+	pcs, err := r.passcodesOf(ctx, u)
 	if err != nil {
 		return r.retry(ctx, u, now, "listing the user's Passcodes", err)
 	}
+	summary, flip := summarizePasscodes(now, pcs)
 
 	d.status.Conditions, d.status.PasscodeStatus = u.Status.Conditions, summary
 	d.status.Failures, d.status.NextRetryAt = u.Status.Failures, u.Status.NextRetryAt
@@ -110,18 +109,17 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.event(u, e.eventType, e.reason, "%s", e.message)
 	}
 	requeueAt := d.requeueAt
-	switch d.step {
-	case userPrepare:
-		var ok bool
-		if ok, requeueAt, err = r.prepare(ctx, u, now, &d); err != nil {
-			return r.retry(ctx, u, now, "preparing the invite", err)
+	if d.step == userDeliver {
+		var out delivery
+		if out, requeueAt, err = r.deliver(ctx, u, now, ttl, pcs, &d); err != nil {
+			return r.retry(ctx, u, now, "delivering the invite", err)
 		}
-		reserved = ok
-	case userSend:
-		if requeueAt, err = r.send(ctx, u, now, ttl, &d); err != nil {
-			return r.retry(ctx, u, now, "sending the invite", err)
+		if out == deliveryStale || (out == deliveryWaiting && isZeroStatus(&before.Status)) {
+			// Nothing to tell yet, or the cached copy is behind: no write (the watch or the
+			// Batcher's queue brings the user back).
+			u.Status = before.Status
+			return ctrl.Result{RequeueAfter: max(requeueAt.Sub(now), time.Millisecond)}, nil
 		}
-	case userSettled, userWaitRetry:
 	}
 
 	setUserConditions(u, now, d.ready, d.reason, d.msg)
@@ -134,37 +132,86 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return res, nil
 }
 
-// prepare reserves a batch slot and records the attempt in status (written when Reconcile
-// returns); that write wakes the next reconcile, which sends. When the window is full the user is
-// Queued until the next one.
-func (r *DashboardUserReconciler) prepare(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, d *userDecision) (
-	bool, time.Time, error) {
-	recorded, err := r.attemptsInWindow(ctx, r.Batcher.WindowStart(now))
-	if err != nil {
-		return false, time.Time{}, err
+// delivery is how far deliver got.
+type delivery int
+
+const (
+	// deliveryDone: an attempt was made (sent or failed) and is recorded in status.
+	deliveryDone delivery = iota
+	// deliveryWaiting: the user waits for its Passcodes to be issued or for its batch window.
+	deliveryWaiting
+	// deliveryStale: the cached user is older than the stored one; nothing was sent.
+	deliveryStale
+)
+
+// passcodeSettleLimit bounds how long an invite waits for the user's Passcodes to be issued, so a
+// Passcode that keeps failing never holds the invite back.
+const passcodeSettleLimit = 30 * time.Second
+
+// deliver makes one delivery attempt of the invite, recorded in status (written when Reconcile
+// returns), after the user's Passcodes are issued and a batch slot is taken. It returns when to
+// look again, and an error only for a failed read (a failed delivery is an outcome, recorded with
+// its own backoff).
+func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
+	pcs []accessv1alpha1.Passcode, d *userDecision) (delivery, time.Time, error) {
+	if settling(pcs) && now.Before(u.CreationTimestamp.Add(passcodeSettleLimit)) {
+		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Waiting for the user's Passcodes to be issued"
+		return deliveryWaiting, u.CreationTimestamp.Add(passcodeSettleLimit), nil
 	}
-	if ok, wait := r.Batcher.Reserve(now, string(u.UID), recorded); !ok {
+	if !r.Batcher.Seeded() {
+		recorded, err := r.attemptsInWindow(ctx, r.Batcher.WindowStart(now))
+		if err != nil {
+			return deliveryWaiting, time.Time{}, err
+		}
+		r.Batcher.Seed(now, recorded)
+	}
+	// The slot comes before any live read: a queued user costs no API request until its turn.
+	ok, wait := r.Batcher.Reserve(now, string(u.UID))
+	metrics.InvitesQueued.Set(float64(r.Batcher.Queued(now)))
+	if !ok {
 		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonQueued
-		d.msg = fmt.Sprintf("Waiting for the next invite batch (at most %d at a time)", r.Batcher.Size)
-		return false, now.Add(wait), nil
+		d.msg = fmt.Sprintf("Waiting for the next invite batch (at most %d every %s)", r.Batcher.Size, r.Batcher.Window)
+		return deliveryWaiting, now.Add(wait), nil
 	}
-	var key []byte
-	if u.Status.Invite.TokenHash == "" {
-		if key, err = passcodesecret.InviteKey(ctx, r.Client, r.APIReader, u.Namespace); err != nil {
-			r.Batcher.Release(now, string(u.UID))
-			return false, time.Time{}, err
+	live := &accessv1alpha1.DashboardUser{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
+		r.Batcher.Release(string(u.UID))
+		return deliveryWaiting, time.Time{}, err
+	}
+	if live.ResourceVersion != u.ResourceVersion {
+		// The cache is behind (often our own last status write): the newer object comes by watch.
+		r.Batcher.Release(string(u.UID))
+		return deliveryStale, now.Add(time.Second), nil
+	}
+	key, err := passcodesecret.InviteKey(ctx, r.Client, r.APIReader, u.Namespace)
+	if err != nil {
+		r.Batcher.Release(string(u.UID))
+		return deliveryWaiting, time.Time{}, err
+	}
+	inv := u.Status.Invite
+	linkHash := func(n int32) string { return invite.Hash(invite.Token(key, string(u.UID), n)) }
+	if inv.TokenHash != "" && inv.TokenHash != linkHash(inv.Number) {
+		inv.TokenHash = "" // made under another key (the key Secret was deleted): a new link
+	}
+	prepareAttempt(now, inv, linkHash)
+	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
+}
+
+// settling reports whether a Passcode of the user has not been acted on yet.
+func settling(pcs []accessv1alpha1.Passcode) bool {
+	for i := range pcs {
+		if pcs[i].DeletionTimestamp.IsZero() && pcs[i].Status.ObservedGeneration < pcs[i].Generation {
+			return true
 		}
 	}
-	prepareAttempt(now, u.Status.Invite, func(n int32) string { return invite.Hash(invite.Token(key, string(u.UID), n)) })
-	d.reason, d.msg = accessv1alpha1.ReasonSending, fmt.Sprintf("Delivering invite %d", u.Status.Invite.Number)
-	return true, time.Time{}, nil
+	return false
 }
 
 // attemptsInWindow lists the users (any project) whose recorded delivery attempt falls in the batch
-// window starting at start.
+// window starting at start. It seeds the Batcher once per process.
 func (r *DashboardUserReconciler) attemptsInWindow(ctx context.Context, start time.Time) ([]string, error) {
 	list := &accessv1alpha1.DashboardUserList{}
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	var uids []string
@@ -177,35 +224,13 @@ func (r *DashboardUserReconciler) attemptsInWindow(ctx context.Context, start ti
 	return uids, nil
 }
 
-// send delivers the attempt recorded in status, after a live read confirms the cache is current.
-// It returns when to look again, and an error only for a failed read (a failed delivery is an
-// outcome, recorded with its own backoff).
+// send delivers the link of the attempt prepared in status and records the outcome there. It
+// returns when to look again.
 func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
-	d *userDecision) (time.Time, error) {
-	live := &accessv1alpha1.DashboardUser{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
-		return time.Time{}, err
-	}
-	if live.ResourceVersion != u.ResourceVersion {
-		// The cache is behind (often our own last status write): the newer object comes by watch.
-		return now.Add(time.Second), nil
-	}
-	key, err := passcodesecret.InviteKey(ctx, r.Client, r.APIReader, u.Namespace)
-	if err != nil {
-		return time.Time{}, err
-	}
+	token string, d *userDecision) time.Time {
 	inv := u.Status.Invite
-	token := invite.Token(key, string(u.UID), inv.Number)
-	if invite.Hash(token) != inv.TokenHash {
-		// The link was made under another key (the key Secret was deleted): a new link is made.
-		resetInviteStatus(&u.Status)
-		u.Status.Invite.LastAttemptAt = inv.LastAttemptAt
-		d.reason, d.msg = accessv1alpha1.ReasonProgressing, "The invite key changed; making a new link"
-		return time.Time{}, nil
-	}
-
 	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
-	err = r.Notifier.Send(sendCtx, notify.Invite{
+	err := r.Notifier.Send(sendCtx, notify.Invite{
 		Project:        u.Namespace,
 		Email:          u.Spec.Email,
 		DisplayName:    u.Spec.DisplayName,
@@ -223,13 +248,13 @@ func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.Da
 		r.event(u, corev1.EventTypeWarning, accessv1alpha1.ReasonInviteFailed, "Delivering the invite failed (attempt %d): %s", inv.Attempts, msg)
 		d.reason = accessv1alpha1.ReasonInviteFailed
 		d.msg = fmt.Sprintf("Delivering the invite failed (attempt %d, retry in %s): %s", inv.Attempts, wait, msg)
-		return now.Add(wait), nil
+		return now.Add(wait)
 	}
 	metrics.InviteDeliveries.WithLabelValues(u.Namespace, "sent").Inc()
 	delivered(now, &u.Status, ttl)
 	r.event(u, corev1.EventTypeNormal, accessv1alpha1.ReasonInvited, "Invite %d sent to %s as %s", inv.Number, u.Spec.Email, u.Spec.Role)
 	d.ready, d.reason, d.msg = metav1.ConditionTrue, accessv1alpha1.ReasonInvited, invitedMessage(u.Spec.Email, inv.ExpiresAt.Time)
-	return inv.ExpiresAt.Time, nil
+	return inv.ExpiresAt.Time
 }
 
 // retry records a failed step (see failed).
@@ -238,14 +263,19 @@ func (r *DashboardUserReconciler) retry(ctx context.Context, u *accessv1alpha1.D
 	return failed(ctx, userBackoff(u), now, what, err), nil
 }
 
-func (r *DashboardUserReconciler) passcodeSummary(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time) (
-	accessv1alpha1.PasscodeSummary, time.Duration, error) {
+// passcodesOf lists the user's Passcodes from the cache, read-only.
+func (r *DashboardUserReconciler) passcodesOf(ctx context.Context, u *accessv1alpha1.DashboardUser) ([]accessv1alpha1.Passcode, error) {
 	list := &accessv1alpha1.PasscodeList{}
-	if err := r.List(ctx, list, client.InNamespace(u.Namespace), client.MatchingFields{UserRefIndex: u.Name}); err != nil {
-		return "", 0, err
+	if err := r.List(ctx, list, client.InNamespace(u.Namespace), client.MatchingFields{UserRefIndex: u.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
 	}
-	s, next := summarizePasscodes(now, list.Items)
-	return s, next, nil
+	return list.Items, nil
+}
+
+// isZeroStatus: the user's status was never written.
+func isZeroStatus(st *accessv1alpha1.DashboardUserStatus) bool {
+	return st.Phase == "" && st.ObservedGeneration == 0 && len(st.Conditions) == 0 && st.Invite == nil
 }
 
 func (r *DashboardUserReconciler) event(u *accessv1alpha1.DashboardUser, eventType, reason, format string, args ...any) {

@@ -20,11 +20,8 @@ type userStep int
 const (
 	// userSettled: nothing to deliver (Active, Invited, InviteExpired, Revoked).
 	userSettled userStep = iota
-	// userPrepare: reserve a batch slot and record the attempt (and a new link) in status. The
-	// delivery itself happens in the next reconcile, so a crash never leaves a sent link unrecorded.
-	userPrepare
-	// userSend: deliver the attempt recorded in status, with the link derived from it.
-	userSend
+	// userDeliver: make a delivery attempt (see DashboardUserReconciler.deliver).
+	userDeliver
 	// userWaitRetry: a failed delivery waits for its retry time.
 	userWaitRetry
 )
@@ -127,9 +124,8 @@ func summarizePasscodes(now time.Time, pcs []accessv1alpha1.Passcode) (accessv1a
 	return best, next
 }
 
-// decideUser decides one reconcile of u at now. windowStart is the start of the current invite
-// batch window: an attempt recorded before it needs a new reservation.
-func decideUser(now, windowStart time.Time, u *accessv1alpha1.DashboardUser) userDecision {
+// decideUser decides one reconcile of u at now.
+func decideUser(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
 	d := userDecision{status: *u.Status.DeepCopy()}
 	st := &d.status
 	if old := st.ObservedRole; old != "" && old != u.Spec.Role {
@@ -172,13 +168,13 @@ func decideUser(now, windowStart time.Time, u *accessv1alpha1.DashboardUser) use
 			d.say(corev1.EventTypeNormal, accessv1alpha1.ReasonProgressing, "Resend requested: a new invite link replaces the old one")
 		}
 	}
-	decideInvite(now, windowStart, u.Spec.Email, &d)
+	decideInvite(now, u.Spec.Email, &d)
 	return d
 }
 
 // decideInvite follows the invite once access and requests are settled: accepted, expired, waiting
 // for acceptance, or still to be delivered.
-func decideInvite(now, windowStart time.Time, email string, d *userDecision) {
+func decideInvite(now time.Time, email string, d *userDecision) {
 	st := &d.status
 	inv := st.Invite
 	switch {
@@ -213,12 +209,9 @@ func decideInvite(now, windowStart time.Time, email string, d *userDecision) {
 	case inv.NextAttemptAt != nil && now.Before(inv.NextAttemptAt.Time):
 		d.step, d.requeueAt = userWaitRetry, inv.NextAttemptAt.Time
 		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed
-	case inv.TokenHash != "" && inv.NextAttemptAt == nil && inv.LastAttemptAt != nil && !inv.LastAttemptAt.Time.Before(windowStart):
-		d.step = userSend
-		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonSending, fmt.Sprintf("Delivering invite %d", inv.Number)
 	default:
-		d.step = userPrepare
-		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Preparing the invite"
+		d.step = userDeliver
+		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Delivering the invite"
 	}
 }
 
@@ -226,9 +219,10 @@ func (d *userDecision) say(eventType, reason, format string, args ...any) {
 	d.events = append(d.events, userEvent{eventType, reason, fmt.Sprintf(format, args...)})
 }
 
-// prepareAttempt records a reserved delivery attempt in status, before anything is sent: a new
+// prepareAttempt records a delivery attempt in status (the write after the send carries it): a new
 // link (the next invite number and its token's hash) when there is none, the attempt's time (the
-// batch limit counts it) and its count.
+// batch limit counts it after a restart) and its count. A crash before that write makes the retry
+// compute the same number, so the same link.
 func prepareAttempt(now time.Time, inv *accessv1alpha1.InviteStatus, newLinkHash func(number int32) string) {
 	if inv.TokenHash == "" {
 		inv.Number++

@@ -108,17 +108,15 @@ func TestDecideUser(t *testing.T) {
 		keepsLink bool // the current link's hash survives
 		requeueAt time.Time
 	}{
-		{"a new user is prepared", user(), userPrepare, accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, nil, false, time.Time{}},
-		{"an attempt recorded in this window is sent", user(inv(accessv1alpha1.InviteStatus{Number: 1, TokenHash: "sha256:a",
-			LastAttemptAt: mt(window)}, accessv1alpha1.UserPending)), userSend, accessv1alpha1.UserPending, accessv1alpha1.ReasonSending, nil, true, time.Time{}},
-		{"an attempt recorded in an earlier window is reserved again (same link)", user(inv(accessv1alpha1.InviteStatus{Number: 1,
-			TokenHash: "sha256:a", LastAttemptAt: mt(window.Add(-time.Second))}, accessv1alpha1.UserPending)), userPrepare,
+		{"a new user is invited", user(), userDeliver, accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, nil, false, time.Time{}},
+		{"an attempt recorded without a failure is tried again (same link)", user(inv(accessv1alpha1.InviteStatus{Number: 1,
+			TokenHash: "sha256:a", LastAttemptAt: mt(window.Add(-time.Second))}, accessv1alpha1.UserPending)), userDeliver,
 			accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, nil, true, time.Time{}},
 		{"a failed delivery waits for its retry", user(inv(accessv1alpha1.InviteStatus{Number: 1, TokenHash: "sha256:a",
 			LastAttemptAt: mt(window), NextAttemptAt: mt(t0.Add(4 * time.Second))}, accessv1alpha1.UserPending)), userWaitRetry,
 			accessv1alpha1.UserPending, accessv1alpha1.ReasonInviteFailed, nil, true, t0.Add(4 * time.Second)},
 		{"a failed delivery is retried after its backoff, reserving again", user(inv(accessv1alpha1.InviteStatus{Number: 1, TokenHash: "sha256:a",
-			LastAttemptAt: mt(window), NextAttemptAt: mt(t0)}, accessv1alpha1.UserPending)), userPrepare,
+			LastAttemptAt: mt(window), NextAttemptAt: mt(t0)}, accessv1alpha1.UserPending)), userDeliver,
 			accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, nil, true, time.Time{}},
 		{"an invited user waits until the link expires", user(inv(sent, accessv1alpha1.UserInvited)), userSettled,
 			accessv1alpha1.UserInvited, accessv1alpha1.ReasonInvited, nil, true, t0.Add(time.Hour)},
@@ -126,7 +124,7 @@ func TestDecideUser(t *testing.T) {
 			accessv1alpha1.UserInviteExpired, accessv1alpha1.ReasonInviteExpired, []string{accessv1alpha1.ReasonInviteExpired}, true, time.Time{}},
 		{"accepting makes the user Active", user(inv(acceptedInv, accessv1alpha1.UserInvited)), userSettled,
 			accessv1alpha1.UserActive, accessv1alpha1.ReasonAccepted, nil, true, time.Time{}},
-		{"a resend makes a new link", user(inv(expiredInv, accessv1alpha1.UserInviteExpired), resend), userPrepare,
+		{"a resend makes a new link", user(inv(expiredInv, accessv1alpha1.UserInviteExpired), resend), userDeliver,
 			accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, []string{accessv1alpha1.ReasonProgressing}, false, time.Time{}},
 		{"a resend after acceptance is refused", user(inv(acceptedInv, accessv1alpha1.UserActive), resend), userSettled,
 			accessv1alpha1.UserActive, accessv1alpha1.ReasonAccepted, []string{accessv1alpha1.ReasonResendRefused}, true, time.Time{}},
@@ -134,7 +132,7 @@ func TestDecideUser(t *testing.T) {
 			accessv1alpha1.UserRevoked, accessv1alpha1.ReasonAccessRevoked, []string{accessv1alpha1.ReasonAccessRevoked}, false, time.Time{}},
 		{"revoked and asked to resend: refused", user(inv(sent, accessv1alpha1.UserRevoked), revoked, resend), userSettled,
 			accessv1alpha1.UserRevoked, accessv1alpha1.ReasonAccessRevoked, []string{accessv1alpha1.ReasonResendRefused}, false, time.Time{}},
-		{"granted again before accepting: a new invite", user(inv(accessv1alpha1.InviteStatus{Number: 1}, accessv1alpha1.UserRevoked)), userPrepare,
+		{"granted again before accepting: a new invite", user(inv(accessv1alpha1.InviteStatus{Number: 1}, accessv1alpha1.UserRevoked)), userDeliver,
 			accessv1alpha1.UserPending, accessv1alpha1.ReasonProgressing, []string{accessv1alpha1.ReasonAccessGranted}, false, time.Time{}},
 		{"granted again after accepting: Active", user(inv(acceptedInv, accessv1alpha1.UserRevoked)), userSettled,
 			accessv1alpha1.UserActive, accessv1alpha1.ReasonAccepted, []string{accessv1alpha1.ReasonAccessGranted}, true, time.Time{}},
@@ -143,7 +141,7 @@ func TestDecideUser(t *testing.T) {
 	}
 	for _, c := range cases {
 		orig := c.u.DeepCopy()
-		d := decideUser(t0, window, c.u)
+		d := decideUser(t0, c.u)
 		var reasons []string
 		for _, e := range d.events {
 			reasons = append(reasons, e.reason)

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -95,9 +96,12 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	if wait, ok := backingOff(passcodeBackoff(pc), now); ok && !urgent(pc, ustate) {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if err := r.ownedByUser(ctx, pc, user); err != nil {
+	patched, err := r.ownedByUser(ctx, pc, user)
+	if err != nil {
 		return r.retry(ctx, pc, now, "adding the owner reference to the DashboardUser", err)
 	}
+	// A patch under pc's resourceVersion succeeded: pc is what the API server stores.
+	live = live || patched
 	secret, stop := r.observeSecret(ctx, pc, now)
 	if stop != nil {
 		return *stop, nil
@@ -108,7 +112,7 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	if graceOver(now, pc) {
 		pc.Status.Previous = nil
 	}
-	d, fresh, err := r.decide(ctx, pc, now, ustate, secret)
+	d, fresh, err := r.decide(ctx, pc, now, ustate, secret, live)
 	switch {
 	case err != nil:
 		return r.retry(ctx, pc, now, "reading the Passcode and its Secret", err)
@@ -142,6 +146,17 @@ func secretConflictMessage(pc *accessv1alpha1.Passcode) string {
 		passcodesecret.Name(pc))
 }
 
+// secretRead is what observeSecret found.
+type secretRead struct {
+	// obj is the Secret; nil when a live read found none.
+	obj *corev1.Secret
+	// live: obj (or its absence) was read from the API server in this reconcile.
+	live bool
+	// absentAt is the resourceVersion of the live list that found no Secret: creating it is
+	// conditional on nothing having been written since.
+	absentAt string
+}
+
 // decide takes the decision for pc. A passcode this operator wrote whose status write never
 // happened (a crash, a failed patch) is the one the interrupted issue made: the decision is taken
 // again and finishes with it instead of issuing another passcode under the same revision. A
@@ -149,15 +164,15 @@ func secretConflictMessage(pc *accessv1alpha1.Passcode) string {
 // issues a revision twice nor ends one twice (a second Secret write, status write and Event): when
 // the cached Passcode is older than the stored one, fresh is the stored one and nothing is decided.
 func (r *PasscodeReconciler) decide(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, ustate userState,
-	secret *corev1.Secret) (d decision, fresh *accessv1alpha1.Passcode, err error) {
-	d = decidePasscode(now, pc, ustate, passcodesecret.Classify(secret, pc))
-	if w, ok := passcodesecret.Unrecorded(secret, pc); ok {
+	secret secretRead, pcLive bool) (d decision, fresh *accessv1alpha1.Passcode, err error) {
+	d = decidePasscode(now, pc, ustate, passcodesecret.Classify(secret.obj, pc))
+	if w, ok := passcodesecret.Unrecorded(secret.obj, pc); ok {
 		return adoptWritten(d, w), nil, nil
 	}
 	if d.kind != actIssue && d.kind != actExpire && d.kind != actRevoke {
 		return d, nil, nil // nothing that ends or makes a passcode
 	}
-	fresh, w, err := r.confirmLive(ctx, pc)
+	fresh, w, err := r.confirmLive(ctx, pc, pcLive, secret)
 	if err != nil || fresh != nil {
 		return d, fresh, err
 	}
@@ -170,23 +185,23 @@ func (r *PasscodeReconciler) decide(ctx context.Context, pc *accessv1alpha1.Pass
 // observeSecret reads the Passcode's Secret. stop is the result when the reconcile ends here: a
 // read failed (retry), the Secret belongs to someone else (stall), or the cached Passcode is older
 // than our own last write to the Secret (wait for it).
-func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time) (*corev1.Secret, *ctrl.Result) {
+func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time) (secretRead, *ctrl.Result) {
 	secret, err := r.secret(ctx, pc)
 	if err != nil {
 		res, _ := r.retry(ctx, pc, now, "reading the Secret", err)
-		return nil, &res
+		return secretRead{}, &res
 	}
-	if secret != nil && !passcodesecret.OwnedBy(secret, pc) {
+	if secret.obj != nil && !passcodesecret.OwnedBy(secret.obj, pc) {
 		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, secretConflictMessage(pc))
-		return nil, &ctrl.Result{}
+		return secretRead{}, &ctrl.Result{}
 	}
-	stale, err := r.statusBehindSecret(ctx, pc, secret)
+	stale, err := r.statusBehindSecret(ctx, pc, secret.obj)
 	if err != nil {
 		res, _ := r.retry(ctx, pc, now, "reading the Passcode", err)
-		return nil, &res
+		return secretRead{}, &res
 	}
 	if stale {
-		return nil, &ctrl.Result{RequeueAfter: time.Second}
+		return secretRead{}, &ctrl.Result{RequeueAfter: time.Second}
 	}
 	return secret, nil
 }
@@ -194,7 +209,8 @@ func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alph
 // act carries out a decision: the Secret is written first, and the status (patched when Reconcile
 // returns) only describes what was written.
 func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
-	secret *corev1.Secret, now time.Time, t timings, d decision) error {
+	read secretRead, now time.Time, t timings, d decision) error {
+	secret := read.obj
 	switch d.kind {
 	case actIssue:
 		value, issuedAt := passcode.Generate(), now
@@ -208,14 +224,16 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 			next.Status.ExpiresAt = ptrTime(d.adopt.ExpiresAt)
 			refreshRenewal(next, t)
 		}
+		contents := passcodesecret.Contents{
+			Passcode: value, Email: user.Spec.Email, ExpiresAt: next.Status.ExpiresAt.Time, Revision: next.Status.Revision,
+		}
+		write := passcodesecret.Apply
 		if secret == nil {
-			if err := passcodesecret.Create(ctx, r.Client, r.APIReader, pc); err != nil {
-				return err
+			write = func(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c passcodesecret.Contents) error {
+				return passcodesecret.Create(ctx, cl, r.APIReader, pc, c, read.absentAt)
 			}
 		}
-		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Contents{
-			Passcode: value, Email: user.Spec.Email, ExpiresAt: next.Status.ExpiresAt.Time, Revision: next.Status.Revision,
-		}); err != nil {
+		if err := write(ctx, r.Client, pc, contents); err != nil {
 			return err
 		}
 		pc.Status = next.Status
@@ -223,8 +241,12 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		if d.adopt == nil {
 			countIssue(pc.Namespace, d.reason) // an adopted issue was counted when it was written
 		}
-		r.event(pc, corev1.EventTypeNormal, d.reason, "%s: revision %d is valid until %s", d.message,
-			pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339))
+		if d.reason != accessv1alpha1.ReasonIssued {
+			// A first issue is told by status (Ready: Issued) alone; a rotation, reset or repair
+			// replaces a passcode someone may hold, so it is also recorded as an Event.
+			r.event(pc, corev1.EventTypeNormal, d.reason, "%s: revision %d is valid until %s", d.message,
+				pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 	case actExpire, actRevoke:
 		phase, counter := accessv1alpha1.PasscodeExpired, metrics.PasscodeExpirations
 		if d.kind == actRevoke {
@@ -275,16 +297,17 @@ func boundEmail(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser) st
 // Passcodes and, through them, their Secrets. The patch carries the resourceVersion it was computed
 // from, so it can never drop an owner reference someone else added meanwhile (it conflicts and is
 // retried instead); it touches no other field.
-func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser) error {
+func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser) (
+	patched bool, err error) {
 	if user == nil || !user.DeletionTimestamp.IsZero() {
-		return nil
+		return false, nil
 	}
 	if bound := pc.BoundUserUID(); bound != "" && bound != user.UID {
-		return nil // a user created again under the old name owns nothing of the old one
+		return false, nil // a user created again under the old name owns nothing of the old one
 	}
 	for _, ref := range pc.OwnerReferences {
 		if ref.UID == user.UID {
-			return nil
+			return false, nil
 		}
 	}
 	owned := pc.DeepCopy()
@@ -292,10 +315,10 @@ func (r *PasscodeReconciler) ownedByUser(ctx context.Context, pc *accessv1alpha1
 		APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: user.Name, UID: user.UID,
 	})
 	if err := r.Patch(ctx, owned, client.MergeFromWithOptions(pc, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
+		return false, err
 	}
 	pc.OwnerReferences, pc.ResourceVersion = owned.OwnerReferences, owned.ResourceVersion
-	return nil
+	return true, nil
 }
 
 // user reads the Passcode's DashboardUser from the cache.
@@ -321,38 +344,50 @@ func (r *PasscodeReconciler) user(ctx context.Context, pc *accessv1alpha1.Passco
 // cache is trusted only when it shows the Secret in sync; anything that could lead to a new
 // passcode (missing, tampered) is confirmed with a live read, and any error is returned, never
 // taken for "missing".
-func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Passcode) (*corev1.Secret, error) {
-	key := types.NamespacedName{Namespace: pc.Namespace, Name: passcodesecret.Name(pc)}
+//
+// The live read is a list of that one name rather than a get: when it finds nothing, its
+// resourceVersion lets the Secret be created in one conditional write (passcodesecret.Create).
+func (r *PasscodeReconciler) secret(ctx context.Context, pc *accessv1alpha1.Passcode) (secretRead, error) {
+	name := passcodesecret.Name(pc)
 	cached := &corev1.Secret{}
-	err := r.Get(ctx, key, cached)
+	err := r.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: name}, cached)
 	if err == nil && passcodesecret.Classify(cached, pc) == passcodesecret.InSync &&
 		passcodesecret.Revision(cached) <= pc.Status.Revision {
-		return cached, nil
+		return secretRead{obj: cached}, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, err
+		return secretRead{}, err
 	}
-	live := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, key, live); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
+	list := &corev1.SecretList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(pc.Namespace),
+		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)}); err != nil {
+		return secretRead{}, err
 	}
-	return live, nil
+	if len(list.Items) == 0 {
+		return secretRead{live: true, absentAt: list.ResourceVersion}, nil
+	}
+	return secretRead{obj: &list.Items[0], live: true}, nil
 }
 
 // confirmLive reads the Passcode and its Secret from the API server before a new passcode is
 // issued. fresh is the stored Passcode when the cached one is older; w is a passcode an
 // interrupted issue already wrote under the next revision (then that one is finished instead).
-func (r *PasscodeReconciler) confirmLive(ctx context.Context, pc *accessv1alpha1.Passcode) (
+//
+// What this reconcile already read live is not read again: pc when pcLive (a handed-over live read,
+// or a patch under its resourceVersion just succeeded), the Secret when secret.live.
+func (r *PasscodeReconciler) confirmLive(ctx context.Context, pc *accessv1alpha1.Passcode, pcLive bool, secret secretRead) (
 	fresh *accessv1alpha1.Passcode, w *passcodesecret.Written, err error) {
-	stored := &accessv1alpha1.Passcode{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pc), stored); err != nil {
-		return nil, nil, err
+	if !pcLive {
+		stored := &accessv1alpha1.Passcode{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pc), stored); err != nil {
+			return nil, nil, err
+		}
+		if stored.ResourceVersion != pc.ResourceVersion {
+			return stored, nil, nil
+		}
 	}
-	if stored.ResourceVersion != pc.ResourceVersion {
-		return stored, nil, nil
+	if secret.live {
+		return nil, nil, nil // Unrecorded was already asked of this live copy (decide)
 	}
 	s := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: passcodesecret.Name(pc)}, s); err != nil {

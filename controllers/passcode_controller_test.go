@@ -54,7 +54,27 @@ var _ = Describe("Passcode", func() {
 		Expect(owner).NotTo(BeNil())
 		Expect(owner.UID).To(Equal(pc.UID))
 		Expect(*owner.BlockOwnerDeletion).To(BeTrue(), "the owner reference is what makes the garbage collector delete the Secret")
-		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "jane-api") }).Should(ContainElement(accessv1alpha1.ReasonIssued))
+		Expect(s.ManagedFields).To(ConsistOf(HaveField("Operation", metav1.ManagedFieldsOperationApply)),
+			"one server-side apply made the Secret, so the operator can remove any key it wrote later")
+	})
+
+	It("creates a Secret only while none of its name exists, on the real API server", func() {
+		createUser(ns, "kim")
+		createPasscode(ns, "kim-api", "kim", "30d", func(pc *accessv1alpha1.Passcode) { pc.Spec.SecretName = "kim-taken" })
+		Eventually(func(g Gomega) string { return readyReason(getPasscode(g, ns, "kim-api")) }).Should(Equal("True/Issued"))
+		pc := getPasscode(Default, ns, "kim-api")
+		pc.Spec.SecretName = "raced"
+		list := &corev1.SecretList{}
+		Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		// Someone creates the Secret after the operator's live read found none.
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "raced"},
+			StringData: map[string]string{"token": "theirs"}})).To(Succeed())
+		err := passcodesecret.Create(ctx, k8sClient, k8sClient, pc, passcodesecret.Contents{Passcode: passcode.Generate(),
+			Email: "kim@example.com", ExpiresAt: fakeClock.Now().Add(time.Hour), Revision: 2}, list.ResourceVersion)
+		Expect(err).To(MatchError(passcodesecret.ErrNotOurs))
+		theirs := secretOf(Default, ns, "raced")
+		Expect(theirs.Data).To(Equal(map[string][]byte{"token": []byte("theirs")}))
+		Expect(theirs.OwnerReferences).To(BeEmpty())
 	})
 
 	It("expires at expiresAt (fake clock) and wipes the passcode from the Secret", func() {

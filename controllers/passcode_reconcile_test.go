@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -38,7 +41,7 @@ func newFakeReconciler(t *testing.T, objs ...client.Object) (*PasscodeReconciler
 	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithIndex(&corev1.Secret{}, "metadata.name", objectName).
 		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).Build()
 	clk := clocktesting.NewFakeClock(t0)
 	return &PasscodeReconciler{Client: c, APIReader: c, Clock: clk, Recorder: events.NewFakeRecorder(100)}, clk, c
@@ -215,7 +218,7 @@ func TestAStaleCacheNeverRotates(t *testing.T) {
 	_, pc := reconcileOnce(t, r)
 
 	// The API server holds the right Secret; the cache lags with an old passcode.
-	live := fake.NewClientBuilder().WithScheme(c.Scheme()).Build()
+	live := fake.NewClientBuilder().WithScheme(c.Scheme()).WithIndex(&corev1.Secret{}, "metadata.name", objectName).Build()
 	secret := &corev1.Secret{}
 	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, secret); err != nil {
 		t.Fatal(err)
@@ -439,13 +442,16 @@ func TestASecretCreatedMeanwhileIsNeverTakenOver(t *testing.T) {
 	theirs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api", Labels: map[string]string{"owner": "someone"}},
 		Data: map[string][]byte{"token": []byte("theirs")}}
 	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
-		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			if _, ok := obj.(*corev1.Secret); ok {
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			if s, ok := obj.(*corev1ac.SecretApplyConfiguration); ok && s.ResourceVersion != nil {
 				if err := c.Create(ctx, theirs.DeepCopy()); err != nil { // the race: theirs lands first
 					return err
 				}
+				// What the API server answers a create-if-absent apply now (the envtest suite checks
+				// it on the real one): the resourceVersion precondition fails.
+				return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, *s.Name, errors.New("the object has been modified"))
 			}
-			return c.Create(ctx, obj, opts...)
+			return c.Apply(ctx, obj, opts...)
 		},
 	})
 	res, pc := reconcileOnce(t, r)
@@ -475,7 +481,7 @@ func TestAStaleCacheNeverExpiresTwice(t *testing.T) {
 	}
 	// A second reconciler whose cache still holds the Active copy; its live reader is the truth.
 	scheme := c.Scheme()
-	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(testUser(), cached).
+	cache := fake.NewClientBuilder().WithScheme(scheme).WithObjects(testUser(), cached).WithIndex(&corev1.Secret{}, "metadata.name", objectName).
 		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).Build()
 	writes := 0
 	behind := interceptor.NewClient(cache, interceptor.Funcs{
@@ -495,5 +501,68 @@ func TestAStaleCacheNeverExpiresTwice(t *testing.T) {
 	}
 	if writes != 0 || len(recorder.Events) != 0 {
 		t.Fatalf("a stale cache expired the passcode again: %d writes, %d Events", writes, len(recorder.Events))
+	}
+}
+
+// objectName indexes Secrets by name in fake clients, which answer a metadata.name field selector
+// (the controller's live read of one Secret) only through an index.
+func objectName(o client.Object) []string { return []string{o.GetName()} }
+
+// writeCounter counts what a reconciler asks of the API server, by call and kind.
+type writeCounter struct{ calls map[string]int }
+
+func (w *writeCounter) wrap(c client.WithWatch) client.WithWatch {
+	w.calls = map[string]int{}
+	kind := func(o any) string { return strings.TrimPrefix(fmt.Sprintf("%T", o), "*") }
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			w.calls["create "+kind(obj)]++
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			w.calls["update "+kind(obj)]++
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
+			w.calls["patch "+kind(obj)]++
+			return c.Patch(ctx, obj, p, opts...)
+		},
+		Apply: func(ctx context.Context, c client.WithWatch, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
+			w.calls["apply "+kind(obj)]++
+			return c.Apply(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			w.calls["patch "+kind(obj)+"/"+sub]++
+			return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+		},
+	})
+}
+
+// TestAFirstIssueIsThreeWrites: issuing a new Passcode's first passcode costs the API server three
+// writes (the owner reference, the Secret made in one conditional apply, the status) and no Event:
+// status tells it (docs/performance.md names every write per user).
+func TestAFirstIssueIsThreeWrites(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("12h", nil))
+	var w writeCounter
+	counted := w.wrap(c.(client.WithWatch))
+	r.Client = counted
+	recorder := events.NewFakeRecorder(10)
+	r.Recorder = recorder
+	if _, pc := reconcileOnce(t, r); pc.Status.Revision != 1 {
+		t.Fatalf("revision %d, want the first issue", pc.Status.Revision)
+	}
+	want := map[string]int{
+		"patch v1alpha1.Passcode":           1, // the owner reference to the DashboardUser
+		"apply v1.SecretApplyConfiguration": 1, // the Secret, created with the passcode in it
+		"patch v1alpha1.Passcode/status":    1,
+	}
+	if fmt.Sprint(w.calls) != fmt.Sprint(want) {
+		t.Fatalf("writes %v, want %v", w.calls, want)
+	}
+	if len(recorder.Events) != 0 {
+		t.Fatalf("a first issue emitted an Event: %q", <-recorder.Events)
+	}
+	if _, pc := reconcileOnce(t, r); pc.Status.Revision != 1 || len(w.calls) != 3 {
+		t.Fatalf("a reconcile with nothing to do wrote: %v", w.calls)
 	}
 }

@@ -59,57 +59,116 @@ func WellFormed(s string) bool {
 func Expired(now, expiresAt time.Time) bool { return !now.Before(expiresAt) }
 
 // Batcher paces deliveries: at most Size invites per Window, in fixed windows. The dashboard lets
-// an admin invite at most 50 users at a time; a burst of 500 new users goes out 50 per window, and
-// whoever finds the current window full is told how long to wait (a requeue), never blocked.
+// an admin invite at most 50 users at a time; a burst of 10,000 new users goes out 50 per window.
 //
-// The count of a window is the union of what the caller found recorded (every user's persisted
-// attempt time, so the limit holds across restarts and leader changes) and what this process
-// reserved and may not have recorded yet (so concurrent workers reading the same cache cannot
-// overshoot it).
+// It is a queue: a user who finds the current window full is given a slot in the first window with
+// room and told how long to wait for it, so each waiting user is looked at about twice (when it
+// queues and when its window opens) instead of once per window; a batch of 10,000 costs O(N), not
+// O(N²). Slots live in memory. What was recorded before a restart or a leader change is counted
+// through Seed, so the limit holds across both.
 type Batcher struct {
 	Size   int
 	Window time.Duration
 
-	mu       sync.Mutex
-	current  time.Time           // start of the current window
-	reserved map[string]struct{} // users reserved in the current window by this process
+	mu      sync.Mutex
+	current time.Time            // start of the window slots were last dropped for
+	slots   map[string]time.Time // user → start of the window its slot is in
+	counts  map[time.Time]int    // window start → slots taken in it
+	seeded  bool
 }
 
 // WindowStart is the start of the window that holds t.
 func (b *Batcher) WindowStart(t time.Time) time.Time { return t.Truncate(b.Window) }
 
-// Reserve takes a slot for user in the window that holds now; recorded are the users whose
-// attempts in this window are already persisted. A user already counted takes no second slot.
-// When the window is full it returns false and the wait until the next window starts.
-func (b *Batcher) Reserve(now time.Time, user string, recorded []string) (bool, time.Duration) {
+// Seeded reports whether Seed was called: until then the current window may hold attempts an
+// earlier process recorded.
+func (b *Batcher) Seeded() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	start := b.WindowStart(now)
-	if !start.Equal(b.current) || b.reserved == nil {
-		b.current, b.reserved = start, map[string]struct{}{}
-	}
-	counted := make(map[string]struct{}, len(b.reserved)+len(recorded))
-	for u := range b.reserved {
-		counted[u] = struct{}{}
-	}
-	for _, u := range recorded {
-		counted[u] = struct{}{}
-	}
-	if _, ok := counted[user]; ok {
-		return true, 0
-	}
-	if len(counted) >= b.Size {
-		return false, start.Add(b.Window).Sub(now)
-	}
-	b.reserved[user] = struct{}{}
-	return true, 0
+	return b.seeded
 }
 
-// Release gives back a slot reserved in vain (the attempt was not recorded).
-func (b *Batcher) Release(now time.Time, user string) {
+// Seed counts the users whose delivery attempts are recorded in the window that holds now (read
+// from their persisted status after a restart). A user already holding a slot is not counted twice.
+func (b *Batcher) Seed(now time.Time, recorded []string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.WindowStart(now).Equal(b.current) {
-		delete(b.reserved, user)
+	start := b.advance(now)
+	for _, u := range recorded {
+		if _, ok := b.slots[u]; !ok {
+			b.slots[u] = start
+			b.counts[start]++
+		}
 	}
+	b.seeded = true
+}
+
+// Reserve takes a slot for user: in the window that holds now if it has room (true), else in the
+// first later window with room (false, and the wait until that window opens). A user holding a
+// slot keeps it: asking again in its window is true, earlier it is the remaining wait.
+func (b *Batcher) Reserve(now time.Time, user string) (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := b.advance(now)
+	w, ok := b.slots[user]
+	if !ok {
+		w = start
+		for b.counts[w] >= b.Size {
+			w = w.Add(b.Window)
+		}
+		b.slots[user] = w
+		b.counts[w]++
+	}
+	if w.Equal(start) {
+		return true, 0
+	}
+	return false, w.Sub(now)
+}
+
+// Release gives back a user's slot that was not used (nothing was sent).
+func (b *Batcher) Release(user string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if w, ok := b.slots[user]; ok {
+		delete(b.slots, user)
+		b.counts[w]--
+	}
+}
+
+// Queued is how many users hold a slot in a window that has not opened yet.
+func (b *Batcher) Queued(now time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	start := b.advance(now)
+	n := 0
+	for w, c := range b.counts {
+		if w.After(start) {
+			n += c
+		}
+	}
+	return n
+}
+
+// advance drops the slots of windows that have closed (once per window, so O(N) per window) and
+// returns the start of the window that holds now. Callers hold mu.
+func (b *Batcher) advance(now time.Time) time.Time {
+	start := b.WindowStart(now)
+	if b.slots == nil {
+		b.slots, b.counts = map[string]time.Time{}, map[time.Time]int{}
+	}
+	if start.Equal(b.current) {
+		return start
+	}
+	b.current = start
+	for u, w := range b.slots {
+		if w.Before(start) {
+			delete(b.slots, u)
+		}
+	}
+	for w := range b.counts {
+		if w.Before(start) {
+			delete(b.counts, w)
+		}
+	}
+	return start
 }

@@ -57,38 +57,37 @@ func TestExpired(t *testing.T) {
 	}
 }
 
-// TestBatchesOf50: 500 invites queued at once go out as 10 batches of 50, one per window.
+// TestBatchesOf50: 500 invites queued at once go out as 10 batches of 50, one per window, and each
+// user is asked about twice (when it queues, and when its window opens), never once per window.
 func TestBatchesOf50(t *testing.T) {
 	b := &Batcher{Size: 50, Window: 10 * time.Second}
-	now := time.Date(2026, 1, 1, 0, 0, 3, 0, time.UTC)
-	pending := make([]string, 500)
-	for i := range pending {
-		pending[i] = fmt.Sprint("user-", i)
-	}
-	var batches []int
-	for len(pending) > 0 {
-		var wait time.Duration
-		var left []string
-		// Every queued user's reconcile tries once in this window.
-		for _, u := range pending {
-			if ok, w := b.Reserve(now, u, nil); !ok {
-				wait = w
-				left = append(left, u)
-			}
+	start := time.Date(2026, 1, 1, 0, 0, 3, 0, time.UTC)
+	wakeAt := map[string]time.Time{}
+	asked := 0
+	for i := range 500 {
+		u := fmt.Sprint("user-", i)
+		asked++
+		if ok, wait := b.Reserve(start, u); !ok {
+			wakeAt[u] = start.Add(wait)
 		}
-		batches = append(batches, len(pending)-len(left))
-		pending = left
-		if len(pending) > 0 && wait <= 0 {
-			t.Fatal("a full window must say how long to wait")
+	}
+	if q := b.Queued(start); q != 450 {
+		t.Fatalf("%d users queued for later windows, want 450", q)
+	}
+	sent := map[time.Time]int{b.WindowStart(start): 50}
+	for u, at := range wakeAt {
+		asked++
+		if ok, _ := b.Reserve(at, u); !ok {
+			t.Fatalf("%s woke at %s, when its window opens, and found no slot", u, at)
 		}
-		now = now.Add(wait)
+		sent[at]++
 	}
-	if len(batches) != 10 {
-		t.Fatalf("%d batches: %v", len(batches), batches)
+	if len(sent) != 10 || asked != 950 {
+		t.Fatalf("%d windows, %d asks: %v", len(sent), asked, sent)
 	}
-	for i, n := range batches {
-		if n != 50 {
-			t.Fatalf("batch %d has %d invites: %v", i, n, batches)
+	for w, n := range sent {
+		if n != 50 || !w.Equal(b.WindowStart(w)) {
+			t.Fatalf("window %s has %d invites", w, n)
 		}
 	}
 }
@@ -97,36 +96,46 @@ func TestBatchesOf50(t *testing.T) {
 // in status still fill the window; a user counted in both places takes one slot.
 func TestBatchCountsWhatIsRecorded(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 45, 0, time.UTC)
-	recorded := make([]string, 0, 3)
-	recorded = append(recorded, "a", "b")
 	restarted := &Batcher{Size: 3, Window: time.Minute}
-	if ok, _ := restarted.Reserve(now, "c", recorded); !ok {
-		t.Fatal("one slot is left")
+	if restarted.Seeded() {
+		t.Fatal("a new Batcher has not counted what is recorded")
 	}
-	if ok, wait := restarted.Reserve(now, "d", recorded); ok || wait != 15*time.Second {
-		t.Fatalf("the window holds a, b (recorded) and c (reserved): ok %v wait %v", ok, wait)
+	if ok, _ := restarted.Reserve(now, "c"); !ok {
+		t.Fatal("c takes a slot")
 	}
-	// c's attempt got recorded: it is counted once, not twice.
-	recorded = append(recorded, "c")
-	if ok, _ := restarted.Reserve(now, "c", recorded); !ok {
+	restarted.Seed(now, []string{"a", "b", "c"})
+	if !restarted.Seeded() {
+		t.Fatal("Seed is remembered")
+	}
+	if ok, wait := restarted.Reserve(now, "d"); ok || wait != 15*time.Second {
+		t.Fatalf("the window holds a, b (recorded) and c (reserved and recorded, counted once): ok %v wait %v", ok, wait)
+	}
+	if ok, _ := restarted.Reserve(now, "c"); !ok {
 		t.Fatal("a user already counted keeps its slot")
 	}
-	if ok, _ := restarted.Reserve(now.Add(15*time.Second), "d", nil); !ok {
-		t.Fatal("the next window starts empty")
+	if ok, _ := restarted.Reserve(now.Add(15*time.Second), "d"); !ok {
+		t.Fatal("d's slot is in the next window")
 	}
 }
 
 func TestBatcherWaitAndRelease(t *testing.T) {
 	b := &Batcher{Size: 2, Window: time.Minute}
 	now := time.Date(2026, 1, 1, 0, 0, 45, 0, time.UTC)
-	b.Reserve(now, "a", nil)
-	b.Reserve(now, "b", nil)
-	ok, wait := b.Reserve(now, "c", nil)
+	b.Reserve(now, "a")
+	b.Reserve(now, "b")
+	ok, wait := b.Reserve(now, "c")
 	if ok || wait != 15*time.Second {
 		t.Fatalf("full window: ok %v wait %v, want 15s to the next window", ok, wait)
 	}
-	b.Release(now, "b")
-	if ok, _ := b.Reserve(now, "c", nil); !ok {
+	b.Release("b")
+	b.Release("c")
+	if ok, _ := b.Reserve(now, "c"); !ok {
 		t.Fatal("a released slot is free again")
+	}
+	// A user who misses its window (its reconcile came late) queues again from the current one.
+	b.Reserve(now, "d")
+	late := now.Add(3 * time.Minute)
+	if ok, _ := b.Reserve(late, "d"); !ok {
+		t.Fatal("a slot in a closed window is dropped; the current window has room")
 	}
 }

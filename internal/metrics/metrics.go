@@ -39,6 +39,10 @@ var (
 var InviteDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "invite_deliveries_total",
 	Help: "Invite deliveries by result (sent, failed)."}, []string{nsLabel, "result"})
 
+// InvitesQueued is how many users wait for a later invite batch window (the Batcher's queue).
+var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "invites_queued",
+	Help: "Users waiting for a later invite batch window (at most --invite-batch-size per --invite-batch-window)."})
+
 // Access server metrics.
 var (
 	// AccessRequests counts access server requests by endpoint and result (valid, invalid,
@@ -127,7 +131,7 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, AccessRequests, AccessLatency, LastUseDropped,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {

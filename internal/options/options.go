@@ -138,7 +138,7 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.InviteBatchWindow, "invite-batch-window", o.InviteBatchWindow,
 		"How often a new batch of invites may go out, from 100ms to 1h: 10k queued invites take 10000/--invite-batch-size windows.")
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
-		"Address serving Go profiles at /debug/pprof/ (e.g. 127.0.0.1:6060); empty disables it. Profiles show no passcodes but do show code paths: keep it on loopback.")
+		"Address serving Go profiles at /debug/pprof/ (e.g. 127.0.0.1:6060); empty disables it. Keep it on loopback: profiles cost CPU and show code paths.")
 	fs.StringVar(&o.WatchNamespaces, "watch-namespaces", o.WatchNamespaces,
 		"Comma-separated namespaces to manage; empty manages all namespaces.")
 	fs.IntVar(&o.PasscodeWorkers, "passcode-workers", o.PasscodeWorkers, "Passcodes reconciled at once, from 1 to 64.")

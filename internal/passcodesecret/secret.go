@@ -116,47 +116,44 @@ func Data(pc *accessv1alpha1.Passcode, c Contents) map[string][]byte {
 // else: it is never written.
 var ErrNotOurs = errors.New("a Secret of that name exists and is not managed by this Passcode")
 
-// Create makes the Secret of pc when a live read found none: a plain create, which fails if anything
-// of that name exists by now, of only what never changes (name, type, the operator's two labels and
-// the controller reference); Apply fills in the rest. Server-side apply alone would take over a
-// Secret someone created between that read and the write. An existing Secret that is ours (an
-// earlier attempt made it) is fine; anyone else's is ErrNotOurs.
-func Create(ctx context.Context, cl client.Client, reader client.Reader, pc *accessv1alpha1.Passcode) error {
-	isController := true
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: Name(pc), Namespace: pc.Namespace,
-			Labels: map[string]string{
-				accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue,
-				accessv1alpha1.PasscodeLabel:  PasscodeLabelValue(pc.Name),
-			},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode",
-				Name: pc.Name, UID: pc.UID, Controller: &isController, BlockOwnerDeletion: &isController}},
-		},
-		Type: corev1.SecretTypeOpaque,
-	}
-	err := cl.Create(ctx, s, client.FieldOwner(FieldManager))
-	if err == nil || !apierrors.IsAlreadyExists(err) {
-		if err != nil {
-			return fmt.Errorf("creating Secret %s: %w", Name(pc), err)
-		}
+// Create writes the Secret of pc with contents c when a live list at resourceVersion absentAt found
+// none: one server-side apply that carries absentAt as its precondition. The API server creates the
+// Secret only while nothing of that name exists; a Secret made since (by anyone) has a newer
+// resourceVersion and the apply conflicts, so another's Secret is never taken over and the operator
+// still owns every field it writes through Apply (later applies can remove them). One write, where
+// a plain create followed by an apply took two.
+func Create(ctx context.Context, cl client.Client, reader client.Reader, pc *accessv1alpha1.Passcode, c Contents, absentAt string) error {
+	err := cl.Apply(ctx, applyConfig(pc, c).WithResourceVersion(absentAt), client.FieldOwner(FieldManager), client.ForceOwnership)
+	if err == nil {
 		return nil
 	}
+	if !apierrors.IsConflict(err) {
+		return fmt.Errorf("creating Secret %s: %w", Name(pc), err)
+	}
 	existing := &corev1.Secret{}
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(s), existing); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: pc.Namespace, Name: Name(pc)}, existing); err != nil {
 		return fmt.Errorf("reading Secret %s: %w", Name(pc), err)
 	}
 	if !OwnedBy(existing, pc) {
 		return ErrNotOurs
 	}
-	return nil
+	// Ours (an earlier attempt made it): the next reconcile reads it and finishes from there.
+	return fmt.Errorf("creating Secret %s: it was written meanwhile: %w", Name(pc), err)
 }
 
 // Apply writes the Secret of pc with contents c. Fields the operator set before and no longer
 // sends (the passcode after expiry, a label removed from secretTemplate) are removed by the API
 // server; fields of other managers stay.
 func Apply(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c Contents) error {
-	ac := corev1ac.Secret(Name(pc), pc.Namespace).
+	if err := cl.Apply(ctx, applyConfig(pc, c), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying Secret %s: %w", Name(pc), err)
+	}
+	return nil
+}
+
+// applyConfig is everything the operator owns in the Secret of pc holding c.
+func applyConfig(pc *accessv1alpha1.Passcode, c Contents) *corev1ac.SecretApplyConfiguration {
+	return corev1ac.Secret(Name(pc), pc.Namespace).
 		WithType(corev1.SecretTypeOpaque).
 		WithLabels(Labels(pc)).
 		WithAnnotations(Annotations(pc, c.Revision)).
@@ -168,10 +165,6 @@ func Apply(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c
 			WithController(true).
 			WithBlockOwnerDeletion(true)).
 		WithData(Data(pc, c))
-	if err := cl.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying Secret %s: %w", Name(pc), err)
-	}
-	return nil
 }
 
 // differs reports whether s differs from what Apply would write for pc and c in anything the
