@@ -264,7 +264,7 @@ func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status me
 	}
 	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
 	switch reason {
-	case accessv1alpha1.ReasonQueued, accessv1alpha1.ReasonInviteFailed, accessv1alpha1.ReasonSending, accessv1alpha1.ReasonProgressing:
+	case accessv1alpha1.ReasonQueued, accessv1alpha1.ReasonInviteFailed, accessv1alpha1.ReasonProgressing:
 		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg, u.Generation, now)
 	default:
 		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)

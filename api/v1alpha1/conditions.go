@@ -63,9 +63,8 @@ const (
 	ReasonRoleChanged = "RoleChanged"
 	// ReasonAccessGranted: the user's access was granted again (Event only).
 	ReasonAccessGranted = "AccessGranted"
-	// ReasonSending: the invite link is recorded in status and its delivery is under way.
-	ReasonSending = "Sending"
-	// ReasonQueued: the invite waits for the next batch window (at most 50 invites at a time).
+	// ReasonQueued: a user with a status already (a resend, access granted again) waits for the next
+	// batch window (at most 50 invites at a time). A new user waits without a status write.
 	ReasonQueued = "Queued"
 	// ReasonResendRefused: a resend was asked for a user who needs no invite (Event only).
 	ReasonResendRefused = "ResendRefused"
