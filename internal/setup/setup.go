@@ -44,11 +44,11 @@ func ManagedSecretSelector() labels.Selector {
 }
 
 // CacheOptions caches only labelled Secrets (caching every Secret of a cluster has taken operators
-// down, cert-manager#4722), strips managedFields from everything cached, and limits the cache to
-// namespaces when given (nil means all).
+// down, cert-manager#4722), trims everything cached of what no code reads (TrimForCache), and
+// limits the cache to namespaces when given (nil means all).
 func CacheOptions(namespaces []string) cache.Options {
 	opts := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: TrimForCache,
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: ManagedSecretSelector()},
 		},
@@ -60,6 +60,29 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// lastAppliedAnnotation is where client-side `kubectl apply` keeps a full copy of the object.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// TrimForCache removes from an object entering the cache what no code of the operator reads:
+// managedFields and the copy client-side `kubectl apply` keeps in an annotation (each about as big
+// as the object). The operator never writes an object's metadata from a cached copy except its
+// owner references (a merge patch of that one field), so nothing trimmed is ever written back.
+func TrimForCache(in any) (any, error) {
+	if obj, ok := in.(client.Object); ok {
+		obj.SetManagedFields(nil)
+		if a := obj.GetAnnotations(); a[lastAppliedAnnotation] != "" {
+			trimmed := make(map[string]string, len(a)-1)
+			for k, v := range a {
+				if k != lastAppliedAnnotation {
+					trimmed[k] = v
+				}
+			}
+			obj.SetAnnotations(trimmed)
+		}
+	}
+	return in, nil
 }
 
 // ManagerOptions builds the manager's options from validated flags.
