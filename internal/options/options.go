@@ -96,8 +96,8 @@ func Default() Options {
 		ThrottleIPv6Prefix:     64,
 		PasscodeWorkers:        4,
 		UserWorkers:            8,
-		KubeAPIQPS:             50,
-		KubeAPIBurst:           100,
+		KubeAPIQPS:             500,
+		KubeAPIBurst:           1000,
 	}
 }
 
@@ -143,9 +143,9 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Comma-separated namespaces to manage; empty manages all namespaces.")
 	fs.IntVar(&o.PasscodeWorkers, "passcode-workers", o.PasscodeWorkers, "Passcodes reconciled at once, from 1 to 64.")
 	fs.IntVar(&o.UserWorkers, "user-workers", o.UserWorkers, "DashboardUsers reconciled at once (invite deliveries wait on SMTP or a webhook), from 1 to 64.")
-	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager sends to the API server, sustained (above 0, at most 1000).")
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager sends to the API server, sustained, over all its controllers (above 0, at most 5000).")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
-		"Requests the manager may send to the API server in a burst (at least --kube-api-qps, at most 2000).")
+		"Requests the manager may send to the API server in a burst (at least --kube-api-qps, at most 10000).")
 	fs.IntVar(&o.ThrottleIPv6Prefix, "throttle-ipv6-prefix", o.ThrottleIPv6Prefix,
 		"Leading bits of an IPv6 client address that the failure throttle counts as one client, from 32 to 128 (a host usually holds a /64).")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies,
@@ -247,11 +247,11 @@ func (o *Options) validateThroughput(p *problems) {
 			bad(flagName, "%d is not allowed; use 1 to 64", n)
 		}
 	}
-	if o.KubeAPIQPS <= 0 || o.KubeAPIQPS > 1000 {
-		bad("kube-api-qps", "%g is not allowed; use a number above 0 and at most 1000", o.KubeAPIQPS)
+	if o.KubeAPIQPS <= 0 || o.KubeAPIQPS > 5000 {
+		bad("kube-api-qps", "%g is not allowed; use a number above 0 and at most 5000", o.KubeAPIQPS)
 	}
-	if float64(o.KubeAPIBurst) < o.KubeAPIQPS || o.KubeAPIBurst > 2000 {
-		bad("kube-api-burst", "%d is not allowed; use at least --kube-api-qps (%g) and at most 2000", o.KubeAPIBurst, o.KubeAPIQPS)
+	if float64(o.KubeAPIBurst) < o.KubeAPIQPS || o.KubeAPIBurst > 10000 {
+		bad("kube-api-burst", "%d is not allowed; use at least --kube-api-qps (%g) and at most 10000", o.KubeAPIBurst, o.KubeAPIQPS)
 	}
 }
 

@@ -92,6 +92,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--passcode-workers=0"}, "--passcode-workers"},
 		{[]string{"--user-workers=65"}, "--user-workers"},
 		{[]string{"--kube-api-qps=0"}, "--kube-api-qps"},
+		{[]string{"--kube-api-qps=5001", "--kube-api-burst=10000"}, "--kube-api-qps"},
+		{[]string{"--kube-api-burst=10001"}, "--kube-api-burst"},
 		{[]string{"--kube-api-qps=100", "--kube-api-burst=50"}, "--kube-api-burst"},
 		{[]string{"--throttle-ipv6-prefix=16"}, "--throttle-ipv6-prefix"},
 		{[]string{"--throttle-ipv6-prefix=129"}, "--throttle-ipv6-prefix"},

@@ -189,3 +189,29 @@ func accepts(addr string) bool {
 	_ = conn.Close()
 	return true
 }
+
+// TestOneRateLimitForTheWholeManager: --kube-api-qps and --kube-api-burst are one token bucket that
+// every client of the manager shares (client-go would give each resource its own), and leader
+// election keeps a client outside it.
+func TestOneRateLimitForTheWholeManager(t *testing.T) {
+	opts := options.Default()
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.AccessBindAddress = "0", "0", freeAddr(t)
+	opts.KubeAPIQPS, opts.KubeAPIBurst = 123, 456
+	env, err := testenv.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	op, err := setup.NewManager(cfg, opts, clock.RealClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter := op.GetConfig().RateLimiter
+	if limiter == nil || limiter.QPS() != 123 {
+		t.Fatalf("the manager's clients share no rate limiter set from the flags: %v", limiter)
+	}
+}

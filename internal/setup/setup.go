@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -173,7 +174,12 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 		return nil, err
 	}
 	cfg = rest.CopyConfig(cfg)
+	// Lease renewals get a client of their own, so a burst of reconciles never delays one.
+	mgrOpts.LeaderElectionConfig = rest.CopyConfig(cfg)
+	// One token bucket for every client the manager makes: client-go gives each REST client (one per
+	// resource) its own bucket, so the flag would otherwise limit each resource, not the manager.
 	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
+	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
