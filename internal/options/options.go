@@ -143,7 +143,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Comma-separated namespaces to manage; empty manages all namespaces.")
 	fs.IntVar(&o.PasscodeWorkers, "passcode-workers", o.PasscodeWorkers, "Passcodes reconciled at once, from 1 to 64.")
 	fs.IntVar(&o.UserWorkers, "user-workers", o.UserWorkers, "DashboardUsers reconciled at once (invite deliveries wait on SMTP or a webhook), from 1 to 64.")
-	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS, "Requests per second the manager sends to the API server, sustained, over all its controllers (above 0, at most 5000).")
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
+		"Requests per second the manager sends to the API server, sustained, over all its controllers (above 0, at most 5000).")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
 		"Requests the manager may send to the API server in a burst (at least --kube-api-qps, at most 10000).")
 	fs.IntVar(&o.ThrottleIPv6Prefix, "throttle-ipv6-prefix", o.ThrottleIPv6Prefix,
