@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,6 +54,9 @@ type DashboardUserReconciler struct {
 	// Workers is how many users are reconciled at once; deliveries wait on SMTP or a webhook, so
 	// several at once keep one slow invite from holding up the others. Zero means 1.
 	Workers int
+
+	// holds counts, per user UID, how often its first invite has waited for its Passcodes.
+	holds sync.Map
 }
 
 // sendTimeout bounds one delivery, so a hung SMTP server cannot hold a worker for long.
@@ -144,9 +148,9 @@ const (
 	deliveryStale
 )
 
-// passcodeSettleLimit bounds how long an invite waits for the user's Passcodes to be issued, so a
-// Passcode that keeps failing never holds the invite back.
-const passcodeSettleLimit = 30 * time.Second
+// maxInviteHolds bounds how many times (about a second each) a user's first invite waits for its
+// Passcodes, so a Passcode that keeps failing never holds the invite back for long.
+const maxInviteHolds = 30
 
 // deliver makes one delivery attempt of the invite, recorded in status (written when Reconcile
 // returns), after the user's Passcodes are issued and a batch slot is taken. It returns when to
@@ -154,9 +158,9 @@ const passcodeSettleLimit = 30 * time.Second
 // its own backoff).
 func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
 	pcs []accessv1alpha1.Passcode, d *userDecision) (delivery, time.Time, error) {
-	if settling(pcs) && now.Before(u.CreationTimestamp.Add(passcodeSettleLimit)) {
+	if r.holdFirstInvite(u, pcs) {
 		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Waiting for the user's Passcodes to be issued"
-		return deliveryWaiting, u.CreationTimestamp.Add(passcodeSettleLimit), nil
+		return deliveryWaiting, now.Add(time.Second), nil
 	}
 	if !r.Batcher.Seeded() {
 		recorded, err := r.attemptsInWindow(ctx, r.Batcher.WindowStart(now))
@@ -194,7 +198,26 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 		inv.TokenHash = "" // made under another key (the key Secret was deleted): a new link
 	}
 	prepareAttempt(now, inv, linkHash)
+	r.holds.Delete(u.UID)
 	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
+}
+
+// holdFirstInvite reports whether a user's first invite waits for its Passcodes, so that the one
+// status write that records the invite also shows them (Passcodes applied together with the user
+// are issued within a second or two): while one is not acted on yet, and once when none is seen
+// yet. It counts in memory, not by the clock, and gives up after maxInviteHolds.
+func (r *DashboardUserReconciler) holdFirstInvite(u *accessv1alpha1.DashboardUser, pcs []accessv1alpha1.Passcode) bool {
+	if u.Status.Invite.Number != 0 {
+		return false // not the first invite
+	}
+	held, _ := r.holds.LoadOrStore(u.UID, 0)
+	n := held.(int)
+	if n >= maxInviteHolds || (!settling(pcs) && (len(pcs) > 0 || n > 0)) {
+		r.holds.Store(u.UID, maxInviteHolds) // done waiting, also while it queues for a batch
+		return false
+	}
+	r.holds.Store(u.UID, n+1)
+	return true
 }
 
 // settling reports whether a Passcode of the user has not been acted on yet.

@@ -54,11 +54,13 @@ func TestTheBatchLimitHoldsAcrossARestart(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0.Add(2 * time.Second))
 	first := newUserReconciler(c, clk, 2)
 	for i := range 2 {
+		reconcileUser(t, first, fmt.Sprint("user-", i)) // the first look waits once for Passcodes
 		if _, u := reconcileUser(t, first, fmt.Sprint("user-", i)); u.Status.Invite == nil || u.Status.Invite.LastAttemptAt == nil {
 			t.Fatalf("user-%d: the attempt is recorded with its outcome", i)
 		}
 	}
 	restarted := newUserReconciler(c, clk, 2)
+	reconcileUser(t, restarted, "user-2")
 	res, u := reconcileUser(t, restarted, "user-2")
 	if u.Status.Phase != "" || res.RequeueAfter != 8*time.Second {
 		t.Fatalf("a third user in a window of 2 waits for the next window, unwritten: phase %q requeue %v", u.Status.Phase, res.RequeueAfter)
@@ -98,6 +100,12 @@ func TestQueuedUsersCostNoAPIRequests(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0)
 	r := newUserReconciler(writer, clk, 5)
 	r.APIReader = apiReader
+	for i := range 20 {
+		reconcileUser(t, r, fmt.Sprint("user-", i)) // the first look waits once for Passcodes: no request
+	}
+	if liveGets != 0 || writes != 0 {
+		t.Fatalf("the first look cost %d live reads and %d writes", liveGets, writes)
+	}
 	wake := map[string]time.Duration{}
 	for i := range 20 {
 		res, u := reconcileUser(t, r, fmt.Sprint("user-", i))
@@ -124,40 +132,56 @@ func TestQueuedUsersCostNoAPIRequests(t *testing.T) {
 	}
 }
 
-// TestTheInviteWaitsForTheUsersPasscodes: a new user's invite waits (unwritten) while its Passcode
-// has not been issued, so the one status write that records the invite also shows the Passcode.
+// TestTheInviteWaitsForTheUsersPasscodes: a new user's first invite waits (unwritten) while its
+// Passcode has not been issued, and once for Passcodes applied with it to appear, so the one status
+// write that records the invite also shows the Passcode column.
 func TestTheInviteWaitsForTheUsersPasscodes(t *testing.T) {
 	u := testUser()
-	u.UID, u.CreationTimestamp = "uid-jane", metav1.NewTime(t0)
+	u.UID = "uid-jane"
 	pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api", Generation: 1},
 		Spec: accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "jane"}, Tenure: "30d"}}
 	c := faultyClient(t, &faultPlan{}, u, pc)
 	clk := clocktesting.NewFakeClock(t0)
 	r := newUserReconciler(c, clk, 50)
-	res, got := reconcileUser(t, r, "jane")
-	if got.Status.Phase != "" || res.RequeueAfter != passcodeSettleLimit {
-		t.Fatalf("waiting for the Passcode: phase %q requeue %v", got.Status.Phase, res.RequeueAfter)
+	for range 3 {
+		if res, got := reconcileUser(t, r, "jane"); got.Status.Phase != "" || res.RequeueAfter != time.Second {
+			t.Fatalf("waiting for the Passcode: phase %q requeue %v", got.Status.Phase, res.RequeueAfter)
+		}
 	}
 	pc.Status = accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodeActive, ObservedGeneration: 1, Revision: 1,
 		ExpiresAt: mt(t0.Add(30 * 24 * time.Hour))}
 	if err := c.Status().Update(context.Background(), pc); err != nil {
 		t.Fatal(err)
 	}
-	if _, got = reconcileUser(t, r, "jane"); got.Status.Phase != accessv1alpha1.UserInvited ||
+	if _, got := reconcileUser(t, r, "jane"); got.Status.Phase != accessv1alpha1.UserInvited ||
 		got.Status.PasscodeStatus != accessv1alpha1.PasscodeSummaryActive {
 		t.Fatalf("issued: phase %q passcode %q", got.Status.Phase, got.Status.PasscodeStatus)
 	}
 
-	// A Passcode that never settles holds the invite back for passcodeSettleLimit at most.
-	late := testUser()
-	late.Name, late.UID, late.CreationTimestamp = "kim", "uid-kim", metav1.NewTime(t0)
-	stuck := pc.DeepCopy()
-	stuck.Name, stuck.ResourceVersion, stuck.Spec.UserRef.Name, stuck.Status = "kim-api", "", "kim", accessv1alpha1.PasscodeStatus{}
-	c = faultyClient(t, &faultPlan{}, late, stuck)
+	// No Passcode in sight: one wait for one to appear, then the invite goes out.
+	kim := testUser()
+	kim.Name, kim.UID = "kim", "uid-kim"
+	c = faultyClient(t, &faultPlan{}, kim)
 	r = newUserReconciler(c, clk, 50)
-	clk.Step(passcodeSettleLimit)
-	if _, got = reconcileUser(t, r, "kim"); got.Status.Phase != accessv1alpha1.UserInvited {
-		t.Fatalf("after the settle limit the invite goes out: phase %q", got.Status.Phase)
+	if _, got := reconcileUser(t, r, "kim"); got.Status.Phase != "" {
+		t.Fatalf("a first look waits once: phase %q", got.Status.Phase)
+	}
+	if _, got := reconcileUser(t, r, "kim"); got.Status.Phase != accessv1alpha1.UserInvited {
+		t.Fatalf("then the invite goes out: phase %q", got.Status.Phase)
+	}
+
+	// A Passcode that never settles holds the invite back maxInviteHolds times at most.
+	lee := testUser()
+	lee.Name, lee.UID = "lee", "uid-lee"
+	stuck := pc.DeepCopy()
+	stuck.Name, stuck.ResourceVersion, stuck.Spec.UserRef.Name, stuck.Status = "lee-api", "", "lee", accessv1alpha1.PasscodeStatus{}
+	c = faultyClient(t, &faultPlan{}, lee, stuck)
+	r = newUserReconciler(c, clk, 50)
+	for range maxInviteHolds {
+		reconcileUser(t, r, "lee")
+	}
+	if _, got := reconcileUser(t, r, "lee"); got.Status.Phase != accessv1alpha1.UserInvited {
+		t.Fatalf("after %d holds the invite goes out: phase %q", maxInviteHolds, got.Status.Phase)
 	}
 }
 
@@ -215,11 +239,14 @@ func TestOneStatusWritePerInvite(t *testing.T) {
 		},
 	})
 	r := newUserReconciler(c, clocktesting.NewFakeClock(t0), 50)
-	for step, want := range []int{1, 0} {
+	for step, want := range []struct {
+		phase  accessv1alpha1.UserPhase
+		writes int
+	}{{"", 0}, {accessv1alpha1.UserInvited, 1}, {accessv1alpha1.UserInvited, 0}} {
 		writes = 0
 		_, got := reconcileUser(t, r, "jane")
-		if got.Status.Phase != accessv1alpha1.UserInvited || writes != want {
-			t.Fatalf("reconcile %d: phase %s with %d status writes, want Invited with %d", step+1, got.Status.Phase, writes, want)
+		if got.Status.Phase != want.phase || writes != want.writes {
+			t.Fatalf("reconcile %d: phase %q with %d status writes, want %q with %d", step+1, got.Status.Phase, writes, want.phase, want.writes)
 		}
 	}
 }

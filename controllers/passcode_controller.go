@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -43,6 +45,26 @@ type PasscodeReconciler struct {
 	// Workers is how many Passcodes are reconciled at once (one key is never reconciled twice at
 	// once); zero means 1.
 	Workers int
+
+	// written remembers, per Passcode UID, the status this process last wrote (see statusMark).
+	written sync.Map
+}
+
+// statusMark is what a status write of this process stored: while the cache shows the same
+// revision and phase, the cache is at least as new as that write, and every Secret write of this
+// process is recorded in it (a failed status write forgets the mark). Only this process (the
+// leader) writes them, so ending a passcode from such a cached copy needs no live read: the
+// "expectations" of Kubernetes controllers. Without a mark (a new process, a new leader) the stored
+// Passcode and Secret are read before a passcode is ended, and always before one is issued.
+type statusMark struct {
+	revision int64
+	phase    accessv1alpha1.PasscodePhase
+}
+
+// cacheConfirmed reports whether pc's cached status is the one this process last wrote.
+func (r *PasscodeReconciler) cacheConfirmed(pc *accessv1alpha1.Passcode) bool {
+	m, ok := r.written.Load(pc.UID)
+	return ok && m.(statusMark) == statusMark{revision: pc.Status.Revision, phase: pc.Status.Phase}
 }
 
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch;patch
@@ -74,11 +96,10 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	before := pc.DeepCopy()
 	handedOver := false // to a reconcile of the live Passcode: this stale copy writes nothing
 	defer func() {
-		if handedOver {
-			return
-		}
-		if err := patchStatus(ctx, r.Client, before, pc, passcodeStatus); err != nil && !apierrors.IsNotFound(err) {
-			res, retErr = statusWriteFailed(ctx, err, pc.Status.Failures), nil
+		if !handedOver {
+			if failed, ok := r.writeStatus(ctx, before, pc); !ok {
+				res, retErr = failed, nil
+			}
 		}
 	}()
 
@@ -141,6 +162,25 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	return ctrl.Result{}, nil
 }
 
+// writeStatus patches pc's status when it changed and keeps the mark of what this process wrote.
+// A failed write returns the result that retries it.
+func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *accessv1alpha1.Passcode) (ctrl.Result, bool) {
+	if equality.Semantic.DeepEqual(before.Status, pc.Status) {
+		return ctrl.Result{}, true // nothing to write; the mark, if any, still holds
+	}
+	if err := patchStatus(ctx, r.Client, before, pc, passcodeStatus); err != nil {
+		r.written.Delete(pc.UID)
+		if apierrors.IsNotFound(err) {
+			// Deleted meanwhile, or an API server still starting that does not serve the CRD yet:
+			// look again shortly (a deleted Passcode ends at the Get).
+			return ctrl.Result{RequeueAfter: time.Second}, false
+		}
+		return statusWriteFailed(ctx, err, pc.Status.Failures), false
+	}
+	r.written.Store(pc.UID, statusMark{revision: pc.Status.Revision, phase: pc.Status.Phase})
+	return ctrl.Result{}, true
+}
+
 func secretConflictMessage(pc *accessv1alpha1.Passcode) string {
 	return fmt.Sprintf("Secret %q exists and is not managed by this Passcode; choose another spec.secretName or delete that Secret",
 		passcodesecret.Name(pc))
@@ -171,6 +211,11 @@ func (r *PasscodeReconciler) decide(ctx context.Context, pc *accessv1alpha1.Pass
 	}
 	if d.kind != actIssue && d.kind != actExpire && d.kind != actRevoke {
 		return d, nil, nil // nothing that ends or makes a passcode
+	}
+	if d.kind != actIssue && r.cacheConfirmed(pc) {
+		// Ending a passcode from a cache that holds this process's last write: nothing newer to
+		// read. Issuing (rare: once per tenure) still reads the stored Passcode and Secret first.
+		return d, nil, nil
 	}
 	fresh, w, err := r.confirmLive(ctx, pc, pcLive, secret)
 	if err != nil || fresh != nil {

@@ -166,6 +166,10 @@ func (f failingReader) Get(context.Context, client.ObjectKey, client.Object, ...
 	return f.err
 }
 
+func (f failingReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return f.err
+}
+
 func TestOnlyAConfirmedNotFoundMakesANewPasscode(t *testing.T) {
 	r, clk, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
 	_, pc := reconcileOnce(t, r)
@@ -564,5 +568,53 @@ func TestAFirstIssueIsThreeWrites(t *testing.T) {
 	}
 	if _, pc := reconcileOnce(t, r); pc.Status.Revision != 1 || len(w.calls) != 3 {
 		t.Fatalf("a reconcile with nothing to do wrote: %v", w.calls)
+	}
+}
+
+// TestAnExpiryFromAConfirmedCacheReadsNothingLive: when the cache shows the status this process
+// last wrote, ending the passcode costs two writes (Secret, status) and no live read; when the
+// cache is behind that write (the same process, its own expiry not seen yet), nothing is written
+// twice.
+func TestAnExpiryFromAConfirmedCacheReadsNothingLive(t *testing.T) {
+	r, clk, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
+	_, pc := reconcileOnce(t, r)
+	cached := pc.DeepCopy()
+	liveReads := 0
+	r.APIReader = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+			liveReads++
+			return c.Get(ctx, key, o, opts...)
+		},
+		List: func(ctx context.Context, c client.WithWatch, l client.ObjectList, opts ...client.ListOption) error {
+			liveReads++
+			return c.List(ctx, l, opts...)
+		},
+	})
+	clk.Step(time.Hour)
+	if _, pc = reconcileOnce(t, r); pc.Status.Phase != accessv1alpha1.PasscodeExpired || liveReads != 0 {
+		t.Fatalf("phase %s after %d live reads, want Expired after none", pc.Status.Phase, liveReads)
+	}
+
+	// The same process, its cache still showing the Active copy: a live read finds the expiry.
+	behind := fake.NewClientBuilder().WithScheme(c.Scheme()).WithObjects(testUser(), cached).WithIndex(&corev1.Secret{}, "metadata.name", objectName).
+		WithStatusSubresource(&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}).Build()
+	writes := 0
+	r.Client = interceptor.NewClient(behind, interceptor.Funcs{
+		Apply: func(context.Context, client.WithWatch, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+			writes++
+			return nil
+		},
+		SubResourcePatch: func(context.Context, client.Client, string, client.Object, client.Patch, ...client.SubResourcePatchOption) error {
+			writes++
+			return nil
+		},
+	})
+	recorder := events.NewFakeRecorder(10)
+	r.Recorder = recorder
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "team", Name: "jane-api"}}); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 0 || len(recorder.Events) != 0 || liveReads == 0 {
+		t.Fatalf("a cache behind this process's own expiry: %d writes, %d Events, %d live reads", writes, len(recorder.Events), liveReads)
 	}
 }

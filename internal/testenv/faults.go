@@ -43,10 +43,11 @@ type Faults struct {
 
 // ListsAndWatchesOf matches the list and watch requests of the given resources (plural names, in
 // any namespace): what an informer sends. Failing them holds that informer's cache back while
-// the API server and every other informer work.
+// the API server and every other informer work. A list of one name (fieldSelector metadata.name)
+// is a point read, like a get, not an informer's: it is spared.
 func ListsAndWatchesOf(resources ...string) func(*http.Request) bool {
 	return func(req *http.Request) bool {
-		if req.Method != http.MethodGet {
+		if req.Method != http.MethodGet || strings.HasPrefix(req.URL.Query().Get("fieldSelector"), "metadata.name=") {
 			return false
 		}
 		path := strings.TrimSuffix(req.URL.Path, "/")

@@ -112,12 +112,13 @@ func TestFaultInjectorSparesWatches(t *testing.T) {
 	// Match limits the faults: here to the informer requests of Secrets.
 	fi.Set(Faults{ReadError: 1, FaultWatches: true, Conflict: 1, Match: ListsAndWatchesOf("secrets")})
 	for url, want := range map[string]int{
-		"/api/v1/secrets?watch=true":                          http.StatusInternalServerError,
-		"/api/v1/namespaces/ns/secrets?labelSelector=a%3Db":   http.StatusInternalServerError,
-		"/api/v1/namespaces/ns/secrets/s":                     http.StatusOK,
-		"/api/v1/namespaces/ns/configmaps":                    http.StatusOK,
-		"/apis/access.dashboardops.io/v1alpha1/passcodes":     http.StatusOK,
-		"/apis/access.dashboardops.io/v1alpha1/namespaces/ns": http.StatusOK,
+		"/api/v1/secrets?watch=true":                                    http.StatusInternalServerError,
+		"/api/v1/namespaces/ns/secrets?labelSelector=a%3Db":             http.StatusInternalServerError,
+		"/api/v1/namespaces/ns/secrets/s":                               http.StatusOK,
+		"/api/v1/namespaces/ns/secrets?fieldSelector=metadata.name%3Ds": http.StatusOK,
+		"/api/v1/namespaces/ns/configmaps":                              http.StatusOK,
+		"/apis/access.dashboardops.io/v1alpha1/passcodes":               http.StatusOK,
+		"/apis/access.dashboardops.io/v1alpha1/namespaces/ns":           http.StatusOK,
 	} {
 		if code := get(t, c, http.MethodGet, srv.URL+url); code != want {
 			t.Errorf("GET %s with Match: %d, want %d", url, code, want)
