@@ -94,8 +94,8 @@ func Default() Options {
 		InviteBatchSize:        MaxInviteBatchSize,
 		InviteBatchWindow:      10 * time.Second,
 		ThrottleIPv6Prefix:     64,
-		PasscodeWorkers:        4,
-		UserWorkers:            8,
+		PasscodeWorkers:        16,
+		UserWorkers:            16,
 		KubeAPIQPS:             500,
 		KubeAPIBurst:           1000,
 	}
