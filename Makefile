@@ -82,6 +82,13 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=
 bench: control-plane ## Benchmark the access server (/v1/auth vs a trivial handler, side by side).
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./internal/accessserver -run '^$$' -bench . -benchtime 1x
 
+# Users in the scale benchmark (make bench-scale N=10000).
+N ?= 1000
+
+.PHONY: bench-scale
+bench-scale: control-plane ## Scale benchmark: N users (N=1000), manager writes from the audit log, heap, expiry lag, access server.
+	KUBEBUILDER_ASSETS="$(ASSETS)" go run ./hack/bench-scale -n $(N)
+
 ##@ Build and run
 
 .PHONY: build
