@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +66,30 @@ func (b *bench) heapInto(ctx context.Context, into *heapSample) error {
 	}
 	*into, err = parseMemStats(resp.Body)
 	return err
+}
+
+// saveHeapProfile writes the manager's heap profile (after a forced collection) into the bench's
+// folder, for `go tool pprof -sample_index=inuse_space -top <file>` (with -keep).
+func (b *bench) saveHeapProfile(ctx context.Context, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.pprofAddr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("saving the manager's heap profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(filepath.Join(b.dir, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	say("  heap profile saved: %s", filepath.Join(b.dir, name))
+	return f.Close()
 }
 
 // parseMemStats reads the "# HeapAlloc = 123" lines that end a debug=1 heap profile.

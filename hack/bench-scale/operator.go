@@ -234,7 +234,12 @@ func (b *bench) settle(ctx context.Context, end time.Time, res *operatorResult) 
 	}
 	res.trailing = tally(trailing, apiCall.isWrite)
 	if res.heap != nil {
-		return b.heapInto(ctx, &res.heap.after)
+		if err := b.heapInto(ctx, &res.heap.after); err != nil {
+			return err
+		}
+		if b.cfg.keep {
+			return b.saveHeapProfile(ctx, "heap-after-users.pb.gz")
+		}
 	}
 	return nil
 }

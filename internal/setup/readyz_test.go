@@ -195,23 +195,12 @@ func accepts(addr string) bool {
 // election keeps a client outside it.
 func TestOneRateLimitForTheWholeManager(t *testing.T) {
 	opts := options.Default()
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.AccessBindAddress = "0", "0", freeAddr(t)
 	opts.KubeAPIQPS, opts.KubeAPIBurst = 123, 456
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
+	manager, leaderElection := setup.RESTConfigs(&rest.Config{Host: "https://example.invalid"}, opts)
+	if manager.RateLimiter == nil || manager.RateLimiter.QPS() != 123 || manager.Burst != 456 {
+		t.Fatalf("the manager's clients share no rate limiter set from the flags: %v", manager.RateLimiter)
 	}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	op, err := setup.NewManager(cfg, opts, clock.RealClock{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	limiter := op.GetConfig().RateLimiter
-	if limiter == nil || limiter.QPS() != 123 {
-		t.Fatalf("the manager's clients share no rate limiter set from the flags: %v", limiter)
+	if leaderElection.RateLimiter != nil {
+		t.Fatal("lease renewals must not wait in the manager's bucket")
 	}
 }

@@ -173,13 +173,7 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err != nil {
 		return nil, err
 	}
-	cfg = rest.CopyConfig(cfg)
-	// Lease renewals get a client of their own, so a burst of reconciles never delays one.
-	mgrOpts.LeaderElectionConfig = rest.CopyConfig(cfg)
-	// One token bucket for every client the manager makes: client-go gives each REST client (one per
-	// resource) its own bucket, so the flag would otherwise limit each resource, not the manager.
-	cfg.QPS, cfg.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
-	cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	cfg, mgrOpts.LeaderElectionConfig = RESTConfigs(cfg, o)
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -207,6 +201,19 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 		return nil, err
 	}
 	return &Operator{Manager: mgr, Access: access}, nil
+}
+
+// RESTConfigs returns the manager's API client configuration and the leader election's. Every
+// client of the manager shares one token bucket of --kube-api-qps and --kube-api-burst (client-go
+// gives each REST client, one per resource, a bucket of its own, so the flags would otherwise limit
+// each resource, not the manager); lease renewals keep a client outside it, so a burst of
+// reconciles never delays one.
+func RESTConfigs(cfg *rest.Config, o options.Options) (manager, leaderElection *rest.Config) {
+	leaderElection = rest.CopyConfig(cfg)
+	manager = rest.CopyConfig(cfg)
+	manager.QPS, manager.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
+	manager.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(manager.QPS, manager.Burst)
+	return manager, leaderElection
 }
 
 // cacheSyncProbeTimeout bounds how long one readiness probe waits for the caches to sync.
