@@ -57,6 +57,8 @@ type DashboardUserReconciler struct {
 
 	// holds counts, per user UID, how often its first invite has waited for its Passcodes.
 	holds sync.Map
+	// keyMu serializes reading (and on first use, making) the projects' invite keys.
+	keyMu sync.Mutex
 }
 
 // sendTimeout bounds one delivery, so a hung SMTP server cannot hold a worker for long.
@@ -187,7 +189,9 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 		r.Batcher.Release(string(u.UID))
 		return deliveryStale, now.Add(time.Second), nil
 	}
+	r.keyMu.Lock() // one worker makes a project's key; the others then read it from the cache
 	key, err := passcodesecret.InviteKey(ctx, r.Client, r.APIReader, u.Namespace)
+	r.keyMu.Unlock()
 	if err != nil {
 		r.Batcher.Release(string(u.UID))
 		return deliveryWaiting, time.Time{}, err
@@ -275,7 +279,11 @@ func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.Da
 	}
 	metrics.InviteDeliveries.WithLabelValues(u.Namespace, "sent").Inc()
 	delivered(now, &u.Status, ttl)
-	r.event(u, corev1.EventTypeNormal, accessv1alpha1.ReasonInvited, "Invite %d sent to %s as %s", inv.Number, u.Spec.Email, u.Spec.Role)
+	if inv.Number > 1 {
+		// A first invite is told by status alone (Ready: Invited, invite.sentAt); a new link after a
+		// resend or a renewed grant replaces one, so it is recorded as an Event too.
+		r.event(u, corev1.EventTypeNormal, accessv1alpha1.ReasonInvited, "Invite %d sent to %s as %s", inv.Number, u.Spec.Email, u.Spec.Role)
+	}
 	d.ready, d.reason, d.msg = metav1.ConditionTrue, accessv1alpha1.ReasonInvited, invitedMessage(u.Spec.Email, inv.ExpiresAt.Time)
 	return inv.ExpiresAt.Time
 }
