@@ -30,6 +30,8 @@ const (
 	operatorNamespace = "bench-operator"
 	// rawNamespace holds the raw client's objects: the manager never sees it.
 	rawNamespace = "bench-raw"
+	// rawSameNamespace holds the plain client's copy of the operator path's writes: unwatched too.
+	rawSameNamespace = "bench-raw-same"
 	// managerUser is the manager's identity in the audit log.
 	managerUser = "access-operator-bench"
 	// inviteBatchWindow replaces the default 10 s: 1000 invites at 50 per 10 s would take 200 s.
@@ -85,7 +87,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.audit = newAuditLog(b.cp.AuditLog)
 	b.cl = b.cp.Client
-	for _, ns := range []string{operatorNamespace, rawNamespace} {
+	for _, ns := range []string{operatorNamespace, rawNamespace, rawSameNamespace} {
 		if err := b.cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}

@@ -102,7 +102,9 @@ func passcodeReady(pc *accessv1alpha1.Passcode) bool {
 func secretFilled(s *corev1.Secret) bool { return len(s.Data[passcodesecret.KeyPasscode]) > 0 }
 
 // operatorUsers are the operator phase's users; later phases use their passcodes.
-func (b *bench) operatorUsers() userSet { return userSet{prefix: "user", n: b.cfg.n, tenure: "30d"} }
+func (b *bench) operatorUsers() userSet {
+	return userSet{prefix: "user", n: b.cfg.n, tenure: benchTenure}
+}
 
 // progress tracks one batch of users from the bench's watches.
 type progress struct {
