@@ -150,9 +150,14 @@ const (
 	deliveryStale
 )
 
-// maxInviteHolds bounds how many times (about a second each) a user's first invite waits for its
-// Passcodes, so a Passcode that keeps failing never holds the invite back for long.
+// maxInviteHolds bounds how many times a user's first invite waits for its Passcodes (a Passcode's
+// status change wakes it; else it looks again after inviteHoldWait), so a Passcode that keeps
+// failing holds the invite back for 5 minutes at most.
 const maxInviteHolds = 30
+
+// inviteHoldWait is how long a held invite waits for a wake-up by its Passcode before looking again:
+// long, so that thousands of users waiting behind a deep Passcode queue cost no busy loop.
+const inviteHoldWait = 10 * time.Second
 
 // deliver makes one delivery attempt of the invite, recorded in status (written when Reconcile
 // returns), after the user's Passcodes are issued and a batch slot is taken. It returns when to
@@ -160,9 +165,9 @@ const maxInviteHolds = 30
 // its own backoff).
 func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
 	pcs []accessv1alpha1.Passcode, d *userDecision) (delivery, time.Time, error) {
-	if r.holdFirstInvite(u, pcs) {
+	if wait, hold := r.holdFirstInvite(u, pcs); hold {
 		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Waiting for the user's Passcodes to be issued"
-		return deliveryWaiting, now.Add(time.Second), nil
+		return deliveryWaiting, now.Add(wait), nil
 	}
 	if !r.Batcher.Seeded() {
 		recorded, err := r.attemptsInWindow(ctx, r.Batcher.WindowStart(now))
@@ -206,22 +211,27 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
 }
 
-// holdFirstInvite reports whether a user's first invite waits for its Passcodes, so that the one
-// status write that records the invite also shows them (Passcodes applied together with the user
-// are issued within a second or two): while one is not acted on yet, and once when none is seen
-// yet. It counts in memory, not by the clock, and gives up after maxInviteHolds.
-func (r *DashboardUserReconciler) holdFirstInvite(u *accessv1alpha1.DashboardUser, pcs []accessv1alpha1.Passcode) bool {
+// holdFirstInvite reports whether (and how long) a user's first invite waits for its Passcodes, so
+// that the one status write that records the invite also shows them: while one is not acted on yet
+// (a Passcode's status change wakes the user), and for a second once when none is seen yet
+// (Passcodes applied together with the user). It counts in memory, not by the clock, and gives up
+// after maxInviteHolds.
+func (r *DashboardUserReconciler) holdFirstInvite(u *accessv1alpha1.DashboardUser, pcs []accessv1alpha1.Passcode) (time.Duration, bool) {
 	if u.Status.Invite.Number != 0 {
-		return false // not the first invite
+		return 0, false // not the first invite
 	}
 	held, _ := r.holds.LoadOrStore(u.UID, 0)
 	n := held.(int)
-	if n >= maxInviteHolds || (!settling(pcs) && (len(pcs) > 0 || n > 0)) {
-		r.holds.Store(u.UID, maxInviteHolds) // done waiting, also while it queues for a batch
-		return false
+	switch {
+	case n < maxInviteHolds && settling(pcs):
+		r.holds.Store(u.UID, n+1)
+		return inviteHoldWait, true
+	case n == 0 && len(pcs) == 0:
+		r.holds.Store(u.UID, n+1)
+		return time.Second, true
 	}
-	r.holds.Store(u.UID, n+1)
-	return true
+	r.holds.Store(u.UID, maxInviteHolds) // done waiting, also while it queues for a batch
+	return 0, false
 }
 
 // settling reports whether a Passcode of the user has not been acted on yet.

@@ -144,7 +144,7 @@ func TestTheInviteWaitsForTheUsersPasscodes(t *testing.T) {
 	clk := clocktesting.NewFakeClock(t0)
 	r := newUserReconciler(c, clk, 50)
 	for range 3 {
-		if res, got := reconcileUser(t, r, "jane"); got.Status.Phase != "" || res.RequeueAfter != time.Second {
+		if res, got := reconcileUser(t, r, "jane"); got.Status.Phase != "" || res.RequeueAfter != inviteHoldWait {
 			t.Fatalf("waiting for the Passcode: phase %q requeue %v", got.Status.Phase, res.RequeueAfter)
 		}
 	}
