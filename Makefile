@@ -79,7 +79,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 5s; e.g. make fuzz FUZZTIME=
 	done
 
 .PHONY: bench
-bench: control-plane ## Benchmark the access server (/v1/auth vs a trivial handler, side by side).
+bench: control-plane ## Benchmark the access server (/v1/verify and /v1/auth vs trivial handlers, side by side).
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./internal/accessserver -run '^$$' -bench . -benchtime 1x
 
 # Users in the scale benchmark (make bench-scale N=10000).

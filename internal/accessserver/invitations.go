@@ -78,14 +78,14 @@ type page struct {
 // invitations serves GET /invitations/<token> and POST /invitations/<token>/accept. The page works
 // without JavaScript. The token is the only credential, so a cross-site page cannot accept for
 // someone (it does not know the token); POSTs from another site are refused all the same.
-func (s *Server) invitations(w http.ResponseWriter, r *http.Request) {
+func (s *Server) invitations(w http.ResponseWriter, r *http.Request, o *outcome) {
 	rest := strings.TrimPrefix(r.URL.Path, "/invitations/")
 	token, action, _ := strings.Cut(rest, "/")
 	switch {
 	case action == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-		s.invitePage(w, r, token)
+		s.invitePage(w, r, o, token)
 	case action == "accept" && r.Method == http.MethodPost:
-		s.acceptInvite(w, r, token)
+		s.acceptInvite(w, r, o, token)
 	case action == "" || action == "accept":
 		w.Header().Set("Allow", "GET, POST")
 		writePage(w, http.StatusMethodNotAllowed, page{Title: "Method not allowed", Message: "Open the link from your invite email."})
@@ -109,11 +109,11 @@ func (s *Server) lookupInvite(ctx context.Context, token string) *accessv1alpha1
 	return &list.Items[0]
 }
 
-func (s *Server) invitePage(w http.ResponseWriter, r *http.Request, token string) {
+func (s *Server) invitePage(w http.ResponseWriter, r *http.Request, o *outcome, token string) {
 	u := s.lookupInvite(r.Context(), token)
 	switch inviteStateOf(s.cfg.Clock.Now(), u) {
 	case inviteOpen:
-		setResult(r, "valid")
+		o.result = resultValid
 		writePage(w, http.StatusOK, page{
 			Title:   "You were invited to " + u.Namespace + " as " + string(u.Spec.Role),
 			Message: "Accept to get access to the " + u.Namespace + " dashboard as " + u.Spec.Email + ".",
@@ -122,11 +122,11 @@ func (s *Server) invitePage(w http.ResponseWriter, r *http.Request, token string
 			Form:    true,
 		})
 	default:
-		s.inviteRefused(w, r, u)
+		s.inviteRefused(w, o, u)
 	}
 }
 
-func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request, token string) {
+func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request, o *outcome, token string) {
 	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
 		writePage(w, http.StatusForbidden, page{Title: "Not allowed", Message: "Accept the invite from its own page."})
 		return
@@ -135,7 +135,7 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request, token stri
 	u := s.lookupInvite(ctx, token)
 	now := s.cfg.Clock.Now()
 	if inviteStateOf(now, u) != inviteOpen {
-		s.inviteRefused(w, r, u)
+		s.inviteRefused(w, o, u)
 		return
 	}
 	// Single use across replicas: the patch carries the resourceVersion the decision was made on,
@@ -153,16 +153,16 @@ func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request, token stri
 		}
 		live := &accessv1alpha1.DashboardUser{}
 		if err := s.cfg.APIReader.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
-			s.inviteRefused(w, r, nil)
+			s.inviteRefused(w, o, nil)
 			return
 		}
 		if live.Status.Invite == nil || live.Status.Invite.TokenHash != invite.Hash(token) || inviteStateOf(now, live) != inviteOpen {
-			s.inviteRefused(w, r, sameToken(live, token))
+			s.inviteRefused(w, o, sameToken(live, token))
 			return
 		}
 		u = live
 	}
-	setResult(r, "valid")
+	o.result = resultValid
 	writePage(w, http.StatusOK, page{Title: "Welcome to " + u.Namespace,
 		Message: "You accepted the invite: you now have access as " + string(u.Spec.Role) + "."})
 }
@@ -175,8 +175,8 @@ func sameToken(u *accessv1alpha1.DashboardUser, token string) *accessv1alpha1.Da
 	return u
 }
 
-func (s *Server) inviteRefused(w http.ResponseWriter, r *http.Request, u *accessv1alpha1.DashboardUser) {
-	setResult(r, "invalid")
+func (s *Server) inviteRefused(w http.ResponseWriter, o *outcome, u *accessv1alpha1.DashboardUser) {
+	o.result = resultInvalid
 	switch inviteStateOf(s.cfg.Clock.Now(), u) {
 	case inviteUsed:
 		writePage(w, http.StatusGone, page{Title: "This invite was already accepted", Message: "Sign in to the dashboard as usual."})

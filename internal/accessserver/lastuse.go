@@ -33,8 +33,8 @@ type lastUse struct {
 	events   chan useEvent
 
 	mu      sync.Mutex
-	written map[string]time.Time // object -> when we last patched it
-	pending map[string]pendingUse
+	written map[useID]time.Time // object -> when we last patched it
+	pending map[useID]pendingUse
 }
 
 type pendingUse struct {
@@ -44,7 +44,7 @@ type pendingUse struct {
 
 func newLastUse(writer client.Client, clk clock.PassiveClock, interval time.Duration) *lastUse {
 	return &lastUse{writer: writer, clock: clk, interval: interval, events: make(chan useEvent, 4096),
-		written: map[string]time.Time{}, pending: map[string]pendingUse{}}
+		written: map[useID]time.Time{}, pending: map[useID]pendingUse{}}
 }
 
 // record never blocks the request that calls it.
@@ -56,44 +56,104 @@ func (l *lastUse) record(e useEvent) {
 	}
 }
 
+// gatherUses is how long the worker lets uses queue up after taking one, before it takes them all:
+// under load it is then woken about once per gatherUses, not once per request (a wake-up costs the
+// request path more than the event itself). A use is still taken at once when the worker is idle.
+const gatherUses = 5 * time.Millisecond
+
 // run writes until ctx ends; tick is how often coalesced stamps are flushed.
 func (l *lastUse) run(ctx context.Context, tick time.Duration) {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
+	gather := time.NewTimer(gatherUses)
+	defer gather.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case e := <-l.events:
-			at := metav1Seconds(e.at)
-			// Only this event's objects: a sweep of everything per request would cost O(active set).
-			l.flush(ctx, l.queue(&accessv1alpha1.Passcode{}, e.passcode, at), l.queue(&accessv1alpha1.DashboardUser{}, e.user, at))
+			l.use(ctx, e)
+			gather.Reset(gatherUses)
+			select {
+			case <-ctx.Done():
+				return
+			case <-gather.C:
+			}
+			l.drain(ctx)
 		case <-ticker.C:
 			l.flush(ctx)
 		}
 	}
 }
 
-// queue records a use of an object and returns the object's id.
-func (l *lastUse) queue(obj client.Object, key types.NamespacedName, at time.Time) string {
-	obj.SetNamespace(key.Namespace)
-	obj.SetName(key.Name)
-	id := fmt.Sprintf("%T/%s", obj, key)
+// drain takes the uses queued up, in order, until there are none.
+func (l *lastUse) drain(ctx context.Context) {
+	for {
+		select {
+		case e := <-l.events:
+			l.use(ctx, e)
+		default:
+			return
+		}
+	}
+}
+
+// use queues one use and flushes its objects.
+func (l *lastUse) use(ctx context.Context, e useEvent) {
+	at := metav1Seconds(e.at)
+	// Only this event's objects: a sweep of everything per request would cost O(active set).
+	l.flush(ctx, l.queue(passcodeKind, e.passcode, at), l.queue(userKind, e.user, at))
+}
+
+// usedKind is the kind of object a use is stamped on.
+type usedKind uint8
+
+const (
+	passcodeKind usedKind = iota
+	userKind
+)
+
+// useID names an object a use is stamped on (it was fmt.Sprintf("%T/%s", obj, key), a string made
+// with reflection for each use).
+type useID struct {
+	kind usedKind
+	key  types.NamespacedName
+}
+
+// object is the object to patch: only its kind, namespace and name are set.
+func (id useID) object() client.Object {
+	var obj client.Object = &accessv1alpha1.DashboardUser{}
+	if id.kind == passcodeKind {
+		obj = &accessv1alpha1.Passcode{}
+	}
+	obj.SetNamespace(id.key.Namespace)
+	obj.SetName(id.key.Name)
+	return obj
+}
+
+// queue records a use of an object and returns the object's id. The object to patch is made when
+// the object has no pending use yet; a later use only moves the time.
+func (l *lastUse) queue(kind usedKind, key types.NamespacedName, at time.Time) useID {
+	id := useID{kind: kind, key: key}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p, ok := l.pending[id]; !ok || at.After(p.at) {
-		l.pending[id] = pendingUse{obj: obj, at: at}
+	p, ok := l.pending[id]
+	switch {
+	case !ok:
+		l.pending[id] = pendingUse{obj: id.object(), at: at}
+	case at.After(p.at):
+		l.pending[id] = pendingUse{obj: p.obj, at: at}
 	}
 	return id
 }
 
 // flush patches the pending objects (those named, or all) whose last patch is at least one
 // interval old.
-func (l *lastUse) flush(ctx context.Context, ids ...string) {
+func (l *lastUse) flush(ctx context.Context, ids ...useID) {
 	now := l.clock.Now()
 	l.mu.Lock()
 	var due []pendingUse
-	take := func(id string) {
+	take := func(id useID) {
 		p, ok := l.pending[id]
 		if !ok {
 			return

@@ -10,16 +10,14 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/passcode"
 )
 
@@ -58,6 +56,9 @@ type Server struct {
 	lastUse  *lastUse
 	handler  http.Handler
 	addr     chan net.Addr
+	// index is how the cache is read, once resolved (lookup.go).
+	index     atomic.Pointer[cacheIndexes]
+	resolving sync.Mutex
 	// serving is true while the listener is bound: from then on connections are accepted (the
 	// kernel queues them until Serve takes them), so the replica may be sent traffic.
 	serving atomic.Bool
@@ -81,11 +82,12 @@ func New(cfg Config) *Server {
 		addr:     make(chan net.Addr, 1),
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/verify", Instrument("verify", http.HandlerFunc(s.verify)))
+	mux.Handle("/v1/verify", instrument("verify", s.verify))
 	// Envoy's ext_authz appends the original path to the prefix, so /v1/auth/... is the same check.
-	mux.Handle("/v1/auth", Instrument("auth", http.HandlerFunc(s.auth)))
-	mux.Handle("/v1/auth/", Instrument("auth", http.HandlerFunc(s.auth)))
-	mux.Handle("/invitations/", Instrument("invitation", http.HandlerFunc(s.invitations)))
+	auth := instrument("auth", s.auth)
+	mux.Handle("/v1/auth", auth)
+	mux.Handle("/v1/auth/", auth)
+	mux.Handle("/invitations/", instrument("invitation", s.invitations))
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
 	})
@@ -162,7 +164,7 @@ func NewHTTPServer(h http.Handler) *http.Server {
 }
 
 // verify is POST /v1/verify.
-func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+func (s *Server) verify(w http.ResponseWriter, r *http.Request, o *outcome) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody("use POST with a JSON body"))
@@ -172,53 +174,58 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnsupportedMediaType, errorBody("Content-Type must be application/json"))
 		return
 	}
-	req, err := decodeVerifyRequest(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	var req verifyRequest
+	var err error
+	if r.ContentLength >= 0 && r.ContentLength <= maxBodyBytes {
+		// A body declared to fit (net/http ends it there) is read whole and taken apart by hand
+		// when it is plain: MaxBytesReader could never trip on it.
+		req, err = decodeVerifyRequest(r.Body)
+	} else {
+		// Unknown length, or too long: the decoder reads only as far as it needs, as it always did.
+		req, err = decodeVerifyRequestJSON(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	}
 	if err != nil {
-		setResult(r, "bad_request")
+		o.result = resultBadRequest
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
 	g, ok := s.check(r, req.Account, req.Passcode)
 	if !ok {
-		s.deny(w, r)
+		s.deny(w, r, o)
 		return
 	}
-	setResult(r, "valid")
-	writeJSON(w, http.StatusOK, verdict{Valid: true, Email: g.email, Role: string(g.role), ExpiresAt: g.expiresAt.UTC().Format(time.RFC3339)})
+	o.result = resultValid
+	writeGrant(w, g)
 }
 
 // auth is the forward-auth check: 200 with the user's identity in headers, else 401. Any method
 // is accepted, because Envoy's ext_authz forwards the original one.
-func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) auth(w http.ResponseWriter, r *http.Request, o *outcome) {
 	account, code := r.Header.Get(headerAccountID), r.Header.Get(headerPasscode)
 	g, ok := s.check(r, account, code)
 	if !ok {
-		s.deny(w, r)
+		s.deny(w, r, o)
 		return
 	}
-	setResult(r, "valid")
-	w.Header().Set(headerUser, g.email)
-	w.Header().Set(headerRole, string(g.role))
-	writeJSON(w, http.StatusOK, verdict{Valid: true})
+	o.result = resultValid
+	// Header.Set, in one allocation: the keys are canonical already, and each value slice is capped
+	// so that an Add could not write into the other.
+	values := []string{g.email, string(g.role)}
+	h := w.Header()
+	h[headerUser] = values[0:1:1]
+	h[headerRole] = values[1:2:2]
+	writeFixed(w, http.StatusOK, validBody)
 }
 
 // check looks the passcode up by its hash in the cache index and decides. Every input is hashed
 // and looked up the same way, so an unknown passcode and a wrong one take the same time.
 func (s *Server) check(r *http.Request, account, code string) (grant, bool) {
-	if checkCredentials(account, code, "", "") != nil {
+	if !credentialsFit(account, code) {
 		return grant{}, false
 	}
-	ctx := r.Context()
 	hash := passcode.Hash(code)
-	list := &accessv1alpha1.PasscodeList{}
-	if err := s.cfg.Reader.List(ctx, list, client.InNamespace(account), client.MatchingFields{HashIndex: hash},
-		client.UnsafeDisableDeepCopy); err != nil || len(list.Items) != 1 {
-		return grant{}, false
-	}
-	pc := &list.Items[0]
-	user := &accessv1alpha1.DashboardUser{}
-	if err := s.cfg.Reader.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: pc.Spec.UserRef.Name}, user,
-		client.UnsafeDisableDeepCopy); err != nil {
+	pc, user, ok := s.lookup(r.Context(), account, hash)
+	if !ok {
 		return grant{}, false
 	}
 	now := s.cfg.Clock.Now()
@@ -231,18 +238,18 @@ func (s *Server) check(r *http.Request, account, code string) (grant, bool) {
 
 // deny answers a failed check: 401 with the same body whatever the reason, or 429 when this client
 // has failed too often. Only failures are counted and refused.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, o *outcome) {
 	from := clientAddr(r, s.cfg.TrustedProxies)
 	now := s.cfg.Clock.Now()
 	if wait, blocked := s.throttle.blocked(from, now); blocked {
-		setResult(r, "throttled")
+		o.result = resultThrottled
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeJSON(w, http.StatusTooManyRequests, verdict{Error: "too many failed attempts; retry later"})
+		writeFixed(w, http.StatusTooManyRequests, throttledBody)
 		return
 	}
 	s.throttle.fail(from, now)
-	setResult(r, "invalid")
-	writeJSON(w, http.StatusUnauthorized, verdict{})
+	o.result = resultInvalid
+	writeFixed(w, http.StatusUnauthorized, deniedBody)
 }
 
 // verdict is every JSON answer of the access server. A refusal is {"valid":false}, whatever the
@@ -258,44 +265,58 @@ type verdict struct {
 // errorBody answers bad input: {"valid":false,"error":"..."}.
 func errorBody(msg string) verdict { return verdict{Error: msg} }
 
+// writeJSON answers with body encoded by encoding/json: no HTML escaping, a newline at the end.
+// The answers on the request path (401, 429, 200) are the same bytes, precomputed or appended by
+// hand (response.go).
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	setJSONHeaders(w.Header())
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(body)
 }
 
-// resultKey carries the request's result label from the handler to the metrics middleware.
-type resultKey struct{}
+// The result labels of access_operator_access_requests_total.
+const (
+	resultValid      = "valid"
+	resultInvalid    = "invalid"
+	resultThrottled  = "throttled"
+	resultBadRequest = "bad_request"
+	resultError      = "error"
+)
 
-type resultHolder struct{ result string }
+// outcome is a request's result label: the handler sets it, the metrics middleware counts it. It
+// starts as bad_request.
+type outcome struct{ result string }
 
-func setResult(r *http.Request, result string) {
-	if h, ok := r.Context().Value(resultKey{}).(*resultHolder); ok {
-		h.result = result
-	}
-}
+// endpointHandler is a handler of this package: it reports its result in o.
+type endpointHandler func(w http.ResponseWriter, r *http.Request, o *outcome)
 
 // Instrument counts requests by result and observes their latency, and turns a panic into a 500
-// without crashing the replica.
+// without crashing the replica. A plain handler cannot report a result, so it is counted as
+// bad_request unless it panics.
 func Instrument(endpoint string, next http.Handler) http.Handler {
+	return instrument(endpoint, func(w http.ResponseWriter, r *http.Request, _ *outcome) { next.ServeHTTP(w, r) })
+}
+
+// instrument is Instrument for this package's handlers, which report their result. The result is
+// handed over in o rather than in the request's context, which would copy the request.
+func instrument(endpoint string, next endpointHandler) http.Handler {
+	m := &endpointMetrics{endpoint: endpoint}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		h := &resultHolder{result: "bad_request"}
+		o := &outcome{result: resultBadRequest}
 		defer func() {
 			if p := recover(); p != nil {
 				if errors.Is(asError(p), http.ErrAbortHandler) {
 					panic(p)
 				}
-				h.result = "error"
+				o.result = resultError
 				writeJSON(w, http.StatusInternalServerError, errorBody("internal error"))
 			}
-			metrics.AccessRequests.WithLabelValues(endpoint, h.result).Inc()
-			metrics.AccessLatency.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
+			m.observe(o.result, time.Since(start))
 		}()
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, h)))
+		next(w, r, o)
 	})
 }
 

@@ -2,6 +2,7 @@ package accessserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,10 +15,13 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/accessserver"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
+	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 var clients atomic.Int32
@@ -127,6 +131,60 @@ var _ = Describe("The access server", func() {
 		Expect(r.headers.Get("Cache-Control")).To(Equal("no-store"))
 	})
 
+	It("looks passcodes up in the informer cache's indexers, finding what List and Get find", func() {
+		code := grant(ns, "jane", "jane-api", "1h")
+		other, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(op.Access.ReadsCache(ctx)).To(Equal("indexers"), "the manager's cache is read through its indexers")
+		same := func(account, code string) func(Gomega) {
+			return func(g Gomega) {
+				indexed, listed := op.Access.LookupBothWays(ctx, account, code)
+				g.Expect(indexed).To(Equal(listed))
+			}
+		}
+		indexed, _ := op.Access.LookupBothWays(ctx, ns, code)
+		Expect(indexed).To(HavePrefix("passcode " + ns + "/jane-api "))
+		for _, c := range [][2]string{{ns, code}, {ns, code[:len(code)-1] + "X"}, {other, code}, {ns, "hunter2"}, {ns + "/x", code}} {
+			Eventually(same(c[0], c[1])).Should(Succeed(), c[0])
+		}
+		Expect(op.Client.Delete(ctx, &accessv1alpha1.DashboardUser{ObjectMeta: metaName(ns, "jane")})).To(Succeed())
+		Eventually(func() string { indexed, _ := op.Access.LookupBothWays(ctx, ns, code); return indexed }).Should(Equal("nothing"))
+		Eventually(same(ns, code)).Should(Succeed())
+	})
+
+	It("reads a cache limited to namespaces (--watch-namespaces) through a mirror, finding what List and Get find", func() {
+		code := grant(ns, "jane", "jane-api", "1h")
+		other, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		c, err := cache.New(op.Config, cache.Options{Scheme: testenv.Scheme(),
+			DefaultNamespaces: map[string]cache.Config{ns: {}, other: {}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.IndexField(ctx, &accessv1alpha1.Passcode{}, accessserver.HashIndex, accessserver.HashIndexFunc)).To(Succeed())
+		cacheCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() { _ = c.Start(cacheCtx) }()
+		Expect(c.WaitForCacheSync(cacheCtx)).To(BeTrue())
+		srv := accessserver.New(accessserver.Config{Reader: c, APIReader: op.Client, Writer: op.Client, Clock: op.Clock})
+		Eventually(func() string { return srv.ReadsCache(ctx) }).Should(Equal("mirror"))
+
+		same := func(account, code string) func(Gomega) {
+			return func(g Gomega) {
+				fast, listed := srv.LookupBothWays(ctx, account, code)
+				g.Expect(fast).To(Equal(listed))
+			}
+		}
+		Eventually(func() string { fast, _ := srv.LookupBothWays(ctx, ns, code); return fast }).Should(HavePrefix("passcode " + ns + "/jane-api "))
+		for _, c := range [][2]string{{ns, code}, {ns, code[:len(code)-1] + "X"}, {other, code}, {ns, "hunter2"}} {
+			Eventually(same(c[0], c[1])).Should(Succeed(), c[0])
+		}
+		updateUser(ns, "jane", func(u *accessv1alpha1.DashboardUser) { u.Spec.Role = accessv1alpha1.RoleAdmin })
+		Eventually(func() string { fast, _ := srv.LookupBothWays(ctx, ns, code); return fast }).Should(HaveSuffix(" role Admin"))
+		Eventually(same(ns, code)).Should(Succeed())
+		Expect(op.Client.Delete(ctx, &accessv1alpha1.DashboardUser{ObjectMeta: metaName(ns, "jane")})).To(Succeed())
+		Eventually(func() string { fast, _ := srv.LookupBothWays(ctx, ns, code); return fast }).Should(Equal("nothing"))
+		Eventually(same(ns, code)).Should(Succeed())
+	})
+
 	It("answers 401 with the same body for every reason a passcode fails", func() {
 		code := grant(ns, "jane", "jane-api", "1h")
 		other, err := op.NewNamespace(ctx)
@@ -187,6 +245,9 @@ var _ = Describe("The access server", func() {
 		second := currentPasscode(ns, "auto", 2)
 		Expect(second).NotTo(Equal(first))
 		Expect(verify(newClient(), ns, first).status).To(Equal(http.StatusOK), "the previous passcode works during the grace period")
+		indexed, listed := op.Access.LookupBothWays(ctx, ns, first)
+		Expect(indexed).To(Equal(listed))
+		Expect(indexed).To(HavePrefix("passcode "+ns+"/auto "), "the previous hash is in the index too")
 		Expect(verify(newClient(), ns, second).status).To(Equal(http.StatusOK))
 
 		op.Clock.Step(time.Hour)

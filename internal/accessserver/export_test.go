@@ -1,0 +1,45 @@
+package accessserver
+
+import (
+	"context"
+	"fmt"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcode"
+)
+
+// ReadsCache says how the server looks passcodes up (lookup.go): "indexers" (the informer cache's
+// own), "mirror" (kept by event handlers, ready), or "list" (List and Get).
+func (s *Server) ReadsCache(ctx context.Context) string {
+	ix := s.indexes(ctx)
+	switch {
+	case ix.passcodes != nil:
+		return "indexers"
+	case ix.mirror != nil && ix.mirror.ready():
+		return "mirror"
+	}
+	return "list"
+}
+
+// LookupBothWays looks code up in account the way the server does (indexers or mirror) and with
+// List and Get, and describes what each found.
+func (s *Server) LookupBothWays(ctx context.Context, account, code string) (fast, listed string) {
+	hash := passcode.Hash(code)
+	listed = describeFound(s.list(ctx, account, hash))
+	ix := s.indexes(ctx)
+	switch {
+	case ix.passcodes != nil:
+		return describeFound(ix.lookup(account, hash)), listed
+	case ix.mirror != nil && ix.mirror.ready():
+		return describeFound(ix.mirror.lookup(account, hash)), listed
+	}
+	return "no fast path", listed
+}
+
+func describeFound(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser, ok bool) string {
+	if !ok {
+		return "nothing"
+	}
+	return fmt.Sprintf("passcode %s/%s uid %s rv %s hash %s, user %s/%s uid %s rv %s role %s", pc.Namespace, pc.Name, pc.UID,
+		pc.ResourceVersion, pc.Status.Hash, u.Namespace, u.Name, u.UID, u.ResourceVersion, u.Spec.Role)
+}

@@ -1,0 +1,165 @@
+package accessserver
+
+import (
+	"sync"
+	"sync/atomic"
+
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// mirror indexes the cache's Passcodes by namespace and hash (HashIndex) and its users by
+// namespace and name, kept up to date by event handlers on the cache's informers. It is for a cache
+// whose informers do not expose their indexers: with --watch-namespaces the manager's cache keeps
+// one informer per namespace behind a wrapper, and its List and Get map the kind to its REST
+// mapping on every call, which costs more than the rest of a request.
+//
+// It holds the cache's own objects (never copied, never modified) and follows the informers' store
+// as their handlers are told of each change: an add, update or delete reaches it just after the
+// store (on the informer's notification goroutine, typically within microseconds).
+type mirror struct {
+	mu        sync.RWMutex
+	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
+	byHash    map[string]map[string]*accessv1alpha1.Passcode // namespace/hash -> store key -> Passcode
+	users     map[string]*accessv1alpha1.DashboardUser       // store key -> DashboardUser
+
+	registrations []toolscache.ResourceEventHandlerRegistration
+	synced        atomic.Bool
+}
+
+// newMirror registers the mirror's handlers on the Passcode and DashboardUser informers. It is
+// ready once both have been told of every object already in the cache.
+func newMirror(passcodes, users cache.Informer) (*mirror, error) {
+	m := &mirror{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
+		users: map[string]*accessv1alpha1.DashboardUser{}}
+	pr, err := passcodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    m.setPasscode,
+		UpdateFunc: func(_, obj any) { m.setPasscode(obj) },
+		DeleteFunc: m.deletePasscode,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ur, err := users.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    m.setUser,
+		UpdateFunc: func(_, obj any) { m.setUser(obj) },
+		DeleteFunc: m.deleteUser,
+	})
+	if err != nil {
+		_ = passcodes.RemoveEventHandler(pr)
+		return nil, err
+	}
+	m.registrations = []toolscache.ResourceEventHandlerRegistration{pr, ur}
+	return m, nil
+}
+
+// ready reports whether the mirror holds everything the cache held when it was made.
+func (m *mirror) ready() bool {
+	if m.synced.Load() {
+		return true
+	}
+	for _, r := range m.registrations {
+		if !r.HasSynced() {
+			return false
+		}
+	}
+	m.synced.Store(true)
+	return true
+}
+
+func (m *mirror) setPasscode(obj any) {
+	pc, ok := obj.(*accessv1alpha1.Passcode)
+	if !ok {
+		return
+	}
+	key := storeKey(pc.Namespace, pc.Name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unindex(key)
+	m.passcodes[key] = pc
+	for _, hash := range HashIndexFunc(pc) {
+		k := namespacedIndexKey(pc.Namespace, hash)
+		set := m.byHash[k]
+		if set == nil {
+			set = map[string]*accessv1alpha1.Passcode{}
+			m.byHash[k] = set
+		}
+		set[key] = pc
+	}
+}
+
+func (m *mirror) deletePasscode(obj any) {
+	key, ok := deletedKey(obj)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unindex(key)
+	delete(m.passcodes, key)
+}
+
+// unindex removes the hashes of the Passcode held under key; m.mu is held.
+func (m *mirror) unindex(key string) {
+	old, ok := m.passcodes[key]
+	if !ok {
+		return
+	}
+	for _, hash := range HashIndexFunc(old) {
+		k := namespacedIndexKey(old.Namespace, hash)
+		if set := m.byHash[k]; set != nil {
+			delete(set, key)
+			if len(set) == 0 {
+				delete(m.byHash, k)
+			}
+		}
+	}
+}
+
+func (m *mirror) setUser(obj any) {
+	u, ok := obj.(*accessv1alpha1.DashboardUser)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users[storeKey(u.Namespace, u.Name)] = u
+}
+
+func (m *mirror) deleteUser(obj any) {
+	key, ok := deletedKey(obj)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.users, key)
+}
+
+// deletedKey is the store key of a deleted object, which may come as a tombstone (the informer
+// missed the delete and found the object gone when it listed again).
+func deletedKey(obj any) (string, bool) {
+	key, err := toolscache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	return key, err == nil
+}
+
+// lookup is cacheIndexes.lookup on the mirror.
+func (m *mirror) lookup(account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	set := m.byHash[namespacedIndexKey(account, hash)]
+	if len(set) != 1 {
+		return nil, nil, false
+	}
+	var pc *accessv1alpha1.Passcode
+	for _, p := range set {
+		pc = p
+	}
+	user, ok := m.users[storeKey(pc.Namespace, pc.Spec.UserRef.Name)]
+	if !ok {
+		return nil, nil, false
+	}
+	return pc, user, true
+}
