@@ -32,6 +32,7 @@ type operatorResult struct {
 	rate     requestRate // the manager's requests per second over window
 	events   eventSplit
 	heap     *heapResult
+	cpu      cpuUse // what each process used from the first create until all were ready
 }
 
 // requestRate is a request rate over an interval, on average and in its busiest second.
@@ -175,10 +176,12 @@ func (b *bench) runOperator(ctx context.Context, rep *report) error {
 			return err
 		}
 	}
+	cpuBefore, cpuStart := sampleCPU(b.dir), time.Now()
 	start, end, err := b.operatorUsersReady(ctx, res)
 	if err != nil {
 		return err
 	}
+	res.cpu = cpuSince(b.dir, cpuBefore, cpuStart)
 	res.window = end.Sub(start)
 	if err := b.countOperatorCalls(start, end, res); err != nil {
 		return err

@@ -29,6 +29,8 @@ type rawResult struct {
 	// creates and the manager's four writes): how long the API server itself takes for them.
 	same       time.Duration
 	sameWrites int
+	// cpu and sameCPU are what each process used while the two loops ran.
+	cpu, sameCPU cpuUse
 }
 
 const rawTenure = 30 * 24 * time.Hour
@@ -45,14 +47,14 @@ func (b *bench) runRaw(ctx context.Context, rep *report) error {
 		return err
 	}
 	say("  %d users with %d workers in namespace %s (unwatched)", b.cfg.n, b.cfg.workers, rawNamespace)
-	start := time.Now()
+	cpuBefore, start := sampleCPU(b.dir), time.Now()
 	err = parallel(ctx, b.cfg.n, b.cfg.workers, func(ctx context.Context, i int) error {
 		return rawUser(ctx, cl, fmt.Sprintf("raw-%d", i+1))
 	})
 	if err != nil {
 		return err
 	}
-	res := &rawResult{elapsed: time.Since(start)}
+	res := &rawResult{elapsed: time.Since(start), cpu: cpuSince(b.dir, cpuBefore, start)}
 	say("  done in %s", res.elapsed.Round(time.Millisecond))
 	writes, err := b.audit.between(start, time.Now(), func(c apiCall) bool { return c.isWrite() && c.namespace == rawNamespace })
 	if err != nil {
@@ -62,14 +64,14 @@ func (b *bench) runRaw(ctx context.Context, rep *report) error {
 	rep.raw = res
 
 	say("  the operator path's writes by a plain client: %d users in namespace %s (unwatched)", b.cfg.n, rawSameNamespace)
-	start = time.Now()
+	cpuBefore, start = sampleCPU(b.dir), time.Now()
 	err = parallel(ctx, b.cfg.n, b.cfg.workers, func(ctx context.Context, i int) error {
 		return sameWritesUser(ctx, cl, fmt.Sprintf("same-%d", i+1))
 	})
 	if err != nil {
 		return err
 	}
-	rep.raw.same = time.Since(start)
+	rep.raw.same, rep.raw.sameCPU = time.Since(start), cpuSince(b.dir, cpuBefore, start)
 	say("  done in %s", rep.raw.same.Round(time.Millisecond))
 	writes, err = b.audit.between(start, time.Now(), func(c apiCall) bool { return c.isWrite() && c.namespace == rawSameNamespace })
 	rep.raw.sameWrites = len(writes)

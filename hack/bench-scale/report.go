@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -124,6 +125,40 @@ func (r *report) printThroughput(p *printer) {
 		p.f("operator / the same writes by a plain client: %.2fx (what the controllers add beyond the API server's cost of the writes)\n",
 			r.operator.active.Seconds()/r.raw.same.Seconds())
 	}
+	r.printCPU(p)
+}
+
+// printCPU says what the cores were busy with while each loop ran (from /proc, per process).
+func (r *report) printCPU(p *printer) {
+	type cpuRow struct {
+		name string
+		use  cpuUse
+	}
+	var rows []cpuRow
+	if r.raw != nil {
+		rows = append(rows, cpuRow{"raw client", r.raw.cpu}, cpuRow{"the operator path's writes, no controller", r.raw.sameCPU})
+	}
+	if r.operator != nil {
+		rows = append(rows, cpuRow{"operator", r.operator.cpu})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	cores := runtime.NumCPU()
+	p.f("\nCPU used while each ran, in CPU-seconds (from /proc; %d cores):\n", cores)
+	tw := tabwriter.NewWriter(p, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row(tw, "\twall\tkube-apiserver\tetcd\tmanager\tbench\tcores busy\t\n")
+	for _, x := range rows {
+		u := x.use.used
+		total := u["kube-apiserver"] + u["etcd"] + u["manager"] + u["bench"]
+		busy := 0.0
+		if x.use.wall > 0 {
+			busy = total.Seconds() / (x.use.wall.Seconds() * float64(cores)) * 100
+		}
+		row(tw, "%s\t%.1fs\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f%%\t\n", x.name, x.use.wall.Seconds(), u["kube-apiserver"].Seconds(),
+			u["etcd"].Seconds(), u["manager"].Seconds(), u["bench"].Seconds(), busy)
+	}
+	_ = tw.Flush()
 }
 
 func (r *report) ratio(d time.Duration) string {
