@@ -118,6 +118,9 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	patched, err := r.ownedByUser(ctx, pc, user)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil // the cache is behind: the newer Passcode comes by watch
+	}
 	if err != nil {
 		return r.retry(ctx, pc, now, "adding the owner reference to the DashboardUser", err)
 	}
@@ -242,8 +245,10 @@ func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alph
 	}
 	stale, err := r.statusBehindSecret(ctx, pc, secret.obj)
 	if err != nil {
-		res, _ := r.retry(ctx, pc, now, "reading the Passcode", err)
-		return secretRead{}, &res
+		// The cached Passcode is known to be older than the Secret: nothing is written from it (a
+		// failure recorded on top of the newer status would stay there); look again shortly.
+		log.FromContext(ctx).V(1).Info("Reading the Passcode failed; the cache is behind, retrying", "error", err.Error())
+		return secretRead{}, &ctrl.Result{RequeueAfter: time.Second}
 	}
 	if stale {
 		return secretRead{}, &ctrl.Result{RequeueAfter: time.Second}
