@@ -171,8 +171,18 @@ func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *access
 	if equality.Semantic.DeepEqual(before.Status, pc.Status) {
 		return ctrl.Result{}, true // nothing to write; the mark, if any, still holds
 	}
-	if err := patchStatus(ctx, r.Client, before, pc, passcodeStatus); err != nil {
+	patch := client.MergeFrom(before)
+	if pc.Status.Failures > before.Status.Failures {
+		// A failure is recorded only on the status it was seen with: from a cached copy that is
+		// behind, the patch would land on a newer status and leave the failure there, unseen by
+		// any later reconcile. Under the lock such a write conflicts and is not made.
+		patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	}
+	if err := r.Status().Patch(ctx, pc, patch); err != nil {
 		r.written.Delete(pc.UID)
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: time.Second}, false
+		}
 		if apierrors.IsNotFound(err) {
 			// Deleted meanwhile, or an API server still starting that does not serve the CRD yet:
 			// look again shortly (a deleted Passcode ends at the Get).
@@ -545,8 +555,6 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 		r.Recorder.Eventf(pc, nil, eventType, reason, reason, format, args...)
 	}
 }
-
-func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
 // Secrets (owned), and their users (through the userRef index).

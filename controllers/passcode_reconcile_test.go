@@ -618,3 +618,48 @@ func TestAnExpiryFromAConfirmedCacheReadsNothingLive(t *testing.T) {
 		t.Fatalf("a cache behind this process's own expiry: %d writes, %d Events, %d live reads", writes, len(recorder.Events), liveReads)
 	}
 }
+
+// TestNothingIsWrittenFromACopyKnownToBeBehind: the cache still holds the Passcode from before a
+// rotation (its Secret already carries the next revision) and the live read fails: no failure is
+// written on top of the newer stored status (it would stay there, seen by no later reconcile).
+func TestNothingIsWrittenFromACopyKnownToBeBehind(t *testing.T) {
+	r, _, c := newFakeReconciler(t, testUser(), testPasscode("1h", nil))
+	_, cached := reconcileOnce(t, r)
+	// The rotation, as stored: the Secret at the next revision and the status that says so.
+	secret := &corev1.Secret{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "jane-api"}, secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Annotations[passcodesecret.RevisionAnnotation] = fmt.Sprint(cached.Status.Revision + 1)
+	if err := c.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	stored := cached.DeepCopy()
+	stored.Status.Revision++
+	if err := c.Status().Update(context.Background(), stored); err != nil {
+		t.Fatal(err)
+	}
+	// The cache still returns the old copy.
+	r.Client = interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+			if pc, ok := o.(*accessv1alpha1.Passcode); ok {
+				cached.DeepCopyInto(pc)
+				return nil
+			}
+			return c.Get(ctx, key, o, opts...)
+		},
+	})
+	r.APIReader = failingReader{Reader: c, err: apierrors.NewServiceUnavailable("etcd is down")}
+	key := types.NamespacedName{Namespace: "team", Name: "jane-api"}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+		t.Fatal(err)
+	}
+	got := &accessv1alpha1.Passcode{}
+	if err := c.Get(context.Background(), key, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.Failures != 0 || got.Status.NextRetryAt != nil || got.Status.Revision != stored.Status.Revision {
+		t.Fatalf("stored status after a reconcile of a stale copy: failures %d, nextRetryAt %v, revision %d",
+			got.Status.Failures, got.Status.NextRetryAt, got.Status.Revision)
+	}
+}
