@@ -84,7 +84,8 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	now := r.Clock.Now()
 	before := u.DeepCopy()
 	defer func() {
-		if err := patchStatus(ctx, r.Client, before, u, userStatus); err != nil && !apierrors.IsNotFound(err) {
+		_, err := patchStatus(ctx, r.Client, before, u, userStatus, u.Status.Failures > before.Status.Failures)
+		if err != nil && !apierrors.IsNotFound(err) {
 			res, retErr = statusWriteFailed(ctx, err, u.Status.Failures), nil
 		}
 	}()

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -165,27 +164,19 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 	return ctrl.Result{}, nil
 }
 
-// writeStatus patches pc's status when it changed and keeps the mark of what this process wrote.
-// A failed write returns the result that retries it.
+// writeStatus patches pc's status when it changed (patchStatus) and keeps the mark of what this
+// process wrote. A failed write returns the result that retries it.
 func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *accessv1alpha1.Passcode) (ctrl.Result, bool) {
-	if equality.Semantic.DeepEqual(before.Status, pc.Status) {
+	wrote, err := patchStatus(ctx, r.Client, before, pc, passcodeStatus, pc.Status.Failures > before.Status.Failures)
+	if !wrote {
 		return ctrl.Result{}, true // nothing to write; the mark, if any, still holds
 	}
-	patch := client.MergeFrom(before)
-	if pc.Status.Failures > before.Status.Failures {
-		// A failure is recorded only on the status it was seen with: from a cached copy that is
-		// behind, the patch would land on a newer status and leave the failure there, unseen by
-		// any later reconcile. Under the lock such a write conflicts and is not made.
-		patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	}
-	if err := r.Status().Patch(ctx, pc, patch); err != nil {
+	if err != nil {
 		r.written.Delete(pc.UID)
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{RequeueAfter: time.Second}, false
-		}
-		if apierrors.IsNotFound(err) {
-			// Deleted meanwhile, or an API server still starting that does not serve the CRD yet:
-			// look again shortly (a deleted Passcode ends at the Get).
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// A conflict: the copy was behind, nothing recorded from it. NotFound: deleted
+			// meanwhile, or an API server still starting that does not serve the CRD yet. Either
+			// way look again shortly (a deleted Passcode ends at the Get).
 			return ctrl.Result{RequeueAfter: time.Second}, false
 		}
 		return statusWriteFailed(ctx, err, pc.Status.Failures), false
@@ -255,10 +246,8 @@ func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alph
 	}
 	stale, err := r.statusBehindSecret(ctx, pc, secret.obj)
 	if err != nil {
-		// The cached Passcode is known to be older than the Secret: nothing is written from it (a
-		// failure recorded on top of the newer status would stay there); look again shortly.
-		log.FromContext(ctx).V(1).Info("Reading the Passcode failed; the cache is behind, retrying", "error", err.Error())
-		return secretRead{}, &ctrl.Result{RequeueAfter: time.Second}
+		res, _ := r.retry(ctx, pc, now, "reading the Passcode", err)
+		return secretRead{}, &res
 	}
 	if stale {
 		return secretRead{}, &ctrl.Result{RequeueAfter: time.Second}
@@ -555,6 +544,8 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 		r.Recorder.Eventf(pc, nil, eventType, reason, reason, format, args...)
 	}
 }
+
+func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
 // Secrets (owned), and their users (through the userRef index).

@@ -136,10 +136,19 @@ func statusWriteFailed(ctx context.Context, err error, failures int32) ctrl.Resu
 // patchStatus writes obj's status as a merge patch against before, and only when it changed:
 // writing an unchanged status would wake every watcher for nothing (status churn makes hot loops).
 // The patch carries no resourceVersion, so a concurrent status writer (the access server's last-use
-// stamps) is not overwritten field by field and no conflict retry is needed.
-func patchStatus[T client.Object](ctx context.Context, c client.Client, before, obj T, statusOf func(T) any) error {
+// stamps) is not overwritten field by field and no conflict retry is needed, except when it adds a
+// failure (addsFailure): a failure is recorded only on the status it was seen with. From a cached
+// copy that is behind, the patch would land on a newer status and leave the failure there, where no
+// later reconcile looks (status writes trigger none); under the lock such a write conflicts.
+// wrote says whether a patch was sent.
+func patchStatus[T client.Object](ctx context.Context, c client.Client, before, obj T, statusOf func(T) any,
+	addsFailure bool) (wrote bool, err error) {
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
-		return nil
+		return false, nil
 	}
-	return c.Status().Patch(ctx, obj, client.MergeFrom(before))
+	patch := client.MergeFrom(before)
+	if addsFailure {
+		patch = client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	}
+	return true, c.Status().Patch(ctx, obj, patch)
 }

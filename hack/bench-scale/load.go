@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
+	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 // This file loads the manager's access server and, for comparison, a trivial HTTP server run as a
@@ -72,7 +72,7 @@ func (b *bench) runAccess(ctx context.Context, rep *report) error {
 	if err != nil {
 		return err
 	}
-	addr, err := freePort()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -264,15 +264,6 @@ func sortedDurations(d []time.Duration) []time.Duration {
 	out := slices.Clone(d)
 	slices.Sort(out)
 	return out
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
 }
 
 // trivialProcess is this binary serving the trivial HTTP server.
