@@ -2,32 +2,53 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
-// This file measures how late the operator ends 1-minute passcodes: the lag between a Passcode's
-// status.expiresAt and the moment the bench's watch sees its Secret lose the passcode, and how
-// many writes each expiry cost (from the audit log).
+// This file measures how late the operator ends passcodes that all expire in the same second: the
+// lag between a Passcode's status.expiresAt and the moment the bench's watch sees its Secret lose
+// the passcode, and how many writes each expiry cost (from the audit log).
+//
+// The operator issues about a hundred passcodes a second here, so passcodes created together
+// expire over many seconds. To get one burst, the bench stops the manager, sets status.expiresAt
+// and the Secret's expiresAt key of every passcode to the same second (what the manager would
+// have written had it issued them all at once), and starts the manager again. The restarted
+// manager finds them consistent, writes nothing, and schedules each expiry for that second.
 
 const (
-	expiryTenure = "1m" // the shortest tenure the API accepts
-	// expiryMargin is how long after the last expiresAt the bench waits for the last wipe.
+	// expiryTenure is long enough that nothing expires on its own before the aligned second.
+	expiryTenure = "1h"
+	// expiryMargin is how long after the aligned expiresAt the bench waits for the last wipe.
 	expiryMargin = 2 * time.Minute
+	// expiryLead is how far ahead the aligned second is: time to rewrite every passcode, restart
+	// the manager and let it read everything, plus a per-passcode share for large -expiry-n.
+	expiryLead       = 10 * time.Second
+	expiryLeadPerOne = 15 * time.Millisecond
 )
 
 // expiryResult is the expiry phase's figures.
 type expiryResult struct {
-	n         int
-	create    time.Duration // first create to last create
-	active    time.Duration // first create to the last Passcode seen Active
-	spread    time.Duration // max - min status.expiresAt
+	n      int
+	create time.Duration // first create to last create
+	active time.Duration // first create to the last Passcode seen Active
+	spread time.Duration // max - min status.expiresAt as issued, before the bench aligned them
+	at     time.Time     // the aligned expiresAt
+	// headroom is how long before the aligned second the restarted manager was ready.
+	headroom  time.Duration
+	aligned   int    // Passcodes the bench's watch saw Active with the aligned expiresAt
+	cpu       cpuUse // what each process used from the aligned expiresAt to the last wipe
 	secretLag []time.Duration
 	statusLag []time.Duration // status.phase=Expired seen minus status.expiresAt
 	// wipeWriteLag is when the API server received the manager's first write of the Secret after
@@ -46,7 +67,10 @@ type expiryTracker struct {
 	active, wiped, expired *milestone
 	want                   map[string]bool // this batch's Passcode (and Secret) names
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// target, once set, is the aligned expiresAt: from then on expiresAt only records Passcodes
+	// seen Active with it, and a later different value counts as moved.
+	target    time.Time
 	expiresAt map[string]time.Time // Passcode name -> status.expiresAt when first seen Active
 	moved     map[string]bool
 	filled    map[string]bool // the Secret held a passcode at some point
@@ -76,11 +100,14 @@ func (t *expiryTracker) onPasscode(o client.Object, now time.Time) {
 	if !passcodeReady(pc) || pc.Status.ExpiresAt == nil {
 		return
 	}
+	at := pc.Status.ExpiresAt.Time
 	t.mu.Lock()
-	if first, seen := t.expiresAt[pc.Name]; !seen {
-		t.expiresAt[pc.Name] = pc.Status.ExpiresAt.Time
-	} else if !first.Equal(pc.Status.ExpiresAt.Time) {
+	first, seen := t.expiresAt[pc.Name]
+	switch {
+	case seen && !first.Equal(at):
 		t.moved[pc.Name] = true
+	case !seen && (t.target.IsZero() || t.target.Equal(at)):
+		t.expiresAt[pc.Name] = at
 	}
 	t.mu.Unlock()
 	t.active.mark(pc.Name, now)
@@ -125,6 +152,13 @@ func (t *expiryTracker) lags(m *milestone) []time.Duration {
 	return out
 }
 
+// align forgets the expiresAt seen so far: from now on only the aligned one counts.
+func (t *expiryTracker) align(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.target, t.expiresAt, t.moved = at, map[string]time.Time{}, map[string]bool{}
+}
+
 // window is the earliest and latest expiresAt.
 func (t *expiryTracker) window() (first, last time.Time) {
 	t.mu.Lock()
@@ -160,15 +194,25 @@ func (b *bench) runExpiry(ctx context.Context, rep *report) error {
 		return err
 	}
 	res.create = created
-	if err := b.await(ctx, t.active, "short Passcodes Active", b.cfg.timeout); err != nil {
+	if err := b.await(ctx, t.active, "expiry Passcodes Active", b.cfg.timeout); err != nil {
 		return err
 	}
 	res.active = t.active.lastAt().Sub(start)
 	first, last := t.window()
 	res.spread = last.Sub(first)
-	say("  all were Active %s after the first create; expiresAt spread %s; waiting for every Secret to be wiped",
-		res.active.Round(time.Millisecond), res.spread)
-	if err := b.await(ctx, t.wiped, "Secrets wiped", time.Until(last.Add(expiryMargin))); err != nil {
+	say("  all were Active %s after the first create; expiresAt spread %s", res.active.Round(time.Millisecond), res.spread)
+	if err := b.alignExpiry(ctx, u, t, res); err != nil {
+		return err
+	}
+	say("  the manager was ready %s before the aligned expiresAt %s; waiting for every Secret to be wiped",
+		res.headroom.Round(time.Millisecond), res.at.Format(time.RFC3339))
+	if err := sleep(ctx, time.Until(res.at)); err != nil {
+		return err
+	}
+	cpuBefore, cpuStart := sampleCPU(b.dir), time.Now()
+	err = b.await(ctx, t.wiped, "Secrets wiped", time.Until(res.at.Add(expiryMargin)))
+	res.cpu = cpuSince(b.dir, cpuBefore, cpuStart)
+	if err != nil {
 		if ctx.Err() != nil || !b.mgr.Running() {
 			return err
 		}
@@ -177,10 +221,49 @@ func (b *bench) runExpiry(ctx context.Context, rep *report) error {
 	// The status phase is written in the same reconcile as the wipe; give the last ones a moment.
 	_ = b.await(ctx, t.expired, "Passcodes Expired", 10*time.Second)
 	t.summarize(res)
-	if err := b.countExpiryWrites(first, t, res); err != nil {
+	if err := b.countExpiryWrites(res.at, t, res); err != nil {
 		return err
 	}
 	rep.expiry = res
+	return nil
+}
+
+// alignExpiry stops the manager, moves every passcode's expiresAt (status and Secret) to the same
+// second and starts the manager again.
+func (b *bench) alignExpiry(ctx context.Context, u userSet, t *expiryTracker, res *expiryResult) error {
+	say("  stopping the manager to give all %d passcodes the same expiresAt", u.n)
+	if err := b.mgr.Terminate(managerStopTimeout); err != nil {
+		return err
+	}
+	lead := expiryLead + time.Duration(u.n)*expiryLeadPerOne
+	res.at = time.Now().Add(lead).Truncate(time.Second)
+	t.align(res.at)
+	stamp := res.at.UTC().Format(time.RFC3339)
+	err := parallel(ctx, u.n, b.cfg.workers, func(ctx context.Context, i int) error {
+		name := u.passcode(i)
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}}
+		data := fmt.Appendf(nil, `{"data":{%q:%q}}`, passcodesecret.KeyExpiresAt, base64.StdEncoding.EncodeToString([]byte(stamp)))
+		if err := b.cl.Patch(ctx, secret, client.RawPatch(types.MergePatchType, data)); err != nil {
+			return fmt.Errorf("setting the expiresAt of Secret %s: %w", name, err)
+		}
+		pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: name}}
+		status := fmt.Appendf(nil, `{"status":{"expiresAt":%q}}`, stamp)
+		if err := b.cl.Status().Patch(ctx, pc, client.RawPatch(types.MergePatchType, status)); err != nil {
+			return fmt.Errorf("setting status.expiresAt of Passcode %s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	say("  expiresAt set to %s; starting the manager again", stamp)
+	if err := b.startManager(ctx); err != nil {
+		return err
+	}
+	res.headroom = time.Until(res.at)
+	if res.headroom <= 0 {
+		return fmt.Errorf("the manager was ready %s after the aligned expiresAt: raise expiryLead", -res.headroom)
+	}
 	return nil
 }
 
@@ -190,7 +273,7 @@ func (t *expiryTracker) summarize(res *expiryResult) {
 	res.notWiped = res.n - t.wiped.reached()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	res.expiresMoved, res.refilled = len(t.moved), len(t.refilled)
+	res.expiresMoved, res.refilled, res.aligned = len(t.moved), len(t.refilled), len(t.expiresAt)
 }
 
 // countExpiryWrites attributes the manager's writes after the first expiresAt to the expired

@@ -34,7 +34,7 @@ const (
 	phaseSecrets  = "secrets"  // heap growth with unrelated Secrets
 	phaseIdle     = "idle"     // writes while nothing happens
 	phaseRestart  = "restart"  // writes after a restart, passcodes unchanged
-	phaseExpiry   = "expiry"   // expiry lag of 1m passcodes
+	phaseExpiry   = "expiry"   // expiry lag of passcodes expiring in the same second
 	phaseAccess   = "access"   // access server throughput vs a trivial server
 )
 
