@@ -102,7 +102,7 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		}
 	}()
 
-	t, err := specTimings(pc)
+	t, err := checkSpec(pc)
 	if err != nil {
 		r.stall(pc, now, accessv1alpha1.ReasonInvalidSpec, err.Error())
 		return ctrl.Result{}, nil
@@ -162,6 +162,16 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// checkSpec parses the spec's durations and checks its Secret templates: what the CRD could not
+// refuse at apply stalls the Passcode before any passcode is issued.
+func checkSpec(pc *accessv1alpha1.Passcode) (timings, error) {
+	t, err := specTimings(pc)
+	if err != nil {
+		return t, err
+	}
+	return t, passcodesecret.CheckTemplate(pc.Spec.SecretTemplate)
 }
 
 // writeStatus patches pc's status when it changed (patchStatus) and keeps the mark of what this

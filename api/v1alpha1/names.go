@@ -28,4 +28,13 @@ const (
 	// InviteKeySecretName is the Secret in each project (namespace) that holds the key invite links
 	// are derived from, so a retried delivery carries the same link.
 	InviteKeySecretName = "access-operator-invite-key"
+
+	// RestartedAtAnnotation is set on the pod template of each spec.rolloutRestartTargets workload when
+	// a new passcode revision is written, as `kubectl rollout restart` does. Its value is that
+	// revision's status.issuedAt (RFC 3339), so writing it again for the same revision changes nothing.
+	RestartedAtAnnotation = "access.dashboardops.io/restarted-at"
+
+	// AcceptPasscodesFromAnnotation on a namespace is its consent to receive spec.secretCopies: the
+	// namespaces (accounts) it takes copies from, comma-separated, or "*" for any.
+	AcceptPasscodesFromAnnotation = "access.dashboardops.io/accept-passcodes-from"
 )

@@ -75,8 +75,33 @@ type RotationSpec struct {
 // +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
 type LabelValue string
 
-// SecretTemplate adds labels and annotations to the Secret that holds the passcode.
+// DataTemplate is a Go text/template rendering one key of the Secret from .Passcode, .Email,
+// .Account and .ExpiresAt (RFC 3339), e.g. "Bearer {{ .Passcode }}".
+// +kubebuilder:validation:MaxLength=4096
+type DataTemplate string
+
+// SecretTemplate shapes the Secret that holds the passcode: its type, extra keys rendered from the
+// passcode, labels and annotations.
 type SecretTemplate struct {
+	// type of the Secret, e.g. kubernetes.io/basic-auth. Defaults to Opaque. Immutable (the API
+	// server cannot change a Secret's type): create a new Passcode to use another.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$')",message="must be a Secret type: letters, digits, '-', '_', '.' and '/', e.g. Opaque or kubernetes.io/basic-auth"
+	// +kubebuilder:validation:XValidation:rule="self != 'kubernetes.io/service-account-token'",message="must not be kubernetes.io/service-account-token: the API server fills such Secrets with a token"
+	Type string `json:"type,omitempty"`
+
+	// data adds keys to the Secret, each rendered with Go text/template from .Passcode, .Email,
+	// .Account and .ExpiresAt: e.g. API_KEY: "{{ .Passcode }}", or a whole config file. The keys
+	// passcode, email, account and expiresAt stay as they are. Once the passcode has expired or is
+	// revoked, the keys are rendered with an empty .Passcode.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="keys must be Secret data keys: at most 253 letters, digits, '-', '_' or '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['passcode', 'email', 'account', 'expiresAt']))",message="must not set passcode, email, account or expiresAt: the operator writes them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].replace('.Passcode', '').replace('.Email', '').replace('.Account', '').replace('.ExpiresAt', '').matches('[{][{]([^}]*[ ({|,$])?[.][A-Za-z_]'))",message="templates may use only the fields .Passcode, .Email, .Account and .ExpiresAt"
+	Data map[string]DataTemplate `json:"data,omitempty"`
+
 	// labels to add to the Secret. The operator's own labels cannot be overridden.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
@@ -97,6 +122,8 @@ type SecretTemplate struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.rotation) || !has(self.rotation.renewBefore) || !self.tenure.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || !self.rotation.renewBefore.matches('^(0|[1-9][0-9]{0,5})[mhd]$') || int(self.rotation.renewBefore.substring(0, self.rotation.renewBefore.size() - 1)) * (self.rotation.renewBefore.endsWith('d') ? 1440 : (self.rotation.renewBefore.endsWith('h') ? 60 : 1)) < int(self.tenure.substring(0, self.tenure.size() - 1)) * (self.tenure.endsWith('d') ? 1440 : (self.tenure.endsWith('h') ? 60 : 1))",message="must be shorter than spec.tenure",fieldPath=".rotation.renewBefore"
 // +kubebuilder:validation:XValidation:rule="has(self.secretName) == has(oldSelf.secretName) && (!has(self.secretName) || self.secretName == oldSelf.secretName)",message="is immutable: create a new Passcode to use another Secret",fieldPath=".secretName"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="cannot be unset once true: a revoked Passcode is revoked for good; create a new Passcode",fieldPath=".revoked"
+// +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.type) ? self.secretTemplate.type : 'Opaque') == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.type) ? oldSelf.secretTemplate.type : 'Opaque')",message="is immutable: the API server cannot change a Secret's type; create a new Passcode",fieldPath=".secretTemplate.type"
+// +kubebuilder:validation:XValidation:rule="has(self.import) == has(oldSelf.import)",message="is immutable: import applies to the first passcode only",fieldPath=".import"
 type PasscodeSpec struct {
 	// userRef names the DashboardUser (same namespace) the passcode belongs to. Immutable.
 	// +required
@@ -131,6 +158,93 @@ type PasscodeSpec struct {
 	// rejects it. Once true it cannot be set back.
 	// +optional
 	Revoked bool `json:"revoked,omitempty"`
+
+	// rolloutRestartTargets are workloads in this namespace restarted (as `kubectl rollout restart`
+	// does) each time a new passcode revision is written by a rotation, reset or repair, after the
+	// Secret holds it: once per revision.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	RolloutRestartTargets []RolloutRestartTarget `json:"rolloutRestartTargets,omitempty"`
+
+	// secretCopies keeps copies of the Secret in other namespaces, for consumers that live there. A
+	// namespace takes copies only from the namespaces listed in its
+	// access.dashboardops.io/accept-passcodes-from annotation (or "*").
+	// +optional
+	// +listType=map
+	// +listMapKey=namespace
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	SecretCopies []SecretCopy `json:"secretCopies,omitempty"`
+
+	// import adopts an existing passcode as revision 1 instead of generating one, so that a passcode
+	// already in use keeps working. Later revisions are generated as usual. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: import applies to the first passcode only"
+	Import *PasscodeImport `json:"import,omitempty"`
+}
+
+// RolloutRestartTarget is a workload restarted on each new passcode revision.
+type RolloutRestartTarget struct {
+	// kind of the workload: Deployment, StatefulSet or DaemonSet.
+	// +required
+	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	Kind string `json:"kind"`
+	// name of the workload, in the Passcode's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a workload: lower case letters, digits, '-' and '.'"
+	Name string `json:"name"`
+}
+
+// SecretCopy is a copy of the passcode Secret in another namespace.
+type SecretCopy struct {
+	// namespace that receives the copy. It must consent with the
+	// access.dashboardops.io/accept-passcodes-from annotation.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a namespace name: at most 63 lower case letters, digits and '-', starting and ending with a letter or digit"
+	Namespace string `json:"namespace"`
+	// name of the copy. Empty (the default) is the name of the primary Secret.
+	// +optional
+	// +kubebuilder:default=""
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a DNS-1123 subdomain: lower case letters, digits, '-' and '.', starting and ending with a letter or digit"
+	Name string `json:"name"`
+}
+
+// PasscodeImport names where an existing passcode comes from.
+type PasscodeImport struct {
+	// secretRef is a Secret in the Passcode's namespace whose key passcode holds the value to adopt:
+	// 22 to 256 characters of A-Z, a-z, 0-9, '-' and '_'. The Secret is only read.
+	// +required
+	SecretRef LocalSecretReference `json:"secretRef"`
+}
+
+// LocalSecretReference names a Secret in the same namespace.
+type LocalSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be the name of a Secret: lower case letters, digits, '-' and '.'"
+	Name string `json:"name"`
+}
+
+// RolloutRestartStatus is the restart of spec.rolloutRestartTargets for one passcode revision.
+type RolloutRestartStatus struct {
+	// revision the restarts are for.
+	Revision int64 `json:"revision"`
+	// restartedAt is when every target that exists was restarted; unset while that is still to do.
+	// +optional
+	RestartedAt *metav1.Time `json:"restartedAt,omitempty"`
+	// missing are the targets that were not found ("Deployment/api"): nothing to restart there.
+	// +optional
+	Missing []string `json:"missing,omitempty"`
 }
 
 // PreviousPasscode is the passcode a rotation or reset replaced, still valid during the grace period.
@@ -181,6 +295,11 @@ type PasscodeStatus struct {
 	// same value does nothing.
 	// +optional
 	LastResetRequestedAt string `json:"lastResetRequestedAt,omitempty"`
+
+	// rolloutRestart records the restart of spec.rolloutRestartTargets for the latest revision that
+	// called for one, so that it happens once per revision, across retries and manager restarts.
+	// +optional
+	RolloutRestart *RolloutRestartStatus `json:"rolloutRestart,omitempty"`
 
 	// failures counts consecutive failed reconciles; the retry delay grows with it.
 	// +optional

@@ -130,6 +130,34 @@ var badManifests = []TableEntry{
 		"spec.secretTemplate.annotations", "keys must be annotation keys"),
 	Entry("secretTemplate annotation the operator owns", okPasscode("secretTemplate: {annotations: {access.dashboardops.io/revision: '9'}}"), "spec.secretTemplate.annotations", "the operator owns it"),
 	Entry("revoked of the wrong type", okPasscode("revoked: 'yes'"), "spec.revoked", "boolean"),
+	Entry("secretTemplate type with a space", okPasscode("secretTemplate: {type: 'my type'}"), "spec.secretTemplate.type", "must be a Secret type"),
+	Entry("secretTemplate type service-account-token", okPasscode("secretTemplate: {type: kubernetes.io/service-account-token}"),
+		"spec.secretTemplate.type", "fills such Secrets with a token"),
+	Entry("secretTemplate data key the operator writes", okPasscode("secretTemplate: {data: {passcode: x}}"), "spec.secretTemplate.data", "the operator writes them"),
+	Entry("secretTemplate data key that is no data key", okPasscode("secretTemplate: {data: {'a/b': x}}"), "spec.secretTemplate.data", "keys must be Secret data keys"),
+	Entry("secretTemplate data naming an unknown field", okPasscode("secretTemplate: {data: {API_KEY: '{{ .Password }}'}}"),
+		"spec.secretTemplate.data", "only the fields .Passcode, .Email, .Account and .ExpiresAt"),
+	Entry("secretTemplate data over 4096", okPasscode("secretTemplate: {data: {k: "+strings.Repeat("x", 4097)+"}}"), "spec.secretTemplate.data.k", "4096"),
+	Entry("restart target of another kind", okPasscode("rolloutRestartTargets: [{kind: Job, name: etl}]"), "spec.rolloutRestartTargets[0].kind", "Unsupported value"),
+	Entry("restart target named twice", okPasscode("rolloutRestartTargets: [{kind: Deployment, name: api}, {kind: Deployment, name: api}]"),
+		"spec.rolloutRestartTargets[1]", "Duplicate value"),
+	Entry("restart target without a name", okPasscode("rolloutRestartTargets: [{kind: Deployment}]"), "spec.rolloutRestartTargets[0].name", "Required value"),
+	Entry("restart target with an upper-case name", okPasscode("rolloutRestartTargets: [{kind: Deployment, name: API}]"),
+		"spec.rolloutRestartTargets[0].name", "must be the name of a workload"),
+	Entry("secret copy to a bad namespace", okPasscode("secretCopies: [{namespace: Team_B}]"), "spec.secretCopies[0].namespace", "must be a namespace name"),
+	Entry("secret copy with a bad name", okPasscode("secretCopies: [{namespace: team-b, name: 'a b'}]"), "spec.secretCopies[0].name", "DNS-1123"),
+	Entry("secret copy named twice", okPasscode("secretCopies: [{namespace: team-b}, {namespace: team-b}]"), "spec.secretCopies[1]", "Duplicate value"),
+	Entry("import without a Secret name", okPasscode("import: {secretRef: {}}"), "spec.import.secretRef.name", "Required value"),
+	Entry("import from a bad Secret name", okPasscode("import: {secretRef: {name: 'Old Key'}}"), "spec.import.secretRef.name", "must be the name of a Secret"),
+	Entry("secretTemplate data with 17 keys", okPasscode("secretTemplate: {data: {"+manyKeys(17)+"}}"), "spec.secretTemplate.data", "16"),
+}
+
+func manyKeys(n int) string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d: x", i)
+	}
+	return strings.Join(keys, ", ")
 }
 
 var _ = Describe("CRD validation", func() {
@@ -161,6 +189,11 @@ var _ = Describe("CRD validation", func() {
 		Entry("no grace", okPasscode("rotation: {gracePeriod: 0m}")),
 		Entry("secret template", okPasscode("secretName: jane.api-key\nsecretTemplate: {labels: {team: data, example.com/tier: gold}, annotations: {note: hi}}")),
 		Entry("revoked", okPasscode("revoked: true")),
+		Entry("consumers", okPasscode("rolloutRestartTargets: [{kind: Deployment, name: api}, {kind: StatefulSet, name: api}, {kind: DaemonSet, name: agent}]\n"+
+			"secretCopies: [{namespace: team-b}, {namespace: team-b, name: other}, {namespace: team-c, name: dashboard.key}]\nimport: {secretRef: {name: old-key}}")),
+		Entry("secret type and data templates", okPasscode(`secretTemplate: {type: kubernetes.io/basic-auth, data: {username: '{{ .Email }}', `+
+			`password: '{{.Passcode}}', API_KEY: 'Bearer {{ .Passcode }}', note: 'see example.com/.well-known', `+
+			`config: '{"auth": "{{ printf "%s:%s" .Email .Passcode | b64enc }}", "account": {{ toJson .Account }}, "until": "{{.ExpiresAt}}"}'}}`)),
 	)
 
 	Describe("updates", func() {
@@ -189,6 +222,27 @@ var _ = Describe("CRD validation", func() {
 				Expect(unstructured.SetNestedField(changed.Object, c.value, c.path...)).To(Succeed())
 				Expect(k8sClient.Update(ctx, changed)).To(MatchError(And(ContainSubstring(c.field), ContainSubstring(c.message))), "%v", c.path)
 			}
+			typed := manifest(okPasscode("secretTemplate: {type: kubernetes.io/basic-auth}"))
+			typed.SetName("typed-api")
+			Expect(k8sClient.Create(ctx, typed)).To(Succeed())
+			for _, change := range []func(*unstructured.Unstructured){
+				func(u *unstructured.Unstructured) {
+					_ = unstructured.SetNestedField(u.Object, "Opaque", "spec", "secretTemplate", "type")
+				},
+				func(u *unstructured.Unstructured) { unstructured.RemoveNestedField(u.Object, "spec", "secretTemplate") },
+			} {
+				changed := typed.DeepCopy()
+				change(changed)
+				Expect(k8sClient.Update(ctx, changed)).To(MatchError(And(ContainSubstring("spec.secretTemplate.type"), ContainSubstring("is immutable"))))
+			}
+			imported := pc.DeepCopy() // import cannot be added after the first passcode
+			Expect(unstructured.SetNestedField(imported.Object, "old-key", "spec", "import", "secretRef", "name")).To(Succeed())
+			Expect(k8sClient.Update(ctx, imported)).To(MatchError(And(ContainSubstring("spec.import"), ContainSubstring("is immutable"))))
+			opaque := pc.DeepCopy() // no secretTemplate: Opaque, and saying so is no change
+			Expect(unstructured.SetNestedField(opaque.Object, "Opaque", "spec", "secretTemplate", "type")).To(Succeed())
+			Expect(k8sClient.Update(ctx, opaque)).To(Succeed())
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(pc), pc)).To(Succeed())
+
 			removed := pc.DeepCopy()
 			unstructured.RemoveNestedField(removed.Object, "spec", "revoked")
 			Expect(k8sClient.Update(ctx, removed)).To(MatchError(ContainSubstring("spec.revoked")))

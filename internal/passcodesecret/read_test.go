@@ -38,8 +38,16 @@ func written(manager string, op metav1.ManagedFieldsOperationType) *corev1.Secre
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: manager, Operation: op,
 				FieldsV1: metav1.NewFieldsV1(`{"f:data":{"f:passcode":{},"f:email":{}}}`)}},
 		},
-		Data: Data(pc, Contents{Passcode: "new", Email: "jane@example.com", ExpiresAt: t0.Add(time.Hour), Revision: 2}),
+		Data: mustData(pc, Contents{Passcode: "new", Email: "jane@example.com", ExpiresAt: t0.Add(time.Hour), Revision: 2}),
 	}
+}
+
+func mustData(pc *accessv1alpha1.Passcode, c Contents) map[string][]byte {
+	data, err := Data(pc, c)
+	if err != nil {
+		panic(err)
+	}
+	return data
 }
 
 func TestUnrecorded(t *testing.T) {

@@ -97,19 +97,25 @@ func Annotations(pc *accessv1alpha1.Passcode, revision int64) map[string]string 
 	return out
 }
 
-// Data is the Secret's data for c.
-func Data(pc *accessv1alpha1.Passcode, c Contents) map[string][]byte {
-	data := map[string][]byte{
-		KeyEmail:   []byte(c.Email),
-		KeyAccount: []byte(pc.Namespace),
+// Data is the Secret's data for c: the four keys, and the spec.secretTemplate.data keys rendered
+// from c. An error (a template failing with the passcode's values) names the key, never the value.
+func Data(pc *accessv1alpha1.Passcode, c Contents) (map[string][]byte, error) {
+	data, err := templated(pc, c)
+	if err != nil {
+		return nil, err
 	}
+	if data == nil {
+		data = make(map[string][]byte, 4)
+	}
+	data[KeyEmail] = []byte(c.Email)
+	data[KeyAccount] = []byte(pc.Namespace)
 	if !c.ExpiresAt.IsZero() {
 		data[KeyExpiresAt] = []byte(c.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if c.Passcode != "" {
 		data[KeyPasscode] = []byte(c.Passcode)
 	}
-	return data
+	return data, nil
 }
 
 // ErrNotOurs is returned when a Secret of the Passcode's Secret name exists and belongs to someone
@@ -123,7 +129,11 @@ var ErrNotOurs = errors.New("a Secret of that name exists and is not managed by 
 // still owns every field it writes through Apply (later applies can remove them). One write, where
 // a plain create followed by an apply took two.
 func Create(ctx context.Context, cl client.Client, reader client.Reader, pc *accessv1alpha1.Passcode, c Contents, absentAt string) error {
-	err := cl.Apply(ctx, applyConfig(pc, c).WithResourceVersion(absentAt), client.FieldOwner(FieldManager), client.ForceOwnership)
+	ac, err := applyConfig(pc, c)
+	if err != nil {
+		return err
+	}
+	err = cl.Apply(ctx, ac.WithResourceVersion(absentAt), client.FieldOwner(FieldManager), client.ForceOwnership)
 	if err == nil {
 		return nil
 	}
@@ -145,16 +155,24 @@ func Create(ctx context.Context, cl client.Client, reader client.Reader, pc *acc
 // sends (the passcode after expiry, a label removed from secretTemplate) are removed by the API
 // server; fields of other managers stay.
 func Apply(ctx context.Context, cl client.Client, pc *accessv1alpha1.Passcode, c Contents) error {
-	if err := cl.Apply(ctx, applyConfig(pc, c), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+	ac, err := applyConfig(pc, c)
+	if err != nil {
+		return err
+	}
+	if err := cl.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying Secret %s: %w", Name(pc), err)
 	}
 	return nil
 }
 
 // applyConfig is everything the operator owns in the Secret of pc holding c.
-func applyConfig(pc *accessv1alpha1.Passcode, c Contents) *corev1ac.SecretApplyConfiguration {
+func applyConfig(pc *accessv1alpha1.Passcode, c Contents) (*corev1ac.SecretApplyConfiguration, error) {
+	data, err := Data(pc, c)
+	if err != nil {
+		return nil, err
+	}
 	return corev1ac.Secret(Name(pc), pc.Namespace).
-		WithType(corev1.SecretTypeOpaque).
+		WithType(SecretType(pc)).
 		WithLabels(Labels(pc)).
 		WithAnnotations(Annotations(pc, c.Revision)).
 		WithOwnerReferences(metav1ac.OwnerReference().
@@ -164,12 +182,16 @@ func applyConfig(pc *accessv1alpha1.Passcode, c Contents) *corev1ac.SecretApplyC
 			WithUID(pc.UID).
 			WithController(true).
 			WithBlockOwnerDeletion(true)).
-		WithData(Data(pc, c))
+		WithData(data), nil
 }
 
 // differs reports whether s differs from what Apply would write for pc and c in anything the
-// operator owns: labels, annotations, owner reference, data.
+// operator owns: type, labels, annotations, owner reference, data (a template that cannot be
+// rendered counts as a difference: the write reports it).
 func differs(s *corev1.Secret, pc *accessv1alpha1.Passcode, c Contents) bool {
+	if got := s.Type; got != SecretType(pc) && (got != "" || SecretType(pc) != corev1.SecretTypeOpaque) {
+		return true // an empty type is Opaque (what the API server stores)
+	}
 	for k, v := range Labels(pc) {
 		if s.Labels[k] != v {
 			return true
@@ -183,7 +205,10 @@ func differs(s *corev1.Secret, pc *accessv1alpha1.Passcode, c Contents) bool {
 	if ref := metav1.GetControllerOf(s); ref == nil || ref.UID != pc.UID {
 		return true
 	}
-	want := Data(pc, c)
+	want, err := Data(pc, c)
+	if err != nil {
+		return true
+	}
 	for k, v := range want {
 		if string(s.Data[k]) != string(v) {
 			return true
