@@ -6,10 +6,16 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/consumers"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
@@ -82,5 +88,84 @@ var _ = Describe("Passcode Secret templates", func() {
 			Should(WithTransform(func(pc *accessv1alpha1.Passcode) bool {
 				return apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionStalled) == nil
 			}, BeTrue()))
+	})
+})
+
+// The suite's kube-controller-manager runs the deployment controller: a restart is real when it
+// makes a new ReplicaSet.
+var _ = Describe("Rollout restart targets (deployment controller)", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	replicaSets := func(g Gomega, deployment string) int {
+		list := &appsv1.ReplicaSetList{}
+		g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		n := 0
+		for _, rs := range list.Items {
+			if owner := metav1.GetControllerOf(&rs); owner != nil && owner.Kind == "Deployment" && owner.Name == deployment {
+				n++
+			}
+		}
+		return n
+	}
+	restartedAt := func(g Gomega, name string) string {
+		d := &appsv1.Deployment{}
+		g.Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, d)).To(Succeed())
+		return d.Spec.Template.Annotations[accessv1alpha1.RestartedAtAnnotation]
+	}
+	settled := func(deployment string, want int) {
+		Eventually(func(g Gomega) int { return replicaSets(g, deployment) }).WithTimeout(30 * time.Second).Should(Equal(want))
+		Consistently(func(g Gomega) int { return replicaSets(g, deployment) }).WithTimeout(2 * time.Second).Should(Equal(want))
+	}
+
+	It("restarts each target once per new revision, after the Secret holds it, and names a missing one", func() {
+		createUser(ns, "jane")
+		labels := map[string]string{"app": "api"}
+		Expect(k8sClient.Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api"},
+			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "registry.example.com/api:1"}}}}},
+		})).To(Succeed())
+		createPasscode(ns, "api-key", "jane", "1h", func(pc *accessv1alpha1.Passcode) {
+			pc.Spec.RolloutRestartTargets = []accessv1alpha1.RolloutRestartTarget{{Kind: "Deployment", Name: "api"}, {Kind: "StatefulSet", Name: "gone"}}
+		})
+		pc := waitForPasscode(ns, "api-key", inPhase(accessv1alpha1.PasscodeActive, 1))
+		Expect(pc.Status.RolloutRestart).To(BeNil(), "the first passcode restarts nothing: its consumers start with it")
+		settled("api", 1)
+		Expect(restartedAt(Default, "api")).To(BeEmpty())
+
+		for revision := int64(2); revision <= 3; revision++ {
+			By("a reset writes a new revision: one new ReplicaSet")
+			requestReset(pc, fakeClock.Now().Add(time.Duration(revision)*time.Second).UTC().Format(time.RFC3339))
+			pc = waitForPasscode(ns, "api-key", func(g Gomega, pc *accessv1alpha1.Passcode) {
+				inPhase(accessv1alpha1.PasscodeActive, revision)(g, pc)
+				g.Expect(pc.Status.RolloutRestart).NotTo(BeNil())
+				g.Expect(pc.Status.RolloutRestart.RestartedAt).NotTo(BeNil())
+			})
+			Expect(pc.Status.RolloutRestart.Revision).To(Equal(revision))
+			Expect(pc.Status.RolloutRestart.Missing).To(Equal([]string{"StatefulSet/gone"}))
+			Expect(restartedAt(Default, "api")).To(Equal(consumers.Value(pc.Status.IssuedAt.Time, revision)))
+			Expect(time.Parse(time.RFC3339, restartedAt(Default, "api"))).To(BeTemporally("~", pc.Status.IssuedAt.Time, time.Second))
+			settled("api", int(revision))
+			Expect(apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady).Message).
+				To(HaveSuffix("; restart targets not found: StatefulSet/gone"))
+		}
+		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "api-key") }).Should(ContainElements(
+			accessv1alpha1.ReasonRolloutRestarted, accessv1alpha1.ReasonRestartTargetNotFound))
+
+		By("re-reconciles restart nothing")
+		poke(pc)
+		poke(pc)
+		settled("api", 3)
+
+		By("a manager that died before recording the restart restarts nothing more")
+		patch := []byte(`{"status":{"rolloutRestart":{"restartedAt":null}}}`)
+		Expect(k8sClient.Status().Patch(ctx, pc, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		poke(pc)
+		waitForPasscode(ns, "api-key", func(g Gomega, pc *accessv1alpha1.Passcode) {
+			g.Expect(pc.Status.RolloutRestart.RestartedAt).NotTo(BeNil())
+		})
+		settled("api", 3)
 	})
 })

@@ -155,7 +155,16 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return r.retry(ctx, pc, now, "writing the Secret", err)
 	}
 
+	return r.finish(ctx, pc, now, d)
+}
+
+// finish records a decision carried out: conditions, then what follows a new revision (the rollout
+// restarts), then the next deadline.
+func (r *PasscodeReconciler) finish(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, d decision) (ctrl.Result, error) {
 	setPasscodeConditions(pc, now, d)
+	if err := r.restartTargets(ctx, pc, now); err != nil {
+		return r.retry(ctx, pc, now, "restarting spec.rolloutRestartTargets", err)
+	}
 	succeeded(passcodeBackoff(pc))
 	pc.Status.ObservedGeneration = pc.Generation
 	if wait, ok := nextDeadline(now, pc); ok {
@@ -297,6 +306,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		}
 		pc.Status = next.Status
 		pc.Status.SecretName = passcodesecret.Name(pc)
+		markRestartDue(pc)
 		if d.adopt == nil {
 			countIssue(pc.Namespace, d.reason) // an adopted issue was counted when it was written
 		}
@@ -510,7 +520,7 @@ func setPasscodeConditions(pc *accessv1alpha1.Passcode, now time.Time, d decisio
 			reason = ready.Reason // keep how the current passcode came to be
 		}
 		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionTrue, reason, fmt.Sprintf(
-			"Revision %d is valid until %s", pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339)), pc.Generation, now)
+			"Revision %d is valid until %s%s", pc.Status.Revision, pc.Status.ExpiresAt.UTC().Format(time.RFC3339), missingTargets(pc)), pc.Generation, now)
 	case accessv1alpha1.PasscodeExpired:
 		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonExpired, fmt.Sprintf(
 			"Revision %d expired at %s; set the %s annotation to grant a new passcode", pc.Status.Revision,

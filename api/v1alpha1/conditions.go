@@ -43,6 +43,12 @@ const (
 	ReasonUserNotFound = "UserNotFound"
 	// ReasonUserRevoked: the user's access is Revoked, so no passcode is issued and a reset is refused.
 	ReasonUserRevoked = "UserRevoked"
+	// ReasonRolloutRestarted: the workloads in spec.rolloutRestartTargets were restarted for a new
+	// revision (Event only).
+	ReasonRolloutRestarted = "RolloutRestarted"
+	// ReasonRestartTargetNotFound: a workload in spec.rolloutRestartTargets does not exist, so nothing
+	// was restarted there (Event, and the Ready message says which).
+	ReasonRestartTargetNotFound = "RestartTargetNotFound"
 	// ReasonSecretConflict: a Secret of spec.secretName exists and belongs to someone else (Stalled).
 	ReasonSecretConflict = "SecretConflict"
 )

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -149,6 +150,9 @@ func Notifier(o options.Options) (notify.Notifier, error) {
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := appsv1.AddToScheme(s); err != nil { // rollout restarts patch Deployments, StatefulSets, DaemonSets
 		return nil, err
 	}
 	if err := accessv1alpha1.AddToScheme(s); err != nil {

@@ -36,9 +36,10 @@ type ControllerManager struct {
 	stopped bool  // Stop asked it to exit
 }
 
-// kcmControllers are the controllers it runs: owner references and namespace deletion, nothing
-// else (no Pods, no ServiceAccount tokens).
-const kcmControllers = "garbage-collector-controller,namespace-controller"
+// kcmControllers are the controllers it runs: owner references, namespace deletion, and
+// Deployments (a ReplicaSet per pod template, for rollout restarts), nothing else (no Pods, no
+// ServiceAccount tokens).
+const kcmControllers = "garbage-collector-controller,namespace-controller,deployment-controller"
 
 // kcmUser is the identity it authenticates as, the one a real cluster gives it.
 const kcmUser = "system:kube-controller-manager"
