@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"net/http"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/consumers"
+	"github.com/dashboardops/access-operator/internal/passcode"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
@@ -167,5 +169,82 @@ var _ = Describe("Rollout restart targets (deployment controller)", func() {
 			g.Expect(pc.Status.RolloutRestart.RestartedAt).NotTo(BeNil())
 		})
 		settled("api", 3)
+	})
+})
+
+var _ = Describe("Importing an existing passcode", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	legacy := func(name, value string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{"passcode": []byte(value)}}
+		Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		return s
+	}
+	stalledOn := func(name string) string {
+		var msg string
+		waitForPasscode(ns, name, func(g Gomega, pc *accessv1alpha1.Passcode) {
+			c := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionStalled)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(accessv1alpha1.ReasonImportFailed))
+			msg = c.Message
+		})
+		return msg
+	}
+
+	It("adopts the value as revision 1, leaves the source alone, and generates from the next revision on", func() {
+		const value = "Legacy_key-0123456789abcdefXYZ"
+		src := legacy("dashboard-key", value)
+		createUser(ns, "jane")
+		createPasscode(ns, "jane-api", "jane", "1h", func(pc *accessv1alpha1.Passcode) {
+			pc.Spec.Import = &accessv1alpha1.PasscodeImport{SecretRef: accessv1alpha1.LocalSecretReference{Name: "dashboard-key"}}
+		})
+		pc := waitForPasscode(ns, "jane-api", inPhase(accessv1alpha1.PasscodeActive, 1))
+		Expect(readyReason(pc)).To(Equal("True/Imported"))
+		Expect(string(secretOf(Default, ns, "jane-api").Data[passcodesecret.KeyPasscode])).To(Equal(value))
+		Expect(verifyStatus(ns, value)).To(Equal(http.StatusOK), "the access server accepts an imported passcode")
+		after := &corev1.Secret{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(src), after)).To(Succeed())
+		Expect(after.ResourceVersion).To(Equal(src.ResourceVersion), "the source Secret is only read")
+
+		requestReset(pc, "2026-01-02T00:00:00Z")
+		waitForPasscode(ns, "jane-api", inPhase(accessv1alpha1.PasscodeActive, 2))
+		next := string(secretOf(Default, ns, "jane-api").Data[passcodesecret.KeyPasscode])
+		Expect(passcode.WellFormed(next)).To(BeTrue(), "the next revision is generated")
+		Expect(verifyStatus(ns, value)).To(Equal(http.StatusUnauthorized))
+		Expect(verifyStatus(ns, next)).To(Equal(http.StatusOK))
+	})
+
+	It("stalls, naming the Secret and the problem but never the value, until the source is fixed", func() {
+		createUser(ns, "kim")
+		createPasscode(ns, "kim-api", "kim", "1h", func(pc *accessv1alpha1.Passcode) {
+			pc.Spec.Import = &accessv1alpha1.PasscodeImport{SecretRef: accessv1alpha1.LocalSecretReference{Name: "kim-key"}}
+		})
+		Expect(stalledOn("kim-api")).To(Equal(`spec.import.secretRef: Secret "kim-key" does not exist in namespace ` + ns))
+
+		const short = "tooShort123"
+		src := legacy("kim-key", short)
+		poke(getPasscode(Default, ns, "kim-api"))
+		Eventually(func() string { return stalledOn("kim-api") }).Should(ContainSubstring(
+			`the key "passcode" of Secret "kim-key" must be 22 to 256 characters of A-Z, a-z, 0-9, '-' and '_': it has fewer than 22 characters`))
+		Expect(stalledOn("kim-api")).NotTo(ContainSubstring(short))
+
+		By("one passcode for two users is refused")
+		createUser(ns, "lee")
+		other := createPasscode(ns, "lee-api", "lee", "1h")
+		waitForPasscode(ns, "lee-api", inPhase(accessv1alpha1.PasscodeActive, 1))
+		taken := string(secretOf(Default, ns, other.Name).Data[passcodesecret.KeyPasscode])
+		src.Data["passcode"] = []byte(taken)
+		Expect(k8sClient.Update(ctx, src)).To(Succeed())
+		poke(getPasscode(Default, ns, "kim-api"))
+		Eventually(func() string { return stalledOn("kim-api") }).Should(ContainSubstring(`is already the passcode of Passcode "lee-api"`))
+
+		By("a good value is adopted")
+		const good = "kims-real-dashboard-key-2024"
+		src.Data["passcode"] = []byte(good)
+		Expect(k8sClient.Update(ctx, src)).To(Succeed())
+		poke(getPasscode(Default, ns, "kim-api"))
+		waitForPasscode(ns, "kim-api", inPhase(accessv1alpha1.PasscodeActive, 1))
+		Expect(verifyStatus(ns, good)).To(Equal(http.StatusOK))
 	})
 })

@@ -148,14 +148,25 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{RequeueAfter: time.Second}, nil // it changed again meanwhile
 	}
 	if err := r.act(ctx, pc, user, secret, now, t, d); err != nil {
-		if errors.Is(err, passcodesecret.ErrNotOurs) {
-			r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, secretConflictMessage(pc))
-			return ctrl.Result{}, nil
-		}
-		return r.retry(ctx, pc, now, "writing the Secret", err)
+		return r.actFailed(ctx, pc, now, err)
 	}
 
 	return r.finish(ctx, pc, now, d)
+}
+
+// actFailed records why act did not finish: what only a person can fix stalls, the rest retries.
+func (r *PasscodeReconciler) actFailed(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, err error) (ctrl.Result, error) {
+	var imp *importError
+	switch {
+	case errors.Is(err, passcodesecret.ErrNotOurs):
+		r.stall(pc, now, accessv1alpha1.ReasonSecretConflict, secretConflictMessage(pc))
+		return ctrl.Result{}, nil
+	case errors.As(err, &imp):
+		// The source Secret is not watched (it carries none of the operator's labels): look again.
+		r.stall(pc, now, accessv1alpha1.ReasonImportFailed, imp.msg)
+		return ctrl.Result{RequeueAfter: time.Minute}, nil
+	}
+	return r.retry(ctx, pc, now, "writing the Secret", err)
 }
 
 // finish records a decision carried out: conditions, then what follows a new revision (the rollout
@@ -274,6 +285,21 @@ func (r *PasscodeReconciler) observeSecret(ctx context.Context, pc *accessv1alph
 	return secret, nil
 }
 
+// newPasscode is the passcode an issue writes and when it counts as issued: a fresh one, the one an
+// interrupted issue already wrote, or the one spec.import names (revision 1).
+func (r *PasscodeReconciler) newPasscode(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, t timings,
+	d decision) (string, time.Time, error) {
+	switch {
+	case d.adopt != nil:
+		// Finish the interrupted issue: same passcode, same expiry as the Secret already says.
+		return d.adopt.Passcode, d.adopt.ExpiresAt.Add(-t.tenure), nil
+	case d.reason == accessv1alpha1.ReasonImported:
+		value, err := r.importedPasscode(ctx, pc)
+		return value, now, err
+	}
+	return passcode.Generate(), now, nil
+}
+
 // act carries out a decision: the Secret is written first, and the status (patched when Reconcile
 // returns) only describes what was written.
 func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
@@ -281,10 +307,9 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 	secret := read.obj
 	switch d.kind {
 	case actIssue:
-		value, issuedAt := passcode.Generate(), now
-		if d.adopt != nil {
-			// Finish the interrupted issue: same passcode, same expiry as the Secret already says.
-			value, issuedAt = d.adopt.Passcode, d.adopt.ExpiresAt.Add(-t.tenure)
+		value, issuedAt, err := r.newPasscode(ctx, pc, now, t, d)
+		if err != nil {
+			return err
 		}
 		next := pc.DeepCopy()
 		issuedStatus(issuedAt, next, t, passcode.Hash(value), d.grace, user.UID)

@@ -141,6 +141,10 @@ func decidePasscode(now time.Time, pc *accessv1alpha1.Passcode, user userState, 
 			return decision{kind: actWait, reason: accessv1alpha1.ReasonUserRevoked,
 				message: fmt.Sprintf("Waiting for the access of DashboardUser %q to be Granted", pc.Spec.UserRef.Name)}
 		}
+		if imp := pc.Spec.Import; imp != nil {
+			return decision{kind: actIssue, reason: accessv1alpha1.ReasonImported,
+				message: fmt.Sprintf("Imported the passcode of Secret %q", imp.SecretRef.Name)}
+		}
 		return decision{kind: actIssue, reason: accessv1alpha1.ReasonIssued, message: "First passcode issued"}
 
 	case accessv1alpha1.PasscodeActive:

@@ -29,6 +29,11 @@ const (
 const (
 	// ReasonIssued: the first passcode was issued and written to the Secret.
 	ReasonIssued = "Issued"
+	// ReasonImported: the first passcode is the one spec.import named, adopted instead of generated.
+	ReasonImported = "Imported"
+	// ReasonImportFailed: the Secret spec.import names is missing or its passcode cannot be adopted
+	// (Stalled, checked again every minute).
+	ReasonImportFailed = "ImportFailed"
 	// ReasonRotated: automatic rotation issued the next passcode.
 	ReasonRotated = "Rotated"
 	// ReasonReset: a reset request issued a fresh passcode.

@@ -220,8 +220,8 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request, o *outcome) {
 // check looks the passcode up by its hash in the cache index and decides. Every input is hashed
 // and looked up the same way, so an unknown passcode and a wrong one take the same time.
 func (s *Server) check(r *http.Request, account, code string) (grant, bool) {
-	if !credentialsFit(account, code) {
-		return grant{}, false
+	if !credentialsFit(account, code) || !passcode.Plausible(code) {
+		return grant{}, false // nothing the operator issued or imported: no hash, no lookup
 	}
 	hash := passcode.Hash(code)
 	pc, user, ok := s.lookup(r.Context(), account, hash)

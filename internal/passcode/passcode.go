@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -51,6 +53,42 @@ func WellFormed(s string) bool {
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// An imported passcode (one adopted from before the operator, spec.import) is any string of the
+// base64url alphabet long enough to carry 128 bits: 22 characters of 6 bits.
+const (
+	ImportMinLen = 22
+	ImportMaxLen = 256
+)
+
+// CheckImport says why s cannot be adopted as a passcode, without quoting it.
+func CheckImport(s string) error {
+	switch {
+	case len(s) < ImportMinLen:
+		return fmt.Errorf("it has fewer than %d characters, too few to carry 128 bits", ImportMinLen)
+	case len(s) > ImportMaxLen:
+		return fmt.Errorf("it has more than %d characters", ImportMaxLen)
+	case !base64URL(s):
+		return errors.New("it has a character other than A-Z, a-z, 0-9, '-' and '_'")
+	}
+	return nil
+}
+
+// Plausible reports whether s could be a passcode at all, generated (WellFormed) or imported: the
+// access server's cheap check before it hashes untrusted input.
+func Plausible(s string) bool {
+	return len(s) >= ImportMinLen && len(s) <= ImportMaxLen && base64URL(s)
+}
+
+func base64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return false
 		}
 	}

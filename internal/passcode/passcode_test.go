@@ -78,3 +78,29 @@ func FuzzMatches(f *testing.F) {
 		}
 	})
 }
+
+func TestImportedPasscodes(t *testing.T) {
+	ok := []string{strings.Repeat("a", 22), "Ab3-_" + strings.Repeat("Z", 17), strings.Repeat("9", 256), Generate()}
+	for _, s := range ok {
+		if err := CheckImport(s); err != nil || !Plausible(s) {
+			t.Errorf("%q: CheckImport %v, Plausible %v", s, err, Plausible(s))
+		}
+	}
+	bad := map[string]string{
+		strings.Repeat("a", 21):         "fewer than 22",
+		strings.Repeat("a", 257):        "more than 256",
+		strings.Repeat("a", 21) + "=":   "other than A-Z",
+		strings.Repeat("a", 21) + " ":   "other than A-Z",
+		strings.Repeat("a", 21) + "é":   "other than A-Z",
+		"hunter2hunter2hunter2hunter2!": "other than A-Z",
+	}
+	for s, want := range bad {
+		err := CheckImport(s)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), s) {
+			t.Errorf("%q: got %v, want %q and never the value", s, err, want)
+		}
+		if Plausible(s) {
+			t.Errorf("%q is not plausible", s)
+		}
+	}
+}

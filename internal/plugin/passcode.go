@@ -1,11 +1,13 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,13 +33,16 @@ Secret, so it never shows a passcode.`,
 		RunE:              groupRunE,
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	cmd.AddCommand(newPasscodeGrantCommand(parent), newPasscodeResetCommand(parent), newPasscodeRevokeCommand(parent), newPasscodeStatusCommand(parent))
+	cmd.AddCommand(newPasscodeGrantCommand(parent), newPasscodeImportCommand(parent), newPasscodeResetCommand(parent),
+		newPasscodeRevokeCommand(parent), newPasscodeStatusCommand(parent))
 	return cmd
 }
 
 type passcodeGrantOptions struct {
 	*options
 	tenure, rotation, renewBefore, grace, name, secretName, dryRun string
+	// fromSecret (passcode import) names the Secret whose passcode key becomes revision 1.
+	fromSecret string
 }
 
 // spec validates the flags as the CRD would (every bad flag named) and returns the Passcode spec
@@ -78,7 +83,20 @@ func (o *passcodeGrantOptions) spec() (accessv1alpha1.PasscodeSpec, error) {
 		}
 		problems = append(problems, "invalid --grace: "+err.Error())
 	}
-	for _, f := range [][2]string{{"--name", o.name}, {"--secret-name", o.secretName}} {
+	if o.fromSecret != "" {
+		spec.Import = &accessv1alpha1.PasscodeImport{SecretRef: accessv1alpha1.LocalSecretReference{Name: o.fromSecret}}
+	}
+	problems = append(problems, o.nameProblems()...)
+	if len(problems) > 0 {
+		return spec, usageErrorf("%s", joinLines(problems))
+	}
+	return spec, nil
+}
+
+// nameProblems checks the flags that name objects.
+func (o *passcodeGrantOptions) nameProblems() []string {
+	var problems []string
+	for _, f := range [][2]string{{"--name", o.name}, {"--secret-name", o.secretName}, {"--from-secret", o.fromSecret}} {
 		if f[1] == "" {
 			continue
 		}
@@ -86,10 +104,7 @@ func (o *passcodeGrantOptions) spec() (accessv1alpha1.PasscodeSpec, error) {
 			problems = append(problems, fmt.Sprintf("invalid %s %q: %s", f[0], f[1], errs[0]))
 		}
 	}
-	if len(problems) > 0 {
-		return spec, usageErrorf("%s", joinLines(problems))
-	}
-	return spec, nil
+	return problems
 }
 
 func newPasscodeGrantCommand(parent *options) *cobra.Command {
@@ -113,6 +128,42 @@ USER is the DashboardUser's name or email; it must exist.`,
 		ValidArgsFunction: parent.completeUsers,
 		RunE:              o.run,
 	}
+	addPasscodeFlags(cmd, o)
+	return cmd
+}
+
+func newPasscodeImportCommand(parent *options) *cobra.Command {
+	o := &passcodeGrantOptions{options: parent}
+	cmd := &cobra.Command{
+		Use:   "import USER --from-secret SECRET --tenure DURATION",
+		Short: "Grant a user a Passcode that adopts a passcode already in use",
+		Long: `Grant a user a Passcode whose first passcode is one already in use, so that workloads holding it
+keep working: creates a Passcode with spec.import naming a Secret of the same project whose key
+passcode holds the value (22 to 256 characters of A-Z, a-z, 0-9, '-' and '_'). The operator
+copies it into the Passcode's Secret as revision 1 and leaves the source Secret as it is; the
+passcode stops working at the end of the tenure like any other, and every later revision (a
+rotation, a reset) is generated. This plugin never reads the value.
+
+The other flags are those of passcode grant.`,
+		Example: `  kubectl dashboard passcode import jane@example.com --from-secret legacy-dashboard-key --tenure 30d
+  kubectl dashboard passcode import etl --from-secret etl-key --tenure 90d --rotation Automatic`,
+		Args:              exactArgs(1, "USER"),
+		ValidArgsFunction: parent.completeUsers,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.fromSecret == "" {
+				return usageErrorf("--from-secret is required: the Secret (same project) whose key passcode holds the passcode to adopt")
+			}
+			return o.run(cmd, args)
+		},
+	}
+	cmd.Flags().StringVar(&o.fromSecret, "from-secret", "", "Secret in the project whose key passcode holds the passcode to adopt (required)")
+	_ = cmd.RegisterFlagCompletionFunc("from-secret", cobra.NoFileCompletions)
+	addPasscodeFlags(cmd, o)
+	return cmd
+}
+
+// addPasscodeFlags are the flags grant and import share.
+func addPasscodeFlags(cmd *cobra.Command, o *passcodeGrantOptions) {
 	cmd.Flags().StringVar(&o.tenure, "tenure", "", "How long the passcode is valid once issued: 1m to 365d, e.g. 30d, 12h, 45m (required)")
 	cmd.Flags().StringVar(&o.rotation, "rotation", "", "Rotation policy: Manual (expires at the end of the tenure; the default) or Automatic")
 	cmd.Flags().StringVar(&o.renewBefore, "renew-before", "", "How long before expiry the next passcode is issued (Automatic)\n"+
@@ -126,7 +177,6 @@ USER is the DashboardUser's name or email; it must exist.`,
 	for _, f := range []string{"tenure", "renew-before", "grace", "name", "secret-name"} {
 		_ = cmd.RegisterFlagCompletionFunc(f, cobra.NoFileCompletions)
 	}
-	return cmd
 }
 
 func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
@@ -159,6 +209,11 @@ func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
 	case !apierrors.IsNotFound(err):
 		return fmt.Errorf("reading passcode %q: %w", name, err)
 	}
+	if o.fromSecret != "" {
+		if err := sourceSecretExists(ctx, c, ns, o.fromSecret); err != nil {
+			return err
+		}
+	}
 	spec.UserRef = accessv1alpha1.UserReference{Name: u.Name}
 	pc := &accessv1alpha1.Passcode{
 		TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
@@ -181,10 +236,27 @@ func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
 	if spec.Rotation != nil && spec.Rotation.Policy != "" {
 		rotation = spec.Rotation.Policy
 	}
-	o.printf("passcode/%s created for dashboarduser/%s (%s): tenure %s, rotation %s, secret/%s%s\n",
-		name, u.Name, u.Spec.Email, spec.Tenure, rotation, secret, dryRun.suffix())
+	imported := ""
+	if o.fromSecret != "" {
+		imported = ", importing the passcode of secret/" + o.fromSecret
+	}
+	o.printf("passcode/%s created for dashboarduser/%s (%s): tenure %s, rotation %s, secret/%s%s%s\n",
+		name, u.Name, u.Spec.Email, spec.Tenure, rotation, secret, imported, dryRun.suffix())
 	if u.Spec.Access == accessv1alpha1.AccessRevoked {
 		o.warnf("Warning: the access of %s is Revoked: no passcode is issued until `kubectl dashboard users grant %s`.\n", u.Spec.Email, u.Name)
+	}
+	return nil
+}
+
+// sourceSecretExists checks that the Secret to import from is there, reading its metadata only:
+// the plugin never fetches a passcode. Without permission to read Secrets it says nothing and
+// the operator reports a missing Secret on the Passcode.
+func sourceSecretExists(ctx context.Context, c client.Client, ns, name string) error {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, meta)
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("invalid --from-secret: secret %q does not exist in project (namespace) %q", name, ns)
 	}
 	return nil
 }

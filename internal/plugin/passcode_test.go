@@ -54,6 +54,22 @@ var _ = Describe("passcode", func() {
 			Expect(getPasscode(ns, "jane-api").Spec.Tenure).To(Equal("30d"))
 		})
 
+		It("imports: spec.import names --from-secret, which must exist; the value is never read", func() {
+			Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy-key"},
+				StringData: map[string]string{"passcode": "legacy-dashboard-passcode-1234"}})).To(Succeed())
+			r := run("passcode", "import", "jane", "-n", ns, "--from-secret", "legacy-key", "--tenure", "30d").succeed()
+			Expect(r.Out).To(Equal("passcode/jane-api created for dashboarduser/jane (jane@example.com): tenure 30d, rotation Manual, secret/jane-api, " +
+				"importing the passcode of secret/legacy-key\n"))
+			Expect(r.Out + r.ErrOut).NotTo(ContainSubstring("legacy-dashboard-passcode-1234"))
+			Expect(getPasscode(ns, "jane-api").Spec.Import).To(Equal(&accessv1alpha1.PasscodeImport{SecretRef: accessv1alpha1.LocalSecretReference{Name: "legacy-key"}}))
+
+			run("passcode", "import", "jane", "-n", ns, "--name", "jane-2", "--tenure", "30d").fail(plugin.ExitUsage, "--from-secret is required")
+			run("passcode", "import", "jane", "-n", ns, "--name", "jane-2", "--tenure", "30d", "--from-secret", "Bad_Name").fail(plugin.ExitUsage, "invalid --from-secret")
+			run("passcode", "import", "jane", "-n", ns, "--name", "jane-2", "--tenure", "30d", "--from-secret", "nope").
+				fail(plugin.ExitAPIError, `invalid --from-secret: secret "nope" does not exist in project (namespace) "`+ns+`"`)
+			Expect(passcodes(ns)).To(HaveLen(1), "a failed import writes nothing")
+		})
+
 		It("takes --name and --secret-name, and leaves rotation to the defaults", func() {
 			run("passcode", "grant", "jane", "-n", ns, "--tenure", "45m", "--name", "jane-ci", "--secret-name", "ci-passcode").succeed()
 			pc := getPasscode(ns, "jane-ci")
