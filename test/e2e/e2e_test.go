@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for name, pkg := range map[string]string{"manager": ".", "dev": "./hack/dev"} {
+	for name, pkg := range map[string]string{"manager": ".", "dev": "./hack/dev", "kubectl-dashboard": "./cmd/kubectl-dashboard"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
