@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/consumers"
 	"github.com/dashboardops/access-operator/internal/invite"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/passcode"
@@ -156,6 +158,9 @@ func (l secretLedger) doubled() []int64 {
 type passcodeFlow struct {
 	name     string
 	rotation *accessv1alpha1.RotationSpec
+	// restarts: the Passcode restarts Deployment "etl" on each new revision; the flow must roll it
+	// exactly once for the final revision.
+	restarts bool
 	trigger  func(t *testing.T, c client.Client, clk *clocktesting.FakeClock)
 	revision int64
 	phase    accessv1alpha1.PasscodePhase
@@ -189,6 +194,12 @@ func passcodeFlows() []passcodeFlow {
 				t.Fatal(err)
 			}
 		}},
+		{name: "reset-restart", restarts: true, revision: 2, phase: accessv1alpha1.PasscodeActive,
+			trigger: func(t *testing.T, c client.Client, _ *clocktesting.FakeClock) {
+				patchPC(t, c, func(pc *accessv1alpha1.Passcode) {
+					pc.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:30:00Z"}
+				})
+			}},
 		{name: "revoke", revision: 1, phase: accessv1alpha1.PasscodeRevoked, trigger: func(t *testing.T, c client.Client, _ *clocktesting.FakeClock) {
 			patchPC(t, c, func(pc *accessv1alpha1.Passcode) { pc.Spec.Revoked = true })
 		}},
@@ -260,7 +271,14 @@ func TestPasscodeCrashPoints(t *testing.T) {
 // in the faulted phase.
 func runPasscodeFlow(t *testing.T, flow passcodeFlow, plan *faultPlan) int {
 	t.Helper()
-	c := faultyClient(t, plan, testUser(), testPasscode("30h", flow.rotation))
+	pc0 := testPasscode("30h", flow.rotation)
+	objs := []client.Object{testUser(), pc0}
+	rollouts := map[string]bool{} // distinct restarted-at values the Deployment held: one each is a rollout
+	if flow.restarts {
+		pc0.Spec.RolloutRestartTargets = []accessv1alpha1.RolloutRestartTarget{{Kind: "Deployment", Name: "etl"}}
+		objs = append(objs, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "etl"}})
+	}
+	c := faultyClient(t, plan, objs...)
 	clk := clocktesting.NewFakeClock(t0)
 	newReconciler := func() *PasscodeReconciler {
 		return &PasscodeReconciler{Client: c, APIReader: c, Clock: clk, Recorder: events.NewFakeRecorder(1000)}
@@ -283,7 +301,12 @@ func runPasscodeFlow(t *testing.T, flow passcodeFlow, plan *faultPlan) int {
 					return st.Sub(clk.Now())
 				}
 				return 0
-			}, clk, func() { ledger.observe(t, c, "jane-api") })
+			}, clk, func() {
+				ledger.observe(t, c, "jane-api")
+				if flow.restarts {
+					observeRollouts(t, c, rollouts)
+				}
+			})
 	}
 	if flow.trigger != nil {
 		run(newReconciler(), nil)
@@ -319,7 +342,34 @@ func runPasscodeFlow(t *testing.T, flow passcodeFlow, plan *faultPlan) int {
 	if pc.Status.Failures != 0 || pc.Status.NextRetryAt != nil {
 		t.Errorf("%s: a backoff is left: failures %d", flow.name, pc.Status.Failures)
 	}
+	if flow.restarts {
+		checkRollouts(t, flow.name, pc, rollouts)
+	}
 	return plan.writes
+}
+
+// observeRollouts records the restarted-at value the Deployment holds now.
+func observeRollouts(t *testing.T, c client.Client, seen map[string]bool) {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := c.Get(context.Background(), types.NamespacedName{Namespace: "team", Name: "etl"}, d); err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Spec.Template.Annotations[accessv1alpha1.RestartedAtAnnotation]; v != "" {
+		seen[v] = true
+	}
+}
+
+// checkRollouts: the Deployment was rolled once, for the final revision, and status says so.
+func checkRollouts(t *testing.T, name string, pc *accessv1alpha1.Passcode, seen map[string]bool) {
+	t.Helper()
+	want := consumers.Value(pc.Status.IssuedAt.Time, pc.Status.Revision)
+	if len(seen) != 1 || !seen[want] {
+		t.Errorf("%s: the Deployment held restarted-at values %v, want only %s (one rollout)", name, seen, want)
+	}
+	if st := pc.Status.RolloutRestart; st == nil || st.Revision != pc.Status.Revision || st.RestartedAt == nil {
+		t.Errorf("%s: status.rolloutRestart = %+v, want done for revision %d", name, st, pc.Status.Revision)
+	}
 }
 
 func readyCondition(conds []metav1.Condition) *metav1.Condition {

@@ -1,0 +1,57 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
+)
+
+// A workload is restarted only once the Secret holds the revision it is restarted for: pods that
+// start then read the new passcode.
+func TestRestartComesAfterTheSecretWrite(t *testing.T) {
+	pc := testPasscode("30h", nil)
+	pc.Spec.RolloutRestartTargets = []accessv1alpha1.RolloutRestartTarget{{Kind: "Deployment", Name: "etl"}}
+	base := faultyClient(t, &faultPlan{}, testUser(), pc, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "etl"}})
+	var restarts []int64 // the Secret's revision at each restart
+	c := interceptor.NewClient(base, interceptor.Funcs{
+		Patch: func(ctx context.Context, cl client.WithWatch, o client.Object, patch client.Patch, opts ...client.PatchOption) error {
+			if _, ok := o.(*appsv1.Deployment); ok {
+				s := &corev1.Secret{}
+				if err := cl.Get(ctx, types.NamespacedName{Namespace: "team", Name: "jane-api"}, s); err != nil {
+					t.Fatal(err)
+				}
+				restarts = append(restarts, passcodesecret.Revision(s))
+			}
+			return cl.Patch(ctx, o, patch, opts...)
+		},
+	})
+	r := &PasscodeReconciler{Client: c, APIReader: c, Clock: clocktesting.NewFakeClock(t0), Recorder: events.NewFakeRecorder(100)}
+	reconcileOnce(t, r)
+	if len(restarts) != 0 {
+		t.Fatalf("the first passcode restarted its consumers: %v", restarts)
+	}
+	got := &accessv1alpha1.Passcode{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(pc), got); err != nil {
+		t.Fatal(err)
+	}
+	got.Annotations = map[string]string{accessv1alpha1.ResetRequestedAtAnnotation: "2026-03-01T10:30:00Z"}
+	if err := c.Update(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	_, after := reconcileOnce(t, r)
+	reconcileOnce(t, r)
+	if len(restarts) != 1 || restarts[0] != 2 || after.Status.Revision != 2 {
+		t.Fatalf("restarts saw the Secret at revisions %v (want [2]); status revision %d", restarts, after.Status.Revision)
+	}
+}
