@@ -46,10 +46,10 @@ func TestConsumersThroughTheBinaries(t *testing.T) {
 	defer dev.interrupt()
 
 	for path, fields := range map[string][]string{
-		"passcodes.spec":                []string{"rolloutRestartTargets", "secretCopies", "import", "secretTemplate"},
-		"passcodes.spec.secretTemplate": []string{"type", "data", "labels", "annotations"},
-		"passcodes.spec.import":         []string{"secretRef"},
-		"passcodes.status":              []string{"rolloutRestart"},
+		"passcodes.spec":                {"rolloutRestartTargets", "secretCopies", "import", "secretTemplate"},
+		"passcodes.spec.secretTemplate": {"type", "data", "labels", "annotations"},
+		"passcodes.spec.import":         {"secretRef"},
+		"passcodes.status":              {"rolloutRestart"},
 	} {
 		out := dev.kubectl("explain", path)
 		for _, f := range fields {
