@@ -155,6 +155,9 @@ var _ = Describe("Rollout restart targets (deployment controller)", func() {
 		}
 		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "api-key") }).Should(ContainElements(
 			accessv1alpha1.ReasonRolloutRestarted, accessv1alpha1.ReasonRestartTargetNotFound))
+		restarts, ok := series(Default, "access_operator_rollout_restarts_total", map[string]string{"namespace": ns})
+		Expect(ok).To(BeTrue())
+		Expect(restarts).To(Equal(2.0), "one per revision after the first, the missing target not counted")
 
 		By("re-reconciles restart nothing")
 		poke(pc)

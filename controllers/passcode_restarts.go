@@ -11,6 +11,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/consumers"
+	"github.com/dashboardops/access-operator/internal/metrics"
 )
 
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=patch
@@ -43,6 +44,7 @@ func (r *PasscodeReconciler) restartTargets(ctx context.Context, pc *accessv1alp
 	}
 	st.RestartedAt, st.Missing = ptrTime(now.Truncate(time.Second)), out.Missing
 	if len(out.Restarted) > 0 {
+		metrics.RolloutRestarts.WithLabelValues(pc.Namespace).Add(float64(len(out.Restarted)))
 		r.event(pc, corev1.EventTypeNormal, accessv1alpha1.ReasonRolloutRestarted, "Restarted %s for revision %d",
 			strings.Join(out.Restarted, ", "), st.Revision)
 	}

@@ -33,6 +33,8 @@ var (
 	PasscodeRepairs = newCounter("passcode_repairs_total", "Passcodes re-issued because their Secret was deleted or edited.")
 	// PasscodeIssues counts first issues.
 	PasscodeIssues = newCounter("passcode_issues_total", "First passcodes issued for new grants.")
+	// RolloutRestarts counts workloads restarted because a new passcode revision was written.
+	RolloutRestarts = newCounter("rollout_restarts_total", "Workloads (spec.rolloutRestartTargets) restarted for a new passcode revision.")
 )
 
 // InviteDeliveries counts invite deliveries by result (sent, failed).
@@ -131,7 +133,7 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, InviteDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
