@@ -151,6 +151,9 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 		"access.dashboardops.io/passcodes/finalizers: update",     // blockOwnerDeletion on the Secrets
 		"access.dashboardops.io/passcodes/status: get,patch",
 		"events.k8s.io/events: create,patch",
+		"apps/deployments: patch", // spec.rolloutRestartTargets: the restarted-at annotation, nothing else
+		"apps/statefulsets: patch",
+		"apps/daemonsets: patch",
 	}
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
