@@ -6,11 +6,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/controllers"
@@ -205,5 +207,74 @@ var _ = Describe("Passcode Secret copies", func() {
 		for _, name := range []string{"api", "plain"} {
 			Expect(secretOf(Default, b, name).Data).To(HaveKey("theirs"), "Secret %s was deleted with the Passcode", name)
 		}
+	})
+
+	It("wipes the primary and every other copy when one copy cannot be written, and wipes that one once it can", func() {
+		consent(b, "*")
+		consent(c, "*")
+		createUser(ns, "jane")
+		createPasscode(ns, "api", "jane", "1h", func(pc *accessv1alpha1.Passcode) {
+			pc.Spec.SecretCopies = []accessv1alpha1.SecretCopy{{Namespace: b}, {Namespace: c}}
+		})
+		waitForPasscode(ns, "api", inPhase(accessv1alpha1.PasscodeActive, 1))
+		Eventually(func(g Gomega) {
+			g.Expect(secretOf(g, b, "api").Data).To(HaveKey(passcodesecret.KeyPasscode))
+			g.Expect(secretOf(g, c, "api").Data).To(HaveKey(passcodesecret.KeyPasscode))
+		}).Should(Succeed())
+
+		By("the API server refuses every Secret update in c (an admission policy)")
+		policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "refuse-" + c},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+				MatchConstraints: &admissionregistrationv1.MatchResources{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: c}},
+					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+						Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"secrets"}},
+					}}},
+				},
+				Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "writes refused by the test"}},
+			},
+		}
+		binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "refuse-" + c},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+				ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+		}
+		Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: c, Name: "probe"}}
+		Expect(k8sClient.Create(ctx, probe)).To(Succeed())
+		Eventually(func() error {
+			probe.StringData = map[string]string{"k": time.Now().String()}
+			return k8sClient.Update(ctx, probe)
+		}).WithTimeout(15*time.Second).Should(MatchError(ContainSubstring("writes refused by the test")), "the policy is in force")
+
+		By("at expiry the primary and b's copy are wiped; c's copy fails and is reported")
+		pc := getPasscode(Default, ns, "api")
+		fakeClock.SetTime(pc.Status.ExpiresAt.Time)
+		poke(pc)
+		pc = waitForPasscode(ns, "api", func(g Gomega, pc *accessv1alpha1.Passcode) {
+			inPhase(accessv1alpha1.PasscodeExpired, 1)(g, pc)
+			g.Expect(copiesCondition(pc).Reason).To(Equal(accessv1alpha1.ReasonCopyFailed))
+			g.Expect(copiesCondition(pc).Message).To(ContainSubstring("writing Secret %s/api failed", c))
+		})
+		Expect(secretOf(Default, ns, "api").Data).NotTo(HaveKey(passcodesecret.KeyPasscode))
+		Expect(secretOf(Default, b, "api").Data).NotTo(HaveKey(passcodesecret.KeyPasscode))
+		Expect(secretOf(Default, c, "api").Data).To(HaveKey(passcodesecret.KeyPasscode), "the policy held")
+		Expect(pc.Status.Failures).To(BeNumerically(">=", 1))
+		Expect(pc.Status.NextRetryAt).To(BeNil(), "a copy's failure never gates the primary's next deadline")
+
+		By("once writes are allowed again, the retry wipes c's copy")
+		Expect(k8sClient.Delete(ctx, binding)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, policy)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(secretOf(g, c, "api").Data).NotTo(HaveKey(passcodesecret.KeyPasscode))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		waitForPasscode(ns, "api", func(g Gomega, pc *accessv1alpha1.Passcode) {
+			g.Expect(copiesCondition(pc).Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(pc.Status.Failures).To(BeZero())
+		})
 	})
 })
