@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -247,7 +248,7 @@ var _ = Describe("Passcode Secret copies", func() {
 		probe := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: c, Name: "probe"}}
 		Expect(k8sClient.Create(ctx, probe)).To(Succeed())
 		Eventually(func() error {
-			probe.StringData = map[string]string{"k": time.Now().String()}
+			probe.StringData = map[string]string{"k": fmt.Sprint(pokes.Add(1))}
 			return k8sClient.Update(ctx, probe)
 		}).WithTimeout(15*time.Second).Should(MatchError(ContainSubstring("writes refused by the test")), "the policy is in force")
 

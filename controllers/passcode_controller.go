@@ -157,15 +157,20 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		}
 		return r.retry(ctx, pc, now, "writing the Secret", err)
 	}
-	copyErr := r.syncCopies(ctx, pc, user, secret, d, now) // after the primary's write or wipe
 
 	setPasscodeConditions(pc, now, d)
+	pc.Status.ObservedGeneration = pc.Generation
+	// The copies follow the primary's write or wipe in the same reconcile.
+	return r.schedule(ctx, pc, now, r.syncCopies(ctx, pc, user, secret, d, now))
+}
+
+// schedule ends a reconcile that reached its outcome for the primary Secret: a copy that failed is
+// retried (copiesFailed), else the backoff is cleared and the next deadline awaited.
+func (r *PasscodeReconciler) schedule(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, copyErr error) (ctrl.Result, error) {
 	if copyErr != nil {
-		pc.Status.ObservedGeneration = pc.Generation
 		return r.copiesFailed(ctx, pc, now, copyErr), nil
 	}
 	succeeded(passcodeBackoff(pc))
-	pc.Status.ObservedGeneration = pc.Generation
 	if wait, ok := nextDeadline(now, pc); ok {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
