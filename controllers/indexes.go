@@ -18,3 +18,20 @@ func UserRefIndexFunc(o client.Object) []string {
 	}
 	return []string{pc.Spec.UserRef.Name}
 }
+
+// SecretCopiesIndex indexes Passcodes by the namespaces of spec.secretCopies, so a namespace whose
+// consent changed finds the Passcodes that want copies there. internal/setup registers it.
+const SecretCopiesIndex = ".spec.secretCopies.namespace"
+
+// SecretCopiesIndexFunc extracts SecretCopiesIndex's keys from a Passcode.
+func SecretCopiesIndexFunc(o client.Object) []string {
+	pc, ok := o.(*accessv1alpha1.Passcode)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(pc.Spec.SecretCopies))
+	for _, c := range pc.Spec.SecretCopies {
+		out = append(out, c.Namespace)
+	}
+	return out
+}

@@ -44,6 +44,8 @@ type PasscodeReconciler struct {
 	// Workers is how many Passcodes are reconciled at once (one key is never reconciled twice at
 	// once); zero means 1.
 	Workers int
+	// WatchNamespaces is --watch-namespaces (nil: every namespace); copies go nowhere else.
+	WatchNamespaces []string
 
 	// written remembers, per Passcode UID, the status this process last wrote (see statusMark).
 	written sync.Map
@@ -70,7 +72,8 @@ func (r *PasscodeReconciler) cacheConfirmed(pc *accessv1alpha1.Passcode) bool {
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/status,verbs=get;patch
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=dashboardusers,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one Passcode to the state its spec, its user and the clock call for. It reads
@@ -86,7 +89,7 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // reconcile is Reconcile on pc, read from the cache or, when live, from the API server.
 func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.Passcode, live bool) (res ctrl.Result, retErr error) {
 	if !pc.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the Secret goes with it (owner reference)
+		return r.finalizeCopies(ctx, pc) // the Secret goes with it (owner reference), its copies by the finalizer
 	}
 	logger := log.FromContext(ctx).WithValues("user", pc.Spec.UserRef.Name)
 	ctx = log.IntoContext(ctx, logger)
@@ -151,7 +154,7 @@ func (r *PasscodeReconciler) reconcile(ctx context.Context, pc *accessv1alpha1.P
 		return r.actFailed(ctx, pc, now, err)
 	}
 
-	return r.finish(ctx, pc, now, d)
+	return r.finish(ctx, pc, user, secret, now, d)
 }
 
 // actFailed records why act did not finish: what only a person can fix stalls, the rest retries.
@@ -169,15 +172,27 @@ func (r *PasscodeReconciler) actFailed(ctx context.Context, pc *accessv1alpha1.P
 	return r.retry(ctx, pc, now, "writing the Secret", err)
 }
 
-// finish records a decision carried out: conditions, then what follows a new revision (the rollout
-// restarts), then the next deadline.
-func (r *PasscodeReconciler) finish(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, d decision) (ctrl.Result, error) {
+// finish records a decision carried out: conditions, then what follows the primary Secret's write
+// or wipe in the same reconcile (the copies in other namespaces, the rollout restarts of a new
+// revision), then the next deadline.
+func (r *PasscodeReconciler) finish(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
+	secret secretRead, now time.Time, d decision) (ctrl.Result, error) {
 	setPasscodeConditions(pc, now, d)
+	pc.Status.ObservedGeneration = pc.Generation
+	copyErr := r.syncCopies(ctx, pc, user, secret, d, now)
 	if err := r.restartTargets(ctx, pc, now); err != nil {
 		return r.retry(ctx, pc, now, "restarting spec.rolloutRestartTargets", err)
 	}
+	return r.schedule(ctx, pc, now, copyErr)
+}
+
+// schedule ends a reconcile that reached its outcome for the primary Secret: a copy that failed is
+// retried (copiesFailed), else the backoff is cleared and the next deadline awaited.
+func (r *PasscodeReconciler) schedule(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, copyErr error) (ctrl.Result, error) {
+	if copyErr != nil {
+		return r.copiesFailed(ctx, pc, now, copyErr), nil
+	}
 	succeeded(passcodeBackoff(pc))
-	pc.Status.ObservedGeneration = pc.Generation
 	if wait, ok := nextDeadline(now, pc); ok {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
@@ -593,14 +608,18 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
-// Secrets (owned), and their users (through the userRef index).
-// The UserRefIndex must be registered (internal/setup does it).
+// Secrets (owned) and copies (by their annotation), their users (through the userRef index), and
+// the namespaces they copy to (metadata only, through the secretCopies index).
+// The UserRefIndex and SecretCopiesIndex must be registered (internal/setup does it).
 func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Passcode{}, builder.WithPredicates(
 			// Status writes (ours, and the access server's last-use stamps) need no reconcile.
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(passcodeOfCopy)).
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfNamespace),
+			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("passcode").

@@ -10,6 +10,10 @@ const (
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when the operator cannot go on until someone changes something.
 	ConditionStalled = "Stalled"
+	// ConditionSecretCopies (Passcodes with spec.secretCopies only) is True when every copy holds
+	// what the primary Secret holds; False names the namespaces that refused or failed. Ready keeps
+	// describing the primary Secret.
+	ConditionSecretCopies = "SecretCopies"
 )
 
 // Condition reasons shared by both kinds. Event reasons use the same words.
@@ -56,6 +60,18 @@ const (
 	ReasonRestartTargetNotFound = "RestartTargetNotFound"
 	// ReasonSecretConflict: a Secret of spec.secretName exists and belongs to someone else (Stalled).
 	ReasonSecretConflict = "SecretConflict"
+	// ReasonCopiesSynced: every spec.secretCopies copy is written (SecretCopies True).
+	ReasonCopiesSynced = "CopiesSynced"
+	// ReasonCopiesPending: no passcode was issued yet, so no copy is written (SecretCopies False).
+	ReasonCopiesPending = "CopiesPending"
+	// ReasonCopyRefused: a target namespace refused a copy: it does not consent, is outside
+	// --watch-namespaces or is the Passcode's own (SecretCopies False; also a Warning Event).
+	ReasonCopyRefused = "CopyRefused"
+	// ReasonCopyConflict: a Secret of the copy's name exists in the target namespace and is not a
+	// copy of this Passcode: it is never written (SecretCopies False).
+	ReasonCopyConflict = "CopyConflict"
+	// ReasonCopyFailed: writing or deleting a copy failed; it is retried with backoff (SecretCopies False).
+	ReasonCopyFailed = "CopyFailed"
 )
 
 // Condition reasons of a DashboardUser.

@@ -133,5 +133,7 @@ func OwnedBy(s *corev1.Secret, pc *accessv1alpha1.Passcode) bool {
 	if ref := metav1.GetControllerOf(s); ref != nil {
 		return ref.UID == pc.UID
 	}
-	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Labels[accessv1alpha1.PasscodeLabel] == PasscodeLabelValue(pc.Name)
+	// A copy of another namespace's Passcode of the same name carries the same two labels: never ours.
+	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Labels[accessv1alpha1.PasscodeLabel] == PasscodeLabelValue(pc.Name) &&
+		s.Annotations[CopyOfAnnotation] == ""
 }

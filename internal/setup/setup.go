@@ -277,6 +277,14 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
 		return err
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
+		controllers.SecretCopiesIndex, controllers.SecretCopiesIndexFunc); err != nil {
+		return err
+	}
+	namespaces, err := o.Namespaces()
+	if err != nil {
+		return fmt.Errorf("--watch-namespaces: %w", err)
+	}
 	users := &controllers.DashboardUserReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -296,6 +304,8 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Clock:     clk,
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
 		Workers:   o.PasscodeWorkers,
+
+		WatchNamespaces: namespaces,
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)

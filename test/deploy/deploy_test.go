@@ -144,7 +144,8 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"/secrets: create,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only)
+		"/namespaces: get,list,watch",                  // consent to secretCopies (metadata only)
+		"/secrets: create,delete,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only); delete: copies
 		"access.dashboardops.io/dashboardusers: get,list,watch",
 		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
 		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user

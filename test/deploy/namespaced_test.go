@@ -58,7 +58,7 @@ func TestNamespacedInstallHasNoClusterWideSecretAccess(t *testing.T) {
 // TestWatchNamespacesLimitsTheManager: a manager started with --watch-namespaces=team-a issues
 // passcodes there and never looks at another namespace.
 func TestWatchNamespacesLimitsTheManager(t *testing.T) {
-	op, err := testenv.StartOperator(func(o *options.Options) { o.WatchNamespaces = "team-a" })
+	op, err := testenv.StartOperator(func(o *options.Options) { o.WatchNamespaces = "team-a,copy-a,copy-c" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,4 +93,5 @@ func TestWatchNamespacesLimitsTheManager(t *testing.T) {
 	if p := phase("team-b"); p != "" {
 		t.Fatalf("a namespace outside --watch-namespaces was reconciled: phase %q", p)
 	}
+	copiesStayInsideWatchNamespaces(t, op)
 }
