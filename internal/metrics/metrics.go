@@ -39,6 +39,11 @@ var (
 var InviteDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "invite_deliveries_total",
 	Help: "Invite deliveries by result (sent, failed)."}, []string{nsLabel, "result"})
 
+// NotificationDeliveries counts lifecycle notification deliveries by type and result (sent, failed,
+// skipped: an email with no address to write to).
+var NotificationDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "notification_deliveries_total",
+	Help: "Lifecycle notification deliveries by type and result (sent, failed, skipped)."}, []string{nsLabel, "type", "result"})
+
 // InvitesQueued is how many users wait for a later invite batch window (the Batcher's queue).
 var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "invites_queued",
 	Help: "Users waiting for a later invite batch window (at most --invite-batch-size per --invite-batch-window)."})
@@ -131,7 +136,7 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, InviteDeliveries, NotificationDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
