@@ -114,7 +114,7 @@ func TestQueueNotifications(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("a change seen twice (a stale cache) is queued once: %v", got)
 	}
-	var many []accessv1alpha1.PendingNotification
+	many := make([]accessv1alpha1.PendingNotification, 0, 20)
 	for i := range 20 {
 		many = append(many, accessv1alpha1.PendingNotification{Type: role.Type, Generation: int64(i), At: at})
 	}

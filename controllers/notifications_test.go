@@ -27,8 +27,9 @@ var _ = Describe("Lifecycle notifications", func() {
 
 	// delivered lists the notifications the inbox received for ns as "type name revision".
 	delivered := func() []string {
-		var out []string
-		for _, ev := range inbox.eventsIn(ns) {
+		evs := inbox.eventsIn(ns)
+		out := make([]string, 0, len(evs))
+		for _, ev := range evs {
 			name := ev.PasscodeName
 			if name == "" {
 				name = ev.User
@@ -98,7 +99,7 @@ var _ = Describe("Lifecycle notifications", func() {
 		fakeClock.SetTime(pc.Status.RenewalTime.Time)
 		poke(pc)
 		waitForPasscode(ns, "oto-api", inPhase(accessv1alpha1.PasscodeActive, 2))
-		Eventually(delivered).WithTimeout(15 * time.Second).Should(Equal([]string{"passcode.issued oto-api 1", "passcode.rotated oto-api 2"}),
+		Eventually(delivered).WithTimeout(15*time.Second).Should(Equal([]string{"passcode.issued oto-api 1", "passcode.rotated oto-api 2"}),
 			"an Automatic passcode is rotated, never 'expiring'")
 		Expect(inbox.eventsIn(ns)[1].Reason).To(Equal(accessv1alpha1.ReasonRotated))
 

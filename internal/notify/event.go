@@ -21,7 +21,7 @@ const (
 	EventPasscodeRotated EventType = "passcode.rotated"
 	// EventPasscodeExpiring: a Manual passcode entered its renew window (expiresAt - renewBefore);
 	// its owner can act before it expires. Also sent by email (SMTP notifier).
-	EventPasscodeExpiring EventType = "passcode.expiring"
+	EventPasscodeExpiring EventType = "passcode.expiring" //nolint:gosec // an event name, not a credential
 	// EventPasscodeExpired: a Manual passcode reached expiresAt. Also sent by email (SMTP notifier).
 	EventPasscodeExpired EventType = "passcode.expired"
 	// EventPasscodeRevoked: a passcode was revoked (spec.revoked, or its user revoked or deleted).

@@ -98,9 +98,11 @@ var eventEmailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE
 <head><meta charset="utf-8"><title>Passcode for {{.Project}}</title></head>
 <body>
 <p>{{.Greeting}}</p>
-{{if .Expired}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project <strong>{{.Project}}</strong> expired on {{.Expiry}}. It no longer works.</p>
+{{if .Expired}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project
+<strong>{{.Project}}</strong> expired on {{.Expiry}}. It no longer works.</p>
 <p>Ask an administrator of the project to reset it if you still need it.</p>
-{{else}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project <strong>{{.Project}}</strong> expires on {{.Expiry}}.</p>
+{{else}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project
+<strong>{{.Project}}</strong> expires on {{.Expiry}}.</p>
 <p>Ask an administrator of the project to reset it before then if you still need it.</p>
 {{end}}<p>This is an automatic message; the passcode itself is never sent by email.</p>
 </body>

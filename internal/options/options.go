@@ -206,9 +206,6 @@ func (o *Options) Validate() error {
 	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
 		bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
 	}
-	if _, err := o.Events(); err != nil {
-		bad("notify-events", "%v", err)
-	}
 	if _, err := o.Namespaces(); err != nil {
 		bad("watch-namespaces", "%v", err)
 	}
@@ -222,9 +219,12 @@ func (o *Options) Validate() error {
 	return errors.Join(p...)
 }
 
-// validateNotifier checks the flags of the chosen notifier.
+// validateNotifier checks the flags of the chosen notifier and of what it delivers.
 func (o *Options) validateNotifier(p *problems) {
 	bad := p.bad
+	if _, err := o.Events(); err != nil {
+		bad("notify-events", "%v", err)
+	}
 	switch o.Notifier {
 	case NotifierLog:
 		if !o.Dev {
@@ -351,7 +351,7 @@ func (o *Options) Events() (notify.EventSet, error) {
 
 // allEventTypes lists every lifecycle notification type for the flag's help.
 func allEventTypes() string {
-	var names []string
+	names := make([]string, 0, len(notify.EventTypes()))
 	for _, t := range notify.EventTypes() {
 		names = append(names, string(t))
 	}
