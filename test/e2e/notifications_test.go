@@ -152,10 +152,10 @@ func TestLifecycleNotificationsAcrossManagerRestarts(t *testing.T) {
 	}
 
 	emails := lifecycleEmails(mailServer)
-	var types []string
+	var emailTypes []string
 	ids := map[string]bool{}
 	for _, e := range emails {
-		types = append(types, e.Header.Get("X-Dashboard-Event-Type"))
+		emailTypes = append(emailTypes, e.Header.Get("X-Dashboard-Event-Type"))
 		ids[e.Header.Get("Message-ID")] = true
 		if len(e.To) != 1 || e.To[0] != "cyd@example.com" {
 			t.Errorf("email to %v", e.To)
@@ -169,8 +169,8 @@ func TestLifecycleNotificationsAcrossManagerRestarts(t *testing.T) {
 			t.Errorf("the email does not name the passcode:\n%s", e.Data)
 		}
 	}
-	if !slices.Equal(types, []string{"passcode.expiring", "passcode.expired"}) || len(ids) != 2 {
-		t.Errorf("emails %v with %d Message-IDs; want expiring then expired, once each", types, len(ids))
+	if !slices.Equal(emailTypes, []string{"passcode.expiring", "passcode.expired"}) || len(ids) != 2 {
+		t.Errorf("emails %v with %d Message-IDs; want expiring then expired, once each", emailTypes, len(ids))
 	}
 	final := &accessv1alpha1.Passcode{}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(cyd), final); err != nil || final.Status.Phase != accessv1alpha1.PasscodeExpired {
@@ -181,8 +181,9 @@ func TestLifecycleNotificationsAcrossManagerRestarts(t *testing.T) {
 // received lists the webhook's lifecycle notifications as "type name revision" (the user's name
 // for user events), one entry per raw delivery.
 func received(recv *testenv.WebhookReceiver) []string {
-	var out []string
-	for _, ev := range recv.Events() {
+	evs := recv.Events()
+	out := make([]string, 0, len(evs))
+	for _, ev := range evs {
 		name := ev.PasscodeName
 		if name == "" {
 			name = ev.User
