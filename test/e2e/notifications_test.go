@@ -152,7 +152,7 @@ func TestLifecycleNotificationsAcrossManagerRestarts(t *testing.T) {
 	}
 
 	emails := lifecycleEmails(mailServer)
-	var emailTypes []string
+	emailTypes := make([]string, 0, len(emails))
 	ids := map[string]bool{}
 	for _, e := range emails {
 		emailTypes = append(emailTypes, e.Header.Get("X-Dashboard-Event-Type"))
