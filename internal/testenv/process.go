@@ -402,7 +402,7 @@ func (w *WebhookReceiver) serve(rw http.ResponseWriter, r *http.Request) {
 		return
 	case p.Type != "dashboard.invite":
 		w.mu.Lock()
-		w.events = append(w.events, EventDelivery{IdempotencyKey: p.IdempotencyKey, Type: p.Type, Account: p.Project + p.Account,
+		w.events = append(w.events, EventDelivery{IdempotencyKey: p.IdempotencyKey, Type: p.Type, Account: p.Account,
 			User: p.User, PasscodeName: p.PasscodeName, Revision: p.Revision, Body: string(body), Received: time.Now()})
 		w.mu.Unlock()
 		rw.WriteHeader(http.StatusNoContent)
