@@ -47,6 +47,10 @@ type DashboardUserReconciler struct {
 	Recorder events.EventRecorder
 	// Notifier delivers invites.
 	Notifier notify.Notifier
+	// NotifyEvents are the lifecycle notification types to queue (--notify-events, as far as the
+	// notifier delivers them): user.role-changed and user.access-revoked go into
+	// status.pendingNotifications with the change, and the NotificationReconciler delivers them.
+	NotifyEvents notify.EventSet
 	// Batcher paces invites: at most --invite-batch-size per window.
 	Batcher *invite.Batcher
 	// PublicURL is the base of accept links.
@@ -84,7 +88,10 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	now := r.Clock.Now()
 	before := u.DeepCopy()
 	defer func() {
-		_, err := patchStatus(ctx, r.Client, before, u, userStatus, u.Status.Failures > before.Status.Failures)
+		// A write that adds a failure or a notification is made only on the status it was computed
+		// from: from a stale copy it would bring back notifications already delivered and removed.
+		_, err := patchStatus(ctx, r.Client, before, u, userStatus, u.Status.Failures > before.Status.Failures ||
+			len(u.Status.PendingNotifications) > len(before.Status.PendingNotifications))
 		if err != nil && !apierrors.IsNotFound(err) {
 			res, retErr = statusWriteFailed(ctx, err, u.Status.Failures), nil
 		}
@@ -112,6 +119,7 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	d.status.Conditions, d.status.PasscodeStatus = u.Status.Conditions, summary
 	d.status.Failures, d.status.NextRetryAt = u.Status.Failures, u.Status.NextRetryAt
 	u.Status = d.status
+	u.Status.PendingNotifications = queueNotifications(u.Status.PendingNotifications, d.notices, r.NotifyEvents)
 	for _, e := range d.events {
 		r.event(u, e.eventType, e.reason, "%s", e.message)
 	}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/notify"
 )
 
 // Pure decisions of the DashboardUser reconciler: decideUser takes the user and "now" and returns
@@ -41,6 +42,9 @@ type userDecision struct {
 	reason string
 	msg    string
 	events []userEvent
+	// notices are the lifecycle notifications this change calls for (user.role-changed,
+	// user.access-revoked); the reconciler queues the enabled ones in the same status write.
+	notices []accessv1alpha1.PendingNotification
 	// requeueAt is when the state changes by itself (an invite link expiring, a retry), or zero.
 	requeueAt time.Time
 }
@@ -130,6 +134,8 @@ func decideUser(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
 	st := &d.status
 	if old := st.ObservedRole; old != "" && old != u.Spec.Role {
 		d.say(corev1.EventTypeNormal, accessv1alpha1.ReasonRoleChanged, "Role changed from %s to %s", old, u.Spec.Role)
+		d.notices = append(d.notices, accessv1alpha1.PendingNotification{Type: string(notify.EventUserRoleChanged),
+			Generation: u.Generation, Role: u.Spec.Role, PreviousRole: old, At: metav1.NewTime(now.Truncate(time.Second))})
 	}
 	st.ObservedRole = u.Spec.Role
 	resend, resendAsked := pendingResend(u)
@@ -144,6 +150,8 @@ func decideUser(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
 		}
 		if st.Phase != accessv1alpha1.UserRevoked {
 			d.say(corev1.EventTypeWarning, accessv1alpha1.ReasonAccessRevoked, "Access revoked: every passcode of the user is revoked")
+			d.notices = append(d.notices, accessv1alpha1.PendingNotification{Type: string(notify.EventUserAccessRevoked),
+				Generation: u.Generation, Role: u.Spec.Role, At: metav1.NewTime(now.Truncate(time.Second))})
 		}
 		st.Phase = accessv1alpha1.UserRevoked
 		if st.Invite != nil && !isAccepted {

@@ -23,6 +23,24 @@ type webhookInbox struct {
 	mu       sync.Mutex
 	received map[string][]receivedInvite // by email, oldest first
 	failFor  map[string]bool
+	// events are the lifecycle notifications (docs/notifications.md), every delivery, oldest first.
+	events []receivedEvent
+}
+
+// receivedEvent is one lifecycle notification the inbox accepted, with its raw body for the leak check.
+type receivedEvent struct {
+	Type           string `json:"type"`
+	Account        string `json:"account"`
+	User           string `json:"user"`
+	Email          string `json:"email"`
+	PasscodeName   string `json:"passcodeName"`
+	Revision       int64  `json:"revision"`
+	Reason         string `json:"reason"`
+	Role           string `json:"role"`
+	PreviousRole   string `json:"previousRole"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	HeaderKey      string `json:"-"`
+	Body           string `json:"-"`
 }
 
 type receivedInvite struct {
@@ -47,6 +65,13 @@ func (in *webhookInbox) serve(w http.ResponseWriter, r *http.Request) {
 	ts := r.Header.Get("X-Dashboard-Timestamp")
 	if r.Header.Get("X-Dashboard-Signature") != notify.Sign([]byte(inboxSecret), []byte(ts+"."+string(body))) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var typed struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(body, &typed); err == nil && typed.Type != "dashboard.invite" {
+		in.serveEvent(w, r, body)
 		return
 	}
 	var inv receivedInvite
@@ -84,6 +109,35 @@ func (in *webhookInbox) allTokens() []string {
 	for _, invs := range in.received {
 		for _, inv := range invs {
 			out = append(out, inv.Token())
+		}
+	}
+	return out
+}
+
+func (in *webhookInbox) serveEvent(w http.ResponseWriter, r *http.Request, body []byte) {
+	var ev receivedEvent
+	if err := json.Unmarshal(body, &ev); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ev.HeaderKey, ev.Body = r.Header.Get("Idempotency-Key"), string(body)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.failFor[ev.Account+"/"+ev.User] {
+		http.Error(w, "receiver unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	in.events = append(in.events, ev)
+}
+
+// eventsIn returns the lifecycle notifications received for a project, oldest first.
+func (in *webhookInbox) eventsIn(account string) []receivedEvent {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []receivedEvent
+	for _, ev := range in.events {
+		if ev.Account == account {
+			out = append(out, ev)
 		}
 	}
 	return out

@@ -71,6 +71,9 @@ var _ = BeforeSuite(func() {
 		o.WebhookSecretFile = secretFile
 		o.PublicURL = "https://dashboard.example.com"
 		o.InviteBatchWindow = time.Second
+		// Every lifecycle notification, so notifications_test.go sees each type arrive.
+		o.NotifyEvents = "passcode.issued,passcode.rotated,passcode.expiring,passcode.expired,passcode.revoked," +
+			"user.role-changed,user.access-revoked"
 	})
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, mgr, fakeClock = op.Client, op, op.Clock

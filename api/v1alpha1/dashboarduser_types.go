@@ -135,6 +135,23 @@ type InviteStatus struct {
 	LastAttemptAt *metav1.Time `json:"lastAttemptAt,omitempty"`
 }
 
+// PendingNotification is a lifecycle notification about a DashboardUser still to be delivered. Its
+// idempotency key is derived from these fields and the user's UID, never stored.
+type PendingNotification struct {
+	// type is user.role-changed or user.access-revoked.
+	Type string `json:"type"`
+	// generation is the user's metadata.generation the change was observed at.
+	Generation int64 `json:"generation"`
+	// role is the user's role after the change.
+	// +optional
+	Role Role `json:"role,omitempty"`
+	// previousRole is the role before a role change.
+	// +optional
+	PreviousRole Role `json:"previousRole,omitempty"`
+	// at is when the operator observed the change.
+	At metav1.Time `json:"at"`
+}
+
 // DashboardUserStatus is what the operator observed and did.
 type DashboardUserStatus struct {
 	// phase is Pending (not yet invited), Invited, Active (invite accepted), InviteExpired or Revoked.
@@ -162,6 +179,14 @@ type DashboardUserStatus struct {
 	// re-applying the same value does nothing.
 	// +optional
 	LastResendRequestedAt string `json:"lastResendRequestedAt,omitempty"`
+
+	// pendingNotifications are lifecycle notifications (docs/notifications.md) recorded in the same
+	// status write as the change they tell of and removed once delivered: an outbox that survives
+	// manager restarts.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	PendingNotifications []PendingNotification `json:"pendingNotifications,omitempty"`
 
 	// failures counts consecutive failed reconciles (reading the API, writing status); reset on
 	// success.

@@ -247,6 +247,17 @@ type RolloutRestartStatus struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
+// PasscodeNotificationsStatus records the lifecycle notifications (docs/notifications.md) delivered
+// for one revision, so that they are sent once per revision across retries and manager restarts.
+type PasscodeNotificationsStatus struct {
+	// revision the delivered notifications are about.
+	Revision int64 `json:"revision"`
+	// sent are the notification types delivered for that revision, e.g. passcode.expiring.
+	// +optional
+	// +listType=set
+	Sent []string `json:"sent,omitempty"`
+}
+
 // PreviousPasscode is the passcode a rotation or reset replaced, still valid during the grace period.
 type PreviousPasscode struct {
 	// hash of the previous passcode ("sha256:<hex>"), never the passcode.
@@ -300,6 +311,11 @@ type PasscodeStatus struct {
 	// called for one, so that it happens once per revision, across retries and manager restarts.
 	// +optional
 	RolloutRestart *RolloutRestartStatus `json:"rolloutRestart,omitempty"`
+
+	// notifications records the lifecycle notifications delivered for the current revision (written
+	// after each delivery, only when --notify-events enables a type for this Passcode).
+	// +optional
+	Notifications *PasscodeNotificationsStatus `json:"notifications,omitempty"`
 
 	// failures counts consecutive failed reconciles; the retry delay grows with it.
 	// +optional

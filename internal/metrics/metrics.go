@@ -17,6 +17,8 @@ const (
 	namespace = "access_operator"
 	// nsLabel is the Kubernetes namespace (the dashboard project) of a series.
 	nsLabel = "namespace"
+	// resultLabel is the outcome of a delivery or request.
+	resultLabel = "result"
 )
 
 // Counters of what the Passcode controller did.
@@ -39,7 +41,12 @@ var (
 
 // InviteDeliveries counts invite deliveries by result (sent, failed).
 var InviteDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "invite_deliveries_total",
-	Help: "Invite deliveries by result (sent, failed)."}, []string{nsLabel, "result"})
+	Help: "Invite deliveries by result (sent, failed)."}, []string{nsLabel, resultLabel})
+
+// NotificationDeliveries counts lifecycle notification deliveries by type and result (sent, failed,
+// skipped: an email with no address to write to).
+var NotificationDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "notification_deliveries_total",
+	Help: "Lifecycle notification deliveries by type and result (sent, failed, skipped)."}, []string{nsLabel, "type", resultLabel})
 
 // InvitesQueued is how many users wait for a later invite batch window (the Batcher's queue).
 var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "invites_queued",
@@ -133,7 +140,8 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache.
 func Register(reader client.Reader) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, InviteDeliveries, InvitesQueued, AccessRequests, AccessLatency, LastUseDropped,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, InviteDeliveries, NotificationDeliveries, InvitesQueued,
+		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {

@@ -1,6 +1,12 @@
 // Package notify delivers invites: one Invite, one Notifier, one Send. It has no Kubernetes imports,
 // so the controllers can be tested with a fake Notifier and this package without a cluster.
 //
+// Beside invites it delivers lifecycle notifications (event.go): an Event of one of EventTypes,
+// chosen by an EventSet (--notify-events), through EventNotifier.Notify, which the three notifiers
+// implement (SMTP emails only passcode.expiring and passcode.expired). An Event has no field for a
+// passcode, a hash or an invite link, and its IdempotencyKey is derived by EventKey from stable
+// facts, so a restarted manager derives the same key for the same event (docs/notifications.md).
+//
 // There are three notifiers, chosen by the operator's configuration:
 //
 //   - NewLog prints the accept link to a writer (stdout). It is for make dev and local clusters,

@@ -43,3 +43,39 @@ func (l *logNotifier) Send(ctx context.Context, inv Invite) error {
 	}
 	return nil
 }
+
+// Delivers: the log notifier prints every lifecycle event type.
+func (l *logNotifier) Delivers(t EventType) bool { return eventBit(t) != 0 }
+
+// Notify prints one line per lifecycle event, e.g.
+//
+//	Notification passcode.expiring in project default: user jane, passcode jane-api revision 3 (expires 2026-...) [evt-...]
+//
+// The line names objects and times only: an event holds no secret.
+func (l *logNotifier) Notify(ctx context.Context, ev Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateEvent(ev); err != nil {
+		return err
+	}
+	line := fmt.Sprintf("Notification %s in project %s: user %s", ev.Type, ev.Account, ev.User)
+	if ev.PasscodeName != "" {
+		line += fmt.Sprintf(", passcode %s revision %d", ev.PasscodeName, ev.Revision)
+	}
+	if ev.PreviousRole != "" {
+		line += fmt.Sprintf(", role %s -> %s", ev.PreviousRole, ev.Role)
+	}
+	if ev.Reason != "" {
+		line += " (" + ev.Reason + ")"
+	}
+	if !ev.ExpiresAt.IsZero() {
+		line += " expires " + rfc3339(ev.ExpiresAt)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := fmt.Fprintf(l.w, "%s [%s]\n", line, ev.IdempotencyKey); err != nil {
+		return fmt.Errorf("log notifier: write: %w", err)
+	}
+	return nil
+}

@@ -70,3 +70,70 @@ func renderEmail(inv Invite) (subject, text, htmlBody string, err error) {
 	subject = fmt.Sprintf("You are invited to %s as %s", inv.Project, inv.Role)
 	return subject, t.String(), h.String(), nil
 }
+
+// eventEmailData is what the lifecycle email templates see.
+type eventEmailData struct {
+	Greeting string
+	Project  string
+	Passcode string // the Passcode object's name, never the passcode
+	Revision int64
+	Expiry   string
+	Expired  bool
+}
+
+var eventEmailText = texttemplate.Must(texttemplate.New("text").Parse(`{{.Greeting}}
+
+{{if .Expired}}Your passcode "{{.Passcode}}" (revision {{.Revision}}) for the dashboard project "{{.Project}}" expired on {{.Expiry}}. It no longer works.
+
+Ask an administrator of the project to reset it if you still need it.
+{{else}}Your passcode "{{.Passcode}}" (revision {{.Revision}}) for the dashboard project "{{.Project}}" expires on {{.Expiry}}.
+
+Ask an administrator of the project to reset it before then if you still need it.
+{{end}}
+This is an automatic message; the passcode itself is never sent by email.
+`))
+
+var eventEmailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>Passcode for {{.Project}}</title></head>
+<body>
+<p>{{.Greeting}}</p>
+{{if .Expired}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project
+<strong>{{.Project}}</strong> expired on {{.Expiry}}. It no longer works.</p>
+<p>Ask an administrator of the project to reset it if you still need it.</p>
+{{else}}<p>Your passcode <strong>{{.Passcode}}</strong> (revision {{.Revision}}) for the dashboard project
+<strong>{{.Project}}</strong> expires on {{.Expiry}}.</p>
+<p>Ask an administrator of the project to reset it before then if you still need it.</p>
+{{end}}<p>This is an automatic message; the passcode itself is never sent by email.</p>
+</body>
+</html>
+`))
+
+// renderEventEmail builds the subject and both bodies of a passcode.expiring or passcode.expired
+// email. Like renderEmail it is pure.
+func renderEventEmail(ev Event) (subject, text, htmlBody string, err error) {
+	greeting := "Hello,"
+	if ev.DisplayName != "" {
+		greeting = "Hello " + ev.DisplayName + ","
+	}
+	d := eventEmailData{
+		Greeting: greeting,
+		Project:  ev.Account,
+		Passcode: ev.PasscodeName,
+		Revision: ev.Revision,
+		Expiry:   ev.ExpiresAt.UTC().Format(expiryLayout),
+		Expired:  ev.Type == EventPasscodeExpired,
+	}
+	var t, h strings.Builder
+	if err = eventEmailText.Execute(&t, d); err != nil {
+		return "", "", "", fmt.Errorf("render text: %w", err)
+	}
+	if err = eventEmailHTML.Execute(&h, d); err != nil {
+		return "", "", "", fmt.Errorf("render html: %w", err)
+	}
+	subject = fmt.Sprintf("Your passcode %s for %s expires on %s", ev.PasscodeName, ev.Account, d.Expiry)
+	if d.Expired {
+		subject = fmt.Sprintf("Your passcode %s for %s has expired", ev.PasscodeName, ev.Account)
+	}
+	return subject, t.String(), h.String(), nil
+}

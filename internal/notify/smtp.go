@@ -174,3 +174,55 @@ func (s *smtpNotifier) message(inv Invite, rcpt *mail.Address) (*gomail.Msg, err
 	m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
 	return m, nil
 }
+
+// Delivers: the SMTP notifier emails the user about passcode.expiring and passcode.expired only.
+func (s *smtpNotifier) Delivers(t EventType) bool { return emailed(t) }
+
+// Notify emails the user about a passcode.expiring or passcode.expired event (text and HTML, like
+// invites; the Message-ID is derived from the idempotency key). Other types are not emailed and
+// return nil; an event without an Email returns ErrNoRecipient.
+func (s *smtpNotifier) Notify(ctx context.Context, ev Event) error {
+	if err := validateEvent(ev); err != nil {
+		return err
+	}
+	if !emailed(ev.Type) {
+		return nil
+	}
+	if ev.Email == "" {
+		return ErrNoRecipient
+	}
+	rcpt, err := mail.ParseAddress(ev.Email)
+	if err != nil {
+		return fmt.Errorf("smtp: event Email: %w", err)
+	}
+	if ev.ExpiresAt.IsZero() {
+		return errors.New("smtp: event has no ExpiresAt")
+	}
+	subject, text, htmlBody, err := renderEventEmail(ev)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	m := gomail.NewMsg()
+	m.FromMailAddress(s.from)
+	m.ToMailAddress(&mail.Address{Name: ev.DisplayName, Address: rcpt.Address})
+	m.Subject(subject)
+	m.SetMessageIDWithValue(ev.IdempotencyKey + "@" + messageIDDomain)
+	m.SetGenHeader(headerIdempotencyKey, ev.IdempotencyKey)
+	m.SetGenHeader(headerEventType, string(ev.Type))
+	m.SetGenHeader("Auto-Submitted", "auto-generated")
+	m.SetUserAgent("dashboardops access-operator")
+	m.SetDate()
+	m.SetBodyString(gomail.TypeTextPlain, text)
+	m.AddAlternativeString(gomail.TypeTextHTML, htmlBody)
+	client, err := gomail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	if err := client.DialAndSendWithContext(ctx, m); err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	return nil
+}
+
+// headerEventType names a lifecycle email's event type.
+const headerEventType = "X-Dashboard-Event-Type"

@@ -139,6 +139,11 @@ func (w *webhookNotifier) Send(ctx context.Context, inv Invite) error {
 	if err != nil {
 		return redact(fmt.Errorf("webhook: encode: %w", err), inv)
 	}
+	return w.post(ctx, now, body, inv.IdempotencyKey, inv)
+}
+
+// post signs and POSTs one JSON document; inv (zero for events) is what its errors are scrubbed of.
+func (w *webhookNotifier) post(ctx context.Context, now time.Time, body []byte, key string, inv Invite) error {
 	ts := strconv.FormatInt(now.Unix(), 10)
 	signed := make([]byte, 0, len(ts)+1+len(body))
 	signed = append(append(append(signed, ts...), '.'), body...)
@@ -150,8 +155,8 @@ func (w *webhookNotifier) Send(ctx context.Context, inv Invite) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(headerTimestamp, ts)
 	req.Header.Set(headerSignature, Sign(w.secret, signed))
-	req.Header.Set("Idempotency-Key", inv.IdempotencyKey)
-	req.Header.Set(headerIdempotencyKey, inv.IdempotencyKey)
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set(headerIdempotencyKey, key)
 
 	resp, err := w.client.Do(req)
 	if err != nil {
@@ -164,6 +169,58 @@ func (w *webhookNotifier) Send(ctx context.Context, inv Invite) error {
 		return fmt.Errorf("webhook: %s answered %d %s", w.host, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return nil
+}
+
+// eventPayload is the JSON document of a lifecycle notification. It has no field for a passcode,
+// a hash or an invite link.
+type eventPayload struct {
+	Type           string `json:"type"`
+	Account        string `json:"account"`
+	User           string `json:"user"`
+	Email          string `json:"email,omitempty"`
+	Passcode       string `json:"passcodeName,omitempty"`
+	Revision       int64  `json:"revision,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	Role           string `json:"role,omitempty"`
+	PreviousRole   string `json:"previousRole,omitempty"`
+	OccurredAt     string `json:"occurredAt"`
+	ExpiresAt      string `json:"expiresAt,omitempty"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	SentAt         string `json:"sentAt"`
+}
+
+// Delivers: the webhook receives every lifecycle event type.
+func (w *webhookNotifier) Delivers(t EventType) bool { return eventBit(t) != 0 }
+
+// Notify posts one lifecycle event, signed and with headers exactly like an invite (see NewWebhook):
+//
+//	{"type":"passcode.expiring","account":"default","user":"jane","email":"jane@example.com",
+//	 "passcodeName":"jane-api","revision":3,"occurredAt":"2026-04-30T12:00:00Z",
+//	 "expiresAt":"2026-05-01T12:00:00Z","idempotencyKey":"evt-<hex>","sentAt":"2026-04-30T12:00:01Z"}
+func (w *webhookNotifier) Notify(ctx context.Context, ev Event) error {
+	if err := validateEvent(ev); err != nil {
+		return err
+	}
+	now := w.now()
+	body, err := json.Marshal(eventPayload{
+		Type:           string(ev.Type),
+		Account:        ev.Account,
+		User:           ev.User,
+		Email:          ev.Email,
+		Passcode:       ev.PasscodeName,
+		Revision:       ev.Revision,
+		Reason:         ev.Reason,
+		Role:           ev.Role,
+		PreviousRole:   ev.PreviousRole,
+		OccurredAt:     rfc3339(ev.OccurredAt),
+		ExpiresAt:      rfc3339(ev.ExpiresAt),
+		IdempotencyKey: ev.IdempotencyKey,
+		SentAt:         rfc3339(now),
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: encode: %w", err)
+	}
+	return w.post(ctx, now, body, ev.IdempotencyKey, Invite{})
 }
 
 // unwrapURLError drops the *url.Error layer, whose text repeats the whole webhook URL.

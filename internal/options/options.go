@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/dashboardops/access-operator/internal/notify"
 )
 
 // Notifier kinds.
@@ -59,7 +61,9 @@ type Options struct {
 	SMTPUsername      string
 	SMTPPasswordFile  string
 	SMTPTLS           string
-	InviteBatchSize   int
+	// NotifyEvents lists the lifecycle notifications to deliver (comma-separated event types).
+	NotifyEvents    string
+	InviteBatchSize int
 	// InviteBatchWindow is how often a new batch of invites may go out.
 	InviteBatchWindow time.Duration
 
@@ -91,6 +95,7 @@ func Default() Options {
 		PublicURL:              "http://localhost:8082",
 		Notifier:               NotifierLog,
 		SMTPTLS:                SMTPTLSStartTLS,
+		NotifyEvents:           notify.DefaultEvents,
 		InviteBatchSize:        MaxInviteBatchSize,
 		InviteBatchWindow:      10 * time.Second,
 		ThrottleIPv6Prefix:     64,
@@ -131,6 +136,9 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.SMTPUsername, "smtp-username", o.SMTPUsername, "SMTP user name; needs --smtp-password-file.")
 	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", o.SMTPPasswordFile, "File holding the SMTP password.")
 	fs.StringVar(&o.SMTPTLS, "smtp-tls", o.SMTPTLS, "SMTP transport security: none, starttls or tls.")
+	fs.StringVar(&o.NotifyEvents, "notify-events", o.NotifyEvents,
+		"Comma-separated lifecycle notifications to deliver through --notifier (empty: none): "+allEventTypes()+
+			". SMTP emails the user about passcode.expiring and passcode.expired only.")
 	fs.BoolVar(&o.AllowInsecureDelivery, "allow-insecure-delivery", o.AllowInsecureDelivery,
 		"Allow --smtp-tls=none and http:// webhook URLs to hosts other than loopback: invite links then cross the network in clear text.")
 	fs.IntVar(&o.InviteBatchSize, "invite-batch-size", o.InviteBatchSize,
@@ -211,9 +219,12 @@ func (o *Options) Validate() error {
 	return errors.Join(p...)
 }
 
-// validateNotifier checks the flags of the chosen notifier.
+// validateNotifier checks the flags of the chosen notifier and of what it delivers.
 func (o *Options) validateNotifier(p *problems) {
 	bad := p.bad
+	if _, err := o.Events(); err != nil {
+		bad("notify-events", "%v", err)
+	}
 	switch o.Notifier {
 	case NotifierLog:
 		if !o.Dev {
@@ -331,6 +342,20 @@ func (o *Options) Namespaces() ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Events is --notify-events parsed.
+func (o *Options) Events() (notify.EventSet, error) {
+	return notify.ParseEventSet(o.NotifyEvents)
+}
+
+// allEventTypes lists every lifecycle notification type for the flag's help.
+func allEventTypes() string {
+	names := make([]string, 0, len(notify.EventTypes()))
+	for _, t := range notify.EventTypes() {
+		names = append(names, string(t))
+	}
+	return strings.Join(names, ", ")
 }
 
 // TrustedProxyPrefixes is --trusted-proxies parsed; a bare address counts as a single-host prefix.

@@ -82,6 +82,11 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--invite-batch-window=50ms"}, "--invite-batch-window"},
 		{[]string{"--invite-batch-window=2h"}, "--invite-batch-window"},
 		{[]string{"--invite-batch-window=1s"}, ""},
+		{[]string{"--notify-events=passcode.issued, passcode.rotated,passcode.expiring,passcode.expired,passcode.revoked," +
+			"user.role-changed,user.access-revoked"}, ""},
+		{[]string{"--notify-events="}, ""},
+		{[]string{"--notify-events=passcode.expiring,passcode.exploded"}, "--notify-events"},
+		{[]string{"--notify-events=Passcode.Expired"}, "--notify-events"},
 		{[]string{"--watch-namespaces=team-a, team-b"}, ""},
 		{[]string{"--watch-namespaces=Team_A"}, "--watch-namespaces"},
 		{[]string{"--trusted-proxies=10.0.0.0/8,192.168.1.7,::1"}, ""},
@@ -181,5 +186,24 @@ func TestInsecureDeliveryWarning(t *testing.T) {
 	o.WebhookURL = "https://h.example.com/x"
 	if o.InsecureDeliveryWarning() != "" {
 		t.Fatal("https needs no warning")
+	}
+}
+
+func TestNotifyEventsDefaultAndErrorListsAllowed(t *testing.T) {
+	o := Default()
+	got, err := o.Events()
+	if err != nil || got.String() != "passcode.expiring,passcode.expired" {
+		t.Fatalf("default --notify-events = %q, %v; want passcode.expiring,passcode.expired", got, err)
+	}
+	o.Dev, o.NotifyEvents = true, "passcode.expiring,user.deleted"
+	err = o.Validate()
+	if err == nil {
+		t.Fatal("an unknown event type was accepted")
+	}
+	for _, want := range []string{"--notify-events:", `"user.deleted"`, "passcode.issued", "passcode.rotated", "passcode.expiring",
+		"passcode.expired", "passcode.revoked", "user.role-changed", "user.access-revoked"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %s", err, want)
+		}
 	}
 }

@@ -285,15 +285,26 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	if err != nil {
 		return fmt.Errorf("--watch-namespaces: %w", err)
 	}
+	events, err := o.Events()
+	if err != nil {
+		return fmt.Errorf("--notify-events: %w", err)
+	}
+	eventNotifier, ok := notifier.(notify.EventNotifier)
+	if !ok {
+		events = 0 // a notifier of invites only (tests' fakes)
+	} else {
+		events = events.Filter(eventNotifier.Delivers)
+	}
 	users := &controllers.DashboardUserReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Clock:     clk,
-		Recorder:  mgr.GetEventRecorder("dashboarduser-controller"),
-		Notifier:  notifier,
-		Batcher:   &invite.Batcher{Size: o.InviteBatchSize, Window: o.InviteBatchWindow},
-		PublicURL: o.PublicURL,
-		Workers:   o.UserWorkers,
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Clock:        clk,
+		Recorder:     mgr.GetEventRecorder("dashboarduser-controller"),
+		Notifier:     notifier,
+		NotifyEvents: events,
+		Batcher:      &invite.Batcher{Size: o.InviteBatchSize, Window: o.InviteBatchWindow},
+		PublicURL:    o.PublicURL,
+		Workers:      o.UserWorkers,
 	}
 	if err := users.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DashboardUser controller: %w", err)
@@ -309,6 +320,19 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	if events != 0 {
+		notifications := &controllers.NotificationReconciler{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Clock:     clk,
+			Notifier:  eventNotifier,
+			Events:    events,
+			Workers:   o.UserWorkers,
+		}
+		if err := notifications.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up the notification controllers: %w", err)
+		}
 	}
 	if err := metrics.Register(mgr.GetCache()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)

@@ -325,7 +325,21 @@ type WebhookReceiver struct {
 
 	mu       sync.Mutex
 	byKey    map[string][]Delivery
+	events   []EventDelivery
 	rejected []string
+}
+
+// EventDelivery is one lifecycle notification (docs/notifications.md) the webhook receiver
+// accepted, with its raw body.
+type EventDelivery struct {
+	IdempotencyKey string
+	Type           string
+	Account        string
+	User           string
+	PasscodeName   string
+	Revision       int64
+	Body           string
+	Received       time.Time
 }
 
 // NewWebhookReceiver starts a receiver; its signing key is written into dir.
@@ -350,6 +364,10 @@ func (w *WebhookReceiver) Close() { w.server.Close() }
 // invitePayload is the part of the webhook's JSON document the receiver reads (see notify.NewWebhook).
 type invitePayload struct {
 	Type           string `json:"type"`
+	Account        string `json:"account"`
+	User           string `json:"user"`
+	PasscodeName   string `json:"passcodeName"`
+	Revision       int64  `json:"revision"`
 	Project        string `json:"project"`
 	Email          string `json:"email"`
 	AcceptURL      string `json:"acceptUrl"`
@@ -376,11 +394,18 @@ func (w *WebhookReceiver) serve(rw http.ResponseWriter, r *http.Request) {
 	case !fresh(ts, time.Now()):
 		w.reject(rw, "timestamp missing or more than 5 minutes off")
 		return
-	case json.Unmarshal(body, &p) != nil || p.Type != "dashboard.invite":
-		w.reject(rw, "not an invite document")
+	case json.Unmarshal(body, &p) != nil || (p.Type != "dashboard.invite" && !lifecycleType(p.Type)):
+		w.reject(rw, "not an invite or lifecycle notification document")
 		return
 	case p.IdempotencyKey == "" || r.Header.Get("Idempotency-Key") != p.IdempotencyKey:
 		w.reject(rw, "the Idempotency-Key header does not match the document")
+		return
+	case p.Type != "dashboard.invite":
+		w.mu.Lock()
+		w.events = append(w.events, EventDelivery{IdempotencyKey: p.IdempotencyKey, Type: p.Type, Account: p.Account,
+			User: p.User, PasscodeName: p.PasscodeName, Revision: p.Revision, Body: string(body), Received: time.Now()})
+		w.mu.Unlock()
+		rw.WriteHeader(http.StatusNoContent)
 		return
 	}
 	d := Delivery{IdempotencyKey: p.IdempotencyKey, Project: p.Project, Email: p.Email, AcceptURL: p.AcceptURL,
@@ -427,6 +452,23 @@ func (w *WebhookReceiver) Deliveries() map[string][]Delivery {
 		out[k] = append([]Delivery(nil), v...)
 	}
 	return out
+}
+
+// Events returns every lifecycle notification accepted so far, in arrival order (repeats included).
+func (w *WebhookReceiver) Events() []EventDelivery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]EventDelivery(nil), w.events...)
+}
+
+// lifecycleType reports whether t is a lifecycle notification type.
+func lifecycleType(t string) bool {
+	for _, e := range notify.EventTypes() {
+		if string(e) == t {
+			return true
+		}
+	}
+	return false
 }
 
 // Rejected lists why requests were refused (bad signature, ...); a correct manager causes none.

@@ -63,6 +63,7 @@ func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
 		"--public-url":                {"--public-url=not a url"},
 		"--webhook-url":               {"--notifier=webhook"},
 		"--trusted-proxies":           {"--trusted-proxies=10.0.0.0/40"},
+		"--notify-events":             {"--notify-events=passcode.expiring,passcode.exploded"},
 		"--leader-election-namespace": {"--leader-election-namespace=Not_A_Namespace"},
 		"--notifier":                  {}, // the log notifier prints live invite links: --dev only
 	}
