@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/dashboardops/access-operator/internal/notify"
+	"k8s.io/utils/clock"
+
+	"github.com/dashboardops/access-operator/internal/testenv/webhookverify"
 )
 
 const inboxSecret = "webhook-test-secret"
@@ -62,8 +64,7 @@ func newInbox() *webhookInbox {
 
 func (in *webhookInbox) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	ts := r.Header.Get("X-Dashboard-Timestamp")
-	if r.Header.Get("X-Dashboard-Signature") != notify.Sign([]byte(inboxSecret), []byte(ts+"."+string(body))) {
+	if err := webhookverify.Verify(webhookverify.Secret([]byte(inboxSecret)), r.Header, body, clock.RealClock{}.Now()); err != nil { // the notifier signs with the wall clock
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}

@@ -3,7 +3,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dashboardops/access-operator/internal/testenv/webhookverify"
 )
 
 func testEvent() Event {
@@ -113,9 +114,8 @@ func TestWebhookNotifyPayloadHeadersAndSignature(t *testing.T) {
 	if err := n.Notify(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	ts := hdr.Get("X-Dashboard-Timestamp")
-	if want := Sign(testSecret, []byte(ts+"."+string(body))); !hmac.Equal([]byte(hdr.Get("X-Dashboard-Signature")), []byte(want)) {
-		t.Error("the signature does not verify")
+	if err := webhookverify.Verify(webhookverify.Secret(testSecret), hdr, body, testNow); err != nil || hdr.Get("webhook-id") != ev.IdempotencyKey {
+		t.Errorf("the signature does not verify: %v", err)
 	}
 	for _, h := range []string{"Idempotency-Key", "X-Dashboard-Idempotency-Key"} {
 		if hdr.Get(h) != ev.IdempotencyKey {

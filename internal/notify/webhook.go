@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,14 +14,55 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// Webhook request headers besides headerIdempotencyKey.
+// Webhook request headers besides headerIdempotencyKey: the Standard Webhooks ones
+// (https://www.standardwebhooks.com), and the X-Dashboard ones of SchemeDashboard.
 const (
-	headerTimestamp = "X-Dashboard-Timestamp"
-	headerSignature = "X-Dashboard-Signature"
+	headerWebhookID        = "webhook-id"
+	headerWebhookTimestamp = "webhook-timestamp"
+	headerWebhookSignature = "webhook-signature"
+	headerTimestamp        = "X-Dashboard-Timestamp"
+	headerSignature        = "X-Dashboard-Signature"
 )
+
+// SignatureScheme is how webhook deliveries are signed.
+type SignatureScheme string
+
+const (
+	// SchemeStandard is Standard Webhooks: webhook-id (the idempotency key), webhook-timestamp
+	// (Unix seconds) and webhook-signature "v1,<base64 HMAC-SHA256 of id.timestamp.body>", so
+	// receivers verify with the existing Standard Webhooks libraries. The default.
+	SchemeStandard SignatureScheme = "standard"
+	// SchemeDashboard is this project's first scheme: X-Dashboard-Timestamp and
+	// X-Dashboard-Signature "sha256=<hex HMAC-SHA256 of timestamp.body>". Kept for receivers built
+	// against it.
+	SchemeDashboard SignatureScheme = "x-dashboard"
+)
+
+// whsecPrefix marks a Standard Webhooks secret: the key is the base64 after it.
+const whsecPrefix = "whsec_"
+
+// ParseWebhookSecret turns the content of --webhook-secret-file into the HMAC key: the bytes
+// after "whsec_" base64-decoded (the Standard Webhooks form, what receivers' libraries take), or
+// else the content itself. Errors never quote the secret.
+func ParseWebhookSecret(content string) ([]byte, error) {
+	content = strings.TrimRight(content, "\r\n")
+	b64, ok := strings.CutPrefix(content, whsecPrefix)
+	if !ok {
+		if content == "" {
+			return nil, errors.New("is empty")
+		}
+		return []byte(content), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(key) == 0 {
+		return nil, errors.New(`starts with "whsec_" but what follows is not base64 (Standard Webhooks secrets are whsec_<base64 key>)`)
+	}
+	return key, nil
+}
 
 // webhookEventType is the "type" of the JSON document, so receivers can route future event kinds.
 const webhookEventType = "dashboard.invite"
@@ -32,7 +74,9 @@ const maxDrain = 64 << 10
 // WebhookConfig configures the webhook notifier.
 type WebhookConfig struct {
 	URL    string
-	Secret []byte // HMAC-SHA256 key
+	Secret []byte // HMAC-SHA256 key (see ParseWebhookSecret)
+	// Scheme is how deliveries are signed; empty is SchemeStandard.
+	Scheme SignatureScheme
 	// Client is nil = a client with a 15s timeout. A given client is copied and never follows
 	// redirects, so the signed body with the link only goes to URL.
 	Client *http.Client
@@ -54,6 +98,7 @@ type webhookPayload struct {
 
 // webhookNotifier posts invites; see NewWebhook.
 type webhookNotifier struct {
+	scheme SignatureScheme
 	url    string
 	host   string // scheme://host, what errors may say about the target
 	secret []byte
@@ -67,20 +112,25 @@ type webhookNotifier struct {
 //	 "role":"Member","acceptUrl":"https://dash.example.com/invitations/<token>",
 //	 "expiresAt":"2026-05-01T12:00:00Z","idempotencyKey":"<uid>-3","sentAt":"2026-04-24T12:00:00Z"}
 //
-// with the headers
+// with the headers (SchemeStandard, the default)
 //
 //	Content-Type: application/json
-//	X-Dashboard-Timestamp: <unix seconds>
-//	X-Dashboard-Signature: sha256=<hex HMAC-SHA256 over "<timestamp>.<body>" with Secret>
+//	webhook-id: <idempotencyKey>
+//	webhook-timestamp: <unix seconds>
+//	webhook-signature: v1,<base64 HMAC-SHA256 over "<id>.<timestamp>.<body>" with Secret>
 //	Idempotency-Key: <idempotencyKey>
 //	X-Dashboard-Idempotency-Key: <idempotencyKey>
 //
-// A receiver recomputes the signature with Sign(secret, []byte(timestamp+"."+body)) over the raw
-// body bytes, compares it with hmac.Equal, and rejects timestamps more than a few minutes from its
-// own clock: the timestamp is inside the signature, so a captured request cannot be replayed later
-// with a fresh one. It should drop requests whose Idempotency-Key it has already handled, since a
-// request that timed out here is retried. Any answer other than 2xx is an error that names the
-// status code; redirects are not followed.
+// which any Standard Webhooks library verifies given the secret as "whsec_" + base64(Secret); or
+// (SchemeDashboard) X-Dashboard-Timestamp and X-Dashboard-Signature: sha256=<hex HMAC-SHA256 over
+// "<timestamp>.<body>"> instead of the three webhook- headers.
+//
+// A receiver recomputes the signature over the raw body bytes, compares it in constant time, and
+// rejects timestamps more than a few minutes from its own clock: the timestamp is inside the
+// signature, so a captured request cannot be replayed later with a fresh one. It should drop
+// requests whose id it has already handled, since a request that timed out here is retried with
+// the same id. Any answer other than 2xx is an error that names the status code; redirects are
+// not followed.
 func NewWebhook(cfg WebhookConfig) (Notifier, error) {
 	u, err := url.Parse(cfg.URL)
 	// The parse error is not wrapped: it would quote the URL, which may carry a credential of its own.
@@ -101,7 +151,16 @@ func NewWebhook(cfg WebhookConfig) (Notifier, error) {
 	if now == nil {
 		now = time.Now
 	}
+	scheme := cfg.Scheme
+	switch scheme {
+	case "":
+		scheme = SchemeStandard
+	case SchemeStandard, SchemeDashboard:
+	default:
+		return nil, fmt.Errorf("webhook: Scheme: %q is not %s or %s", scheme, SchemeStandard, SchemeDashboard)
+	}
 	return &webhookNotifier{
+		scheme: scheme,
 		url:    cfg.URL,
 		host:   u.Scheme + "://" + u.Host,
 		secret: bytes.Clone(cfg.Secret),
@@ -116,6 +175,23 @@ func Sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body) // hash.Hash.Write never fails
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// SignStandard is the Standard Webhooks signature of a delivery: "v1," and the base64 HMAC-SHA256
+// of "<id>.<timestamp>.<body>" with secret.
+func SignStandard(secret []byte, id, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(signedContent([]byte(id), timestamp, body)) // hash.Hash.Write never fails
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// signedContent is "<id>.<timestamp>.<body>", or "<timestamp>.<body>" without an id.
+func signedContent(id []byte, timestamp string, body []byte) []byte {
+	out := make([]byte, 0, len(id)+1+len(timestamp)+1+len(body))
+	if id != nil {
+		out = append(append(out, id...), '.')
+	}
+	return append(append(append(out, timestamp...), '.'), body...)
 }
 
 // Send posts one invite. Errors name the webhook's scheme and host and the failure or status code,
@@ -145,16 +221,21 @@ func (w *webhookNotifier) Send(ctx context.Context, inv Invite) error {
 // post signs and POSTs one JSON document; inv (zero for events) is what its errors are scrubbed of.
 func (w *webhookNotifier) post(ctx context.Context, now time.Time, body []byte, key string, inv Invite) error {
 	ts := strconv.FormatInt(now.Unix(), 10)
-	signed := make([]byte, 0, len(ts)+1+len(body))
-	signed = append(append(append(signed, ts...), '.'), body...)
-
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook: request to %s: %w", w.host, unwrapURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(headerTimestamp, ts)
-	req.Header.Set(headerSignature, Sign(w.secret, signed))
+	if w.scheme == SchemeDashboard {
+		req.Header.Set(headerTimestamp, ts)
+		req.Header.Set(headerSignature, Sign(w.secret, signedContent(nil, ts, body)))
+	} else {
+		// Set directly: canonicalising would turn webhook-id into Webhook-Id, which HTTP/1.1
+		// receivers read the same, but the spec spells them in lower case.
+		req.Header[headerWebhookID] = []string{key}
+		req.Header[headerWebhookTimestamp] = []string{ts}
+		req.Header[headerWebhookSignature] = []string{SignStandard(w.secret, key, ts, body)}
+	}
 	req.Header.Set("Idempotency-Key", key)
 	req.Header.Set(headerIdempotencyKey, key)
 

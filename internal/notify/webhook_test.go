@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dashboardops/access-operator/internal/testenv/webhookverify"
 )
 
 var (
@@ -24,13 +27,85 @@ var (
 
 func newWebhook(t *testing.T, url string) Notifier {
 	t.Helper()
-	n, err := NewWebhook(WebhookConfig{URL: url, Secret: testSecret, Now: func() time.Time { return testNow }})
+	return newWebhookScheme(t, url, "")
+}
+
+func newWebhookScheme(t *testing.T, url string, scheme SignatureScheme) Notifier {
+	t.Helper()
+	n, err := NewWebhook(WebhookConfig{URL: url, Secret: testSecret, Scheme: scheme, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
 }
 
+// Standard Webhooks (the default): a receiver's verifier written from the specification accepts
+// the delivery, and refuses it replayed later, tampered with, or checked with another secret.
+func TestWebhookSignsTheStandardWebhooksWay(t *testing.T) {
+	inv := testInvite()
+	var hdr http.Header
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr, body = r.Header.Clone(), must(io.ReadAll(r.Body))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	if err := newWebhook(t, srv.URL).Send(context.Background(), inv); err != nil {
+		t.Fatal(err)
+	}
+	secret := webhookverify.Secret(testSecret)
+	if err := webhookverify.Verify(secret, hdr, body, testNow.Add(time.Minute)); err != nil {
+		t.Fatalf("a Standard Webhooks receiver refuses the delivery: %v", err)
+	}
+	if hdr.Get("webhook-id") != inv.IdempotencyKey || hdr.Get("webhook-timestamp") != strconv.FormatInt(testNow.Unix(), 10) {
+		t.Errorf("webhook-id %q, webhook-timestamp %q", hdr.Get("webhook-id"), hdr.Get("webhook-timestamp"))
+	}
+	if hdr.Get("X-Dashboard-Signature") != "" {
+		t.Error("the x-dashboard signature is sent with the standard one")
+	}
+	if err := webhookverify.Verify(secret, hdr, body, testNow.Add(6*time.Minute)); !errors.Is(err, webhookverify.ErrTimestamp) {
+		t.Errorf("replayed 6 minutes later: %v, want a timestamp error", err)
+	}
+	tampered := bytes.Replace(body, []byte("Member"), []byte("Admin!"), 1)
+	if err := webhookverify.Verify(secret, hdr, tampered, testNow); !errors.Is(err, webhookverify.ErrSignature) {
+		t.Errorf("tampered body: %v, want a signature error", err)
+	}
+	forged := hdr.Clone()
+	forged.Set("webhook-id", "another-id")
+	if err := webhookverify.Verify(secret, forged, body, testNow); !errors.Is(err, webhookverify.ErrSignature) {
+		t.Errorf("another id: %v, want a signature error", err)
+	}
+	if err := webhookverify.Verify(webhookverify.Secret([]byte("other")), hdr, body, testNow); !errors.Is(err, webhookverify.ErrSignature) {
+		t.Errorf("another secret: %v, want a signature error", err)
+	}
+}
+
+func TestParseWebhookSecret(t *testing.T) {
+	key := []byte{0, 1, 2, 250, 'k', 'e', 'y'}
+	if got, err := ParseWebhookSecret(webhookverify.Secret(key) + "\n"); err != nil || !bytes.Equal(got, key) {
+		t.Errorf("whsec_ form: %v %v", got, err)
+	}
+	if got, err := ParseWebhookSecret("plain-key\r\n"); err != nil || string(got) != "plain-key" {
+		t.Errorf("a plain key is the key itself: %q %v", got, err)
+	}
+	for _, bad := range []string{"", "\n", "whsec_not*base64", "whsec_"} {
+		if _, err := ParseWebhookSecret(bad); err == nil || strings.Contains(err.Error(), "base64*") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := NewWebhook(WebhookConfig{URL: "https://hooks.example.com", Secret: testSecret, Scheme: "hmac"}); err == nil {
+		t.Error("an unknown scheme is accepted")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// The x-dashboard scheme of earlier releases, behind --webhook-signature=x-dashboard.
 func TestWebhookDelivers(t *testing.T) {
 	inv := testInvite()
 	var calls atomic.Int32
@@ -91,7 +166,7 @@ func TestWebhookDelivers(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	if err := newWebhook(t, srv.URL+"/hooks/invite").Send(context.Background(), inv); err != nil {
+	if err := newWebhookScheme(t, srv.URL+"/hooks/invite", SchemeDashboard).Send(context.Background(), inv); err != nil {
 		t.Fatal(err)
 	}
 	if calls.Load() != 1 {

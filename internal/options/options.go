@@ -56,11 +56,14 @@ type Options struct {
 	Notifier          string
 	WebhookURL        string
 	WebhookSecretFile string
-	SMTPAddress       string
-	SMTPFrom          string
-	SMTPUsername      string
-	SMTPPasswordFile  string
-	SMTPTLS           string
+	// WebhookSignature is how webhook deliveries are signed: standard (Standard Webhooks) or
+	// x-dashboard (the X-Dashboard-Signature scheme of earlier releases).
+	WebhookSignature string
+	SMTPAddress      string
+	SMTPFrom         string
+	SMTPUsername     string
+	SMTPPasswordFile string
+	SMTPTLS          string
 	// NotifyEvents lists the lifecycle notifications to deliver (comma-separated event types).
 	NotifyEvents    string
 	InviteBatchSize int
@@ -95,6 +98,7 @@ func Default() Options {
 		PublicURL:              "http://localhost:8082",
 		Notifier:               NotifierLog,
 		SMTPTLS:                SMTPTLSStartTLS,
+		WebhookSignature:       string(notify.SchemeStandard),
 		NotifyEvents:           notify.DefaultEvents,
 		InviteBatchSize:        MaxInviteBatchSize,
 		InviteBatchWindow:      10 * time.Second,
@@ -130,7 +134,10 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Notifier, "notifier", o.Notifier, "How invites are delivered: log, smtp or webhook.")
 	fs.StringVar(&o.WebhookURL, "webhook-url", o.WebhookURL, "URL that receives signed invite POSTs (--notifier=webhook).")
 	fs.StringVar(&o.WebhookSecretFile, "webhook-secret-file", o.WebhookSecretFile,
-		"File holding the HMAC-SHA256 key that signs webhook invites (--notifier=webhook).")
+		"File holding the HMAC-SHA256 key that signs webhook deliveries (--notifier=webhook): whsec_<base64 key>, or the key itself.")
+	fs.StringVar(&o.WebhookSignature, "webhook-signature", o.WebhookSignature,
+		"How webhook deliveries are signed: standard (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature) "+
+			"or x-dashboard (X-Dashboard-Timestamp, X-Dashboard-Signature, as before).")
 	fs.StringVar(&o.SMTPAddress, "smtp-address", o.SMTPAddress, "SMTP server as host:port (--notifier=smtp).")
 	fs.StringVar(&o.SMTPFrom, "smtp-from", o.SMTPFrom, "Sender address of invite emails (--notifier=smtp).")
 	fs.StringVar(&o.SMTPUsername, "smtp-username", o.SMTPUsername, "SMTP user name; needs --smtp-password-file.")
@@ -241,8 +248,11 @@ func (o *Options) validateNotifier(p *problems) {
 		}
 		if o.WebhookSecretFile == "" {
 			bad("webhook-secret-file", "is required with --notifier=webhook")
-		} else if err := checkSecretFile(o.WebhookSecretFile); err != nil {
+		} else if err := checkWebhookSecret(o.WebhookSecretFile); err != nil {
 			bad("webhook-secret-file", "%v", err)
+		}
+		if s := notify.SignatureScheme(o.WebhookSignature); s != notify.SchemeStandard && s != notify.SchemeDashboard {
+			bad("webhook-signature", "%q is not allowed; use %s or %s", o.WebhookSignature, notify.SchemeStandard, notify.SchemeDashboard)
 		}
 	case NotifierSMTP:
 		o.validateSMTP(p)
@@ -421,6 +431,21 @@ func checkHTTPURL(raw string) error {
 }
 
 // checkSecretFile makes sure a secret file exists and is not empty, without reading it into errors.
+// checkWebhookSecret: a readable, non-empty file whose whsec_ form, if used, decodes.
+func checkWebhookSecret(path string) error {
+	if err := checkSecretFile(path); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path) //nolint:gosec // the path is the operator's own flag
+	if err != nil {
+		return fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
+	}
+	if _, err := notify.ParseWebhookSecret(string(b)); err != nil {
+		return fmt.Errorf("%q %v", path, err)
+	}
+	return nil
+}
+
 func checkSecretFile(path string) error {
 	info, err := os.Stat(path)
 	if err != nil {

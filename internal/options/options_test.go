@@ -33,6 +33,14 @@ func TestValidateNamesTheFlag(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("k"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	whsec := filepath.Join(t.TempDir(), "whsec")
+	if err := os.WriteFile(whsec, []byte("whsec_c2lnbmluZy1rZXk=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	badWhsec := filepath.Join(t.TempDir(), "bad-whsec")
+	if err := os.WriteFile(badWhsec, []byte("whsec_***"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	empty := filepath.Join(t.TempDir(), "empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -57,6 +65,12 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=/nope"}, "--webhook-secret-file"},
 		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + empty}, "--webhook-secret-file"},
 		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + secret}, ""},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + whsec}, ""},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + badWhsec}, "--webhook-secret-file"},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + secret,
+			"--webhook-signature=x-dashboard"}, ""},
+		{[]string{"--notifier=webhook", "--webhook-url=https://h.example.com/x", "--webhook-secret-file=" + secret,
+			"--webhook-signature=hmac"}, "--webhook-signature"},
 		{[]string{"--notifier=smtp"}, "--smtp-address"},
 		{[]string{"--notifier=smtp", "--smtp-address=mail:25"}, "--smtp-from"},
 		{[]string{"--notifier=smtp", "--smtp-address=mail", "--smtp-from=a@b.io"}, "--smtp-address"},

@@ -136,11 +136,15 @@ func Notifier(o options.Options) (notify.Notifier, error) {
 		return notify.NewSMTP(notify.SMTPConfig{Address: o.SMTPAddress, From: o.SMTPFrom, Username: o.SMTPUsername,
 			Password: password, TLS: o.SMTPTLS})
 	case options.NotifierWebhook:
-		secret, err := os.ReadFile(o.WebhookSecretFile)
+		content, err := os.ReadFile(o.WebhookSecretFile)
 		if err != nil {
 			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
 		}
-		return notify.NewWebhook(notify.WebhookConfig{URL: o.WebhookURL, Secret: []byte(strings.TrimRight(string(secret), "\r\n"))})
+		secret, err := notify.ParseWebhookSecret(string(content))
+		if err != nil {
+			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+		return notify.NewWebhook(notify.WebhookConfig{URL: o.WebhookURL, Secret: secret, Scheme: notify.SignatureScheme(o.WebhookSignature)})
 	default:
 		return notify.NewLog(os.Stdout), nil
 	}

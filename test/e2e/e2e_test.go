@@ -65,6 +65,7 @@ func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
 		"--trusted-proxies":           {"--trusted-proxies=10.0.0.0/40"},
 		"--notify-events":             {"--notify-events=passcode.expiring,passcode.exploded"},
 		"--leader-election-namespace": {"--leader-election-namespace=Not_A_Namespace"},
+		"--webhook-signature":         {"--notifier=webhook", "--webhook-url=https://hooks.example.com/x", "--webhook-signature=hmac"},
 		"--notifier":                  {}, // the log notifier prints live invite links: --dev only
 	}
 	for flagName, args := range cases {
