@@ -31,9 +31,16 @@ if reconciling ~= nil and reconciling.status == "True" then
   return hs
 end
 if ready ~= nil and ready.status == "False" then
-  -- Expired, Revoked, InviteExpired: the object is settled but not usable.
-  hs.status = "Degraded"
   hs.message = ready.reason .. ": " .. ready.message
+  if ready.reason == "Revoked" then
+    -- A revocation (spec.revoked, the user's access revoked, the user deleted) is a state someone
+    -- chose, and it is settled: nothing for Argo CD to fix.
+    hs.status = "Healthy"
+    return hs
+  end
+  -- Expired, InviteExpired: settled, but nobody chose it and it does not work: someone must act
+  -- (a reset, a resend).
+  hs.status = "Degraded"
   return hs
 end
 return hs

@@ -1,64 +1,18 @@
 package deploy
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
-
-	lua "github.com/yuin/gopher-lua"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
-// argoHealth runs config/argocd/health.lua on an object the way Argo CD does: the object as the
-// global `obj`, the script returning a table with status and message.
 func argoHealth(t *testing.T, object string) (string, string) {
 	t.Helper()
-	root, _ := testenv.RepoRoot()
-	script, err := os.ReadFile(filepath.Join(root, "config/argocd/health.lua"))
+	status, message, err := testenv.ArgoHealth([]byte(object))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var obj any
-	if err := json.Unmarshal([]byte(object), &obj); err != nil {
-		t.Fatal(err)
-	}
-	L := lua.NewState()
-	defer L.Close()
-	L.SetGlobal("obj", toLua(L, obj))
-	if err := L.DoString(string(script)); err != nil {
-		t.Fatalf("health.lua: %v", err)
-	}
-	hs, ok := L.Get(-1).(*lua.LTable)
-	if !ok {
-		t.Fatal("health.lua returned no table")
-	}
-	return hs.RawGetString("status").String(), hs.RawGetString("message").String()
-}
-
-func toLua(L *lua.LState, v any) lua.LValue {
-	switch x := v.(type) {
-	case map[string]any:
-		t := L.NewTable()
-		for k, e := range x {
-			t.RawSetString(k, toLua(L, e))
-		}
-		return t
-	case []any:
-		t := L.NewTable()
-		for _, e := range x {
-			t.Append(toLua(L, e))
-		}
-		return t
-	case string:
-		return lua.LString(x)
-	case float64:
-		return lua.LNumber(x)
-	case bool:
-		return lua.LBool(x)
-	}
-	return lua.LNil
+	return status, message
 }
 
 func TestArgoCDHealthCheck(t *testing.T) {
@@ -80,6 +34,11 @@ func TestArgoCDHealthCheck(t *testing.T) {
 			{"type":"Stalled","status":"True","reason":"SecretConflict","message":"taken"}]}}`, "Degraded", "taken"},
 		{"expired passcode", `{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[
 			{"type":"Ready","status":"False","reason":"Expired","message":"Revision 1 expired"}]}}`, "Degraded", "Expired: Revision 1 expired"},
+		{"revoked passcode", `{"metadata":{"generation":2},"spec":{"revoked":true},"status":{"observedGeneration":2,"conditions":[
+			{"type":"Ready","status":"False","reason":"Revoked","message":"spec.revoked is true; the passcode no longer works"}]}}`,
+			"Healthy", "Revoked: spec.revoked is true; the passcode no longer works"},
+		{"expired invite", `{"metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[
+			{"type":"Ready","status":"False","reason":"InviteExpired","message":"The invite link expired"}]}}`, "Degraded", "InviteExpired: The invite link expired"},
 		{"invited user", `{"metadata":{"generation":3},"status":{"observedGeneration":3,"conditions":[
 			{"type":"Ready","status":"True","reason":"Invited","message":"Invite sent"}]}}`, "Healthy", "Invite sent"},
 	}
