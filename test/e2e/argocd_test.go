@@ -100,7 +100,9 @@ func TestArgoCDHealthOnReconciledObjects(t *testing.T) {
 		}
 		return m != nil
 	})
-	phase := func(obj string) string { return dev.kubectl("get", obj, "-n", "default", "-o", "jsonpath={.status.phase}") }
+	phase := func(obj string) string {
+		return dev.kubectl("get", obj, "-n", "default", "-o", "jsonpath={.status.phase}")
+	}
 	// The link is printed as it is sent, before the status that makes it valid is written.
 	waitFor(t, 30*time.Second, "accepted@example.com to be Invited", func() bool { return phase("dashboarduser/accepted") == "Invited" })
 	waitFor(t, 30*time.Second, "the invite to be accepted", func() bool {
