@@ -310,7 +310,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
 	}
-	if err := metrics.Register(mgr.GetCache()); err != nil {
+	if err := metrics.Register(mgr.GetCache(), mgr.Elected()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return nil
