@@ -156,10 +156,10 @@ func proxyFixture(t *testing.T) (base string, valid, revoked, expired string) {
 	return srv.URL, valid, revoked, expired
 }
 
-func clientRequest(t *testing.T, method, target, account, code string) *http.Request {
+func clientRequest(t *testing.T, method, target, code string) *http.Request {
 	t.Helper()
 	req := httptest.NewRequest(method, "http://dashboard.example.com"+target, strings.NewReader("a body the check never sees"))
-	req.Header.Set("X-Dashboard-Account-Id", account)
+	req.Header.Set("X-Dashboard-Account-Id", "team")
 	if code != "" {
 		req.Header.Set("X-Dashboard-Passcode", code)
 	}
@@ -179,7 +179,7 @@ func TestEnvoyAndTraefikChecks(t *testing.T) {
 			base, valid, revoked, expired := proxyFixture(t)
 			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 				for _, target := range []string{"/api/reports", "/api/reports/7?full=1", "/"} {
-					got := p.do(t, base, clientRequest(t, method, target, "team", valid), "192.0.2.1")
+					got := p.do(t, base, clientRequest(t, method, target, valid), "192.0.2.1")
 					if got.status != http.StatusOK || got.upstream.Get(headerUser) != "jane@example.com" || got.upstream.Get(headerRole) != "Creator" ||
 						len(got.upstream.Values(headerUser)) != 1 {
 						t.Errorf("%s %s, valid: %d %q, upstream headers %v", method, target, got.status, got.body, got.upstream)
@@ -191,7 +191,7 @@ func TestEnvoyAndTraefikChecks(t *testing.T) {
 				for _, method := range []string{http.MethodGet, http.MethodPost} {
 					name := tc.name
 					// A client of its own each: 2 failures, within the burst of 3.
-					got := p.do(t, base, clientRequest(t, method, "/api/reports", "team", tc.code), fmt.Sprintf("192.0.2.%d", 10+i))
+					got := p.do(t, base, clientRequest(t, method, "/api/reports", tc.code), fmt.Sprintf("192.0.2.%d", 10+i))
 					if got.status != http.StatusUnauthorized || got.body != string(deniedBody) || got.upstream != nil {
 						t.Errorf("%s %s: %d %q, want 401 %s", name, method, got.status, got.body, deniedBody)
 					}
@@ -199,16 +199,16 @@ func TestEnvoyAndTraefikChecks(t *testing.T) {
 			}
 			// A client failing more than the burst of 3: throttled.
 			for i := 0; i < 3; i++ {
-				p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", "team", passcode.Generate()), "192.0.2.2")
+				p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", passcode.Generate()), "192.0.2.2")
 			}
-			got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", "team", passcode.Generate()), "192.0.2.2")
+			got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", passcode.Generate()), "192.0.2.2")
 			if got.status != http.StatusTooManyRequests || got.header.Get("Retry-After") == "" || got.body != string(throttledBody) {
 				t.Errorf("throttled: %d %q Retry-After %q, want 429", got.status, got.body, got.header.Get("Retry-After"))
 			}
-			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", "team", passcode.Generate()), "192.0.2.3"); got.status != http.StatusUnauthorized {
+			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", passcode.Generate()), "192.0.2.3"); got.status != http.StatusUnauthorized {
 				t.Errorf("another client behind the proxy: %d, want 401", got.status)
 			}
-			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", "team", valid), "192.0.2.2"); got.status != http.StatusOK {
+			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", valid), "192.0.2.2"); got.status != http.StatusOK {
 				t.Errorf("a valid passcode from the throttled client: %d, want 200", got.status)
 			}
 		})

@@ -99,7 +99,7 @@ func (a alias) Collect(ch chan<- prometheus.Metric) {
 		if m.Write(&pb) != nil {
 			continue
 		}
-		var names, values []string
+		names, values := make([]string, 0, len(pb.GetLabel())), make([]string, 0, len(pb.GetLabel()))
 		for _, l := range pb.GetLabel() {
 			names, values = append(names, l.GetName()), append(values, l.GetValue())
 		}

@@ -86,40 +86,71 @@ func (g *gatewayClient) do(method, path, passcode, body string, extra ...string)
 	return resp, string(b)
 }
 
-func (g *gatewayClient) status(method, path, passcode string) int {
+// getAPI is a GET of /api/reports with passcode: its status.
+func (g *gatewayClient) getAPI(passcode string) int {
 	g.t.Helper()
-	resp, _ := g.do(method, path, passcode, "")
+	resp, _ := g.do(http.MethodGet, "/api/reports", passcode, "")
 	return resp.StatusCode
 }
 
-// startCaddy runs Debian's caddy with conf until the test ends; it fails the test if caddy is not
-// installed, like the nginx test (hack/test-deps.sh installs both).
-func startCaddy(t *testing.T, dir, conf string) {
+// startCaddy runs Debian's caddy with conf(port) on a free port until the test ends, and returns
+// the port once caddy accepts connections. A port taken meanwhile (the control plane and other
+// tests pick ports too) is retried with another one. It fails the test if caddy is not installed,
+// like the nginx test (hack/test-deps.sh installs both).
+func startCaddy(t *testing.T, dir string, conf func(port int) string) int {
 	t.Helper()
 	caddy, err := exec.LookPath("caddy")
 	if err != nil {
 		t.Fatal("caddy is not installed: apt-get install caddy (hack/test-deps.sh, which .ci/run and make test call, does)")
 	}
-	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(caddy, "run", "--config", path, "--adapter", "caddyfile")
-	// Whatever caddy would keep (certificates, autosave.json, locks) stays in the test's directory.
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("caddy:\n%s", out.String())
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		path := filepath.Join(dir, "Caddyfile")
+		if err := os.WriteFile(path, []byte(conf(port)), 0o600); err != nil {
+			t.Fatal(err)
 		}
-	})
+		cmd := exec.Command(caddy, "run", "--config", path, "--adapter", "caddyfile")
+		// Whatever caddy would keep (certificates, autosave.json, locks) stays in the test's directory.
+		cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+		out := &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		var waitErr error
+		go func() { waitErr = cmd.Wait(); close(exited) }()
+		deadline := time.After(10 * time.Second)
+		for {
+			if conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+				_ = conn.Close()
+				t.Cleanup(func() {
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+					<-exited
+					if t.Failed() {
+						t.Logf("caddy:\n%s", out.String())
+					}
+				})
+				return port
+			}
+			select {
+			case <-exited:
+				if strings.Contains(out.String(), "address already in use") && attempt < 3 {
+					t.Logf("port %d was taken, another one", port)
+				} else {
+					t.Fatalf("caddy exited: %v\n%s", waitErr, out.String())
+				}
+			case <-deadline:
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				t.Fatalf("caddy did not listen on %d within 10 s:\n%s", port, out.String())
+			case <-time.After(50 * time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
 }
 
 // TestCaddyForwardAuthGuardsTheAPI puts Debian's Caddy in front of the dashboard's API with
@@ -128,7 +159,7 @@ func startCaddy(t *testing.T, dir, conf string) {
 // the access server's 401, and a client that failed too often its 429 with Retry-After.
 func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	t.Parallel()
-	accessPort, gatewayPort := freePort(t), freePort(t)
+	accessPort := freePort(t)
 	state := t.TempDir()
 	dev := startDev(t, state, fmt.Sprintf("--access-bind-address=127.0.0.1:%d", accessPort), "--trusted-proxies=127.0.0.1")
 	defer dev.interrupt()
@@ -140,11 +171,19 @@ func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	user, code := grantPasscode(t, c, "cd", "cd@example.com", accessv1alpha1.RoleApprover, "cd-api", "1h")
 	apiPort := identityAPI(t)
 	dir := t.TempDir()
-	startCaddy(t, dir, fmt.Sprintf(caddyfile, dir, gatewayPort, accessPort, apiPort))
+	gatewayPort := startCaddy(t, dir, func(port int) string { return fmt.Sprintf(caddyfile, dir, port, accessPort, apiPort) })
 
 	valid := newGatewayClient(t, gatewayPort, "127.0.0.1")
+	var last string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the last answer through caddy: %s", last)
+		}
+	})
 	waitFor(t, 10*time.Second, "caddy to let the valid passcode through", func() bool {
-		return valid.status(http.MethodGet, "/api/reports", code) == http.StatusOK
+		resp, body := valid.do(http.MethodGet, "/api/reports", code, "")
+		last = fmt.Sprintf("%d %q", resp.StatusCode, body)
+		return resp.StatusCode == http.StatusOK
 	})
 	if _, body := valid.do(http.MethodGet, "/api/reports", shortCode, ""); !strings.Contains(body, "hello short@example.com, you are Member") {
 		t.Fatalf("the 1m passcode before its expiry: %q", body)
@@ -193,10 +232,10 @@ func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "too many failed attempts") {
 		t.Errorf("a client failing 20 times: %d Retry-After %q %q, want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	if status := wrong.status(http.MethodGet, "/api/reports", "dpc_BBBBBBBBBBBBBBBBBBBBBBBBBB"); status != http.StatusUnauthorized {
+	if status := wrong.getAPI("dpc_BBBBBBBBBBBBBBBBBBBBBBBBBB"); status != http.StatusUnauthorized {
 		t.Errorf("another client behind the gateway: %d, want 401", status)
 	}
-	if status := valid.status(http.MethodGet, "/api/reports", code); status != http.StatusOK {
+	if status := valid.getAPI(code); status != http.StatusOK {
 		t.Errorf("the valid passcode after another client was throttled: %d, want 200", status)
 	}
 
@@ -207,7 +246,7 @@ func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	}
 	revoked := newGatewayClient(t, gatewayPort, "127.0.0.4")
 	waitFor(t, 5*time.Second, "caddy to refuse the revoked passcode", func() bool {
-		return revoked.status(http.MethodGet, "/api/reports", code) == http.StatusUnauthorized
+		return revoked.getAPI(code) == http.StatusUnauthorized
 	})
 	if resp, body := revoked.do(http.MethodPost, "/reports/q3", code, "x"); resp.StatusCode != http.StatusUnauthorized || strings.Contains(body, "hello") {
 		t.Errorf("POST with the revoked passcode: %d %q, want 401", resp.StatusCode, body)
