@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the end-to-end tests need and a fresh machine lacks: nginx (the gateway test),
-# chromium (the invite page test) and, when missing, git and make. `make test` and .ci/run call it
+# Installs what the tests need and a fresh machine lacks: nginx and caddy (the gateway tests),
+# chromium (the invite page test), prometheus for promtool (the alert rule tests) and, when
+# missing, git and make. `make test` and .ci/run call it
 # first, so a missing package fails at once, before any build, with the command that fixes it.
 set -euo pipefail
 
 need=()
 for tool in git make; do command -v "$tool" >/dev/null || need+=("$tool"); done
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx-light)
+command -v caddy >/dev/null || need+=(caddy)
+command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 ((${#need[@]})) || exit 0
 
@@ -20,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
   fi
 fi
-echo "[test-deps] installing ${need[*]} from apt (needed by the end-to-end tests)" >&2
+echo "[test-deps] installing ${need[*]} from apt (needed by the tests)" >&2
 if ! $sudo sh -c "${cmd}"; then
   echo "[test-deps] installing failed; run: sudo sh -c '${cmd}'" >&2
   exit 1

@@ -45,8 +45,8 @@ func series(t *testing.T) map[string]uint64 {
 // its latency observed once; a panic is a 500 counted as an error; a plain handler (Instrument) is
 // counted as bad_request, as before; a series appears on its first use only.
 func TestInstrumentCountsResults(t *testing.T) {
-	const requests = "access_operator_access_requests_total "
-	const latency = "access_operator_access_request_duration_seconds "
+	const requests = "access_operator_server_requests_total "
+	const latency = "access_operator_server_request_duration_seconds "
 	cases := []struct {
 		name    string
 		handler http.Handler

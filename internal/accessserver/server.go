@@ -276,7 +276,7 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	_ = enc.Encode(body)
 }
 
-// The result labels of access_operator_access_requests_total.
+// The result labels of access_operator_server_requests_total.
 const (
 	resultValid      = "valid"
 	resultInvalid    = "invalid"

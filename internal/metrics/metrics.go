@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -52,26 +53,86 @@ var NotificationDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Nam
 var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "invites_queued",
 	Help: "Users waiting for a later invite batch window (at most --invite-batch-size per --invite-batch-window)."})
 
-// Access server metrics.
+// Access server metrics, named access_operator_server_*. Until release 0.x+1 they are also exported
+// under their former, documented names (access_operator_access_*, which repeated "access"), marked
+// deprecated in their help: see deprecatedAliases.
 var (
 	// AccessRequests counts access server requests by endpoint and result (valid, invalid,
 	// throttled, bad_request, error).
-	AccessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "access_requests_total",
+	AccessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "server_requests_total",
 		Help: "Access server requests by endpoint and result."}, []string{"endpoint", "result"})
 	// AccessThrottled counts requests refused by the failure throttle (429).
-	AccessThrottled = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "access_throttled_total",
+	AccessThrottled = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "server_throttled_requests_total",
 		Help: "Access server requests refused with 429 because their client failed too often."})
 	// AccessThrottleClients is how many clients (IPv4 addresses, IPv6 networks) the throttle tracks.
-	AccessThrottleClients = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "access_throttle_clients",
+	AccessThrottleClients = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "server_throttle_clients",
 		Help: "Clients (IPv4 addresses or IPv6 networks) the access server's failure throttle remembers."})
 	// AccessLatency observes access server request latency.
-	AccessLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "access_request_duration_seconds",
+	AccessLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "server_request_duration_seconds",
 		Help:    "Access server request latency.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}, []string{"endpoint"})
 	// LastUseDropped counts last-use stamps dropped because the writer fell behind.
 	LastUseDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "last_use_dropped_total",
 		Help: "Last-use stamps dropped because the status writer fell behind."})
 )
+
+// deprecatedAliases export the access server's metrics under their former names too, for one
+// release, so that dashboards and alerts can move over.
+var deprecatedAliases = []alias{
+	{AccessRequests, namespace + "_access_requests_total", namespace + "_server_requests_total"},
+	{AccessThrottled, namespace + "_access_throttled_total", namespace + "_server_throttled_requests_total"},
+	{AccessThrottleClients, namespace + "_access_throttle_clients", namespace + "_server_throttle_clients"},
+	{AccessLatency, namespace + "_access_request_duration_seconds", namespace + "_server_request_duration_seconds"},
+}
+
+// alias re-exports what a collector collects under another name, at scrape time: nothing is
+// counted twice on the request path. It is an unchecked collector (it describes nothing), as the
+// label names are only known from the series.
+type alias struct {
+	of       prometheus.Collector
+	old, now string
+}
+
+// Describe implements prometheus.Collector: nothing, an unchecked collector.
+func (a alias) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (a alias) Collect(ch chan<- prometheus.Metric) {
+	series := make(chan prometheus.Metric, 64)
+	go func() { a.of.Collect(series); close(series) }()
+	help := "Deprecated: renamed " + a.now + "; this name goes in the next release."
+	for m := range series {
+		var pb dto.Metric
+		if m.Write(&pb) != nil {
+			continue
+		}
+		names, values := make([]string, 0, len(pb.GetLabel())), make([]string, 0, len(pb.GetLabel()))
+		for _, l := range pb.GetLabel() {
+			names, values = append(names, l.GetName()), append(values, l.GetValue())
+		}
+		desc := prometheus.NewDesc(a.old, help, names, nil)
+		var out prometheus.Metric
+		var err error
+		switch {
+		case pb.Counter != nil:
+			out, err = prometheus.NewConstMetric(desc, prometheus.CounterValue, pb.GetCounter().GetValue(), values...)
+		case pb.Gauge != nil:
+			out, err = prometheus.NewConstMetric(desc, prometheus.GaugeValue, pb.GetGauge().GetValue(), values...)
+		case pb.Histogram != nil:
+			h := pb.GetHistogram()
+			buckets := make(map[float64]uint64, len(h.GetBucket()))
+			for _, b := range h.GetBucket() {
+				buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+			}
+			out, err = prometheus.NewConstHistogram(desc, h.GetSampleCount(), h.GetSampleSum(), buckets, values...)
+		default:
+			continue
+		}
+		if err == nil {
+			ch <- out
+		}
+	}
+}
 
 func newCounter(name, help string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, []string{nsLabel})
@@ -89,9 +150,22 @@ var (
 )
 
 // passcodeCollector reads Passcodes from the informer cache at scrape time, so deleted Passcodes
-// leave no stale series and no bookkeeping is needed in the reconciler.
+// leave no stale series and no bookkeeping is needed in the reconciler. Every replica has the
+// cache, but only the leader exports these series (until elected is closed a scrape gets none of
+// them): otherwise each object's gauges would come once per replica and so would its alerts.
 type passcodeCollector struct {
-	reader client.Reader
+	reader  client.Reader
+	elected <-chan struct{}
+}
+
+// leading reports whether elected is closed: this replica leads (or runs without election).
+func (c passcodeCollector) leading() bool {
+	select {
+	case <-c.elected:
+		return true
+	default:
+		return false
+	}
 }
 
 // Describe implements prometheus.Collector.
@@ -103,6 +177,9 @@ func (c passcodeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
+	if !c.leading() {
+		return
+	}
 	list := &accessv1alpha1.PasscodeList{}
 	if err := c.reader.List(context.Background(), list); err != nil {
 		return
@@ -137,14 +214,20 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Register adds every metric to controller-runtime's registry; reader is the manager's cache.
-func Register(reader client.Reader) error {
+// Register adds every metric to controller-runtime's registry; reader is the manager's cache and
+// elected its Elected() channel: the per-Passcode gauges are exported once it is closed.
+func Register(reader client.Reader, elected <-chan struct{}) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
 		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, InviteDeliveries, NotificationDeliveries, InvitesQueued,
 		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
-		passcodeCollector{reader: reader}} {
+		passcodeCollector{reader: reader, elected: elected}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
+			return err
+		}
+	}
+	for _, a := range deprecatedAliases {
+		if err := ctrlmetrics.Registry.Register(a); err != nil {
 			return err
 		}
 	}

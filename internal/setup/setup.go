@@ -338,7 +338,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 			return fmt.Errorf("setting up the notification controllers: %w", err)
 		}
 	}
-	if err := metrics.Register(mgr.GetCache()); err != nil {
+	if err := metrics.Register(mgr.GetCache(), mgr.Elected()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	return nil

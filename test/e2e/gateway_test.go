@@ -5,9 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,13 +14,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
 const nginxConf = `
@@ -61,16 +56,6 @@ http {
 }
 `
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestNginxAuthRequestGuardsTheAPI puts Debian's nginx in front of a protected location with
 // auth_request to the access server of the built manager: a valid passcode passes with the user's
 // identity, a revoked one gets 401.
@@ -89,31 +74,8 @@ func TestNginxAuthRequestGuardsTheAPI(t *testing.T) {
 
 	c := dev.client()
 	ctx := context.Background()
-	user := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gw"},
-		Spec: accessv1alpha1.DashboardUserSpec{Email: "gw@example.com", Role: accessv1alpha1.RoleApprover}}
-	pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gw-api"},
-		Spec: accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "gw"}, Tenure: "1h"}}
-	for _, obj := range []client.Object{user, pc} {
-		if err := c.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var code string
-	waitFor(t, 30*time.Second, "the passcode to be issued", func() bool {
-		s := &corev1.Secret{}
-		if c.Get(ctx, types.NamespacedName{Namespace: "default", Name: "gw-api"}, s) != nil {
-			return false
-		}
-		code = string(s.Data[passcodesecret.KeyPasscode])
-		return code != ""
-	})
-
-	// The dashboard's API behind the gateway trusts the identity headers nginx sets.
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = fmt.Fprintf(w, "hello %s, you are %s\n", r.Header.Get("X-Dashboard-User"), r.Header.Get("X-Dashboard-Role"))
-	}))
-	defer api.Close()
-	apiPort := api.Listener.Addr().(*net.TCPAddr).Port
+	user, code := grantPasscode(t, c, "gw", "gw@example.com", accessv1alpha1.RoleApprover, "gw-api", "1h")
+	apiPort := identityAPI(t)
 
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
@@ -179,15 +141,4 @@ func TestNginxAuthRequestGuardsTheAPI(t *testing.T) {
 		return status == http.StatusUnauthorized
 	})
 	t.Logf("refused %v after the revocation was written", time.Since(revokedAt).Round(time.Millisecond))
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
