@@ -119,9 +119,16 @@ install: manifests ## Install the CRDs into the cluster of your current kubeconf
 uninstall: ## Remove the CRDs (and with them every DashboardUser and Passcode).
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
 
+# The image config/manager/manager.yaml names; `make render IMG=...` and `make deploy IMG=...` replace it.
+DEFAULT_IMG := ghcr.io/dashboardops/access-operator:dev
+
+.PHONY: render
+render: ## Print the install (config/default) with IMG as the manager's image.
+	@$(KUBECTL) kustomize config/default | sed 's|image: $(DEFAULT_IMG)$$|image: $(IMG)|'
+
 .PHONY: deploy
-deploy: manifests ## Install the operator with kustomize (config/default).
-	$(KUBECTL) apply --server-side -k config/default
+deploy: manifests ## Install the operator (config/default) with IMG as the manager's image.
+	$(MAKE) -s render IMG=$(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the operator installed by deploy.

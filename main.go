@@ -1,5 +1,6 @@
 // Command manager runs the dashboard access operator: the DashboardUser and Passcode controllers
-// (on the elected leader) and, in later versions, the access server (on every replica).
+// and the lifecycle notifications (on the elected leader), and the access server with the invite
+// page (on every replica).
 package main
 
 import (
