@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -282,5 +283,23 @@ func TestPrometheusRulesUseExportedMetrics(t *testing.T) {
 		if !alerts[a] {
 			t.Errorf("missing alert %s", a)
 		}
+	}
+}
+
+// `make deploy IMG=...` (docs/operations.md) installs that image: it applies `make render`.
+func TestRenderUsesIMG(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "render", "IMG=registry.example.com/access-operator:1.2.3")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make render: %v", err)
+	}
+	if !strings.Contains(string(out), "image: registry.example.com/access-operator:1.2.3\n") ||
+		strings.Contains(string(out), "ghcr.io/dashboardops/access-operator:dev") {
+		t.Fatal("make render IMG=... does not put IMG in the manager's Deployment")
 	}
 }
