@@ -21,8 +21,9 @@ help: ## Show the targets.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRDs and RBAC from the +kubebuilder markers.
+manifests: ## Generate the CRDs and RBAC from the +kubebuilder markers, and docs/api.md from the CRDs.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/apidoc config/crd/bases docs/api.md
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods.
