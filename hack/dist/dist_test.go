@@ -80,7 +80,7 @@ func checkManifest(t *testing.T, m manifest) {
 		if pl.Bin != p.Binary() {
 			t.Errorf("%v: bin %q, want %q", p, pl.Bin, p.Binary())
 		}
-		var from []string
+		from := make([]string, 0, len(pl.Files))
 		for _, f := range pl.Files {
 			from = append(from, f.From)
 		}

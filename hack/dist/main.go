@@ -27,7 +27,7 @@ type Platform struct{ OS, Arch string }
 
 // Platforms are those of the krew manifest: linux, darwin and windows on amd64 and arm64.
 var Platforms = func() []Platform {
-	var ps []Platform
+	ps := make([]Platform, 0, 6)
 	for _, goos := range []string{"linux", "darwin", windows} {
 		for _, arch := range []string{"amd64", "arm64"} {
 			ps = append(ps, Platform{goos, arch})
