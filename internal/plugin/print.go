@@ -81,8 +81,18 @@ func (p *printFlags) addFlags(cmd *cobra.Command) {
 	})
 }
 
-// isExtra says whether -o is one of the command's own formats.
+// templateOnly says whether --template was given without -o: kubectl then prints with the
+// go-template, as kubectl get --template does.
+func (p *printFlags) templateOnly() bool {
+	t := p.kube.TemplatePrinterFlags.TemplateArgument
+	return t != nil && *t != "" && (p.kube.OutputFlagSpecified == nil || !p.kube.OutputFlagSpecified())
+}
+
+// isExtra says whether -o is one of the command's own formats (and no --template replaces it).
 func (p *printFlags) isExtra() bool {
+	if p.templateOnly() {
+		return false
+	}
 	for _, f := range p.extra {
 		if p.output == f {
 			return true
@@ -122,6 +132,7 @@ func (p *printFlags) printer(withNamespace bool) (*printer, error) {
 	}}
 	format, value, _ := strings.Cut(p.output, "=")
 	switch {
+	case p.templateOnly():
 	case p.output == "" || p.output == outputWide:
 		return pr, nil
 	case p.output == outputName:

@@ -149,6 +149,9 @@ func TestPrintObjects(t *testing.T) {
 	if got := mustPrint(t, false, "-o", `go-template={{range .items}}{{.metadata.name}};{{end}}`); got != "abe;jane;" {
 		t.Errorf("-o go-template: %q", got)
 	}
+	if got := mustPrint(t, false, "--template", `{{range .items}}{{.spec.role}};{{end}}`); got != "Approver;Admin;" {
+		t.Errorf("--template without -o is a go-template, as with kubectl get: %q", got)
+	}
 	cc := mustPrint(t, true, "-o", "custom-columns=EMAIL:.spec.email,TEAM:{.metadata.labels.team},LOGIN:status.lastLoginAt")
 	if got := strings.Fields(cc); strings.Join(got, " ") != "NAMESPACE EMAIL TEAM LOGIN a-project abe@x.io ops <none> a-project jane@x.io <none> <none>" {
 		t.Errorf("-o custom-columns:\n%s", cc)

@@ -202,6 +202,8 @@ var _ = Describe("users", func() {
 			}
 			Expect(run("users", "export", "-n", ns, "-o", "yaml").succeed().Out).To(HavePrefix("apiVersion: v1\nitems:\n"))
 			Expect(run("users", "export", "-n", ns, "-o", "name").succeed().Out).To(HavePrefix("dashboarduser/abe\n"))
+			Expect(run("users", "export", "-n", ns, "--template", "{{range .items}}{{.spec.email}} {{end}}").succeed().Out).
+				To(Equal("abe@example.com jane@example.com omar@example.com "), "--template without -o replaces csv, as kubectl get --template")
 		})
 
 		It("adds Project with -A, sorted by project then email", func() {
