@@ -106,6 +106,9 @@ func checkDist(t *testing.T, out, version string, checkBinary func(p Platform, d
 	t.Helper()
 	m := readManifest(t, filepath.Join(out, "dashboard.yaml"))
 	checkManifest(t, m)
+	if rendered, err := os.ReadFile(filepath.Join(out, "dashboard.yaml")); err != nil || strings.Contains(string(rendered), "{{") {
+		t.Errorf("the rendered manifest keeps template actions (%v):\n%s", err, rendered)
+	}
 	if m.Spec.Version != version {
 		t.Errorf("spec.version %q, want %q", m.Spec.Version, version)
 	}
