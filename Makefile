@@ -97,6 +97,13 @@ build: ## Build the manager and the kubectl plugin into bin/.
 	$(GO_BUILD) -o bin/manager .
 	$(GO_BUILD) -o bin/kubectl-dashboard ./cmd/kubectl-dashboard
 
+# Release version of `make dist` (krew wants a semantic version with a leading v).
+VERSION ?= v0.0.0-dev
+
+.PHONY: dist
+dist: ## Cross-compile kubectl-dashboard (linux, darwin, windows x amd64, arm64) into dist/: krew archives, checksums.txt, dashboard.yaml.
+	go run ./hack/dist -version $(VERSION) -out dist
+
 .PHONY: dev
 dev: control-plane build ## Run the operator on a local control plane; state in .dev/.
 	go build -o bin/dev ./hack/dev

@@ -3,8 +3,8 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +12,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -34,7 +35,7 @@ Secret, so it never shows a passcode.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
 	cmd.AddCommand(newPasscodeGrantCommand(parent), newPasscodeImportCommand(parent), newPasscodeResetCommand(parent),
-		newPasscodeRevokeCommand(parent), newPasscodeStatusCommand(parent))
+		newPasscodeRevokeCommand(parent), newPasscodeStatusCommand(parent), newPasscodeListCommand(parent))
 	return cmd
 }
 
@@ -356,15 +357,27 @@ is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
 }
 
 func newPasscodeStatusCommand(o *options) *cobra.Command {
-	return &cobra.Command{
+	pf := newPrintFlags("")
+	cmd := &cobra.Command{
 		Use:   "status NAME",
 		Short: "Show a passcode's state (never the passcode)",
 		Long: `Show a passcode's phase, user, times, revision, Secret name and Ready condition. The passcode
-itself is never shown: this plugin does not read Secrets.`,
-		Example:           `  kubectl dashboard passcode status jane-api`,
+itself is never shown: this plugin does not read Secrets.
+
+Output flags are kubectl's: -o json or yaml print the Passcode as it is (its status keeps the
+SHA-256 hash of the passcode, as kubectl get shows it, never the passcode), -o name prints
+passcode/NAME, -o wide the row of passcode list -o wide, and jsonpath, go-template and
+custom-columns work as with kubectl get.`,
+		Example: `  kubectl dashboard passcode status jane-api
+  kubectl dashboard passcode status jane-api -o yaml
+  kubectl dashboard passcode status jane-api -o jsonpath='{.status.expiresAt}'`,
 		Args:              exactArgs(1, "NAME (a Passcode)"),
 		ValidArgsFunction: o.completePasscodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pr, err := pf.printer(false)
+			if err != nil {
+				return err
+			}
 			c, ns, err := o.target()
 			if err != nil {
 				return err
@@ -373,28 +386,75 @@ itself is never shown: this plugin does not read Secrets.`,
 			if err != nil {
 				return err
 			}
-			return o.printPasscodeStatus(pc)
+			if pf.output == "" {
+				return o.describePasscode(pc)
+			}
+			return pr.printObject(o.streams.Out, pc, passcodeTable)
 		},
 	}
+	pf.addFlags(cmd)
+	return cmd
 }
 
-// printPasscodeStatus writes pc's state as aligned "Field: value" lines.
-func (o *options) printPasscodeStatus(pc *accessv1alpha1.Passcode) error {
-	orNone := func(s, none string) string {
-		if s == "" {
-			return none
-		}
-		return s
+func newPasscodeListCommand(o *options) *cobra.Command {
+	lf := &listFlags{}
+	pf := newPrintFlags("")
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls", "get"},
+		Short:   "List passcodes: Passcode, User, Status, Expires, Renews, Revision, Last Used",
+		Long: `List the passcodes of a project (Passcode objects), sorted by name: PASSCODE, USER, STATUS,
+EXPIRES, RENEWS, REVISION, LAST USED; -o wide adds ROTATION, TENURE, SECRET, REVOKED, READY and
+AGE, and -A a first column NAMESPACE. The passcodes themselves are never shown.
+
+Output flags are kubectl's, as with users list.`,
+		Example: `  kubectl dashboard passcode list
+  kubectl dashboard passcode list -A -o wide
+  kubectl dashboard passcode list -o name`,
+		Args:              exactArgs(0, "no arguments"),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pr, err := pf.printer(lf.allNamespaces)
+			if err != nil {
+				return err
+			}
+			c, ns, err := o.target()
+			if err != nil {
+				return err
+			}
+			opts, err := lf.options(ns)
+			if err != nil {
+				return err
+			}
+			var list accessv1alpha1.PasscodeList
+			if err := c.List(commandContext(cmd), &list, opts...); err != nil {
+				return fmt.Errorf("listing passcodes: %w", err)
+			}
+			if len(list.Items) == 0 && pr.human() {
+				o.noneFound("passcodes", ns, lf)
+				return nil
+			}
+			objs := make([]client.Object, len(list.Items))
+			for i := range list.Items {
+				objs[i] = &list.Items[i]
+			}
+			sort.SliceStable(objs, func(i, j int) bool {
+				if objs[i].GetNamespace() != objs[j].GetNamespace() {
+					return objs[i].GetNamespace() < objs[j].GetNamespace()
+				}
+				return objs[i].GetName() < objs[j].GetName()
+			})
+			return pr.printList(o.streams.Out, objs, passcodeTable)
+		},
 	}
-	phase := orNone(string(pc.Status.Phase), string(accessv1alpha1.PasscodePending))
-	rotation := accessv1alpha1.RotationManual
-	if pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy != "" {
-		rotation = pc.Spec.Rotation.Policy
-	}
-	secret := pc.Status.SecretName
-	if secret == "" {
-		secret = orNone(pc.Spec.SecretName, pc.Name)
-	}
+	lf.addFlags(cmd, "List the passcodes of every project (namespace), with a first column NAMESPACE")
+	pf.addFlags(cmd)
+	return cmd
+}
+
+// describePasscode writes pc's state as aligned "Field: value" lines, as kubectl describe does.
+func (o *options) describePasscode(pc *accessv1alpha1.Passcode) error {
+	v := viewPasscode(pc)
 	ready := "Unknown (the operator has not reported yet)"
 	if cond := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady); cond != nil {
 		ready = fmt.Sprintf("%s, reason %s", cond.Status, orNone(cond.Reason, "-"))
@@ -402,22 +462,22 @@ func (o *options) printPasscodeStatus(pc *accessv1alpha1.Passcode) error {
 			ready += ": " + cond.Message
 		}
 	}
-	tw := tabwriter.NewWriter(o.streams.Out, 0, 8, 1, ' ', 0)
+	tw := printers.GetNewTabWriter(o.streams.Out)
 	lines := [][2]string{
-		{"Passcode", pc.Name},
+		{columnPasscode, pc.Name},
 		{"Project", pc.Namespace},
-		{"User", pc.Spec.UserRef.Name},
-		{"Phase", phase},
+		{columnUser, pc.Spec.UserRef.Name},
+		{"Phase", v.phase},
 		{"Revoked", strconv.FormatBool(pc.Spec.Revoked)},
 		{"Tenure", pc.Spec.Tenure},
-		{"Rotation", string(rotation)},
+		{"Rotation", string(v.rotation)},
 		{"Issued At", orNone(formatTime(pc.Status.IssuedAt), "<none>")},
 		{"Expires At", orNone(formatTime(pc.Status.ExpiresAt), "<none>")},
 		{"Renewal Time", orNone(formatTime(pc.Status.RenewalTime), "<none>")},
 		{"Revision", strconv.FormatInt(pc.Status.Revision, 10)},
 		{"Last Used At", orNone(formatTime(pc.Status.LastUsedAt), "<never>")},
-		{"Secret", secret},
-		{"Ready", ready},
+		{"Secret", v.secret},
+		{columnReady, ready},
 	}
 	for _, l := range lines {
 		if _, err := fmt.Fprintf(tw, "%s:\t%s\n", l[0], tableCell(l[1])); err != nil {

@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/plugin"
@@ -186,6 +188,50 @@ var _ = Describe("passcode", func() {
 			}
 			Expect(r.Out + r.ErrOut).NotTo(ContainSubstring(secretValue))
 			Expect(r.Out + r.ErrOut).NotTo(ContainSubstring("sha256:"))
+
+			By("-o json and yaml: the Passcode as it is (status.hash as kubectl get shows it), never the Secret's value")
+			for _, format := range []string{"json", "yaml"} {
+				out := run("passcode", "status", "jane-api", "-n", ns, "-o", format).succeed().Out
+				Expect(out).NotTo(ContainSubstring(secretValue))
+				var got accessv1alpha1.Passcode
+				Expect(yaml.UnmarshalStrict([]byte(out), &got)).To(Succeed(), "one Passcode, not a List")
+				Expect(got.Kind).To(Equal("Passcode"))
+				Expect(got.Status).To(Equal(getPasscode(ns, "jane-api").Status))
+				Expect(got.Spec).To(Equal(pc.Spec))
+			}
+			Expect(run("passcode", "status", "jane-api", "-n", ns, "-o", "name").succeed().Out).To(Equal("passcode/jane-api\n"))
+			Expect(run("passcode", "status", "jane-api", "-n", ns, "-o", "jsonpath={.status.revision}").succeed().Out).To(Equal("3"))
+			wide := run("passcode", "status", "jane-api", "-n", ns, "-o", "wide").succeed().Out
+			Expect(strings.Fields(strings.SplitN(wide, "\n", 2)[0])).To(Equal([]string{"PASSCODE", "USER", "STATUS", "EXPIRES", "RENEWS", "REVISION",
+				"LAST", "USED", "ROTATION", "TENURE", "SECRET", "REVOKED", "READY", "AGE"}))
+			Expect(wide).To(MatchRegexp(`(?m)^jane-api\s+jane\s+Active\s+2026-02-01T03:04:05Z\s+2026-01-22T03:04:05Z\s+3\s+2026-01-02T04:04:05Z\s+` +
+				`Manual\s+30d\s+jane-api\s+false\s+True \(Issued\)\s+\d+s$`))
+			Expect(wide).NotTo(ContainSubstring("sha256:"))
+			run("passcode", "status", "jane-api", "-n", ns, "-o", "toml").fail(plugin.ExitUsage, `invalid --output "toml": allowed formats are`)
+		})
+
+		It("list shows the project's passcodes, and takes kubectl's output flags, -l and -A", func() {
+			createUser(ns, "omar", "omar@example.com", accessv1alpha1.RoleMember, "")
+			run("passcode", "grant", "omar", "-n", ns, "--tenure", "1d", "--name", "omar-ci").succeed()
+			ci := getPasscode(ns, "omar-ci")
+			ci.Labels = map[string]string{"purpose": "ci", "test": ns}
+			Expect(k8sClient.Update(ctx, ci)).To(Succeed())
+
+			out := run("passcode", "list", "-n", ns).succeed().Out
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			Expect(lines).To(HaveLen(3))
+			Expect(strings.Fields(lines[0])).To(Equal([]string{"PASSCODE", "USER", "STATUS", "EXPIRES", "RENEWS", "REVISION", "LAST", "USED"}))
+			Expect(strings.Fields(lines[1])).To(Equal([]string{"jane-api", "jane", "Pending", "<none>", "<none>", "0", "<never>"}))
+			Expect(strings.Fields(lines[2])[0]).To(Equal("omar-ci"))
+
+			Expect(run("passcode", "list", "-n", ns, "-o", "name").succeed().Out).To(Equal("passcode/jane-api\npasscode/omar-ci\n"))
+			Expect(run("passcode", "list", "-A", "-l", "purpose=ci,test="+ns).succeed().Out).To(MatchRegexp(`^NAMESPACE\s+PASSCODE\s.*\n%s\s+omar-ci\s+omar\s`, ns))
+			var list metav1.List
+			Expect(yaml.Unmarshal([]byte(run("passcode", "list", "-n", ns, "-o", "yaml", "-l", "purpose!=ci").succeed().Out), &list)).To(Succeed())
+			Expect(list.Items).To(HaveLen(1))
+			r := run("passcode", "list", "-n", newNamespace())
+			Expect(r.succeed().Out).To(BeEmpty())
+			Expect(r.ErrOut).To(ContainSubstring("No passcodes found in project (namespace)"))
 		})
 
 		It("status of a passcode the operator has not handled yet says Pending", func() {

@@ -1,18 +1,18 @@
 package plugin
 
 import (
-	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
@@ -26,6 +26,13 @@ const (
 	ColumnUserStatus     = "User Status"
 	ColumnLastLogin      = "Last Login"
 	ColumnPasscodeStatus = "Passcode-Status"
+)
+
+// Columns of the tables beside the export's.
+const (
+	columnUser     = "User"
+	columnReady    = "Ready"
+	columnPasscode = "Passcode"
 )
 
 // ExportColumns are the columns of `users export`, without Project.
@@ -134,70 +141,115 @@ func csvCell(s string) string {
 	return s
 }
 
-// orderedObject is a JSON object whose keys keep their order.
-type orderedObject struct {
-	keys, values []string
+// userTable is the table of `users list`: USER (the object's name, the USER argument of the other
+// commands), then the dashboard's columns, named as in the CSV download; -o wide adds Access,
+// Ready and Age.
+var userTable = tableSpec{
+	columns: []metav1.TableColumnDefinition{
+		{Name: columnUser, Type: cellString, Format: cellName, Description: "The DashboardUser's name: the USER argument of the other commands"},
+		{Name: ColumnName, Type: cellString, Description: "spec.displayName"},
+		{Name: ColumnRole, Type: cellString, Description: "spec.role"},
+		{Name: ColumnEmail, Type: cellString, Description: "spec.email"},
+		{Name: ColumnUserStatus, Type: cellString, Description: "status.phase; Pending until the operator reports"},
+		{Name: ColumnLastLogin, Type: cellString, Description: "status.lastLoginAt, RFC 3339 in UTC"},
+		{Name: ColumnPasscodeStatus, Type: cellString, Description: "status.passcodeStatus; None without a passcode"},
+		{Name: "Access", Type: cellString, Priority: 1, Description: "spec.access"},
+		{Name: columnReady, Type: cellString, Priority: 1, Description: "The Ready condition: status (reason)"},
+		{Name: "Age", Type: cellString, Priority: 1, Description: "Since metadata.creationTimestamp"},
+	},
+	cells: func(obj runtime.Object) []any {
+		u, ok := obj.(*accessv1alpha1.DashboardUser)
+		if !ok {
+			return nil
+		}
+		r := RowForUser(u)
+		access := u.Spec.Access
+		if access == "" {
+			access = accessv1alpha1.AccessGranted
+		}
+		return []any{r.Object, r.Name, r.Role, r.Email, r.UserStatus, r.LastLogin, r.PasscodeStatus,
+			string(access), readyCell(u.Status.Conditions), age(u.CreationTimestamp)}
+	},
 }
 
-// MarshalJSON writes the keys in order.
-func (o orderedObject) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			buf.WriteByte(',')
+// passcodeTable is the table of `passcode list` (and of `passcode status -o wide`): the columns of
+// `kubectl get passcodes`; -o wide adds Rotation, Tenure, Secret, Revoked, Ready and Age.
+var passcodeTable = tableSpec{
+	columns: []metav1.TableColumnDefinition{
+		{Name: columnPasscode, Type: cellString, Format: cellName, Description: "The Passcode's name: the NAME argument of the other passcode commands"},
+		{Name: columnUser, Type: cellString, Description: "spec.userRef.name"},
+		{Name: "Status", Type: cellString, Description: "status.phase; Pending until the operator reports"},
+		{Name: "Expires", Type: cellString, Description: "status.expiresAt, RFC 3339 in UTC"},
+		{Name: "Renews", Type: cellString, Description: "status.renewalTime, RFC 3339 in UTC"},
+		{Name: "Revision", Type: cellInteger, Description: "status.revision"},
+		{Name: "Last Used", Type: cellString, Description: "status.lastUsedAt, RFC 3339 in UTC"},
+		{Name: "Rotation", Type: cellString, Priority: 1, Description: "spec.rotation.policy"},
+		{Name: "Tenure", Type: cellString, Priority: 1, Description: "spec.tenure"},
+		{Name: "Secret", Type: cellString, Priority: 1, Description: "The Secret that holds the passcode (never read by the plugin)"},
+		{Name: "Revoked", Type: cellBoolean, Priority: 1, Description: "spec.revoked"},
+		{Name: columnReady, Type: cellString, Priority: 1, Description: "The Ready condition: status (reason)"},
+		{Name: "Age", Type: cellString, Priority: 1, Description: "Since metadata.creationTimestamp"},
+	},
+	cells: func(obj runtime.Object) []any {
+		pc, ok := obj.(*accessv1alpha1.Passcode)
+		if !ok {
+			return nil
 		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		vb, err := json.Marshal(o.values[i])
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(vb)
-	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+		v := viewPasscode(pc)
+		return []any{pc.Name, pc.Spec.UserRef.Name, v.phase, orNone(formatTime(pc.Status.ExpiresAt), "<none>"),
+			orNone(formatTime(pc.Status.RenewalTime), "<none>"), pc.Status.Revision, orNone(formatTime(pc.Status.LastUsedAt), "<never>"),
+			string(v.rotation), pc.Spec.Tenure, v.secret, pc.Spec.Revoked, readyCell(pc.Status.Conditions), age(pc.CreationTimestamp)}
+	},
 }
 
-// RenderJSON writes rows as a JSON array of objects whose keys are exactly the export columns (with
-// Project first when withProject), in the order given. An empty Last Login is "".
-func RenderJSON(w io.Writer, rows []UserRow, withProject bool) error {
-	header := exportHeader(withProject)
-	objects := make([]orderedObject, 0, len(rows))
-	for _, r := range rows {
-		objects = append(objects, orderedObject{keys: header, values: r.exportFields(withProject)})
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(objects)
+// passcodeView is what the plugin shows of a Passcode beyond its fields: defaults filled in.
+type passcodeView struct {
+	phase    string
+	rotation accessv1alpha1.RotationPolicy
+	secret   string
 }
 
-// RenderTable writes rows as the table of `users list`: USER, NAME, ROLE, EMAIL, USER STATUS,
-// LAST LOGIN, PASSCODE-STATUS, with a leading PROJECT column when withProject.
-func RenderTable(w io.Writer, rows []UserRow, withProject bool) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	header := "USER\tNAME\tROLE\tEMAIL\tUSER STATUS\tLAST LOGIN\tPASSCODE-STATUS"
-	if withProject {
-		header = "PROJECT\t" + header
+func viewPasscode(pc *accessv1alpha1.Passcode) passcodeView {
+	v := passcodeView{
+		phase:    orNone(string(pc.Status.Phase), string(accessv1alpha1.PasscodePending)),
+		rotation: accessv1alpha1.RotationManual,
+		secret:   pc.Status.SecretName,
 	}
-	if _, err := fmt.Fprintln(tw, header); err != nil {
-		return err
+	if pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy != "" {
+		v.rotation = pc.Spec.Rotation.Policy
 	}
-	for _, r := range rows {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", tableCell(r.Object), tableCell(r.Name), tableCell(r.Role),
-			tableCell(r.Email), tableCell(r.UserStatus), tableCell(r.LastLogin), tableCell(r.PasscodeStatus))
-		if withProject {
-			line = tableCell(r.Project) + "\t" + line
-		}
-		if _, err := fmt.Fprintln(tw, line); err != nil {
-			return err
-		}
+	if v.secret == "" {
+		v.secret = orNone(pc.Spec.SecretName, pc.Name)
 	}
-	return tw.Flush()
+	return v
+}
+
+// orNone is s, or none when s is empty.
+func orNone(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
+}
+
+// readyCell is the Ready condition as a cell: "True (Issued)", or Unknown before the operator reports.
+func readyCell(conditions []metav1.Condition) string {
+	cond := apimeta.FindStatusCondition(conditions, accessv1alpha1.ConditionReady)
+	if cond == nil {
+		return string(metav1.ConditionUnknown)
+	}
+	if cond.Reason == "" {
+		return string(cond.Status)
+	}
+	return fmt.Sprintf("%s (%s)", cond.Status, cond.Reason)
+}
+
+// age is the time since t as kubectl get shows it (5m, 3d), or <unknown>.
+func age(t metav1.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(time.Since(t.Time))
 }
 
 // tableCell keeps a cell on one line and harmless to a terminal: tab, CR and LF become spaces, and

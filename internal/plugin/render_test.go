@@ -3,11 +3,9 @@ package plugin
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -96,96 +94,6 @@ func TestRenderCSVAllNamespaces(t *testing.T) {
 	}
 }
 
-func TestRenderJSON(t *testing.T) {
-	for _, withProject := range []bool{false, true} {
-		var buf bytes.Buffer
-		if err := RenderJSON(&buf, sampleRows(), withProject); err != nil {
-			t.Fatal(err)
-		}
-		// Keys are exactly the columns, in their order.
-		dec := json.NewDecoder(strings.NewReader(buf.String()))
-		var raw []json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			t.Fatalf("%v:\n%s", err, buf.String())
-		}
-		if len(raw) != 3 {
-			t.Fatalf("%d objects, want 3", len(raw))
-		}
-		wantKeys := ExportColumns
-		if withProject {
-			wantKeys = append([]string{"Project"}, ExportColumns...)
-		}
-		if keys := objectKeys(t, raw[1]); strings.Join(keys, "|") != strings.Join(wantKeys, "|") {
-			t.Errorf("withProject=%v: keys %q, want %q", withProject, keys, wantKeys)
-		}
-		var objs []map[string]string
-		if err := json.Unmarshal(buf.Bytes(), &objs); err != nil {
-			t.Fatal(err)
-		}
-		jane := objs[1]
-		if jane["Name"] != "Doe, Jane \"JD\"\nSecond line" || jane["Role"] != "Admin" || jane["Email"] != "jane@x.io" ||
-			jane["User Status"] != "Active" || jane["Last Login"] != "2026-03-04T04:06:07Z" || jane["Passcode-Status"] != "Expiring" {
-			t.Errorf("jane: %v", jane)
-		}
-		if last, ok := objs[2]["Last Login"]; !ok || last != "" {
-			t.Errorf("an empty Last Login must be an empty string, got %q (present %v)", last, ok)
-		}
-		if _, ok := objs[0]["Project"]; ok != withProject {
-			t.Errorf("withProject=%v but Project present=%v", withProject, ok)
-		}
-	}
-	var empty bytes.Buffer
-	if err := RenderJSON(&empty, nil, false); err != nil || strings.TrimSpace(empty.String()) != "[]" {
-		t.Errorf("no users: %q, %v", empty.String(), err)
-	}
-}
-
-// objectKeys lists the keys of a JSON object in the order they appear.
-func objectKeys(t *testing.T, obj json.RawMessage) []string {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	var keys []string
-	if _, err := dec.Token(); err != nil { // {
-		t.Fatal(err)
-	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, k.(string))
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return keys
-}
-
-func TestRenderTable(t *testing.T) {
-	var buf bytes.Buffer
-	if err := RenderTable(&buf, sampleRows(), true); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("a display name with a newline must stay on one line:\n%s", buf.String())
-	}
-	if fields := strings.Fields(lines[0]); strings.Join(fields, " ") != "PROJECT USER NAME ROLE EMAIL USER STATUS LAST LOGIN PASSCODE-STATUS" {
-		t.Errorf("header %q", lines[0])
-	}
-	if !strings.Contains(lines[2], "Doe, Jane \"JD\" Second line") || !strings.HasPrefix(lines[2], "a-project") {
-		t.Errorf("jane's line %q", lines[2])
-	}
-	buf.Reset()
-	if err := RenderTable(&buf, sampleRows(), false); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(buf.String(), "USER ") {
-		t.Errorf("without -A the table starts with USER: %q", buf.String())
-	}
-}
-
 // TestCSVNeutralisesFormulas: a cell a spreadsheet would run as a formula goes out as text (OWASP
 // CSV injection); ordinary cells are untouched.
 func TestCSVNeutralisesFormulas(t *testing.T) {
@@ -206,23 +114,5 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 		if got := records[i+1][0]; got != w {
 			t.Errorf("row %d: %q, want %q", i+1, got, w)
 		}
-	}
-}
-
-// TestTableEscapesControlCharacters: an ANSI escape in a display name never reaches the terminal raw.
-func TestTableEscapesControlCharacters(t *testing.T) {
-	var buf bytes.Buffer
-	rows := []UserRow{{Object: "jane", Name: "\x1b[2J\x1b[31mRED\x07\u009b", Role: "Member", Email: "a@x.io"}}
-	if err := RenderTable(&buf, rows, false); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	for _, c := range out {
-		if c != '\n' && unicode.IsControl(c) {
-			t.Fatalf("a raw control character %U reached the output: %q", c, out)
-		}
-	}
-	if !strings.Contains(out, `\u001b[2J\u001b[31mRED\u0007\u009b`) {
-		t.Fatalf("the escapes are shown escaped: %q", out)
 	}
 }

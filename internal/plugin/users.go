@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -9,11 +10,8 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// Output formats of `users export`.
-const (
-	formatCSV  = "csv"
-	formatJSON = "json"
-)
+// formatCSV is the default format of `users export`: the dashboard's download.
+const formatCSV = "csv"
 
 func newUsersCommand(parent *options) *cobra.Command {
 	cmd := &cobra.Command{
@@ -40,89 +38,141 @@ repository are left alone.`,
 	return cmd
 }
 
-// listRows reads the users of the namespace (or of every namespace) as sorted rows.
-func (o *options) listRows(cmd *cobra.Command, allNamespaces bool) ([]UserRow, string, error) {
+// listUsers reads the users of the namespace (or of every namespace) that match the selector,
+// sorted by namespace, then email, then name, as the users page shows them.
+func (o *options) listUsers(cmd *cobra.Command, lf *listFlags) ([]accessv1alpha1.DashboardUser, string, error) {
 	c, ns, err := o.target()
 	if err != nil {
 		return nil, "", err
 	}
-	var opts []client.ListOption
-	if !allNamespaces {
-		opts = append(opts, client.InNamespace(ns))
+	opts, err := lf.options(ns)
+	if err != nil {
+		return nil, ns, err
 	}
 	var list accessv1alpha1.DashboardUserList
 	if err := c.List(commandContext(cmd), &list, opts...); err != nil {
 		return nil, ns, fmt.Errorf("listing users: %w", err)
 	}
-	rows := make([]UserRow, 0, len(list.Items))
-	for i := range list.Items {
-		rows = append(rows, RowForUser(&list.Items[i]))
+	users := list.Items
+	sort.SliceStable(users, func(i, j int) bool {
+		a, b := &users[i], &users[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Spec.Email != b.Spec.Email {
+			return a.Spec.Email < b.Spec.Email
+		}
+		return a.Name < b.Name
+	})
+	return users, ns, nil
+}
+
+// printUsers prints users as -o asks; an empty table is a line on stderr, as with kubectl get.
+func (o *options) printUsers(pr *printer, users []accessv1alpha1.DashboardUser, ns string, lf *listFlags) error {
+	if len(users) == 0 && pr.human() {
+		o.noneFound("users", ns, lf)
+		return nil
 	}
-	SortRows(rows)
-	return rows, ns, nil
+	objs := make([]client.Object, len(users))
+	for i := range users {
+		objs[i] = &users[i]
+	}
+	return pr.printList(o.streams.Out, objs, userTable)
+}
+
+// noneFound says on stderr that a list is empty, and where.
+func (o *options) noneFound(what, ns string, lf *listFlags) {
+	where := fmt.Sprintf(" in project (namespace) %s", ns)
+	if lf.allNamespaces {
+		where = ""
+	}
+	if lf.selector != "" {
+		where += fmt.Sprintf(" matching %q", lf.selector)
+	}
+	o.warnf("No %s found%s.\n", what, where)
 }
 
 func newUsersListCommand(o *options) *cobra.Command {
-	var allNamespaces bool
+	lf := &listFlags{}
+	pf := newPrintFlags("")
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls", "get"},
-		Short:   "List users: Name, Role, Email, User Status, Last Login, Passcode-Status",
+		Short:   "List users: User, Name, Role, Email, User Status, Last Login, Passcode-Status",
+		Long: `List the users of a project (DashboardUser objects), as the users page shows them: USER (the
+object's name), NAME, ROLE, EMAIL, USER STATUS, LAST LOGIN, PASSCODE-STATUS, sorted by email;
+-o wide adds ACCESS, READY and AGE, and -A a first column NAMESPACE.
+
+Output flags are kubectl's: -o json or yaml print the DashboardUsers as they are, in a List
+(kubectl apply -f takes it back), -o name prints dashboarduser/NAME lines, and jsonpath,
+go-template and custom-columns work as with kubectl get.`,
 		Example: `  kubectl dashboard users list
-  kubectl dashboard users list -A`,
+  kubectl dashboard users list -A -l team=sales
+  kubectl dashboard users list -o wide --show-labels
+  kubectl dashboard users list -o yaml > users.yaml
+  kubectl dashboard users list -o jsonpath='{.items[*].spec.email}'
+  kubectl dashboard users list -o custom-columns=EMAIL:.spec.email,ROLE:.spec.role --no-headers`,
 		Args:              exactArgs(0, "no arguments"),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rows, ns, err := o.listRows(cmd, allNamespaces)
+			pr, err := pf.printer(lf.allNamespaces)
 			if err != nil {
 				return err
 			}
-			if len(rows) == 0 {
-				if allNamespaces {
-					o.warnf("No users found.\n")
-				} else {
-					o.warnf("No users found in project (namespace) %s.\n", ns)
-				}
-				return nil
+			users, ns, err := o.listUsers(cmd, lf)
+			if err != nil {
+				return err
 			}
-			return RenderTable(o.streams.Out, rows, allNamespaces)
+			return o.printUsers(pr, users, ns, lf)
 		},
 	}
-	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "List the users of every project (namespace), with a PROJECT column")
+	lf.addFlags(cmd, "List the users of every project (namespace), with a first column NAMESPACE")
+	pf.addFlags(cmd)
 	return cmd
 }
 
 func newUsersExportCommand(o *options) *cobra.Command {
-	var allNamespaces bool
-	var format string
+	lf := &listFlags{}
+	pf := newPrintFlags(formatCSV, formatCSV)
 	cmd := &cobra.Command{
-		Use:   "export [-o csv|json]",
-		Short: "Download the users list as CSV or JSON",
-		Long: `Write the users list as the dashboard's download has it: columns Name, Role, Email, User Status,
-Last Login, Passcode-Status (with a first column Project when --all-namespaces), rows sorted by
-project then email. CSV (the default) has a header row and RFC 4180 quoting; JSON is an array of
-objects with exactly those keys. Last Login is RFC 3339 in UTC, empty if the user never logged in.`,
+		Use:   "export [-o csv|json|yaml|...]",
+		Short: "Download the users list as CSV (the dashboard's download), or in any kubectl output format",
+		Long: `Write the users list as the dashboard's download has it (-o csv, the default): columns Name, Role,
+Email, User Status, Last Login, Passcode-Status (with a first column Project when
+--all-namespaces), rows sorted by project then email, a header row and RFC 4180 quoting. Last
+Login is RFC 3339 in UTC, empty if the user never logged in.
+
+Every other -o is kubectl's, as with users list: -o json or yaml print the DashboardUsers as they
+are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=... as kubectl get.`,
 		Example: `  kubectl dashboard users export > users.csv
-  kubectl dashboard users export -o json -A`,
+  kubectl dashboard users export -A -l team=sales > sales.csv
+  kubectl dashboard users export -o yaml > users.yaml`,
 		Args:              exactArgs(0, "no arguments"),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != formatCSV && format != formatJSON {
-				return usageErrorf("invalid --output %q: must be csv or json", format)
+			var pr *printer
+			if !pf.isExtra() {
+				var err error
+				if pr, err = pf.printer(lf.allNamespaces); err != nil {
+					return err
+				}
 			}
-			rows, _, err := o.listRows(cmd, allNamespaces)
+			users, ns, err := o.listUsers(cmd, lf)
 			if err != nil {
 				return err
 			}
-			if format == formatJSON {
-				return RenderJSON(o.streams.Out, rows, allNamespaces)
+			if pr != nil {
+				return o.printUsers(pr, users, ns, lf)
 			}
-			return RenderCSV(o.streams.Out, rows, allNamespaces)
+			rows := make([]UserRow, len(users))
+			for i := range users {
+				rows[i] = RowForUser(&users[i])
+			}
+			return RenderCSV(o.streams.Out, rows, lf.allNamespaces)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", formatCSV, "Output format: csv or json")
-	cmd.Flags().BoolVarP(&allNamespaces, "all-namespaces", "A", false, "Export the users of every project (namespace), with a first column Project")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{formatCSV, formatJSON}, cobra.ShellCompDirectiveNoFileComp))
+	lf.addFlags(cmd, "Export the users of every project (namespace), with a first column Project (NAMESPACE in a table)")
+	pf.addFlags(cmd)
 	return cmd
 }
 

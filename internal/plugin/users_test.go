@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/plugin"
@@ -96,18 +98,78 @@ var _ = Describe("users", func() {
 			}
 		})
 
-		It("adds PROJECT with -A, and says so when a project has no users", func() {
+		It("adds NAMESPACE with -A, and says so when a project has no users", func() {
 			aProject()
 			other := newNamespace()
 			createUser(other, "zoe", "zoe@example.com", accessv1alpha1.RoleCreator, "Zoe")
 			out := run("users", "list", "-A").succeed().Out
-			Expect(out).To(HavePrefix("PROJECT "))
+			Expect(out).To(HavePrefix("NAMESPACE "))
 			Expect(out).To(MatchRegexp(`(?m)^%s\s+jane\s`, ns))
 			Expect(out).To(MatchRegexp(`(?m)^%s\s+zoe\s+Zoe\s+Creator\s+zoe@example.com\s+Pending\s+None$`, other))
 
 			r := run("users", "list", "-n", newNamespace()).succeed()
 			Expect(r.Out).To(BeEmpty())
 			Expect(r.ErrOut).To(ContainSubstring("No users found"))
+		})
+
+		It("prints the DashboardUsers themselves with -o json and yaml, in a List that round-trips", func() {
+			aProject()
+			out := run("users", "list", "-n", ns, "-o", "json").succeed().Out
+			var list struct {
+				APIVersion, Kind string
+				Items            []accessv1alpha1.DashboardUser
+			}
+			Expect(json.Unmarshal([]byte(out), &list)).To(Succeed())
+			Expect(list.APIVersion).To(Equal("v1"))
+			Expect(list.Kind).To(Equal("List"))
+			Expect(list.Items).To(HaveLen(3))
+			jane := getUser(ns, "jane")
+			Expect(list.Items[1].Spec).To(Equal(jane.Spec))
+			Expect(list.Items[1].Status).To(Equal(jane.Status))
+			Expect(list.Items[1].UID).To(Equal(jane.UID))
+			Expect(list.Items[1].TypeMeta).To(Equal(metav1.TypeMeta{APIVersion: "access.dashboardops.io/v1alpha1", Kind: "DashboardUser"}))
+
+			By("-o yaml decodes as the same objects, and updates them unchanged")
+			var fromYAML metav1.List
+			Expect(yaml.UnmarshalStrict([]byte(run("users", "list", "-n", ns, "-o", "yaml").succeed().Out), &fromYAML)).To(Succeed())
+			Expect(fromYAML.Items).To(HaveLen(3))
+			var u accessv1alpha1.DashboardUser
+			Expect(yaml.Unmarshal(fromYAML.Items[1].Raw, &u)).To(Succeed())
+			Expect(u.Spec).To(Equal(jane.Spec))
+			Expect(k8sClient.Update(ctx, &u)).To(Succeed(), "what -o yaml prints is an object the API server takes back")
+
+			By("an empty project is an empty List, not a message")
+			empty := run("users", "list", "-n", newNamespace(), "-o", "json").succeed()
+			Expect(empty.Out).To(MatchJSON(`{"apiVersion":"v1","kind":"List","items":[],"metadata":{"resourceVersion":""}}`))
+			Expect(empty.ErrOut).To(BeEmpty())
+		})
+
+		It("takes -o name, jsonpath, custom-columns, --no-headers and -l", func() {
+			aProject()
+			omar := getUser(ns, "omar")
+			omar.Labels = map[string]string{"team": "sales", "test": ns} // other tests' projects share the API server
+			Expect(k8sClient.Update(ctx, omar)).To(Succeed())
+
+			Expect(run("users", "list", "-n", ns, "-o", "name").succeed().Out).To(Equal("dashboarduser/abe\ndashboarduser/jane\ndashboarduser/omar\n"))
+			Expect(run("users", "list", "-n", ns, "-o", "jsonpath={.items[*].spec.email}").succeed().Out).
+				To(Equal("abe@example.com jane@example.com omar@example.com"))
+			Expect(run("users", "list", "-n", ns, "-o", "custom-columns=EMAIL:.spec.email,ROLE:.spec.role", "--no-headers").succeed().Out).
+				To(MatchRegexp(`^abe@example.com\s+Approver\njane@example.com\s+Admin\nomar@example.com\s+Member\n$`))
+			Expect(run("users", "list", "-n", ns, "-l", "team=sales", "-o", "name").succeed().Out).To(Equal("dashboarduser/omar\n"))
+			Expect(run("users", "list", "-A", "-l", "team=sales,test="+ns, "-o", "name").succeed().Out).To(Equal("dashboarduser/omar\n"))
+			Expect(run("users", "list", "-n", ns, "-l", "team!=sales", "--no-headers").succeed().Out).To(MatchRegexp(`^abe\s.*\njane\s.*\n$`))
+			r := run("users", "list", "-n", ns, "-l", "team=ops").succeed()
+			Expect(r.Out).To(BeEmpty())
+			Expect(r.ErrOut).To(Equal(fmt.Sprintf("No users found in project (namespace) %s matching \"team=ops\".\n", ns)))
+			Expect(run("users", "list", "-n", ns, "-o", "wide").succeed().Out).To(MatchRegexp(`(?m)^omar\s+Omar\s+Member\s+omar@example.com\s+Invited\s+None\s+Granted\s+Unknown\s+\d+s$`))
+		})
+
+		It("refuses a bad -o or -l before reading anything, naming the flag (exit code 2)", func() {
+			run("users", "list", "-n", ns, "-o", "toml").fail(plugin.ExitUsage, `invalid --output "toml": allowed formats are custom-columns, custom-columns-file, go-template`)
+			run("users", "list", "-n", ns, "-o", "jsonpath={.items[").fail(plugin.ExitUsage, `invalid --output "jsonpath={.items["`)
+			run("users", "list", "-n", ns, "-o", "custom-columns=EMAIL").fail(plugin.ExitUsage, `invalid --output "custom-columns=EMAIL"`)
+			run("users", "list", "-n", ns, "-l", "team in (a").fail(plugin.ExitUsage, `invalid --selector "team in (a"`)
+			run("users", "list", "-n", ns, "-o", "csv").fail(plugin.ExitUsage, `invalid --output "csv"`)
 		})
 	})
 
@@ -128,16 +190,20 @@ var _ = Describe("users", func() {
 			Expect(run("users", "export", "-n", ns, "-o", "csv").succeed().Out).To(Equal(out))
 		})
 
-		It("round-trips every user through JSON, with exactly the columns as keys", func() {
+		It("takes kubectl's output formats besides csv: -o json is the DashboardUsers in a List", func() {
 			want := aProject()
 			out := run("users", "export", "-n", ns, "-o", "json").succeed().Out
-			var got []map[string]string
-			Expect(json.Unmarshal([]byte(out), &got)).To(Succeed())
-			Expect(got).To(HaveLen(len(want)))
+			var list accessv1alpha1.DashboardUserList
+			Expect(json.Unmarshal([]byte(out), &list)).To(Succeed())
+			Expect(list.Kind).To(Equal("List"))
+			Expect(list.Items).To(HaveLen(len(want)))
 			for i, w := range want {
-				Expect(got[i]).To(Equal(map[string]string{"Name": w.Name, "Role": w.Role, "Email": w.Email,
-					"User Status": w.UserStatus, "Last Login": w.LastLogin, "Passcode-Status": w.PasscodeStatus}))
+				Expect(list.Items[i].Spec.Email).To(Equal(w.Email))
 			}
+			Expect(run("users", "export", "-n", ns, "-o", "yaml").succeed().Out).To(HavePrefix("apiVersion: v1\nitems:\n"))
+			Expect(run("users", "export", "-n", ns, "-o", "name").succeed().Out).To(HavePrefix("dashboarduser/abe\n"))
+			Expect(run("users", "export", "-n", ns, "--template", "{{range .items}}{{.spec.email}} {{end}}").succeed().Out).
+				To(Equal("abe@example.com jane@example.com omar@example.com "), "--template without -o replaces csv, as kubectl get --template")
 		})
 
 		It("adds Project with -A, sorted by project then email", func() {
@@ -164,16 +230,20 @@ var _ = Describe("users", func() {
 				Expect(mine[i]).To(Equal([]string{w.Project, w.Name, w.Role, w.Email, w.UserStatus, w.LastLogin, w.PasscodeStatus}))
 			}
 
-			var objs []map[string]string
-			Expect(json.Unmarshal([]byte(run("users", "export", "-A", "-o", "json").succeed().Out), &objs)).To(Succeed())
-			for _, o := range objs {
-				Expect(o).To(HaveLen(7))
-				Expect(o).To(HaveKey("Project"))
-			}
+			By("-l selects the users of the CSV too")
+			zoe := getUser(other, "zoe")
+			zoe.Labels = map[string]string{"test": other}
+			Expect(k8sClient.Update(ctx, zoe)).To(Succeed())
+			records, err = csv.NewReader(strings.NewReader(run("users", "export", "-A", "-l", "test="+other).succeed().Out)).ReadAll()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(records).To(Equal([][]string{
+				{"Project", "Name", "Role", "Email", "User Status", "Last Login", "Passcode-Status"},
+				{other, "Zoe", "Creator", "zoe@example.com", "Pending", "", "None"},
+			}))
 		})
 
-		It("refuses an unknown format", func() {
-			run("users", "export", "-n", ns, "-o", "yaml").fail(plugin.ExitUsage, `invalid --output "yaml": must be csv or json`)
+		It("refuses an unknown format, listing the allowed ones, csv among them", func() {
+			run("users", "export", "-n", ns, "-o", "toml").fail(plugin.ExitUsage, `invalid --output "toml": allowed formats are csv, custom-columns`)
 		})
 	})
 
