@@ -33,9 +33,11 @@ const (
 	// expiryMargin is how long after the aligned expiresAt the bench waits for the last wipe.
 	expiryMargin = 2 * time.Minute
 	// expiryLead is how far ahead the aligned second is: time to rewrite every passcode, restart
-	// the manager and let it read everything, plus a per-passcode share for large -expiry-n.
-	expiryLead       = 10 * time.Second
-	expiryLeadPerOne = 15 * time.Millisecond
+	// the manager and let it settle, plus a per-passcode share for large -expiry-n. Settling
+	// includes the passcode.expiring notifications (on by default), which the moved expiresAt makes
+	// due at once: in a real burst they went out renewBefore earlier, so they must not overlap it.
+	expiryLead       = 20 * time.Second
+	expiryLeadPerOne = 40 * time.Millisecond
 )
 
 // expiryResult is the expiry phase's figures.
@@ -260,11 +262,32 @@ func (b *bench) alignExpiry(ctx context.Context, u userSet, t *expiryTracker, re
 	if err := b.startManager(ctx); err != nil {
 		return err
 	}
+	if err := b.awaitQuiet(ctx, res.at); err != nil {
+		return err
+	}
 	res.headroom = time.Until(res.at)
 	if res.headroom <= 0 {
-		return fmt.Errorf("the manager was ready %s after the aligned expiresAt: raise expiryLead", -res.headroom)
+		return fmt.Errorf("the manager settled %s after the aligned expiresAt: raise expiryLead", -res.headroom)
 	}
 	return nil
+}
+
+// awaitQuiet waits, until deadline, for 3 s in which the manager wrote nothing (audit log).
+func (b *bench) awaitQuiet(ctx context.Context, deadline time.Time) error {
+	for time.Now().Before(deadline) {
+		from := time.Now().Add(-3 * time.Second)
+		q, err := b.quiet(from, 3*time.Second)
+		if err != nil {
+			return err
+		}
+		if len(q.writes) == 0 {
+			return nil
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	return nil // reported as no headroom
 }
 
 func (t *expiryTracker) summarize(res *expiryResult) {
