@@ -351,10 +351,13 @@ func histText(h map[int]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func moreThanOnce(h map[int]int) int {
+func moreThanOnce(h map[int]int) int { return moreThan(h, 1) }
+
+// moreThan counts the Passcodes written more than limit times.
+func moreThan(h map[int]int, limit int) int {
 	n := 0
 	for k, v := range h {
-		if k > 1 {
+		if k > limit {
 			n += v
 		}
 	}
