@@ -99,8 +99,11 @@ func TestInvitesThroughMailpit(t *testing.T) {
 	if inv.Attempts < 1 || !strings.Contains(inv.LastError, mp.smtpAddr()) || strings.Contains(inv.LastError, "/invitations/") {
 		t.Errorf("after a failed delivery: attempts %d, lastError %q (want the server's address, no link)", inv.Attempts, inv.LastError)
 	}
-	if failed.Status.Phase == accessv1alpha1.UserInvited || inv.SentAt != nil {
-		t.Errorf("ben is %q with sentAt %v although nothing was delivered", failed.Status.Phase, inv.SentAt)
+	if failed.Status.Phase != accessv1alpha1.UserPending || inv.SentAt != nil || inv.NextAttemptAt == nil {
+		t.Errorf("ben is %q with sentAt %v, nextAttemptAt %v: want Pending, not sent, a retry planned", failed.Status.Phase, inv.SentAt, inv.NextAttemptAt)
+	}
+	if ready := apimeta.FindStatusCondition(failed.Status.Conditions, accessv1alpha1.ConditionReady); !strings.Contains(ready.Message, mp.smtpAddr()) {
+		t.Errorf("Ready's message %q does not name the mail server", ready.Message)
 	}
 	t.Logf("mail server down: phase %q, attempts %d, lastError %q", failed.Status.Phase, inv.Attempts, inv.LastError)
 
