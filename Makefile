@@ -54,7 +54,7 @@ verify: generate manifests fmt tidy vet lint ## Regenerate everything and fail i
 	fi
 
 .PHONY: test-deps
-test-deps: ## Install nginx, caddy, chromium and prometheus (promtool) from apt when missing (the tests drive them).
+test-deps: ## Install nginx, caddy, chromium and prometheus (promtool) from apt when missing, and build mailpit into bin/ (the tests drive them).
 	hack/test-deps.sh
 
 .PHONY: control-plane

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests need and a fresh machine lacks: nginx and caddy (the gateway tests),
-# chromium (the invite page test), prometheus for promtool (the alert rule tests) and, when
+# chromium (the invite page tests), prometheus for promtool (the alert rule tests) and, when
 # missing, git and make. `make test` and .ci/run call it
 # first, so a missing package fails at once, before any build, with the command that fixes it.
+# Then it builds mailpit (the mail server of the SMTP e2e test) from the Go module proxy with
+# hack/mailpit.sh, cached under bin/.
 set -euo pipefail
 
 need=()
@@ -11,7 +13,8 @@ for tool in git make; do command -v "$tool" >/dev/null || need+=("$tool"); done
 command -v caddy >/dev/null || need+=(caddy)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
-((${#need[@]})) || exit 0
+mailpit="$(dirname "$0")/mailpit.sh"
+((${#need[@]})) || exec "${mailpit}"
 
 cmd="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need[*]}"
 sudo=""
@@ -28,3 +31,4 @@ if ! $sudo sh -c "${cmd}"; then
   echo "[test-deps] installing failed; run: sudo sh -c '${cmd}'" >&2
   exit 1
 fi
+exec "${mailpit}"

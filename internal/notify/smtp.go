@@ -3,6 +3,8 @@ package notify
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -40,7 +42,49 @@ type SMTPConfig struct {
 	TLS      string // "none", "starttls" (required STARTTLS) or "tls" (implicit TLS, e.g. port 465)
 	// TLSConfig optionally overrides the tls.Config (tests pass one trusting their own CA); nil = system roots with ServerName = host.
 	TLSConfig *tls.Config
-	Timeout   time.Duration // 0 = 15s
+	// CAs are PEM certificates trusted for the server in addition to the system roots (or to
+	// TLSConfig.RootCAs), e.g. a private CA's; see RootCAs.
+	CAs     []byte
+	Timeout time.Duration // 0 = 15s
+}
+
+// RootCAs returns the system roots plus the certificates of the PEM bundle (--smtp-ca-file).
+// The bundle must hold at least one certificate and nothing but certificates; errors say which
+// block is wrong, never what it holds.
+func RootCAs(bundle []byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system roots (e.g. a scratch image): the bundle alone
+	}
+	if err := addPEMCerts(pool, bundle); err != nil {
+		return nil, err
+	}
+	return pool, nil
+}
+
+// addPEMCerts adds every certificate of bundle to pool; see RootCAs.
+func addPEMCerts(pool *x509.CertPool, bundle []byte) error {
+	n := 0
+	for rest := bundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		n++
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("PEM block %d is a %q, want only CERTIFICATE blocks", n, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return fmt.Errorf("PEM block %d: %w", n, err)
+		}
+		pool.AddCert(cert)
+	}
+	if n == 0 {
+		return errors.New("holds no PEM certificate")
+	}
+	return nil
 }
 
 // smtpNotifier sends invite emails; see NewSMTP.
@@ -90,18 +134,9 @@ func NewSMTP(cfg SMTPConfig) (Notifier, error) {
 		timeout = defaultTimeout
 	}
 
-	var tlsConfig *tls.Config
-	if cfg.TLSConfig != nil {
-		tlsConfig = cfg.TLSConfig.Clone() // ours to adjust, and the caller's stays untouched
-	} else {
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	if tlsConfig.ServerName == "" {
-		// STARTTLS, unlike tls.Dial, does not derive the name to verify from the address.
-		tlsConfig.ServerName = host
-	}
-	if tlsConfig.MinVersion < tls.VersionTLS12 {
-		tlsConfig.MinVersion = tls.VersionTLS12
+	tlsConfig, err := clientTLS(cfg, host)
+	if err != nil {
+		return nil, err
 	}
 
 	opts := []gomail.Option{
@@ -130,6 +165,37 @@ func NewSMTP(cfg SMTPConfig) (Notifier, error) {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	return &smtpNotifier{host: host, from: from, opts: opts}, nil
+}
+
+// clientTLS is the tls.Config of cfg for the server host: cfg.TLSConfig (cloned) or TLS 1.2+ with
+// the system roots, plus cfg.CAs; verification is never turned off.
+func clientTLS(cfg SMTPConfig, host string) (*tls.Config, error) {
+	var tlsConfig *tls.Config
+	if cfg.TLSConfig != nil {
+		tlsConfig = cfg.TLSConfig.Clone() // ours to adjust, and the caller's stays untouched
+	} else {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if len(cfg.CAs) > 0 {
+		var err error
+		if tlsConfig.RootCAs == nil {
+			tlsConfig.RootCAs, err = RootCAs(cfg.CAs)
+		} else {
+			tlsConfig.RootCAs = tlsConfig.RootCAs.Clone()
+			err = addPEMCerts(tlsConfig.RootCAs, cfg.CAs)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("smtp: CAs: %w", err)
+		}
+	}
+	if tlsConfig.ServerName == "" {
+		// STARTTLS, unlike tls.Dial, does not derive the name to verify from the address.
+		tlsConfig.ServerName = host
+	}
+	if tlsConfig.MinVersion < tls.VersionTLS12 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+	return tlsConfig, nil
 }
 
 // Send delivers one invite email. Errors describe the SMTP step that failed, never the message.

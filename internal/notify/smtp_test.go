@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -431,6 +432,55 @@ func TestSMTPVerifiesCertificate(t *testing.T) {
 	}
 	if len(be.messages()) != 0 {
 		t.Error("message delivered to an untrusted server")
+	}
+}
+
+// TestSMTPTrustsCAsFromPEM: a server whose certificate a private CA signed is trusted through CAs
+// (--smtp-ca-file), on top of the system roots; verification stays on.
+func TestSMTPTrustsCAsFromPEM(t *testing.T) {
+	serverTLS, _ := selfSignedTLS(t)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serverTLS.Certificates[0].Certificate[0]})
+	be := &testBackend{}
+	addr := startSMTP(t, be, serverTLS, false)
+	inv := testInvite()
+	if err := newSMTP(t, SMTPConfig{Address: addr, TLS: "starttls", CAs: caPEM}).Send(context.Background(), inv); err != nil {
+		t.Fatal(err)
+	}
+	msgs := be.messages()
+	if len(msgs) != 1 || !msgs[0].tls {
+		t.Fatalf("want one message over TLS, got %d", len(msgs))
+	}
+	checkEmail(t, msgs[0], inv)
+
+	// Another CA's bundle does not make the server trusted.
+	otherTLS, _ := selfSignedTLS(t)
+	otherPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: otherTLS.Certificates[0].Certificate[0]})
+	err := newSMTP(t, SMTPConfig{Address: addr, TLS: "starttls", CAs: otherPEM}).Send(context.Background(), inv)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("want a certificate error with another CA, got %v", err)
+	}
+}
+
+func TestRootCAsRejectsWhatIsNotACertificate(t *testing.T) {
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("secret-key-bytes")})
+	for name, bundle := range map[string][]byte{
+		"empty":       nil,
+		"not PEM":     []byte("hello"),
+		"private key": keyPEM,
+		"bad DER":     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("nope")}),
+	} {
+		_, err := RootCAs(bundle)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret-key-bytes") {
+			t.Errorf("%s: error carries the content: %v", name, err)
+		}
+		if _, err := NewSMTP(SMTPConfig{Address: "127.0.0.1:25", From: testFrom, TLS: "starttls", CAs: bundle}); name != "empty" &&
+			(err == nil || !strings.Contains(err.Error(), "smtp: CAs:")) {
+			t.Errorf("%s: NewSMTP error %v does not name CAs", name, err)
+		}
 	}
 }
 

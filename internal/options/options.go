@@ -64,6 +64,8 @@ type Options struct {
 	SMTPUsername     string
 	SMTPPasswordFile string
 	SMTPTLS          string
+	// SMTPCAFile is a PEM bundle trusted for the SMTP server in addition to the system roots.
+	SMTPCAFile string
 	// NotifyEvents lists the lifecycle notifications to deliver (comma-separated event types).
 	NotifyEvents    string
 	InviteBatchSize int
@@ -143,6 +145,8 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.SMTPUsername, "smtp-username", o.SMTPUsername, "SMTP user name; needs --smtp-password-file.")
 	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", o.SMTPPasswordFile, "File holding the SMTP password.")
 	fs.StringVar(&o.SMTPTLS, "smtp-tls", o.SMTPTLS, "SMTP transport security: none, starttls or tls.")
+	fs.StringVar(&o.SMTPCAFile, "smtp-ca-file", o.SMTPCAFile,
+		"PEM file of CA certificates trusted for the SMTP server in addition to the system roots (a private CA).")
 	fs.StringVar(&o.NotifyEvents, "notify-events", o.NotifyEvents,
 		"Comma-separated lifecycle notifications to deliver through --notifier (empty: none): "+allEventTypes()+
 			". SMTP emails the user about passcode.expiring and passcode.expired only.")
@@ -299,6 +303,15 @@ func (o *Options) validateSMTP(p *problems) {
 	if o.SMTPPasswordFile != "" {
 		if err := checkSecretFile(o.SMTPPasswordFile); err != nil {
 			bad("smtp-password-file", "%v", err)
+		}
+	}
+	if o.SMTPCAFile != "" {
+		if o.SMTPTLS == SMTPTLSNone {
+			bad("smtp-ca-file", "has no use with --smtp-tls=none; use starttls or tls")
+		} else if b, err := os.ReadFile(o.SMTPCAFile); err != nil {
+			bad("smtp-ca-file", "cannot read %q: %v", o.SMTPCAFile, errors.Unwrap(err))
+		} else if _, err := notify.RootCAs(b); err != nil {
+			bad("smtp-ca-file", "%q %v", o.SMTPCAFile, err)
 		}
 	}
 }

@@ -1,11 +1,19 @@
 package options
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultsAreValidOnlyForDevelopment(t *testing.T) {
@@ -45,6 +53,11 @@ func TestValidateNamesTheFlag(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, testCAPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	smtpArgs := []string{"--notifier=smtp", "--smtp-address=mail.example.com:587", "--smtp-from=ops@b.io"}
 	cases := []struct {
 		args []string
 		flag string // "" means valid
@@ -90,6 +103,13 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{[]string{"--notifier=webhook", "--webhook-url=http://h.example.com/x", "--webhook-secret-file=" + secret,
 			"--allow-insecure-delivery"}, ""},
 		{[]string{"--smtp-tls=tls"}, ""},
+		{append(smtpArgs, "--smtp-ca-file="+caFile), ""},
+		{append(smtpArgs, "--smtp-ca-file="+caFile, "--smtp-tls=tls"), ""},
+		{append(smtpArgs, "--smtp-ca-file=/nope"), "--smtp-ca-file"},
+		{append(smtpArgs, "--smtp-ca-file="+empty), "--smtp-ca-file"},
+		{append(smtpArgs, "--smtp-ca-file="+secret), "--smtp-ca-file"},
+		{[]string{"--notifier=smtp", "--smtp-address=127.0.0.1:25", "--smtp-from=ops@b.io", "--smtp-tls=none", "--smtp-ca-file=" + caFile},
+			"--smtp-ca-file"},
 		{[]string{"--invite-batch-size=0"}, "--invite-batch-size"},
 		{[]string{"--invite-batch-size=51"}, "--invite-batch-size"},
 		{[]string{"--invite-batch-size=1"}, ""},
@@ -220,4 +240,21 @@ func TestNotifyEventsDefaultAndErrorListsAllowed(t *testing.T) {
 			t.Errorf("error %q does not contain %s", err, want)
 		}
 	}
+}
+
+// testCAPEM is a self-signed CA certificate in PEM.
+func testCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -133,8 +133,16 @@ func Notifier(o options.Options) (notify.Notifier, error) {
 			}
 			password = strings.TrimRight(string(b), "\r\n")
 		}
+		var cas []byte
+		if o.SMTPCAFile != "" {
+			b, err := os.ReadFile(o.SMTPCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("--smtp-ca-file: %w", err)
+			}
+			cas = b
+		}
 		return notify.NewSMTP(notify.SMTPConfig{Address: o.SMTPAddress, From: o.SMTPFrom, Username: o.SMTPUsername,
-			Password: password, TLS: o.SMTPTLS})
+			Password: password, TLS: o.SMTPTLS, CAs: cas})
 	case options.NotifierWebhook:
 		content, err := os.ReadFile(o.WebhookSecretFile)
 		if err != nil {

@@ -54,6 +54,27 @@ func TestInviteLinkAcceptedInABrowser(t *testing.T) {
 		t.Fatalf("link %q does not start with --public-url", link)
 	}
 
+	invited, welcome, shot := acceptInBrowser(t, browser, link)
+	if invited != "You were invited to default as Creator" {
+		t.Errorf("invite page heading %q", invited)
+	}
+	if welcome != "Welcome to default" {
+		t.Errorf("after Accept the heading is %q", welcome)
+	}
+	if dir := os.Getenv("E2E_SCREENSHOTS"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "invite-page.png"), shot, 0o600)
+	}
+	waitFor(t, 10*time.Second, "the user to become Active", func() bool {
+		got := &accessv1alpha1.DashboardUser{}
+		return c.Get(ctx, types.NamespacedName{Namespace: "default", Name: "ana"}, got) == nil &&
+			got.Status.Phase == accessv1alpha1.UserActive
+	})
+}
+
+// acceptInBrowser opens an invite link in headless chromium (browser), reads the page's heading,
+// takes a screenshot, clicks Accept and returns the headings before and after.
+func acceptInBrowser(t *testing.T, browser, link string) (invited, welcome string, shot []byte) {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.Flag("headless", true),
@@ -63,7 +84,7 @@ func TestInviteLinkAcceptedInABrowser(t *testing.T) {
 		chromedp.NoFirstRun,
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancel := chromedp.NewContext(allocCtx)
 	defer cancel()
@@ -80,7 +101,7 @@ func TestInviteLinkAcceptedInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	shot, err = chromedp.Run(bctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,22 +111,9 @@ func TestInviteLinkAcceptedInABrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("clicking Accept: %v", err)
 	}
-	welcome, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("h1")))
+	welcome, err = chromedp.Run(bctx, chromedp.Text(chromedp.CSS("h1")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if invited != "You were invited to default as Creator" {
-		t.Errorf("invite page heading %q", invited)
-	}
-	if welcome != "Welcome to default" {
-		t.Errorf("after Accept the heading is %q", welcome)
-	}
-	if dir := os.Getenv("E2E_SCREENSHOTS"); dir != "" {
-		_ = os.WriteFile(filepath.Join(dir, "invite-page.png"), shot, 0o600)
-	}
-	waitFor(t, 10*time.Second, "the user to become Active", func() bool {
-		got := &accessv1alpha1.DashboardUser{}
-		return c.Get(ctx, types.NamespacedName{Namespace: "default", Name: "ana"}, got) == nil &&
-			got.Status.Phase == accessv1alpha1.UserActive
-	})
+	return invited, welcome, shot
 }

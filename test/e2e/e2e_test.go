@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 func TestManagerRefusesBadFlagsNamingThem(t *testing.T) {
 	cases := map[string][]string{
 		"--smtp-tls":                  {"--smtp-tls=ssl"},
+		"--smtp-ca-file":              {"--notifier=smtp", "--smtp-address=mail.example.com:587", "--smtp-from=a@example.com", "--smtp-ca-file=/nope"},
 		"--invite-batch-size":         {"--invite-batch-size=500"},
 		"--public-url":                {"--public-url=not a url"},
 		"--webhook-url":               {"--notifier=webhook"},
