@@ -69,7 +69,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	o.configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o))
+	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newUICommand(o))
 	return cmd
 }
 
