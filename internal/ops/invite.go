@@ -36,6 +36,7 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 		byEmail[u.Spec.Email] = u
 	}
 	var failures []string
+	var causes []error
 	for _, inv := range invitees {
 		name := ObjectNameForEmail(inv.Email)
 		if u, ok := byEmail[inv.Email]; ok {
@@ -59,6 +60,7 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 			}
 			if err != nil {
 				failures = append(failures, fmt.Sprintf("cannot invite %s: %v", inv.Email, err))
+				causes = append(causes, err)
 				continue
 			}
 		}
@@ -67,7 +69,22 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 	}
 	res.linef("%d users successfully invited%s", res.Created, dryRun.Suffix())
 	if len(failures) > 0 {
-		return res, fmt.Errorf("%d of %d users could not be invited:\n  %s", len(failures), len(invitees), strings.Join(failures, "\n  "))
+		return res, &InviteFailures{
+			msg:    fmt.Sprintf("%d of %d users could not be invited:\n  %s", len(failures), len(invitees), strings.Join(failures, "\n  ")),
+			causes: causes,
+		}
 	}
 	return res, nil
 }
+
+// InviteFailures is the error of an invite some users of which could not be created: every one
+// named, each on its line; it unwraps to the API server's errors (apierrors.IsForbidden sees them).
+type InviteFailures struct {
+	msg    string
+	causes []error
+}
+
+func (e *InviteFailures) Error() string { return e.msg }
+
+// Unwrap returns the API server's errors.
+func (e *InviteFailures) Unwrap() []error { return e.causes }

@@ -232,6 +232,16 @@ func TestForbiddenIsNotAllowed(t *testing.T) {
 		!strings.Contains(body, "error: changing the role of dashboarduser/jane: dashboardusers.access.dashboardops.io &#34;jane&#34; is forbidden") {
 		t.Errorf("%d\n%s", w.Code, body)
 	}
+	// An invite the API server refuses is Not allowed too.
+	forbidCreate := interceptor.Funcs{Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error {
+		return apierrors.NewForbidden(schema.GroupResource{Group: "access.dashboardops.io", Resource: "dashboardusers"}, "", fmt.Errorf("RBAC"))
+	}}
+	s2, _ := newTestServer(t, &forbidCreate)
+	form = url.Values{"csrf": {s2.csrfToken()}, "ns": {"team"}, "email": {"dan@example.com"}, "role": {"Member"}}
+	if w := do(s2, http.MethodPost, "/invite", form, true, nil); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "Not allowed") ||
+		!strings.Contains(w.Body.String(), "error: 1 of 1 users could not be invited:") {
+		t.Errorf("forbidden invite: %d\n%s", w.Code, w.Body.String())
+	}
 	// A destructive action needs its confirmation.
 	form = url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "user": {"jane"}, "access": {"Revoked"}}
 	if w := do(s, http.MethodPost, "/access", form, true, nil); !strings.Contains(w.Body.String(), "tick the confirmation box") {
