@@ -237,7 +237,7 @@ func TestUIUsersPage(t *testing.T) {
 func screenshot(t *testing.T, bctx context.Context, width int64, name string) {
 	t.Helper()
 	do(t, bctx, "viewport "+name, chromedp.EmulateViewport(width, 900), chromedp.Sleep(300*time.Millisecond))
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
