@@ -107,6 +107,11 @@ func (s *Server) acceptToken(w http.ResponseWriter, r *http.Request, token strin
 		http.Error(w, "refused: wrong session token", http.StatusUnauthorized)
 		return
 	}
+	// The URL's token works once: a copy of the link (history, another browser) opens nothing.
+	if !s.tokenUsed.CompareAndSwap(false, true) {
+		http.Error(w, "refused: this link was already used; run kubectl dashboard ui again for a new one", http.StatusUnauthorized)
+		return
+	}
 	// Not Secure: the page is plain HTTP on loopback, which never leaves the computer.
 	//nolint:gosec // loopback HTTP: a Secure cookie would not be sent back
 	cookie := &http.Cookie{Name: SessionCookie, Value: s.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}

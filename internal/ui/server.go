@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -40,6 +41,8 @@ type Server struct {
 	hosts     []string
 	tmpl      *template.Template
 	handler   http.Handler
+	// tokenUsed is set once the URL's token was traded for the cookie.
+	tokenUsed atomic.Bool
 }
 
 // New makes the page for cfg.

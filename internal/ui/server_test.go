@@ -112,6 +112,9 @@ func TestTokenBecomesCookieAndLeavesTheAddress(t *testing.T) {
 	if loc := w.Header().Get("Location"); loc != "/?ns=team" {
 		t.Errorf("Location %q, want the address without the token", loc)
 	}
+	if again := do(s, http.MethodGet, "/?ns=team&token="+testToken, nil, false, nil); again.Code != http.StatusUnauthorized {
+		t.Errorf("the link a second time: %d, want 401", again.Code)
+	}
 	cookie := w.Header().Get("Set-Cookie")
 	for _, want := range []string{SessionCookie + "=" + testToken, "HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(cookie, want) {

@@ -178,6 +178,17 @@ func TestUIUsersPage(t *testing.T) {
 		screenshot(t, bctx, 1280, "users-page.png")
 	}
 
+	// Live: a user created elsewhere (the CLI) appears without reloading the page.
+	k := exec.Command(filepath.Join(binDir, "kubectl-dashboard"), "invite", "-n", "default", "--role", "Approver", "dee@example.com",
+		"--kubeconfig", filepath.Join(dev.state, "kubeconfig"))
+	if out, err := k.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl dashboard invite: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "dee to appear in the open table (server-sent events)", func() bool {
+		rows, _ := chromedp.Run(bctx, chromedp.Text(chromedp.ID("users-body")))
+		return strings.Contains(rows, "dee@example.com")
+	})
+
 	// Edit Role, Grant Passcode, Reset Passcode, Revoke Access on ana's page.
 	do(t, bctx, "opening ana's page", chromedp.Navigate(userPage(base, "ana@example.com")), chromedp.WaitVisible(chromedp.CSS("#role")))
 	if got := submit(t, bctx, userPage(base, "ana@example.com"), "h-role", chromedp.SetValue(chromedp.CSS("#role"), "Admin")); !strings.Contains(got, "role changed from Member to Admin") {
