@@ -2,17 +2,18 @@ package plugin
 
 import (
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 // DryRun is kubectl's --dry-run strategy.
-type DryRun string
+type DryRun = ops.DryRun
 
 // The values of --dry-run.
 const (
-	DryRunNone   DryRun = "none"
-	DryRunClient DryRun = "client"
-	DryRunServer DryRun = "server"
+	DryRunNone   = ops.DryRunNone
+	DryRunClient = ops.DryRunClient
+	DryRunServer = ops.DryRunServer
 	// dryRunUnset is what a bare --dry-run gives; like kubectl, it is refused.
 	dryRunUnset = "unchanged"
 )
@@ -37,31 +38,4 @@ func parseDryRun(s string) (DryRun, error) {
 		return "", usageErrorf(`--dry-run flag without a value was specified. A value must be set: "none", "server", or "client"`)
 	}
 	return "", usageErrorf(`invalid --dry-run %q: must be "none", "server", or "client"`, s)
-}
-
-// suffix is what output lines end with: "", " (dry run)" or " (server dry run)", as kubectl says.
-func (d DryRun) suffix() string {
-	switch d {
-	case DryRunClient:
-		return " (dry run)"
-	case DryRunServer:
-		return " (server dry run)"
-	}
-	return ""
-}
-
-// createOptions are the options of a Create for this strategy (never called for client).
-func (d DryRun) createOptions() []client.CreateOption {
-	if d == DryRunServer {
-		return []client.CreateOption{client.DryRunAll}
-	}
-	return nil
-}
-
-// patchOptions are the options of a Patch for this strategy (never called for client).
-func (d DryRun) patchOptions() []client.PatchOption {
-	if d == DryRunServer {
-		return []client.PatchOption{client.DryRunAll}
-	}
-	return nil
 }

@@ -3,6 +3,8 @@ package plugin
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 // Exit codes scripts can rely on. They are documented in the root command's help.
@@ -18,13 +20,7 @@ const (
 )
 
 // UsageError is an error in the command line or its input, found before anything was written.
-type UsageError struct {
-	Err error
-}
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-
-func (e *UsageError) Unwrap() error { return e.Err }
+type UsageError = ops.UsageError
 
 // usageErrorf makes a UsageError from a format, like fmt.Errorf.
 func usageErrorf(format string, args ...any) error {

@@ -1,15 +1,11 @@
 package plugin
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 const inviteLong = `Invite users to the dashboard project by email, with a role: each becomes a DashboardUser, and
@@ -58,14 +54,14 @@ func newInviteCommand(parent *options) *cobra.Command {
 
 // invitees reads and validates the arguments and --from-file: every problem at once.
 func (o *inviteOptions) invitees(args []string) ([]Invitee, error) {
-	entries := entriesFromArgs(args)
+	entries := ops.EntriesFromArgs(args)
 	if o.fromFile != "" {
 		f, err := os.Open(o.fromFile)
 		if err != nil {
 			return nil, usageErrorf("--from-file: %v", err)
 		}
 		defer func() { _ = f.Close() }()
-		fromFile, err := entriesFromFile(f, o.fromFile)
+		fromFile, err := ops.EntriesFromFile(f, o.fromFile)
 		if err != nil {
 			return nil, usageErrorf("--from-file: %v", err)
 		}
@@ -74,7 +70,7 @@ func (o *inviteOptions) invitees(args []string) ([]Invitee, error) {
 	if len(entries) == 0 {
 		return nil, usageErrorf("no one to invite: give EMAIL arguments or --from-file\nRun 'kubectl dashboard invite --help' for usage.")
 	}
-	return validateInvitees(entries, o.role)
+	return ops.ValidateInvitees(entries, o.role)
 }
 
 func (o *inviteOptions) run(cmd *cobra.Command, args []string) error {
@@ -90,55 +86,7 @@ func (o *inviteOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := commandContext(cmd)
-
-	// One read of the project's users finds who is already invited, by name or by email.
-	var existing accessv1alpha1.DashboardUserList
-	if err := c.List(ctx, &existing, client.InNamespace(ns)); err != nil {
-		return fmt.Errorf("listing the users of project %q: %w", ns, err)
-	}
-	byName := map[string]*accessv1alpha1.DashboardUser{}
-	byEmail := map[string]*accessv1alpha1.DashboardUser{}
-	for i := range existing.Items {
-		u := &existing.Items[i]
-		byName[u.Name] = u
-		byEmail[u.Spec.Email] = u
-	}
-
-	created := 0
-	var failures []string
-	for _, inv := range invitees {
-		name := ObjectNameForEmail(inv.Email)
-		if u, ok := byEmail[inv.Email]; ok {
-			o.printf("already invited: %s (dashboarduser/%s)\n", inv.Email, u.Name)
-			continue
-		}
-		if u, ok := byName[name]; ok {
-			failures = append(failures, fmt.Sprintf("cannot invite %s: dashboarduser/%s already exists for %s", inv.Email, name, u.Spec.Email))
-			continue
-		}
-		user := &accessv1alpha1.DashboardUser{
-			TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser"},
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec:       accessv1alpha1.DashboardUserSpec{Email: inv.Email, Role: inv.Role, DisplayName: inv.DisplayName},
-		}
-		if dryRun != DryRunClient {
-			err := c.Create(ctx, user, dryRun.createOptions()...)
-			if apierrors.IsAlreadyExists(err) {
-				o.printf("already invited: %s (dashboarduser/%s)\n", inv.Email, name)
-				continue
-			}
-			if err != nil {
-				failures = append(failures, fmt.Sprintf("cannot invite %s: %v", inv.Email, err))
-				continue
-			}
-		}
-		created++
-		o.printf("dashboarduser/%s created: %s as %s%s\n", name, inv.Email, inv.Role, dryRun.suffix())
-	}
-	o.printf("%d users successfully invited%s\n", created, dryRun.suffix())
-	if len(failures) > 0 {
-		return fmt.Errorf("%d of %d users could not be invited:\n  %s", len(failures), len(invitees), joinLines(failures))
-	}
-	return nil
+	res, err := ops.Invite(commandContext(cmd), c, ns, invitees, dryRun)
+	o.printResult(res.Result)
+	return err
 }

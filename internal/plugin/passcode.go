@@ -1,26 +1,18 @@
 package plugin
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
-
-// defaultPasscodeSuffix makes the default Passcode name of a user: <user>-api.
-const defaultPasscodeSuffix = "-api"
 
 func newPasscodeCommand(parent *options) *cobra.Command {
 	cmd := &cobra.Command{
@@ -41,71 +33,8 @@ Secret, so it never shows a passcode.`,
 
 type passcodeGrantOptions struct {
 	*options
-	tenure, rotation, renewBefore, grace, name, secretName, dryRun string
-	// fromSecret (passcode import) names the Secret whose passcode key becomes revision 1.
-	fromSecret string
-}
-
-// spec validates the flags as the CRD would (every bad flag named) and returns the Passcode spec
-// for user (without the user reference).
-func (o *passcodeGrantOptions) spec() (accessv1alpha1.PasscodeSpec, error) {
-	var problems []string
-	spec := accessv1alpha1.PasscodeSpec{Tenure: o.tenure, SecretName: o.secretName}
-	tenure, err := duration.Tenure(o.tenure)
-	switch {
-	case o.tenure == "":
-		problems = append(problems, "--tenure is required: how long the passcode is valid once issued, e.g. 30d, 12h or 45m")
-	case err != nil:
-		problems = append(problems, "invalid --tenure: "+err.Error())
-	}
-	if o.rotation != "" || o.renewBefore != "" || o.grace != "" {
-		spec.Rotation = &accessv1alpha1.RotationSpec{RenewBefore: o.renewBefore, GracePeriod: o.grace}
-	}
-	switch accessv1alpha1.RotationPolicy(o.rotation) {
-	case "":
-	case accessv1alpha1.RotationManual, accessv1alpha1.RotationAutomatic:
-		spec.Rotation.Policy = accessv1alpha1.RotationPolicy(o.rotation)
-	default:
-		problems = append(problems, fmt.Sprintf("invalid --rotation %q: must be Manual or Automatic", o.rotation))
-	}
-	if o.renewBefore != "" && err == nil && o.tenure != "" {
-		if _, err := duration.RenewBefore(o.renewBefore, tenure); err != nil {
-			problems = append(problems, "invalid --renew-before: "+err.Error())
-		}
-	} else if o.renewBefore != "" {
-		if _, err := duration.Parse(o.renewBefore); err != nil {
-			problems = append(problems, "invalid --renew-before: "+err.Error())
-		}
-	}
-	if _, err := duration.GracePeriod(o.grace); err != nil {
-		if _, perr := duration.Parse(o.grace); perr == nil {
-			// In range of the grammar, out of bounds: say it as the CRD does.
-			err = fmt.Errorf("%q must be at most 24h", o.grace)
-		}
-		problems = append(problems, "invalid --grace: "+err.Error())
-	}
-	if o.fromSecret != "" {
-		spec.Import = &accessv1alpha1.PasscodeImport{SecretRef: accessv1alpha1.LocalSecretReference{Name: o.fromSecret}}
-	}
-	problems = append(problems, o.nameProblems()...)
-	if len(problems) > 0 {
-		return spec, usageErrorf("%s", joinLines(problems))
-	}
-	return spec, nil
-}
-
-// nameProblems checks the flags that name objects.
-func (o *passcodeGrantOptions) nameProblems() []string {
-	var problems []string
-	for _, f := range [][2]string{{"--name", o.name}, {"--secret-name", o.secretName}, {"--from-secret", o.fromSecret}} {
-		if f[1] == "" {
-			continue
-		}
-		if errs := validation.IsDNS1123Subdomain(f[1]); len(errs) > 0 {
-			problems = append(problems, fmt.Sprintf("invalid %s %q: %s", f[0], f[1], errs[0]))
-		}
-	}
-	return problems
+	req    ops.PasscodeRequest
+	dryRun string
 }
 
 func newPasscodeGrantCommand(parent *options) *cobra.Command {
@@ -151,13 +80,13 @@ The other flags are those of passcode grant.`,
 		Args:              exactArgs(1, "USER"),
 		ValidArgsFunction: parent.completeUsers,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.fromSecret == "" {
+			if o.req.FromSecret == "" {
 				return usageErrorf("--from-secret is required: the Secret (same project) whose key passcode holds the passcode to adopt")
 			}
 			return o.run(cmd, args)
 		},
 	}
-	cmd.Flags().StringVar(&o.fromSecret, "from-secret", "", "Secret in the project whose key passcode holds the passcode to adopt (required)")
+	cmd.Flags().StringVar(&o.req.FromSecret, "from-secret", "", "Secret in the project whose key passcode holds the passcode to adopt (required)")
 	_ = cmd.RegisterFlagCompletionFunc("from-secret", cobra.NoFileCompletions)
 	addPasscodeFlags(cmd, o)
 	return cmd
@@ -165,13 +94,13 @@ The other flags are those of passcode grant.`,
 
 // addPasscodeFlags are the flags grant and import share.
 func addPasscodeFlags(cmd *cobra.Command, o *passcodeGrantOptions) {
-	cmd.Flags().StringVar(&o.tenure, "tenure", "", "How long the passcode is valid once issued: 1m to 365d, e.g. 30d, 12h, 45m (required)")
-	cmd.Flags().StringVar(&o.rotation, "rotation", "", "Rotation policy: Manual (expires at the end of the tenure; the default) or Automatic")
-	cmd.Flags().StringVar(&o.renewBefore, "renew-before", "", "How long before expiry the next passcode is issued (Automatic)\n"+
+	cmd.Flags().StringVar(&o.req.Tenure, "tenure", "", "How long the passcode is valid once issued: 1m to 365d, e.g. 30d, 12h, 45m (required)")
+	cmd.Flags().StringVar(&o.req.Rotation, "rotation", "", "Rotation policy: Manual (expires at the end of the tenure; the default) or Automatic")
+	cmd.Flags().StringVar(&o.req.RenewBefore, "renew-before", "", "How long before expiry the next passcode is issued (Automatic)\n"+
 		"and the users page shows Expiring; default a third of the tenure")
-	cmd.Flags().StringVar(&o.grace, "grace", "", "How long the previous passcode keeps working after a rotation or reset, at most 24h (default 0)")
-	cmd.Flags().StringVar(&o.name, "name", "", "Name of the Passcode (default <user>-api)")
-	cmd.Flags().StringVar(&o.secretName, "secret-name", "", "Name of the Secret that receives the passcode (default the Passcode's name)")
+	cmd.Flags().StringVar(&o.req.Grace, "grace", "", "How long the previous passcode keeps working after a rotation or reset, at most 24h (default 0)")
+	cmd.Flags().StringVar(&o.req.Name, "name", "", "Name of the Passcode (default <user>-api)")
+	cmd.Flags().StringVar(&o.req.SecretName, "secret-name", "", "Name of the Secret that receives the passcode (default the Passcode's name)")
 	addDryRunFlag(cmd, &o.dryRun)
 	_ = cmd.RegisterFlagCompletionFunc("rotation", cobra.FixedCompletions(
 		[]string{string(accessv1alpha1.RotationManual), string(accessv1alpha1.RotationAutomatic)}, cobra.ShellCompDirectiveNoFileComp))
@@ -185,7 +114,7 @@ func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	spec, err := o.spec()
+	spec, err := o.req.Spec()
 	if err != nil {
 		return err
 	}
@@ -193,83 +122,12 @@ func (o *passcodeGrantOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := commandContext(cmd)
-	u, err := getUser(ctx, c, ns, args[0])
+	res, err := ops.GrantPasscode(commandContext(cmd), c, ns, args[0], &o.req, spec, dryRun)
 	if err != nil {
 		return err
 	}
-	name := o.name
-	if name == "" {
-		name = u.Name + defaultPasscodeSuffix
-	}
-	existing := &accessv1alpha1.Passcode{}
-	err = c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, existing)
-	switch {
-	case err == nil:
-		return alreadyExists(name, ns, existing)
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("reading passcode %q: %w", name, err)
-	}
-	if o.fromSecret != "" {
-		if err := sourceSecretExists(ctx, c, ns, o.fromSecret); err != nil {
-			return err
-		}
-	}
-	spec.UserRef = accessv1alpha1.UserReference{Name: u.Name}
-	pc := &accessv1alpha1.Passcode{
-		TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       spec,
-	}
-	if dryRun != DryRunClient {
-		if err := c.Create(ctx, pc, dryRun.createOptions()...); err != nil {
-			if apierrors.IsAlreadyExists(err) {
-				return alreadyExists(name, ns, nil)
-			}
-			return fmt.Errorf("creating passcode %q: %w", name, err)
-		}
-	}
-	secret := spec.SecretName
-	if secret == "" {
-		secret = name
-	}
-	rotation := accessv1alpha1.RotationManual
-	if spec.Rotation != nil && spec.Rotation.Policy != "" {
-		rotation = spec.Rotation.Policy
-	}
-	imported := ""
-	if o.fromSecret != "" {
-		imported = ", importing the passcode of secret/" + o.fromSecret
-	}
-	o.printf("passcode/%s created for dashboarduser/%s (%s): tenure %s, rotation %s, secret/%s%s%s\n",
-		name, u.Name, u.Spec.Email, spec.Tenure, rotation, secret, imported, dryRun.suffix())
-	if u.Spec.Access == accessv1alpha1.AccessRevoked {
-		o.warnf("Warning: the access of %s is Revoked: no passcode is issued until `kubectl dashboard users grant %s`.\n", u.Spec.Email, u.Name)
-	}
+	o.printResult(res)
 	return nil
-}
-
-// sourceSecretExists checks that the Secret to import from is there, reading its metadata only:
-// the plugin never fetches a passcode. Without permission to read Secrets it says nothing and
-// the operator reports a missing Secret on the Passcode.
-func sourceSecretExists(ctx context.Context, c client.Client, ns, name string) error {
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, meta)
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("invalid --from-secret: secret %q does not exist in project (namespace) %q", name, ns)
-	}
-	return nil
-}
-
-// alreadyExists is the error of granting a Passcode whose name is taken.
-func alreadyExists(name, ns string, pc *accessv1alpha1.Passcode) error {
-	owner := ""
-	if pc != nil {
-		owner = fmt.Sprintf(" (for dashboarduser/%s)", pc.Spec.UserRef.Name)
-	}
-	return fmt.Errorf("passcode %q already exists in project (namespace) %q%s: use `kubectl dashboard passcode reset %s` for a fresh passcode, "+
-		"or --name for another one", name, ns, owner, name)
 }
 
 func newPasscodeResetCommand(o *options) *cobra.Command {
@@ -292,26 +150,11 @@ for a passcode that leaked.`, accessv1alpha1.ResetRequestedAtAnnotation, accessv
 			if err != nil {
 				return err
 			}
-			pc, err := getPasscode(ctx, c, ns, args[0])
+			res, err := ops.ResetPasscode(ctx, c, ns, args[0], immediate, dryRun)
 			if err != nil {
 				return err
 			}
-			now := requestTime()
-			// One patch, so the operator sees the reset and its mode together.
-			annotations := map[string]any{accessv1alpha1.ResetRequestedAtAnnotation: now}
-			if immediate {
-				annotations[accessv1alpha1.ResetImmediateAnnotation] = "true"
-			} else if _, set := pc.Annotations[accessv1alpha1.ResetImmediateAnnotation]; set {
-				annotations[accessv1alpha1.ResetImmediateAnnotation] = nil // a past --immediate does not stick
-			}
-			if err := applyPatch(ctx, c, pc, mergePatch(map[string]any{"metadata": map[string]any{"annotations": annotations}}), dryRun); err != nil {
-				return fmt.Errorf("requesting a reset of passcode/%s: %w", pc.Name, err)
-			}
-			how := "replace the current one"
-			if immediate {
-				how = "replace the current one, which stops working at once"
-			}
-			o.printf("passcode/%s reset requested at %s: a fresh passcode and a fresh tenure %s%s\n", pc.Name, now, how, dryRun.suffix())
+			o.printResult(res)
 			return nil
 		},
 	}
@@ -335,7 +178,7 @@ is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
 			if err != nil {
 				return err
 			}
-			pc, err := getPasscode(ctx, c, ns, args[0])
+			pc, err := ops.GetPasscode(ctx, c, ns, args[0])
 			if err != nil {
 				return err
 			}
@@ -343,10 +186,10 @@ is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
 				o.printf("passcode/%s is already revoked (no change)\n", pc.Name)
 				return nil
 			}
-			if err := applyPatch(ctx, c, pc, specPatch("revoked", true), dryRun); err != nil {
+			if err := ops.ApplyPatch(ctx, c, pc, ops.SpecPatch("revoked", true), dryRun); err != nil {
 				return fmt.Errorf("revoking passcode/%s: %w", pc.Name, err)
 			}
-			o.printf("passcode/%s revoked%s\n", pc.Name, dryRun.suffix())
+			o.printf("passcode/%s revoked%s\n", pc.Name, dryRun.Suffix())
 			o.printf("This is final: the passcode stops working at once and cannot be un-revoked; "+
 				"`kubectl dashboard passcode reset %s` issues a new one.\n", pc.Name)
 			return nil
@@ -382,7 +225,7 @@ custom-columns work as with kubectl get.`,
 			if err != nil {
 				return err
 			}
-			pc, err := getPasscode(commandContext(cmd), c, ns, args[0])
+			pc, err := ops.GetPasscode(commandContext(cmd), c, ns, args[0])
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,8 @@
 package plugin
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -15,17 +13,18 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 // The columns of `users export`: the dashboard's users page, in its order.
 const (
-	ColumnProject        = "Project"
-	ColumnName           = "Name"
-	ColumnRole           = "Role"
-	ColumnEmail          = "Email"
-	ColumnUserStatus     = "User Status"
-	ColumnLastLogin      = "Last Login"
-	ColumnPasscodeStatus = "Passcode-Status"
+	ColumnProject        = ops.ColumnProject
+	ColumnName           = ops.ColumnName
+	ColumnRole           = ops.ColumnRole
+	ColumnEmail          = ops.ColumnEmail
+	ColumnUserStatus     = ops.ColumnUserStatus
+	ColumnLastLogin      = ops.ColumnLastLogin
+	ColumnPasscodeStatus = ops.ColumnPasscodeStatus
 )
 
 // Columns of the tables beside the export's.
@@ -36,110 +35,24 @@ const (
 )
 
 // ExportColumns are the columns of `users export`, without Project.
-var ExportColumns = []string{ColumnName, ColumnRole, ColumnEmail, ColumnUserStatus, ColumnLastLogin, ColumnPasscodeStatus}
+var ExportColumns = ops.ExportColumns
 
 // UserRow is one user as the users page shows it.
-type UserRow struct {
-	// Project is the namespace.
-	Project string
-	// Object is the DashboardUser's name (the USER argument of the other commands).
-	Object         string
-	Name           string
-	Role           string
-	Email          string
-	UserStatus     string
-	LastLogin      string
-	PasscodeStatus string
-}
+type UserRow = ops.UserRow
 
-// RowForUser is u as the users page shows it: an empty phase is Pending, an empty passcode status
-// None, a login never made an empty Last Login, otherwise RFC 3339 in UTC.
-func RowForUser(u *accessv1alpha1.DashboardUser) UserRow {
-	row := UserRow{
-		Project:        u.Namespace,
-		Object:         u.Name,
-		Name:           u.Spec.DisplayName,
-		Role:           string(u.Spec.Role),
-		Email:          u.Spec.Email,
-		UserStatus:     string(u.Status.Phase),
-		LastLogin:      formatTime(u.Status.LastLoginAt),
-		PasscodeStatus: string(u.Status.PasscodeStatus),
-	}
-	if row.UserStatus == "" {
-		row.UserStatus = string(accessv1alpha1.UserPending)
-	}
-	if row.PasscodeStatus == "" {
-		row.PasscodeStatus = string(accessv1alpha1.PasscodeSummaryNone)
-	}
-	return row
+// RowForUser is u as the users page shows it (see ops.RowForUser).
+func RowForUser(u *accessv1alpha1.DashboardUser) UserRow { return ops.RowForUser(u) }
+
+// SortRows orders rows by project, then email, then object name.
+func SortRows(rows []UserRow) { ops.SortRows(rows) }
+
+// RenderCSV writes rows as the users page's CSV download (see ops.RenderCSV).
+func RenderCSV(w io.Writer, rows []UserRow, withProject bool) error {
+	return ops.RenderCSV(w, rows, withProject)
 }
 
 // formatTime is t in RFC 3339 (UTC), or "" for nil.
-func formatTime(t *metav1.Time) string {
-	if t == nil || t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// SortRows orders rows by project, then email, then object name, so that output is stable.
-func SortRows(rows []UserRow) {
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.Project != b.Project {
-			return a.Project < b.Project
-		}
-		if a.Email != b.Email {
-			return a.Email < b.Email
-		}
-		return a.Object < b.Object
-	})
-}
-
-func (r UserRow) exportFields(withProject bool) []string {
-	fields := []string{r.Name, r.Role, r.Email, r.UserStatus, r.LastLogin, r.PasscodeStatus}
-	if withProject {
-		return append([]string{r.Project}, fields...)
-	}
-	return fields
-}
-
-func exportHeader(withProject bool) []string {
-	if withProject {
-		return append([]string{ColumnProject}, ExportColumns...)
-	}
-	return append([]string(nil), ExportColumns...)
-}
-
-// RenderCSV writes rows as CSV (RFC 4180, with a header row) in the order given; withProject adds a
-// first Project column.
-func RenderCSV(w io.Writer, rows []UserRow, withProject bool) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(exportHeader(withProject)); err != nil {
-		return err
-	}
-	for _, r := range rows {
-		fields := r.exportFields(withProject)
-		for i := range fields {
-			fields[i] = csvCell(fields[i])
-		}
-		if err := cw.Write(fields); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// csvCell neutralises a cell a spreadsheet would run as a formula (OWASP CSV injection): one that
-// starts with =, +, -, @, a tab or a carriage return gets a leading single quote, so Excel, Sheets
-// and LibreOffice show it as text. A display name is the only free text in the export.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
+func formatTime(t *metav1.Time) string { return ops.FormatTime(t) }
 
 // userTable is the table of `users list`: USER (the object's name, the USER argument of the other
 // commands), then the dashboard's columns, named as in the CSV download; -o wide adds Access,

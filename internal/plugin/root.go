@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 const rootLong = `kubectl dashboard manages the users and API passcodes of a dashboard project (a namespace):
@@ -68,7 +69,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	o.configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o))
+	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newUICommand(o))
 	return cmd
 }
 
@@ -168,6 +169,16 @@ func (o *options) writeTarget(cmd *cobra.Command, dryRunFlag string) (context.Co
 	return commandContext(cmd), c, ns, dryRun, nil
 }
 
+// printResult prints what an operation reports: its lines on stdout, its warnings on stderr.
+func (o *options) printResult(r ops.Result) {
+	for _, l := range r.Lines {
+		o.printf("%s\n", l)
+	}
+	for _, w := range r.Warnings {
+		o.warnf("%s\n", w)
+	}
+}
+
 func (o *options) printf(format string, args ...any) {
 	_, _ = fmt.Fprintf(o.streams.Out, format, args...)
 }
@@ -183,9 +194,4 @@ func commandContext(cmd *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
-}
-
-// joinLines joins indented lines of an error message.
-func joinLines(lines []string) string {
-	return strings.Join(lines, "\n  ")
 }

@@ -2,12 +2,12 @@ package plugin
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 // formatCSV is the default format of `users export`: the dashboard's download.
@@ -49,21 +49,10 @@ func (o *options) listUsers(cmd *cobra.Command, lf *listFlags) ([]accessv1alpha1
 	if err != nil {
 		return nil, ns, err
 	}
-	var list accessv1alpha1.DashboardUserList
-	if err := c.List(commandContext(cmd), &list, opts...); err != nil {
-		return nil, ns, fmt.Errorf("listing users: %w", err)
+	users, err := ops.ListUsers(commandContext(cmd), c, opts...)
+	if err != nil {
+		return nil, ns, err
 	}
-	users := list.Items
-	sort.SliceStable(users, func(i, j int) bool {
-		a, b := &users[i], &users[j]
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		if a.Spec.Email != b.Spec.Email {
-			return a.Spec.Email < b.Spec.Email
-		}
-		return a.Name < b.Name
-	})
 	return users, ns, nil
 }
 
@@ -164,11 +153,7 @@ are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=...
 			if pr != nil {
 				return o.printUsers(pr, users, ns, lf)
 			}
-			rows := make([]UserRow, len(users))
-			for i := range users {
-				rows[i] = RowForUser(&users[i])
-			}
-			return RenderCSV(o.streams.Out, rows, lf.allNamespaces)
+			return ops.RenderCSV(o.streams.Out, ops.Rows(users), lf.allNamespaces)
 		},
 	}
 	lf.addFlags(cmd, "Export the users of every project (namespace), with a first column Project (NAMESPACE in a table)")
@@ -199,20 +184,11 @@ USER is the DashboardUser's name or email; ROLE is Admin, Creator, Member or App
 			if err != nil {
 				return err
 			}
-			ctx := commandContext(cmd)
-			u, err := getUser(ctx, c, ns, args[0])
+			res, err := ops.SetRole(commandContext(cmd), c, ns, args[0], role, dryRun)
 			if err != nil {
 				return err
 			}
-			old := u.Spec.Role
-			if old == role {
-				o.printf("dashboarduser/%s role is already %s (no change)\n", u.Name, role)
-				return nil
-			}
-			if err := applyPatch(ctx, c, u, specPatch("role", role), dryRun); err != nil {
-				return fmt.Errorf("changing the role of dashboarduser/%s: %w", u.Name, err)
-			}
-			o.printf("dashboarduser/%s role changed from %s to %s%s\n", u.Name, old, role, dryRun.suffix())
+			o.printResult(res)
 			return nil
 		},
 	}
@@ -232,41 +208,23 @@ of the user stops working at once. Granting access again does not revive them.`,
 		Args:              exactArgs(1, "USER"),
 		ValidArgsFunction: o.completeUsers,
 	}
-	verb := "revoked"
 	if access == accessv1alpha1.AccessGranted {
 		cmd.Use = "grant USER"
 		cmd.Short = "Grant a user access again (passcodes revoked meanwhile stay revoked)"
 		cmd.Long = `Grant a user access again (spec.access: Granted). Passcodes revoked with the user's access stay
 revoked: reset them (kubectl dashboard passcode reset NAME) or grant a new one.`
 		cmd.Example = `  kubectl dashboard users grant jane@example.com`
-		verb = "granted"
 	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx, c, ns, dryRun, err := o.writeTarget(cmd, dryRunFlag)
 		if err != nil {
 			return err
 		}
-		u, err := getUser(ctx, c, ns, args[0])
+		res, err := ops.SetAccess(ctx, c, ns, args[0], access, dryRun)
 		if err != nil {
 			return err
 		}
-		old := u.Spec.Access
-		if old == "" {
-			old = accessv1alpha1.AccessGranted
-		}
-		if old == access && u.Spec.Access != "" {
-			o.printf("dashboarduser/%s access is already %s (no change)\n", u.Name, access)
-			return nil
-		}
-		if err := applyPatch(ctx, c, u, specPatch("access", access), dryRun); err != nil {
-			return fmt.Errorf("setting the access of dashboarduser/%s to %s: %w", u.Name, access, err)
-		}
-		o.printf("dashboarduser/%s access %s (was %s)%s\n", u.Name, verb, old, dryRun.suffix())
-		if access == accessv1alpha1.AccessRevoked {
-			o.printf("Every passcode of %s stops working at once; granting access again does not revive them.\n", u.Spec.Email)
-		} else if old == accessv1alpha1.AccessRevoked {
-			o.printf("Passcodes revoked with the access stay revoked: `kubectl dashboard passcode reset NAME` issues a fresh one.\n")
-		}
+		o.printResult(res)
 		return nil
 	}
 	addDryRunFlag(cmd, &dryRunFlag)
@@ -288,15 +246,15 @@ func newResendInviteCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, err := getUser(ctx, c, ns, args[0])
+			u, err := ops.GetUser(ctx, c, ns, args[0])
 			if err != nil {
 				return err
 			}
-			now := requestTime()
-			if err := applyPatch(ctx, c, u, annotationPatch(accessv1alpha1.ResendInviteRequestedAtAnnotation, now), dryRun); err != nil {
+			now := ops.RequestTime()
+			if err := ops.ApplyPatch(ctx, c, u, ops.AnnotationPatch(accessv1alpha1.ResendInviteRequestedAtAnnotation, now), dryRun); err != nil {
 				return fmt.Errorf("requesting a new invite for dashboarduser/%s: %w", u.Name, err)
 			}
-			o.printf("dashboarduser/%s invite resend requested at %s%s\n", u.Name, now, dryRun.suffix())
+			o.printf("dashboarduser/%s invite resend requested at %s%s\n", u.Name, now, dryRun.Suffix())
 			switch {
 			case u.Spec.Access == accessv1alpha1.AccessRevoked:
 				o.warnf("Warning: the access of %s is Revoked: the operator sends no invite until `kubectl dashboard users grant %s`.\n", u.Spec.Email, u.Name)

@@ -1,4 +1,4 @@
-package plugin
+package ops
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// getUser finds USER in namespace ns: an object name, or an email (it has an '@') matched against
+// GetUser finds USER in namespace ns: an object name, or an email (it has an '@') matched against
 // spec.email. A user that does not exist is an error that says so.
-func getUser(ctx context.Context, c client.Client, ns, ref string) (*accessv1alpha1.DashboardUser, error) {
+func GetUser(ctx context.Context, c client.Client, ns, ref string) (*accessv1alpha1.DashboardUser, error) {
 	if strings.Contains(ref, "@") {
 		email := strings.ToLower(strings.TrimSpace(ref))
 		var list accessv1alpha1.DashboardUserList
@@ -49,8 +49,8 @@ func getUser(ctx context.Context, c client.Client, ns, ref string) (*accessv1alp
 	return u, nil
 }
 
-// getPasscode reads Passcode name in namespace ns, with a clear error when it does not exist.
-func getPasscode(ctx context.Context, c client.Client, ns, name string) (*accessv1alpha1.Passcode, error) {
+// GetPasscode reads Passcode name in namespace ns, with a clear error when it does not exist.
+func GetPasscode(ctx context.Context, c client.Client, ns, name string) (*accessv1alpha1.Passcode, error) {
 	pc := &accessv1alpha1.Passcode{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pc); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -1,0 +1,86 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// ListUsers reads the users matching opts, sorted by namespace, then email, then name, as the
+// users page shows them.
+func ListUsers(ctx context.Context, c client.Client, opts ...client.ListOption) ([]accessv1alpha1.DashboardUser, error) {
+	var list accessv1alpha1.DashboardUserList
+	if err := c.List(ctx, &list, opts...); err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	users := list.Items
+	sort.SliceStable(users, func(i, j int) bool {
+		a, b := &users[i], &users[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		if a.Spec.Email != b.Spec.Email {
+			return a.Spec.Email < b.Spec.Email
+		}
+		return a.Name < b.Name
+	})
+	return users, nil
+}
+
+// Rows are users as the users page and the CSV show them, in the same order.
+func Rows(users []accessv1alpha1.DashboardUser) []UserRow {
+	rows := make([]UserRow, len(users))
+	for i := range users {
+		rows[i] = RowForUser(&users[i])
+	}
+	return rows
+}
+
+// SetRole changes the role of the user ref (a name or an email) in ns.
+func SetRole(ctx context.Context, c client.Client, ns, ref string, role accessv1alpha1.Role, dryRun DryRun) (Result, error) {
+	u, err := GetUser(ctx, c, ns, ref)
+	if err != nil {
+		return Result{}, err
+	}
+	old := u.Spec.Role
+	if old == role {
+		return oneLine("dashboarduser/%s role is already %s (no change)", u.Name, role), nil
+	}
+	if err := ApplyPatch(ctx, c, u, SpecPatch("role", role), dryRun); err != nil {
+		return Result{}, fmt.Errorf("changing the role of dashboarduser/%s: %w", u.Name, err)
+	}
+	return oneLine("dashboarduser/%s role changed from %s to %s%s", u.Name, old, role, dryRun.Suffix()), nil
+}
+
+// SetAccess revokes (access Revoked) or grants again (access Granted) the access of the user ref.
+func SetAccess(ctx context.Context, c client.Client, ns, ref string, access accessv1alpha1.Access, dryRun DryRun) (Result, error) {
+	u, err := GetUser(ctx, c, ns, ref)
+	if err != nil {
+		return Result{}, err
+	}
+	old := u.Spec.Access
+	if old == "" {
+		old = accessv1alpha1.AccessGranted
+	}
+	if old == access && u.Spec.Access != "" {
+		return oneLine("dashboarduser/%s access is already %s (no change)", u.Name, access), nil
+	}
+	if err := ApplyPatch(ctx, c, u, SpecPatch("access", access), dryRun); err != nil {
+		return Result{}, fmt.Errorf("setting the access of dashboarduser/%s to %s: %w", u.Name, access, err)
+	}
+	verb := "revoked"
+	if access == accessv1alpha1.AccessGranted {
+		verb = "granted"
+	}
+	r := oneLine("dashboarduser/%s access %s (was %s)%s", u.Name, verb, old, dryRun.Suffix())
+	if access == accessv1alpha1.AccessRevoked {
+		r.linef("Every passcode of %s stops working at once; granting access again does not revive them.", u.Spec.Email)
+	} else if old == accessv1alpha1.AccessRevoked {
+		r.linef("Passcodes revoked with the access stay revoked: `kubectl dashboard passcode reset NAME` issues a fresh one.")
+	}
+	return r, nil
+}

@@ -1,0 +1,390 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
+)
+
+// inviteRows is how many rows the "+ User" form shows unless asked for more (at most MaxInvites).
+const inviteRows = 5
+
+// page is what every template gets.
+type page struct {
+	Title      string
+	NS         string
+	Namespaces []string
+	CSRF       string
+	Roles      []accessv1alpha1.Role
+	// Lines are what the operation reported (as the CLI prints them); Warnings likewise.
+	Lines    []string
+	Warnings []string
+	// Error is the error as the CLI prints it ("error: ..."); Forbidden marks an RBAC refusal.
+	Error     string
+	Forbidden bool
+
+	Users []ops.UserRow
+	Query string
+	Sort  string
+	Desc  bool
+
+	User      *ops.UserRow
+	Passcodes []accessv1alpha1.Passcode
+	Access    accessv1alpha1.Access
+
+	InviteRows []inviteRow
+	MaxInvites int
+	Grant      ops.PasscodeRequest
+}
+
+type inviteRow struct {
+	N     int
+	Email string
+	Role  string
+}
+
+// sortKeys are the columns the table sorts on, by the ?sort= name.
+var sortKeys = map[string]func(ops.UserRow) string{
+	"name":     func(r ops.UserRow) string { return strings.ToLower(r.Name) },
+	"role":     func(r ops.UserRow) string { return r.Role },
+	"email":    func(r ops.UserRow) string { return r.Email },
+	"status":   func(r ops.UserRow) string { return r.UserStatus },
+	"login":    func(r ops.UserRow) string { return r.LastLogin },
+	"passcode": func(r ops.UserRow) string { return r.PasscodeStatus },
+}
+
+func (s *Server) ns(r *http.Request) string {
+	if ns := r.FormValue("ns"); ns != "" {
+		return ns
+	}
+	return s.namespace
+}
+
+func (s *Server) newPage(ctx context.Context, r *http.Request, title string) *page {
+	p := &page{Title: title, NS: s.ns(r), CSRF: s.csrfToken(), Roles: ops.Roles, MaxInvites: ops.MaxInvites}
+	p.Namespaces = s.namespaces(ctx, p.NS)
+	return p
+}
+
+// namespaces are the projects the caller may list; without that right, the current one alone.
+func (s *Server) namespaces(ctx context.Context, current string) []string {
+	var list corev1.NamespaceList
+	names := []string{current}
+	if err := s.c.List(ctx, &list); err != nil {
+		return names
+	}
+	for _, n := range list.Items {
+		if n.Name != current {
+			names = append(names, n.Name)
+		}
+	}
+	sort.Strings(names[1:])
+	return names
+}
+
+// fail records err as the CLI prints it.
+func (p *page) fail(err error) {
+	p.Error = "error: " + err.Error()
+	p.Forbidden = apierrors.IsForbidden(err)
+}
+
+func (p *page) report(r ops.Result) {
+	p.Lines = append(p.Lines, r.Lines...)
+	p.Warnings = append(p.Warnings, r.Warnings...)
+}
+
+func (s *Server) render(w http.ResponseWriter, name string, status int, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
+		_, _ = fmt.Fprintf(w, "<p>template error: %s</p>", html.EscapeString(err.Error()))
+	}
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := s.newPage(ctx, r, "Users")
+	s.fillUsers(ctx, r, p)
+	if r.FormValue("partial") == "rows" {
+		s.render(w, "rows", http.StatusOK, p)
+		return
+	}
+	s.render(w, "index", http.StatusOK, p)
+}
+
+// fillUsers lists, filters (?q=) and sorts (?sort=, ?desc=1) the users of the page's project.
+func (s *Server) fillUsers(ctx context.Context, r *http.Request, p *page) {
+	users, err := ops.ListUsers(ctx, s.c, client.InNamespace(p.NS))
+	if err != nil {
+		p.fail(err)
+		return
+	}
+	p.Query = strings.TrimSpace(r.FormValue("q"))
+	p.Sort, p.Desc = r.FormValue("sort"), r.FormValue("desc") == "1"
+	q := strings.ToLower(p.Query)
+	for _, row := range ops.Rows(users) {
+		hay := strings.ToLower(strings.Join([]string{row.Object, row.Name, row.Role, row.Email, row.UserStatus, row.PasscodeStatus}, " "))
+		if q == "" || strings.Contains(hay, q) {
+			p.Users = append(p.Users, row)
+		}
+	}
+	if key, ok := sortKeys[p.Sort]; ok {
+		sort.SliceStable(p.Users, func(i, j int) bool {
+			if p.Desc {
+				return key(p.Users[i]) > key(p.Users[j])
+			}
+			return key(p.Users[i]) < key(p.Users[j])
+		})
+	}
+}
+
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	ns := s.ns(r)
+	users, err := ops.ListUsers(r.Context(), s.c, client.InNamespace(ns))
+	if err != nil {
+		status := http.StatusBadGateway
+		if apierrors.IsForbidden(err) {
+			status = http.StatusForbidden
+		}
+		http.Error(w, "error: "+err.Error(), status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "users-"+ns+".csv"))
+	_ = ops.RenderCSV(w, ops.Rows(users), false)
+}
+
+// events streams a message each time a user of the project changes (a watch, not a refresh loop);
+// the page's script then fetches the table's rows again.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	ctx := r.Context()
+	watch, err := s.c.Watch(ctx, &accessv1alpha1.DashboardUserList{}, client.InNamespace(s.ns(r)))
+	if err != nil {
+		http.Error(w, "error: "+err.Error(), http.StatusForbidden)
+		return
+	}
+	defer watch.Stop()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
+	flusher.Flush()
+	heartbeat := time.NewTicker(25 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-heartbeat.C:
+			_, _ = fmt.Fprint(w, ": keep-alive\n\n")
+		case ev, open := <-watch.ResultChan():
+			if !open {
+				return // the browser reconnects
+			}
+			_, _ = fmt.Fprintf(w, "data: %s\n\n", ev.Type)
+		}
+		flusher.Flush()
+	}
+}
+
+func (s *Server) inviteForm(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "+ User")
+	n, _ := strconv.Atoi(r.FormValue("rows"))
+	if n <= 0 {
+		n = inviteRows
+	}
+	n = min(n, ops.MaxInvites)
+	for i := range n {
+		p.InviteRows = append(p.InviteRows, inviteRow{N: i + 1, Role: string(accessv1alpha1.RoleMember)})
+	}
+	s.render(w, "invite", http.StatusOK, p)
+}
+
+// invite is "+ User": every filled row (email + role), at most MaxInvites, through ops as the
+// invite command does.
+func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := s.newPage(ctx, r, "+ User")
+	emails, roles := r.PostForm["email"], r.PostForm["role"]
+	var entries []ops.InviteEntry
+	for i, e := range emails {
+		role := ""
+		if i < len(roles) {
+			role = roles[i]
+		}
+		p.InviteRows = append(p.InviteRows, inviteRow{N: i + 1, Email: e, Role: role})
+		if strings.TrimSpace(e) == "" {
+			continue
+		}
+		entries = append(entries, ops.NewInviteEntry(e, role, fmt.Sprintf("row %d (%q)", i+1, strings.TrimSpace(e))))
+	}
+	status := http.StatusOK
+	invitees, err := ops.ValidateInvitees(entries, "")
+	if err == nil {
+		var res ops.InviteResult
+		res, err = ops.Invite(ctx, s.c, p.NS, invitees, ops.DryRunNone)
+		p.report(res.Result)
+		if err == nil {
+			p.InviteRows = nil
+		}
+	}
+	if err != nil {
+		p.fail(err)
+		status = http.StatusUnprocessableEntity
+		if p.Forbidden {
+			status = http.StatusForbidden
+		}
+	}
+	s.render(w, "invite", status, p)
+}
+
+// userPage shows one user and the forms of its actions.
+func (s *Server) userPage(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	s.fillUser(r.Context(), r.FormValue("user"), p)
+	s.render(w, "user", http.StatusOK, p)
+}
+
+func (s *Server) fillUser(ctx context.Context, ref string, p *page) {
+	u, err := ops.GetUser(ctx, s.c, p.NS, ref)
+	if err != nil {
+		if p.Error == "" {
+			p.fail(err)
+		}
+		return
+	}
+	row := ops.RowForUser(u)
+	p.User = &row
+	p.Title = row.Email
+	p.Access = u.Spec.Access
+	if p.Access == "" {
+		p.Access = accessv1alpha1.AccessGranted
+	}
+	p.Passcodes, _ = ops.UserPasscodes(ctx, s.c, p.NS, u.Name)
+	if p.Grant.Tenure == "" {
+		p.Grant = ops.PasscodeRequest{Tenure: "30d", Rotation: string(accessv1alpha1.RotationManual)}
+	}
+}
+
+// afterAction shows the user page with what the action reported, or its error.
+func (s *Server) afterAction(w http.ResponseWriter, r *http.Request, p *page, res ops.Result, err error) {
+	status := http.StatusOK
+	if err != nil {
+		p.fail(err)
+		status = http.StatusUnprocessableEntity
+		if p.Forbidden {
+			status = http.StatusForbidden
+		}
+	} else {
+		p.report(res)
+	}
+	s.fillUser(r.Context(), r.FormValue("user"), p)
+	s.render(w, "user", status, p)
+}
+
+// confirmed is the check of the confirmation box of a destructive action.
+func confirmed(r *http.Request) error {
+	if r.PostFormValue("confirm") != "yes" {
+		return &ops.UsageError{Err: errors.New("not done: tick the confirmation box first")}
+	}
+	return nil
+}
+
+func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	role, err := ops.ParseRole(r.PostFormValue("role"))
+	var res ops.Result
+	if err == nil {
+		res, err = ops.SetRole(r.Context(), s.c, p.NS, r.PostFormValue("user"), role, ops.DryRunNone)
+	}
+	s.afterAction(w, r, p, res, err)
+}
+
+func (s *Server) access(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	access := accessv1alpha1.Access(r.PostFormValue("access"))
+	var res ops.Result
+	var err error
+	switch access {
+	case accessv1alpha1.AccessRevoked:
+		if err = confirmed(r); err == nil {
+			res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, ops.DryRunNone)
+		}
+	case accessv1alpha1.AccessGranted:
+		res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, ops.DryRunNone)
+	default:
+		err = &ops.UsageError{Err: fmt.Errorf("invalid access %q: must be Granted or Revoked", access)}
+	}
+	s.afterAction(w, r, p, res, err)
+}
+
+func (s *Server) resetPasscode(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	var res ops.Result
+	err := confirmed(r)
+	if err == nil {
+		res, err = ops.ResetPasscode(r.Context(), s.c, p.NS, r.PostFormValue("passcode"), r.PostFormValue("immediate") == "yes", ops.DryRunNone)
+	}
+	s.afterAction(w, r, p, res, err)
+}
+
+func (s *Server) grantPasscode(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	p.Grant = ops.PasscodeRequest{
+		Tenure: strings.TrimSpace(r.PostFormValue("tenure")), Rotation: r.PostFormValue("rotation"),
+		RenewBefore: strings.TrimSpace(r.PostFormValue("renew-before")), Grace: strings.TrimSpace(r.PostFormValue("grace")),
+	}
+	spec, err := p.Grant.Spec()
+	var res ops.Result
+	if err == nil {
+		res, err = ops.GrantPasscode(r.Context(), s.c, p.NS, r.PostFormValue("user"), &p.Grant, spec, ops.DryRunNone)
+	}
+	s.afterAction(w, r, p, res, err)
+}
+
+// userURL is the address of a user's page.
+func userURL(ns, user string) string {
+	return "/user?" + url.Values{"ns": {ns}, "user": {user}}.Encode()
+}
+
+// sortURL is the address of the table sorted on key: ascending, or descending when it already is
+// ascending on key.
+func (p *page) SortURL(key string) string {
+	v := url.Values{"ns": {p.NS}, "sort": {key}}
+	if p.Query != "" {
+		v.Set("q", p.Query)
+	}
+	if p.Sort == key && !p.Desc {
+		v.Set("desc", "1")
+	}
+	return "/?" + v.Encode()
+}
+
+// AriaSort is the aria-sort of the column key.
+func (p *page) AriaSort(key string) string {
+	switch {
+	case p.Sort != key:
+		return "none"
+	case p.Desc:
+		return "descending"
+	}
+	return "ascending"
+}
