@@ -16,13 +16,20 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
 )
 
-// readOnlyRBAC lets the user "viewer" read the users and passcodes of default, and nothing more.
-const readOnlyRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+// readOnlyRBAC lets the ServiceAccount "viewer" read the users and passcodes of default, and
+// nothing more.
+const readOnlyRBAC = `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: viewer, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: dashboard-viewer, namespace: default}
 rules:
@@ -35,7 +42,7 @@ kind: RoleBinding
 metadata: {name: dashboard-viewer, namespace: default}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: dashboard-viewer}
 subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: viewer}
+- {kind: ServiceAccount, name: viewer, namespace: default}
 `
 
 // startUI runs `kubectl-dashboard ui --no-browser` with the session's kubeconfig (and extra
@@ -258,11 +265,33 @@ func screenshot(t *testing.T, bctx context.Context, width int64, name string) {
 	do(t, bctx, "viewport back", chromedp.EmulateViewport(1280, 900))
 }
 
-// readOnlyRefused: the page run with a read-only identity (impersonated "viewer") shows the table
-// and says "Not allowed" on every write.
+// readOnlyKubeconfig writes a kubeconfig of its own for the ServiceAccount "viewer" (a token from
+// the TokenRequest API, the session's server and CA): what a read-only person is given.
+func readOnlyKubeconfig(t *testing.T, dev *devRun) string {
+	t.Helper()
+	token := strings.TrimSpace(dev.kubectl("create", "token", "viewer", "-n", "default", "--duration", "1h"))
+	cfg, err := clientcmd.LoadFromFile(filepath.Join(dev.state, "kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := cfg.Clusters[cfg.Contexts[cfg.CurrentContext].Cluster]
+	ro := clientcmdapi.NewConfig()
+	ro.Clusters["dev"] = cluster
+	ro.AuthInfos["viewer"] = &clientcmdapi.AuthInfo{Token: token}
+	ro.Contexts["viewer"] = &clientcmdapi.Context{Cluster: "dev", AuthInfo: "viewer", Namespace: "default"}
+	ro.CurrentContext = "viewer"
+	path := filepath.Join(dev.state, "viewer.kubeconfig")
+	if err := clientcmd.WriteToFile(*ro, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// readOnlyRefused: the page run with a read-only kubeconfig (a ServiceAccount token bound to a
+// get/list/watch Role) shows the table and says "Not allowed" on every write.
 func readOnlyRefused(t *testing.T, dev *devRun) {
 	t.Helper()
-	link := startUI(t, dev, "--as", "viewer")
+	link := startUI(t, dev, "--kubeconfig", readOnlyKubeconfig(t, dev)) // the later --kubeconfig wins
 	u, _ := url.Parse(link)
 	base := "http://" + u.Host
 	bctx := newBrowser(t)
