@@ -177,11 +177,12 @@ func (r *PasscodeReconciler) actFailed(ctx context.Context, pc *accessv1alpha1.P
 // revision), then the next deadline.
 func (r *PasscodeReconciler) finish(ctx context.Context, pc *accessv1alpha1.Passcode, user *accessv1alpha1.DashboardUser,
 	secret secretRead, now time.Time, d decision) (ctrl.Result, error) {
+	copyErr := r.syncCopies(ctx, pc, user, secret, d, now)
+	restartErr := r.restartTargets(ctx, pc, now) // first: the Ready message names missing targets
 	setPasscodeConditions(pc, now, d)
 	pc.Status.ObservedGeneration = pc.Generation
-	copyErr := r.syncCopies(ctx, pc, user, secret, d, now)
-	if err := r.restartTargets(ctx, pc, now); err != nil {
-		return r.retry(ctx, pc, now, "restarting spec.rolloutRestartTargets", err)
+	if restartErr != nil {
+		return r.retry(ctx, pc, now, "restarting spec.rolloutRestartTargets", restartErr)
 	}
 	return r.schedule(ctx, pc, now, copyErr)
 }

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/consumers"
@@ -51,10 +49,6 @@ func (r *PasscodeReconciler) restartTargets(ctx context.Context, pc *accessv1alp
 	if len(out.Missing) > 0 {
 		r.event(pc, corev1.EventTypeWarning, accessv1alpha1.ReasonRestartTargetNotFound, "%s not found in namespace %s: nothing restarted there for revision %d",
 			strings.Join(out.Missing, ", "), pc.Namespace, st.Revision)
-	}
-	if c := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady); c != nil &&
-		c.Status == metav1.ConditionTrue && !strings.HasSuffix(c.Message, missingTargets(pc)) {
-		c.Message += missingTargets(pc) // as setPasscodeConditions words it from now on
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"strings"
 	texttemplate "text/template"
 )
@@ -49,26 +50,17 @@ var emailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html
 // renderEmail builds the subject and both bodies of an invite email. It is pure, so the content is
 // tested without a mail server.
 func renderEmail(inv Invite) (subject, text, htmlBody string, err error) {
-	greeting := "Hello,"
-	if inv.DisplayName != "" {
-		greeting = "Hello " + inv.DisplayName + ","
-	}
 	d := emailData{
-		Greeting:  greeting,
+		Greeting:  greeting(inv.DisplayName),
 		Project:   inv.Project,
 		Role:      inv.Role,
 		AcceptURL: inv.AcceptURL,
 		Expiry:    inv.ExpiresAt.UTC().Format(expiryLayout),
 	}
-	var t, h strings.Builder
-	if err = emailText.Execute(&t, d); err != nil {
-		return "", "", "", fmt.Errorf("render text: %w", err)
+	if text, htmlBody, err = bodies(emailText, emailHTML, d); err != nil {
+		return "", "", "", err
 	}
-	if err = emailHTML.Execute(&h, d); err != nil {
-		return "", "", "", fmt.Errorf("render html: %w", err)
-	}
-	subject = fmt.Sprintf("You are invited to %s as %s", inv.Project, inv.Role)
-	return subject, t.String(), h.String(), nil
+	return fmt.Sprintf("You are invited to %s as %s", inv.Project, inv.Role), text, htmlBody, nil
 }
 
 // eventEmailData is what the lifecycle email templates see.
@@ -112,28 +104,44 @@ var eventEmailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE
 // renderEventEmail builds the subject and both bodies of a passcode.expiring or passcode.expired
 // email. Like renderEmail it is pure.
 func renderEventEmail(ev Event) (subject, text, htmlBody string, err error) {
-	greeting := "Hello,"
-	if ev.DisplayName != "" {
-		greeting = "Hello " + ev.DisplayName + ","
-	}
 	d := eventEmailData{
-		Greeting: greeting,
+		Greeting: greeting(ev.DisplayName),
 		Project:  ev.Account,
 		Passcode: ev.PasscodeName,
 		Revision: ev.Revision,
 		Expiry:   ev.ExpiresAt.UTC().Format(expiryLayout),
 		Expired:  ev.Type == EventPasscodeExpired,
 	}
-	var t, h strings.Builder
-	if err = eventEmailText.Execute(&t, d); err != nil {
-		return "", "", "", fmt.Errorf("render text: %w", err)
-	}
-	if err = eventEmailHTML.Execute(&h, d); err != nil {
-		return "", "", "", fmt.Errorf("render html: %w", err)
+	if text, htmlBody, err = bodies(eventEmailText, eventEmailHTML, d); err != nil {
+		return "", "", "", err
 	}
 	subject = fmt.Sprintf("Your passcode %s for %s expires on %s", ev.PasscodeName, ev.Account, d.Expiry)
 	if d.Expired {
 		subject = fmt.Sprintf("Your passcode %s for %s has expired", ev.PasscodeName, ev.Account)
 	}
-	return subject, t.String(), h.String(), nil
+	return subject, text, htmlBody, nil
+}
+
+func greeting(displayName string) string {
+	if displayName == "" {
+		return "Hello,"
+	}
+	return "Hello " + displayName + ","
+}
+
+// executor is a text/template or an html/template.
+type executor interface {
+	Execute(w io.Writer, data any) error
+}
+
+// bodies renders an email's plain-text and HTML parts from the same data.
+func bodies(text, html executor, d any) (string, string, error) {
+	var t, h strings.Builder
+	if err := text.Execute(&t, d); err != nil {
+		return "", "", fmt.Errorf("render text: %w", err)
+	}
+	if err := html.Execute(&h, d); err != nil {
+		return "", "", fmt.Errorf("render html: %w", err)
+	}
+	return t.String(), h.String(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -43,7 +44,7 @@ type options struct {
 	configFlags *genericclioptions.ConfigFlags
 	streams     genericiooptions.IOStreams
 	// client is made on first use, from configFlags.
-	client client.Client
+	client client.WithWatch
 }
 
 // NewRootCommand builds `kubectl dashboard` and its subcommands, writing to streams. Errors are not
@@ -114,12 +115,16 @@ func scheme() (*runtime.Scheme, error) {
 	if err := accessv1alpha1.AddToScheme(s); err != nil {
 		return nil, err
 	}
+	// Namespaces: the users page's project switcher lists them.
+	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// getClient makes (once) a controller-runtime client from the kubeconfig flags; API warnings go to
-// stderr.
-func (o *options) getClient() (client.Client, error) {
+// getClient makes (once) a controller-runtime client from the kubeconfig flags, one that can also
+// watch (the users page's live table); API warnings go to stderr.
+func (o *options) getClient() (client.WithWatch, error) {
 	if o.client != nil {
 		return o.client, nil
 	}
@@ -133,7 +138,7 @@ func (o *options) getClient() (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: s, FieldOwner: FieldManager})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: s, FieldOwner: FieldManager})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the API server: %w", err)
 	}

@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dashboardops/access-operator/internal/ui"
 )
@@ -53,35 +50,12 @@ func newUICommand(o *options) *cobra.Command {
 	return cmd
 }
 
-// watchClient is a client that can also watch (the page's live table) and list namespaces (its
-// project switcher), with the kubeconfig's credentials.
-func (o *options) watchClient() (client.WithWatch, error) {
-	cfg, err := o.configFlags.ToRESTConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.WarningHandler = rest.NewWarningWriter(o.streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
-	s, err := scheme()
-	if err != nil {
-		return nil, err
-	}
-	if err := corev1.AddToScheme(s); err != nil {
-		return nil, err
-	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: s, FieldOwner: FieldManager})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the API server: %w", err)
-	}
-	return c, nil
-}
-
 func (o *options) serveUI(ctx context.Context, port int, noBrowser bool) error {
 	ns, err := o.namespace()
 	if err != nil {
 		return err
 	}
-	c, err := o.watchClient()
+	c, err := o.getClient()
 	if err != nil {
 		return err
 	}

@@ -125,7 +125,10 @@ func TestEveryFileAndLinkTheDocsNameExists(t *testing.T) {
 				continue
 			}
 			seen++
-			if _, err := os.Stat(filepath.Join(filepath.Dir(page), target)); err != nil {
+			resolved := filepath.Join(filepath.Dir(page), target)
+			if p := rel(r, resolved); p == ".." || strings.HasPrefix(p, "../") {
+				t.Errorf("%s links to %s, outside the repository (a clone has nothing there)", rel(r, page), m[1])
+			} else if _, err := os.Stat(resolved); err != nil {
 				t.Errorf("%s links to %s, which does not exist", rel(r, page), m[1])
 			}
 		}
