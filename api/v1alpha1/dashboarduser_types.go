@@ -4,11 +4,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Role is one of the dashboard's system roles.
-// +kubebuilder:validation:Enum=Admin;Creator;Member;Approver
+// Role names a user's role: one of the dashboard's system roles (Admin, Creator, Member, Approver),
+// spelled exactly, or the name of a DashboardRole in the same namespace.
+// +kubebuilder:validation:MaxLength=63
 type Role string
 
-// The dashboard's system roles.
+// The dashboard's system roles (internal/roles holds their permissions).
 const (
 	RoleAdmin    Role = "Admin"
 	RoleCreator  Role = "Creator"
@@ -85,9 +86,13 @@ type DashboardUserSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\p{Cc}')",message="must not contain control characters (newlines, tabs, escape sequences)"
 	DisplayName string `json:"displayName,omitempty"`
 
-	// role is one of the dashboard's system roles: Admin, Creator, Member or Approver. Editing it
-	// takes effect at once.
+	// role is one of the dashboard's system roles (Admin, Creator, Member or Approver, spelled so) or
+	// the name of a DashboardRole in the same namespace. Editing it takes effect at once. A user whose
+	// DashboardRole does not exist is not Ready, and its passcodes verify with no permissions.
 	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self in ['Admin', 'Creator', 'Member', 'Approver'] || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a system role (Admin, Creator, Member or Approver) or the name of a DashboardRole in this namespace (lower-case letters, digits and '-')"
+	// +kubebuilder:validation:XValidation:rule="!(self in ['admin', 'creator', 'member', 'approver'])",message="a system role is spelled Admin, Creator, Member or Approver; a DashboardRole may not take its name"
 	Role Role `json:"role"`
 
 	// access is Granted (the default) or Revoked. Revoked is the dashboard's "Revoke access": every

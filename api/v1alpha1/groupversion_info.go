@@ -1,6 +1,7 @@
 // Package v1alpha1 holds the access.dashboardops.io/v1alpha1 API: DashboardUser (a person with a role
 // on one dashboard project, the namespace) and Passcode (an API credential with a tenure, stored in a
-// Secret for the workloads that mount it).
+// Secret for the workloads that mount it) and DashboardRole (a custom role: the permissions gateways
+// enforce for the users who hold it).
 //
 // +kubebuilder:object:generate=true
 // +groupName=access.dashboardops.io
@@ -25,7 +26,8 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &DashboardUser{}, &DashboardUserList{}, &Passcode{}, &PasscodeList{})
+	s.AddKnownTypes(GroupVersion, &DashboardUser{}, &DashboardUserList{}, &Passcode{}, &PasscodeList{},
+		&DashboardRole{}, &DashboardRoleList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

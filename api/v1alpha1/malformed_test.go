@@ -51,10 +51,12 @@ func generatedBadManifests() []TableEntry {
 		add("secretName "+n, okPasscode("secretName: '"+n+"'"), "spec.secretName", "DNS-1123 subdomain")
 	}
 
-	// Roles and access values outside the enums.
-	for _, r := range []string{"Owner", "admin", "ADMIN", "Viewer", "''"} {
-		add("role "+r, user("email: jane@example.com\nrole: "+r), "spec.role", "Unsupported value")
+	// Role names that are neither a system role nor a possible DashboardRole name, and access values
+	// outside the enum.
+	for _, r := range []string{"Owner", "admin", "ADMIN", "Viewer", "a.b", "a_b", "-a"} {
+		add("role "+r, user("email: jane@example.com\nrole: "+r), "spec.role", "system role")
 	}
+	add("role ''", user("email: jane@example.com\nrole: ''"), "spec.role", "at least 1")
 	for _, a := range []string{"granted", "Denied", "Suspended", "''"} {
 		add("access "+a, user(okUser+"\naccess: "+a), "spec.access", "Unsupported value")
 	}

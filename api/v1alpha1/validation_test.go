@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/roles"
 )
 
 const namespace = "default"
@@ -28,6 +29,10 @@ func manifest(y string) *unstructured.Unstructured {
 
 func user(spec string) string {
 	return "kind: DashboardUser\nmetadata: {name: jane}\nspec:\n" + indent(spec)
+}
+
+func role(name, spec string) string {
+	return "kind: DashboardRole\nmetadata: {name: " + name + "}\nspec:\n" + indent(spec)
 }
 
 func passcode(spec string) string {
@@ -77,8 +82,20 @@ var badManifests = []TableEntry{
 	Entry("display name with a newline", user(okUser+"\ndisplayName: \"Jane\\nDoe\""), "spec.displayName", "control characters"),
 	Entry("display name with a tab", user(okUser+"\ndisplayName: \"Jane\\tDoe\""), "spec.displayName", "control characters"),
 	Entry("no role", user("email: jane@example.com"), "spec.role", "Required value"),
-	Entry("unknown role", user("email: jane@example.com\nrole: Owner"), "spec.role", "Unsupported value"),
-	Entry("role in the wrong case", user("email: jane@example.com\nrole: admin"), "spec.role", "Unsupported value"),
+	Entry("unknown role spelled like a system role", user("email: jane@example.com\nrole: Owner"), "spec.role", "must be a system role (Admin, Creator, Member or Approver)"),
+	Entry("role in the wrong case", user("email: jane@example.com\nrole: admin"), "spec.role", "a system role is spelled Admin, Creator, Member or Approver"),
+	Entry("role in upper case", user("email: jane@example.com\nrole: ADMIN"), "spec.role", "must be a system role"),
+	Entry("role with a dot", user("email: jane@example.com\nrole: data.analyst"), "spec.role", "lower-case letters, digits and '-'"),
+	Entry("role longer than 63", user("email: jane@example.com\nrole: "+strings.Repeat("r", 64)), "spec.role", "63"),
+	Entry("empty role", user("email: jane@example.com\nrole: ''"), "spec.role", "at least 1"),
+	// DashboardRole
+	Entry("role named like a system role", role("member", "permissions: [reports.read]"), "metadata.name", "must not be a system role's name"),
+	Entry("role name with a dot", role("data.analyst", "permissions: [reports.read]"), "metadata.name", "no dots"),
+	Entry("unknown permission", role("analyst", "permissions: [reports.delete]"), "spec.permissions[0]", "Unsupported value"),
+	Entry("permission in the wrong case", role("analyst", "permissions: [Reports.Read]"), "spec.permissions[0]", "Unsupported value"),
+	Entry("permission listed twice", role("analyst", "permissions: [reports.read, reports.read]"), "spec.permissions[1]", "Duplicate value"),
+	Entry("description with a newline", role("analyst", "description: \"a\\nb\""), "spec.description", "control characters"),
+	Entry("description longer than 256", role("analyst", "description: "+strings.Repeat("d", 257)), "spec.description", "256"),
 	Entry("unknown access", user(okUser+"\naccess: Suspended"), "spec.access", "Unsupported value"),
 	Entry("display name longer than 128", user(okUser+"\ndisplayName: "+strings.Repeat("x", 129)), "spec.displayName", "128"),
 	Entry("invite ttl without unit", user(okUser+"\ninvite: {ttl: '7'}"), "spec.invite.ttl", "whole number followed by d, h or m"),
@@ -179,6 +196,10 @@ var _ = Describe("CRD validation", func() {
 		func(y string) { Expect(dryRunCreate(y)).To(Succeed()) },
 		Entry("minimal user", user(okUser)),
 		Entry("full user", user(okUser+"\ndisplayName: Jane Doe\naccess: Revoked\ninvite: {ttl: 30d}")),
+		Entry("user with a custom role", user("email: jane@example.com\nrole: data-analyst")),
+		Entry("custom role", role("data-analyst", "description: Reads reports, downloads exports\npermissions: [reports.read, exports.download]")),
+		Entry("custom role with no permissions", "kind: DashboardRole\nmetadata: {name: viewer}\n"),
+		Entry("custom role with every permission", role("everything", "permissions: ["+strings.Join(roles.KnownNames(), ", ")+"]")),
 		Entry("user with plus addressing", user("email: jane+ops@mail.example.co.uk\nrole: Approver")),
 		Entry("display name with accents and punctuation", user(okUser+"\ndisplayName: \"Zoë O'Brien-Núñez (ops) 🚀\"")),
 		Entry("minimal passcode", okPasscode("")),

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/roles"
 )
 
 // The limits of the API (api/v1alpha1), checked here too so that a bad call writes nothing.
@@ -38,15 +39,6 @@ var Roles = []accessv1alpha1.Role{
 	accessv1alpha1.RoleAdmin, accessv1alpha1.RoleCreator, accessv1alpha1.RoleMember, accessv1alpha1.RoleApprover,
 }
 
-// roleNames is "Admin, Creator, Member, Approver".
-func roleNames() string {
-	names := make([]string, len(Roles))
-	for i, r := range Roles {
-		names[i] = string(r)
-	}
-	return strings.Join(names, ", ")
-}
-
 // ValidateEmail applies the CRD's rules for spec.email: lower case, an address such as
 // jane@example.com, at most 254 characters, at most 64 before the '@'. An address in upper case is
 // refused with the lower-case one as a hint, as the API server would refuse it.
@@ -69,20 +61,14 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ParseRole returns the role named s exactly (Admin, Creator, Member or Approver). A role in
-// another case is refused with the right spelling as a hint, as the API server would refuse it.
+// ParseRole returns the role named s: a system role spelled exactly (Admin, Creator, Member or
+// Approver) or a DashboardRole's name, with the rules the API server applies (roles.CheckName). A
+// system role in another case is refused with the right spelling as a hint.
 func ParseRole(s string) (accessv1alpha1.Role, error) {
-	for _, r := range Roles {
-		if s == string(r) {
-			return r, nil
-		}
+	if err := roles.CheckName(s); err != nil {
+		return "", err
 	}
-	for _, r := range Roles {
-		if strings.EqualFold(s, string(r)) {
-			return "", fmt.Errorf("invalid role %q: must be one of %s (did you mean %s?)", s, roleNames(), r)
-		}
-	}
-	return "", fmt.Errorf("invalid role %q: must be one of %s", s, roleNames())
+	return accessv1alpha1.Role(s), nil
 }
 
 // ObjectNameForEmail derives a DashboardUser's object name from its (valid, lower-case) email,

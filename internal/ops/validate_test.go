@@ -53,7 +53,7 @@ func TestValidateEmail(t *testing.T) {
 }
 
 func TestParseRole(t *testing.T) {
-	for _, r := range []string{"Admin", "Creator", "Member", "Approver"} {
+	for _, r := range []string{"Admin", "Creator", "Member", "Approver", "data-analyst", "r2"} {
 		got, err := ParseRole(r)
 		if err != nil || string(got) != r {
 			t.Errorf("ParseRole(%q) = %q, %v", r, got, err)
@@ -62,8 +62,9 @@ func TestParseRole(t *testing.T) {
 	for in, want := range map[string]string{
 		"admin":  "did you mean Admin?",
 		"MEMBER": "did you mean Member?",
-		"Owner":  "must be one of Admin, Creator, Member, Approver",
-		"":       "must be one of",
+		"Owner":  "must be a system role (Admin, Creator, Member, Approver) or the name of a DashboardRole",
+		"":       "must be a system role",
+		"a.b":    "lower-case letters, digits and '-'",
 	} {
 		if _, err := ParseRole(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseRole(%q) = %v, want an error containing %q", in, err, want)

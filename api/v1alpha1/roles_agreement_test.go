@@ -1,0 +1,41 @@
+package v1alpha1_test
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/dashboardops/access-operator/internal/roles"
+)
+
+// The CRD's rules for spec.role and internal/roles.CheckName (which the plugin, the users page and
+// SCIM use) must agree: a role name the plugin accepts is one the API server stores, and the other
+// way round.
+var _ = Describe("Role names", func() {
+	It("are judged the same by the CRD and internal/roles", func() {
+		for _, name := range []string{
+			"Admin", "Creator", "Member", "Approver", "admin", "ADMIN", "aDmin", "member", "approver", "creator",
+			"data-analyst", "r", "r2", "2r", "a-b-c", "-a", "a-", "a.b", "a_b", "A", "Owner", "owner", "admins",
+			"analyst ", " analyst", "ä", strings.Repeat("r", 63), strings.Repeat("r", 64), "",
+		} {
+			apiErr := dryRunCreate(user("email: jane@example.com\nrole: '" + name + "'"))
+			Expect(roles.CheckName(name) == nil).To(Equal(apiErr == nil), "%q: API server says %v, roles says %v", name, apiErr, roles.CheckName(name))
+		}
+	})
+
+	It("permission vocabulary is the CRD's enum", func() {
+		for _, p := range roles.KnownNames() {
+			Expect(dryRunCreate(role("r-"+strings.ReplaceAll(p, ".", "-"), "permissions: ["+p+"]"))).To(Succeed(), p)
+		}
+		err := dryRunCreate(role("all", "permissions: [reports.read]\ndescription: x"))
+		Expect(err).NotTo(HaveOccurred())
+		// The enum lists exactly the vocabulary: one more name in the CRD would show in its message.
+		err = dryRunCreate(role("bad", "permissions: [nope]"))
+		Expect(err).To(HaveOccurred())
+		for _, p := range roles.KnownNames() {
+			Expect(err.Error()).To(ContainSubstring(`"` + p + `"`))
+		}
+		Expect(strings.Count(err.Error(), `.`)).To(BeNumerically(">=", len(roles.KnownNames())))
+	})
+})
