@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -105,5 +106,47 @@ func TestListPasscodesAndStatus(t *testing.T) {
 	}
 	if status[0] != [2]string{"Passcode", "y"} {
 		t.Errorf("first field %v", status[0])
+	}
+}
+
+func TestSummarizePasscodes(t *testing.T) {
+	now := time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
+	active := func(expiresIn time.Duration) accessv1alpha1.Passcode {
+		pc := passcode("team", "a", "jane")
+		pc.Status.Phase = accessv1alpha1.PasscodeActive
+		pc.Status.ExpiresAt = &metav1.Time{Time: now.Add(expiresIn)}
+		return *pc
+	}
+	phase := func(p accessv1alpha1.PasscodePhase) accessv1alpha1.Passcode {
+		pc := passcode("team", "b", "jane")
+		pc.Status.Phase = p
+		return *pc
+	}
+	day := 24 * time.Hour
+	cases := []struct {
+		pcs  []accessv1alpha1.Passcode
+		want accessv1alpha1.PasscodeSummary
+	}{
+		{nil, accessv1alpha1.PasscodeSummaryNone},
+		{[]accessv1alpha1.Passcode{phase(accessv1alpha1.PasscodePending)}, accessv1alpha1.PasscodeSummaryNone},
+		{[]accessv1alpha1.Passcode{phase(accessv1alpha1.PasscodeRevoked)}, accessv1alpha1.PasscodeSummaryRevoked},
+		{[]accessv1alpha1.Passcode{phase(accessv1alpha1.PasscodeRevoked), phase(accessv1alpha1.PasscodeExpired)}, accessv1alpha1.PasscodeSummaryExpired},
+		{[]accessv1alpha1.Passcode{active(20 * day)}, accessv1alpha1.PasscodeSummaryActive},
+		// 30d tenure: Expiring from a third of it (10d) before the expiry.
+		{[]accessv1alpha1.Passcode{active(5 * day), phase(accessv1alpha1.PasscodeRevoked)}, accessv1alpha1.PasscodeSummaryExpiring},
+		{[]accessv1alpha1.Passcode{active(-time.Minute)}, accessv1alpha1.PasscodeSummaryExpired},
+		{[]accessv1alpha1.Passcode{active(5 * day), active(20 * day)}, accessv1alpha1.PasscodeSummaryActive},
+	}
+	for i, tc := range cases {
+		if got := SummarizePasscodes(now, tc.pcs); got != tc.want {
+			t.Errorf("case %d: %s, want %s", i, got, tc.want)
+		}
+	}
+	users := []accessv1alpha1.DashboardUser{{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane"},
+		Status: accessv1alpha1.DashboardUserStatus{PasscodeStatus: accessv1alpha1.PasscodeSummaryActive}}}
+	other := phase(accessv1alpha1.PasscodeRevoked)
+	other.Namespace = "elsewhere"
+	if rows := RowsWithPasscodes(users, []accessv1alpha1.Passcode{other}, now); rows[0].PasscodeStatus != "None" {
+		t.Errorf("a Passcode of another project counted: %s", rows[0].PasscodeStatus)
 	}
 }
