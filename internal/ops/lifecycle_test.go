@@ -89,7 +89,7 @@ func TestListPasscodesAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	names := make([]string, 0, len(got))
 	for _, pc := range got {
 		names = append(names, pc.Namespace+"/"+pc.Name)
 	}
