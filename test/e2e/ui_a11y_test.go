@@ -148,7 +148,8 @@ func keyboardAndAccessibility(t *testing.T, bctx context.Context, base, invited 
 	inOrder(t, order, "Skip to content", "Project", "Search", "+ User", "Download Users",
 		"Name", "Role", "Email", "User Status", "Last Login", "Passcode-Status",
 		"Manage ana@example.com", "Role of ana@example.com", "Save the role of ana@example.com",
-		"Manage "+invited, "Role of "+invited, "Save the role of "+invited, "Resend invite to "+invited)
+		"Manage "+invited, "Role of "+invited, "Save the role of "+invited, "Resend invite to "+invited,
+		"Manage cid@example.com", "Save the role of cid@example.com", "Manage dee@example.com", "Save the role of dee@example.com")
 
 	// The confirmation dialog, from the keyboard: Enter opens it with focus inside, Escape closes
 	// it and focus goes back to its button; Cancel closes it too.
@@ -183,14 +184,18 @@ func keyboardAndAccessibility(t *testing.T, bctx context.Context, base, invited 
 	noHorizontalScroll(t, bctx, 1280, "the users table")
 	noHorizontalScroll(t, bctx, 420, "the users table")
 
-	for _, page := range []string{userPage(base, invited), base + "/invite?ns=default"} {
+	// A user's page: every form's fields, its confirmation box and its button, form after form.
+	pages := map[string][]string{
+		userPage(base, invited): {"← All users", "Role", "Save role", "Yes, revoke the access of " + invited, "Revoke access",
+			"Yes, send " + invited + " a new invite", "Resend invite", "Tenure (e.g. 30d, 12h, 45m)", "Rotation", "Grant passcode"},
+		base + "/invite?ns=default": {"Email of row 1", "Role of row 1", "Email of row 5", "Role of row 5", "Show 50 rows", "Invite"},
+	}
+	for page, want := range pages {
 		do(t, bctx, "opening "+page, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("main")))
 		if p := a11yProblems(t, bctx); len(p) > 0 {
 			t.Errorf("%s:\n  %s", page, strings.Join(p, "\n  "))
 		}
-		if order := tabOrder(t, bctx); len(order) < 5 {
-			t.Errorf("%s: Tab reaches only %q", page, order)
-		}
+		inOrder(t, tabOrder(t, bctx), want...)
 		noHorizontalScroll(t, bctx, 1280, page)
 		noHorizontalScroll(t, bctx, 420, page)
 	}
