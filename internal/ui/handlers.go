@@ -314,7 +314,11 @@ func (s *Server) fillUser(ctx context.Context, ref string, p *page) {
 	if p.Access == "" {
 		p.Access = accessv1alpha1.AccessGranted
 	}
-	p.Passcodes, _ = ops.UserPasscodes(ctx, s.c, p.NS, u.Name)
+	// Passcode-Status from the Passcodes, as in the table.
+	if passcodes, err := ops.UserPasscodes(ctx, s.c, p.NS, u.Name); err == nil {
+		p.Passcodes = passcodes
+		p.User.PasscodeStatus = string(ops.SummarizePasscodes(time.Now(), passcodes))
+	}
 	if p.Grant.Tenure == "" {
 		p.Grant = ops.PasscodeRequest{Tenure: "30d", Rotation: string(accessv1alpha1.RotationManual)}
 	}

@@ -65,6 +65,9 @@ func TestPasscodeStatusComesFromThePasscodes(t *testing.T) {
 	if r := row(t, body, "ana"); !strings.Contains(r, `<span class="badge None">None</span>`) {
 		t.Errorf("ana has no passcode:\n%s", r)
 	}
+	if user := do(s, http.MethodGet, "/user?ns=team&user=jane", nil, true, nil).Body.String(); !strings.Contains(user, `<dd id="passcode-status">Revoked</dd>`) {
+		t.Errorf("jane's page does not say her passcode is Revoked")
+	}
 }
 
 func TestSortAndSearchWithoutScript(t *testing.T) {
