@@ -84,3 +84,31 @@ func SetAccess(ctx context.Context, c client.Client, ns, ref string, access acce
 	}
 	return r, nil
 }
+
+// CanResendInvite says whether a fresh invite makes sense for u: it was invited and has not
+// accepted (Invited, or InviteExpired). The page offers Resend invite only then; the command
+// sends the request anyway and warns, as it always has.
+func CanResendInvite(phase string) bool {
+	return phase == string(accessv1alpha1.UserInvited) || phase == string(accessv1alpha1.UserInviteExpired)
+}
+
+// ResendInvite asks the operator to send the user ref a fresh invite (the previous link stops
+// working), by setting the resend-invite-requested-at annotation to now.
+func ResendInvite(ctx context.Context, c client.Client, ns, ref string, dryRun DryRun) (Result, error) {
+	u, err := GetUser(ctx, c, ns, ref)
+	if err != nil {
+		return Result{}, err
+	}
+	now := RequestTime()
+	if err := ApplyPatch(ctx, c, u, AnnotationPatch(accessv1alpha1.ResendInviteRequestedAtAnnotation, now), dryRun); err != nil {
+		return Result{}, fmt.Errorf("requesting a new invite for dashboarduser/%s: %w", u.Name, err)
+	}
+	r := oneLine("dashboarduser/%s invite resend requested at %s%s", u.Name, now, dryRun.Suffix())
+	switch {
+	case u.Spec.Access == accessv1alpha1.AccessRevoked:
+		r.warnf("Warning: the access of %s is Revoked: the operator sends no invite until `kubectl dashboard users grant %s`.", u.Spec.Email, u.Name)
+	case u.Status.Phase == accessv1alpha1.UserActive || (u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil):
+		r.warnf("Warning: %s already accepted an invite: the operator sends no other.", u.Spec.Email)
+	}
+	return r, nil
+}

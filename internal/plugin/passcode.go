@@ -2,11 +2,8 @@ package plugin
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
 
 	"github.com/spf13/cobra"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -178,20 +175,11 @@ is final: spec.revoked cannot be set back; only a reset issues a new passcode.`,
 			if err != nil {
 				return err
 			}
-			pc, err := ops.GetPasscode(ctx, c, ns, args[0])
+			res, err := ops.RevokePasscode(ctx, c, ns, args[0], dryRun)
 			if err != nil {
 				return err
 			}
-			if pc.Spec.Revoked {
-				o.printf("passcode/%s is already revoked (no change)\n", pc.Name)
-				return nil
-			}
-			if err := ops.ApplyPatch(ctx, c, pc, ops.SpecPatch("revoked", true), dryRun); err != nil {
-				return fmt.Errorf("revoking passcode/%s: %w", pc.Name, err)
-			}
-			o.printf("passcode/%s revoked%s\n", pc.Name, dryRun.Suffix())
-			o.printf("This is final: the passcode stops working at once and cannot be un-revoked; "+
-				"`kubectl dashboard passcode reset %s` issues a new one.\n", pc.Name)
+			o.printResult(res)
 			return nil
 		},
 	}
@@ -269,24 +257,18 @@ Output flags are kubectl's, as with users list.`,
 			if err != nil {
 				return err
 			}
-			var list accessv1alpha1.PasscodeList
-			if err := c.List(commandContext(cmd), &list, opts...); err != nil {
-				return fmt.Errorf("listing passcodes: %w", err)
+			passcodes, err := ops.ListPasscodes(commandContext(cmd), c, opts...)
+			if err != nil {
+				return err
 			}
-			if len(list.Items) == 0 && pr.human() {
+			if len(passcodes) == 0 && pr.human() {
 				o.noneFound("passcodes", ns, lf)
 				return nil
 			}
-			objs := make([]client.Object, len(list.Items))
-			for i := range list.Items {
-				objs[i] = &list.Items[i]
+			objs := make([]client.Object, len(passcodes))
+			for i := range passcodes {
+				objs[i] = &passcodes[i]
 			}
-			sort.SliceStable(objs, func(i, j int) bool {
-				if objs[i].GetNamespace() != objs[j].GetNamespace() {
-					return objs[i].GetNamespace() < objs[j].GetNamespace()
-				}
-				return objs[i].GetName() < objs[j].GetName()
-			})
 			return pr.printList(o.streams.Out, objs, passcodeTable)
 		},
 	}
@@ -295,34 +277,11 @@ Output flags are kubectl's, as with users list.`,
 	return cmd
 }
 
-// describePasscode writes pc's state as aligned "Field: value" lines, as kubectl describe does.
+// describePasscode writes pc's state (ops.PasscodeStatus) as aligned "Field: value" lines, as
+// kubectl describe does.
 func (o *options) describePasscode(pc *accessv1alpha1.Passcode) error {
-	v := viewPasscode(pc)
-	ready := "Unknown (the operator has not reported yet)"
-	if cond := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady); cond != nil {
-		ready = fmt.Sprintf("%s, reason %s", cond.Status, orNone(cond.Reason, "-"))
-		if cond.Message != "" {
-			ready += ": " + cond.Message
-		}
-	}
 	tw := printers.GetNewTabWriter(o.streams.Out)
-	lines := [][2]string{
-		{columnPasscode, pc.Name},
-		{"Project", pc.Namespace},
-		{columnUser, pc.Spec.UserRef.Name},
-		{"Phase", v.phase},
-		{"Revoked", strconv.FormatBool(pc.Spec.Revoked)},
-		{"Tenure", pc.Spec.Tenure},
-		{"Rotation", string(v.rotation)},
-		{"Issued At", orNone(formatTime(pc.Status.IssuedAt), "<none>")},
-		{"Expires At", orNone(formatTime(pc.Status.ExpiresAt), "<none>")},
-		{"Renewal Time", orNone(formatTime(pc.Status.RenewalTime), "<none>")},
-		{"Revision", strconv.FormatInt(pc.Status.Revision, 10)},
-		{"Last Used At", orNone(formatTime(pc.Status.LastUsedAt), "<never>")},
-		{"Secret", v.secret},
-		{columnReady, ready},
-	}
-	for _, l := range lines {
+	for _, l := range ops.PasscodeStatus(pc) {
 		if _, err := fmt.Fprintf(tw, "%s:\t%s\n", l[0], tableCell(l[1])); err != nil {
 			return err
 		}

@@ -108,33 +108,11 @@ var passcodeTable = tableSpec{
 		if !ok {
 			return nil
 		}
-		v := viewPasscode(pc)
-		return []any{pc.Name, pc.Spec.UserRef.Name, v.phase, orNone(formatTime(pc.Status.ExpiresAt), "<none>"),
+		v := ops.ViewPasscode(pc)
+		return []any{pc.Name, pc.Spec.UserRef.Name, v.Phase, orNone(formatTime(pc.Status.ExpiresAt), "<none>"),
 			orNone(formatTime(pc.Status.RenewalTime), "<none>"), pc.Status.Revision, orNone(formatTime(pc.Status.LastUsedAt), "<never>"),
-			string(v.rotation), pc.Spec.Tenure, v.secret, pc.Spec.Revoked, readyCell(pc.Status.Conditions), age(pc.CreationTimestamp)}
+			string(v.Rotation), pc.Spec.Tenure, v.Secret, pc.Spec.Revoked, readyCell(pc.Status.Conditions), age(pc.CreationTimestamp)}
 	},
-}
-
-// passcodeView is what the plugin shows of a Passcode beyond its fields: defaults filled in.
-type passcodeView struct {
-	phase    string
-	rotation accessv1alpha1.RotationPolicy
-	secret   string
-}
-
-func viewPasscode(pc *accessv1alpha1.Passcode) passcodeView {
-	v := passcodeView{
-		phase:    orNone(string(pc.Status.Phase), string(accessv1alpha1.PasscodePending)),
-		rotation: accessv1alpha1.RotationManual,
-		secret:   pc.Status.SecretName,
-	}
-	if pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy != "" {
-		v.rotation = pc.Spec.Rotation.Policy
-	}
-	if v.secret == "" {
-		v.secret = orNone(pc.Spec.SecretName, pc.Name)
-	}
-	return v
 }
 
 // orNone is s, or none when s is empty.

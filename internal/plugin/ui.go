@@ -18,9 +18,9 @@ import (
 )
 
 const uiLong = `Serve the users page on this computer: the users table (Name, Role, Email, User Status, Last
-Login, Passcode-Status), live as objects change, with search, sorting, "+ User" (up to 50 at
-once), Edit Role, Revoke Access, Grant and Reset Passcode, Download Users (the CSV of users
-export) and a project switcher.
+Login, Passcode-Status), live as users and passcodes change, with search, sorting, "+ User" (up
+to 50 at once), Edit Role, Resend Invite, Revoke Access, Grant and Reset Passcode, Download Users
+(the CSV of users export) and a project switcher.
 
 The page listens on 127.0.0.1 only (a random port unless --port), and acts with your kubeconfig's
 credentials: Kubernetes RBAC decides what you may do, and nothing changes in the cluster. The

@@ -246,21 +246,11 @@ func newResendInviteCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			u, err := ops.GetUser(ctx, c, ns, args[0])
+			res, err := ops.ResendInvite(ctx, c, ns, args[0], dryRun)
 			if err != nil {
 				return err
 			}
-			now := ops.RequestTime()
-			if err := ops.ApplyPatch(ctx, c, u, ops.AnnotationPatch(accessv1alpha1.ResendInviteRequestedAtAnnotation, now), dryRun); err != nil {
-				return fmt.Errorf("requesting a new invite for dashboarduser/%s: %w", u.Name, err)
-			}
-			o.printf("dashboarduser/%s invite resend requested at %s%s\n", u.Name, now, dryRun.Suffix())
-			switch {
-			case u.Spec.Access == accessv1alpha1.AccessRevoked:
-				o.warnf("Warning: the access of %s is Revoked: the operator sends no invite until `kubectl dashboard users grant %s`.\n", u.Spec.Email, u.Name)
-			case u.Status.Phase == accessv1alpha1.UserActive || (u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil):
-				o.warnf("Warning: %s already accepted an invite: the operator sends no other.\n", u.Spec.Email)
-			}
+			o.printResult(res)
 			return nil
 		},
 	}

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -56,6 +57,18 @@ type inviteRow struct {
 	Email string
 	Role  string
 }
+
+// column is a sortable column of the users table.
+type column struct{ Key, Title string }
+
+// columns are the table's sortable columns, in order; their keys are those of sortKeys.
+var columns = []column{
+	{"name", ops.ColumnName}, {"role", ops.ColumnRole}, {"email", ops.ColumnEmail},
+	{"status", ops.ColumnUserStatus}, {"login", ops.ColumnLastLogin}, {"passcode", ops.ColumnPasscodeStatus},
+}
+
+// Columns are the table's sortable columns.
+func (p *page) Columns() []column { return columns }
 
 // sortKeys are the columns the table sorts on, by the ?sort= name.
 var sortKeys = map[string]func(ops.UserRow) string{
@@ -126,19 +139,30 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "index", http.StatusOK, p)
 }
 
-// fillUsers lists, filters (?q=) and sorts (?sort=, ?desc=1) the users of the page's project.
+// fillUsers lists, filters (?q=) and sorts the users of the page's project: ?order=KEY or
+// ?order=-KEY (a sort header, a submit button of the search form), else ?sort=KEY and ?desc=1.
 func (s *Server) fillUsers(ctx context.Context, r *http.Request, p *page) {
 	users, err := ops.ListUsers(ctx, s.c, client.InNamespace(p.NS))
 	if err != nil {
-		p.fail(err)
+		if p.Error == "" {
+			p.fail(err)
+		}
 		return
+	}
+	rows := ops.Rows(users)
+	// Passcode-Status from the Passcodes themselves when they may be read, so that a change of
+	// a passcode shows at once; otherwise as the operator last wrote it on the user.
+	if passcodes, err := ops.ListPasscodes(ctx, s.c, client.InNamespace(p.NS)); err == nil {
+		rows = ops.RowsWithPasscodes(users, passcodes, time.Now())
 	}
 	p.Query = strings.TrimSpace(r.FormValue("q"))
 	p.Sort, p.Desc = r.FormValue("sort"), r.FormValue("desc") == "1"
+	if order := r.FormValue("order"); order != "" {
+		p.Sort, p.Desc = strings.TrimPrefix(order, "-"), strings.HasPrefix(order, "-")
+	}
 	q := strings.ToLower(p.Query)
-	for _, row := range ops.Rows(users) {
-		hay := strings.ToLower(strings.Join([]string{row.Object, row.Name, row.Role, row.Email, row.UserStatus, row.PasscodeStatus}, " "))
-		if q == "" || strings.Contains(hay, q) {
+	for _, row := range rows {
+		if q == "" || strings.Contains(SearchText(row), q) {
 			p.Users = append(p.Users, row)
 		}
 	}
@@ -168,8 +192,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	_ = ops.RenderCSV(w, ops.Rows(users), false)
 }
 
-// events streams a message each time a user of the project changes (a watch, not a refresh loop);
-// the page's script then fetches the table's rows again.
+// events streams a message each time a user or a Passcode of the project changes (watches, not
+// a refresh loop); the page's script then fetches the table's rows again.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -177,12 +201,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	watch, err := s.c.Watch(ctx, &accessv1alpha1.DashboardUserList{}, client.InNamespace(s.ns(r)))
+	users, err := s.c.Watch(ctx, &accessv1alpha1.DashboardUserList{}, client.InNamespace(s.ns(r)))
 	if err != nil {
 		http.Error(w, "error: "+err.Error(), http.StatusForbidden)
 		return
 	}
-	defer watch.Stop()
+	defer users.Stop()
+	// Without the right to watch Passcodes the column follows the users' status alone: a nil
+	// channel is never ready.
+	var passcodeEvents <-chan watch.Event
+	if passcodes, err := s.c.Watch(ctx, &accessv1alpha1.PasscodeList{}, client.InNamespace(s.ns(r))); err == nil {
+		defer passcodes.Stop()
+		passcodeEvents = passcodes.ResultChan()
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	_, _ = fmt.Fprint(w, "retry: 2000\n\n")
@@ -195,11 +226,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-heartbeat.C:
 			_, _ = fmt.Fprint(w, ": keep-alive\n\n")
-		case ev, open := <-watch.ResultChan():
+		case ev, open := <-users.ResultChan():
 			if !open {
 				return // the browser reconnects
 			}
 			_, _ = fmt.Fprintf(w, "data: %s\n\n", ev.Type)
+		case ev, open := <-passcodeEvents:
+			if !open {
+				return
+			}
+			_, _ = fmt.Fprintf(w, "event: passcode\ndata: %s\n\n", ev.Type)
 		}
 		flusher.Flush()
 	}
@@ -278,13 +314,18 @@ func (s *Server) fillUser(ctx context.Context, ref string, p *page) {
 	if p.Access == "" {
 		p.Access = accessv1alpha1.AccessGranted
 	}
-	p.Passcodes, _ = ops.UserPasscodes(ctx, s.c, p.NS, u.Name)
+	// Passcode-Status from the Passcodes, as in the table.
+	if passcodes, err := ops.UserPasscodes(ctx, s.c, p.NS, u.Name); err == nil {
+		p.Passcodes = passcodes
+		p.User.PasscodeStatus = string(ops.SummarizePasscodes(time.Now(), passcodes))
+	}
 	if p.Grant.Tenure == "" {
 		p.Grant = ops.PasscodeRequest{Tenure: "30d", Rotation: string(accessv1alpha1.RotationManual)}
 	}
 }
 
-// afterAction shows the user page with what the action reported, or its error.
+// afterAction shows what the action reported, or its error: on the users table when the form was
+// one of the table's rows (from=table), else on the user's page.
 func (s *Server) afterAction(w http.ResponseWriter, r *http.Request, p *page, res ops.Result, err error) {
 	status := http.StatusOK
 	if err != nil {
@@ -295,6 +336,12 @@ func (s *Server) afterAction(w http.ResponseWriter, r *http.Request, p *page, re
 		}
 	} else {
 		p.report(res)
+	}
+	if r.PostFormValue("from") == "table" {
+		p.Title = "Users"
+		s.fillUsers(r.Context(), r, p)
+		s.render(w, "index", status, p)
+		return
 	}
 	s.fillUser(r.Context(), r.FormValue("user"), p)
 	s.render(w, "user", status, p)
@@ -346,6 +393,18 @@ func (s *Server) resetPasscode(w http.ResponseWriter, r *http.Request) {
 	s.afterAction(w, r, p, res, err)
 }
 
+// resendInvite sends the user a fresh invite; the previous link stops working, so it needs its
+// confirmation box ticked like the other actions that end something.
+func (s *Server) resendInvite(w http.ResponseWriter, r *http.Request) {
+	p := s.newPage(r.Context(), r, "User")
+	var res ops.Result
+	err := confirmed(r)
+	if err == nil {
+		res, err = ops.ResendInvite(r.Context(), s.c, p.NS, r.PostFormValue("user"), ops.DryRunNone)
+	}
+	s.afterAction(w, r, p, res, err)
+}
+
 func (s *Server) grantPasscode(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r.Context(), r, "User")
 	p.Grant = ops.PasscodeRequest{
@@ -365,17 +424,19 @@ func userURL(ns, user string) string {
 	return "/user?" + url.Values{"ns": {ns}, "user": {user}}.Encode()
 }
 
-// sortURL is the address of the table sorted on key: ascending, or descending when it already is
-// ascending on key.
-func (p *page) SortURL(key string) string {
-	v := url.Values{"ns": {p.NS}, "sort": {key}}
-	if p.Query != "" {
-		v.Set("q", p.Query)
-	}
+// SortOrder is the ?order= of the sort header of column key: ascending, or descending when the
+// table already is ascending on key.
+func (p *page) SortOrder(key string) string {
 	if p.Sort == key && !p.Desc {
-		v.Set("desc", "1")
+		return "-" + key
 	}
-	return "/?" + v.Encode()
+	return key
+}
+
+// SearchText is what the search box matches a row against, lower case: the server's filter and
+// the page's script (data-search) use the same text.
+func SearchText(row ops.UserRow) string {
+	return strings.ToLower(strings.Join([]string{row.Object, row.Name, row.Role, row.Email, row.UserStatus, row.PasscodeStatus}, " "))
 }
 
 // AriaSort is the aria-sort of the column key.

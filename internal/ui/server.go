@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 //go:embed templates/*.html
@@ -47,7 +49,9 @@ type Server struct {
 
 // New makes the page for cfg.
 func New(cfg Config) (*Server, error) {
-	tmpl, err := template.New("").Funcs(template.FuncMap{"userURL": userURL}).ParseFS(templateFS, "templates/*.html")
+	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText,
+	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /access", s.access)
 	mux.HandleFunc("POST /reset-passcode", s.resetPasscode)
 	mux.HandleFunc("POST /grant-passcode", s.grantPasscode)
+	mux.HandleFunc("POST /resend-invite", s.resendInvite)
 	s.handler = s.secure(mux)
 	return s, nil
 }

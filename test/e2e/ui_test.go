@@ -196,6 +196,9 @@ func TestUIUsersPage(t *testing.T) {
 		return strings.Contains(rows, "dee@example.com")
 	})
 
+	searchAndSortInTheBrowser(t, bctx)
+	inlineRoleAndResend(t, bctx, dev)
+
 	// Edit Role, Grant Passcode, Reset Passcode, Revoke Access on ana's page.
 	do(t, bctx, "opening ana's page", chromedp.Navigate(userPage(base, "ana@example.com")), chromedp.WaitVisible(chromedp.CSS("#role")))
 	if got := submit(t, bctx, userPage(base, "ana@example.com"), "h-role", chromedp.SetValue(chromedp.CSS("#role"), "Admin")); !strings.Contains(got, "role changed from Member to Admin") {
@@ -212,6 +215,23 @@ func TestUIUsersPage(t *testing.T) {
 		return c.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: anaName}, user) == nil &&
 			user.Status.PasscodeStatus == accessv1alpha1.PasscodeSummaryActive
 	})
+	// A passcode revoked elsewhere (the CLI) shows in the open table's Passcode-Status column: the
+	// page watches Passcodes too.
+	do(t, bctx, "the table", chromedp.Navigate(base+"/?ns=default"), chromedp.WaitVisible(chromedp.ID("users")))
+	anaPasscode := `#users-body tr[data-user="` + anaName + `"] td[data-key="passcode"]`
+	waitFor(t, 30*time.Second, "ana's Passcode-Status to be Active", func() bool {
+		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(anaPasscode)))
+		return strings.TrimSpace(s) == "Active"
+	})
+	do(t, bctx, "marking the page", chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	cli(t, dev, "passcode", "revoke", anaName+ops.DefaultPasscodeSuffix)
+	waitFor(t, 60*time.Second, "ana's Passcode-Status to show Revoked in the open table", func() bool {
+		s, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(anaPasscode)))
+		return strings.TrimSpace(s) == "Revoked"
+	})
+	if same, _ := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); !same {
+		t.Error("the page was reloaded")
+	}
 	do(t, bctx, "reloading ana's page", chromedp.Navigate(userPage(base, "ana@example.com")), chromedp.WaitVisible(chromedp.CSS("#passcode")))
 	if got := submit(t, bctx, userPage(base, "ana@example.com"), "h-reset", chromedp.Click(chromedp.CSS(`section[aria-labelledby="h-reset"] input[name=confirm]`))); !strings.Contains(got, "reset requested") {
 		t.Errorf("Reset Passcode said %q", got)
@@ -248,8 +268,86 @@ func TestUIUsersPage(t *testing.T) {
 		t.Errorf("Download Users:\n%s\nusers export:\n%s", csv, export)
 	}
 
+	keyboardAndAccessibility(t, bctx, base, "bob@example.com")
 	readOnlyRefused(t, dev)
 	securityChecks(t, base)
+}
+
+// cli runs kubectl-dashboard with the session's kubeconfig.
+func cli(t *testing.T, dev *devRun, args ...string) string {
+	t.Helper()
+	args = append(args, "-n", "default", "--kubeconfig", filepath.Join(dev.state, "kubeconfig"))
+	out, err := exec.Command(filepath.Join(binDir, "kubectl-dashboard"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl dashboard %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// visibleEmails are the emails of the rows the table shows, top to bottom.
+func visibleEmails(t *testing.T, bctx context.Context) []string {
+	t.Helper()
+	emails, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#users-body tr[data-user]:not([hidden]) td[data-key=email]")).map(td => td.textContent.trim())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emails
+}
+
+// searchAndSortInTheBrowser: typing filters the rows and the headers sort them in the page (no
+// reload), with aria-sort following, and the address keeps both for a reload.
+func searchAndSortInTheBrowser(t *testing.T, bctx context.Context) {
+	t.Helper()
+	do(t, bctx, "marking the page", chromedp.Evaluate[chromedp.Void](`window.notReloaded = true`))
+	do(t, bctx, "typing a search", chromedp.SendKeys(chromedp.ID("q"), "bo"))
+	if got := visibleEmails(t, bctx); strings.Join(got, " ") != "bob@example.com" {
+		t.Errorf("searching bo shows %q", got)
+	}
+	do(t, bctx, "clearing the search", chromedp.Evaluate[chromedp.Void](`const q = document.getElementById("q"); q.value = ""; q.dispatchEvent(new Event("input"))`))
+	if got := visibleEmails(t, bctx); len(got) != 4 {
+		t.Errorf("an empty search shows %q", got)
+	}
+	email := `#users th[data-key=email]`
+	do(t, bctx, "sorting on Email", chromedp.Click(chromedp.CSS(email+" button")))
+	do(t, bctx, "sorting on Email again", chromedp.Click(chromedp.CSS(email+" button")))
+	if got := visibleEmails(t, bctx); strings.Join(got, " ") != "dee@example.com cid@example.com bob@example.com ana@example.com" {
+		t.Errorf("Email descending: %q", got)
+	}
+	sort, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("`+email+`").getAttribute("aria-sort") + " " + location.search`))
+	if sort != "descending ?ns=default&sort=email&desc=1" {
+		t.Errorf("aria-sort and address: %q", sort)
+	}
+	if same, _ := chromedp.Run(bctx, chromedp.Evaluate[bool](`window.notReloaded === true`)); !same {
+		t.Error("searching or sorting reloaded the page")
+	}
+	do(t, bctx, "sorting on Email", chromedp.Click(chromedp.CSS(email+" button")))
+}
+
+// inlineRoleAndResend: Edit Role in cid's row, then Resend invite to bob from his row's dialog,
+// which needs its box ticked.
+func inlineRoleAndResend(t *testing.T, bctx context.Context, dev *devRun) {
+	t.Helper()
+	cid := ops.ObjectNameForEmail("cid@example.com")
+	do(t, bctx, "Edit Role in cid's row", chromedp.SetValue(chromedp.ID("role-"+cid), "Approver"),
+		chromedp.Click(chromedp.CSS(`button[aria-label="Save the role of cid@example.com"]`)), chromedp.WaitVisible(chromedp.CSS(".ok, .error")))
+	if got := text(t, bctx, ".ok, .error"); !strings.Contains(got, "dashboarduser/"+cid+" role changed from Member to Approver") {
+		t.Errorf("inline Edit Role said %q", got)
+	}
+	bob := ops.ObjectNameForEmail("bob@example.com")
+	do(t, bctx, "Resend invite to bob", chromedp.Click(chromedp.CSS(`button[aria-label="Resend invite to bob@example.com"]`)),
+		chromedp.WaitVisible(chromedp.ID("resend-"+bob)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll(".ok, .error").forEach(e => e.remove())`),
+		chromedp.Click(chromedp.CSS("#resend-"+bob+" input[name=confirm]")), chromedp.Click(chromedp.CSS("#resend-"+bob+" button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS(".ok, .error")))
+	if got := text(t, bctx, ".ok, .error"); !strings.Contains(got, "dashboarduser/"+bob+" invite resend requested at ") {
+		t.Errorf("Resend invite said %q", got)
+	}
+	u := &accessv1alpha1.DashboardUser{}
+	if err := dev.client().Get(context.Background(), types.NamespacedName{Namespace: "default", Name: bob}, u); err != nil ||
+		u.Annotations[accessv1alpha1.ResendInviteRequestedAtAnnotation] == "" {
+		t.Errorf("bob's resend was not requested: %v", err)
+	}
 }
 
 func screenshot(t *testing.T, bctx context.Context, width int64, name string) {

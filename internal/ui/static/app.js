@@ -1,23 +1,128 @@
-// Live users table: a Server-Sent Events stream (backed by a watch of the project's users) says
-// when something changed; the table's rows are then fetched again, as the server renders them.
+// The users table, enhanced. Everything works without this script: the search form and the sort
+// header buttons submit to the server, and the confirmation dialogs open by their invoker buttons.
+// With it, the search box filters the rows as you type, the headers sort in place, and a
+// Server-Sent Events stream (watches of the project's users and Passcodes) says when to fetch the
+// rows again.
 (function () {
   "use strict";
-  var body = document.getElementById("users-body");
-  if (!body || !window.EventSource) { return; }
-  var live = document.getElementById("live");
-  var events = new EventSource("/events?ns=" + encodeURIComponent(body.dataset.ns));
-  var timer = null;
-  function refresh() {
-    timer = null;
-    var url = new URL(window.location.href);
-    url.searchParams.set("partial", "rows");
-    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
-      if (html !== null) { body.innerHTML = html; }
+  // Invoker buttons (commandfor + command) open and close dialogs natively in current browsers;
+  // this does the same in the others.
+  if (!("command" in HTMLButtonElement.prototype)) {
+    document.addEventListener("click", function (e) {
+      var b = e.target.closest ? e.target.closest("button[commandfor]") : null;
+      var d = b ? document.getElementById(b.getAttribute("commandfor")) : null;
+      if (!d || !d.showModal) { return; }
+      if (b.getAttribute("command") === "show-modal") { d.showModal(); }
+      if (b.getAttribute("command") === "close") { d.close(); }
     });
   }
-  events.onmessage = function () {
-    if (timer === null) { timer = window.setTimeout(refresh, 250); }
-  };
+
+  var body = document.getElementById("users-body");
+  var table = document.getElementById("users");
+  if (!body || !table) { return; }
+  var search = document.getElementById("q");
+  var shown = document.getElementById("shown");
+  var live = document.getElementById("live");
+  var headers = Array.prototype.slice.call(table.querySelectorAll("th[data-key]"));
+  var state = { key: "", desc: false };
+  // The rows came filtered by the server when the address had ?q=: the first keystroke fetches
+  // them all, so that a wider search finds the others.
+  var serverFiltered = search !== null && search.value.trim() !== "";
+  headers.forEach(function (th) {
+    var s = th.getAttribute("aria-sort");
+    if (s === "ascending" || s === "descending") { state.key = th.dataset.key; state.desc = s === "descending"; }
+  });
+
+  function rows() { return Array.prototype.slice.call(body.querySelectorAll("tr[data-user]")); }
+
+  // cell is what a column sorts on, as the server sorts it (the name regardless of case).
+  function cell(tr, key) {
+    var td = tr.querySelector('td[data-key="' + key + '"]');
+    var t = td ? td.textContent.trim() : "";
+    return key === "name" ? t.toLowerCase() : t;
+  }
+
+  function filter() {
+    var q = search ? search.value.trim().toLowerCase() : "";
+    var n = 0;
+    rows().forEach(function (tr) {
+      tr.hidden = q !== "" && tr.dataset.search.indexOf(q) < 0;
+      if (!tr.hidden) { n++; }
+    });
+    if (shown) { shown.textContent = n + " shown" + (q ? " matching “" + search.value.trim() + "”" : ""); }
+  }
+
+  function sort() {
+    headers.forEach(function (th) {
+      var key = th.dataset.key;
+      th.setAttribute("aria-sort", key !== state.key ? "none" : (state.desc ? "descending" : "ascending"));
+      th.querySelector("button").value = key === state.key && !state.desc ? "-" + key : key;
+    });
+    if (!state.key) { return; }
+    var sorted = rows().sort(function (a, b) {
+      var x = cell(a, state.key), y = cell(b, state.key);
+      var c = x < y ? -1 : (x > y ? 1 : 0);
+      return state.desc ? -c : c;
+    });
+    sorted.forEach(function (tr) { body.appendChild(tr); });
+  }
+
+  // remember puts the search and the order in the address, so that a reload shows the same.
+  function remember() {
+    var url = new URL("/", window.location.href);
+    url.searchParams.set("ns", body.dataset.ns);
+    if (search && search.value.trim()) { url.searchParams.set("q", search.value.trim()); }
+    if (state.key) { url.searchParams.set("sort", state.key); }
+    if (state.desc) { url.searchParams.set("desc", "1"); }
+    window.history.replaceState(null, "", url);
+  }
+
+  headers.forEach(function (th) {
+    th.querySelector("button").addEventListener("click", function (e) {
+      e.preventDefault();
+      state.desc = state.key === th.dataset.key ? !state.desc : false;
+      state.key = th.dataset.key;
+      sort();
+      remember();
+    });
+  });
+  if (search) {
+    search.addEventListener("input", function () {
+      remember();
+      if (serverFiltered) { refresh(); } else { filter(); }
+    });
+  }
+
+  // The rows are not replaced while focus is in the table (a role being chosen, a dialog open):
+  // the refresh waits until focus leaves it.
+  var timer = null, pending = false;
+  function busy() { return body.contains(document.activeElement) || body.querySelector("dialog[open]") !== null; }
+  function refresh() {
+    timer = null;
+    if (busy()) { pending = true; return; }
+    pending = false;
+    var url = new URL("/", window.location.href);
+    url.searchParams.set("ns", body.dataset.ns);
+    url.searchParams.set("partial", "rows");
+    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+      if (html === null) { return; }
+      if (busy()) { pending = true; return; }
+      body.innerHTML = html;
+      serverFiltered = false;
+      sort();
+      filter();
+    });
+  }
+  function schedule() { if (timer === null) { timer = window.setTimeout(refresh, 250); } }
+  body.addEventListener("focusout", function () {
+    if (pending) { window.setTimeout(function () { if (pending && !busy()) { refresh(); } }, 0); }
+  });
+  body.addEventListener("close", function () { if (pending) { window.setTimeout(refresh, 0); } }, true);
+
+  if (!window.EventSource) { return; }
+  var events = new EventSource("/events?ns=" + encodeURIComponent(body.dataset.ns));
+  events.onmessage = schedule;
+  events.addEventListener("passcode", schedule);
   events.onerror = function () { if (live) { live.textContent = "Live updates paused: reconnecting…"; } };
   events.onopen = function () { if (live) { live.textContent = "Live: the table follows changes as they happen."; } };
 }());
