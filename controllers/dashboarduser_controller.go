@@ -24,6 +24,7 @@ import (
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 // DashboardUserReconciler invites users, follows their invites to acceptance or expiry, records
@@ -114,7 +115,7 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return r.retry(ctx, u, now, "listing the user's Passcodes", err)
 	}
-	summary, flip := summarizePasscodes(now, pcs)
+	summary, flip := passcodestatus.Summarize(now, pcs)
 
 	d.status.Conditions, d.status.PasscodeStatus = u.Status.Conditions, summary
 	d.status.Failures, d.status.NextRetryAt = u.Status.Failures, u.Status.NextRetryAt

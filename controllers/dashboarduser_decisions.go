@@ -78,56 +78,6 @@ func resetInviteStatus(st *accessv1alpha1.DashboardUserStatus) {
 	st.Phase = accessv1alpha1.UserPending
 }
 
-// summarizePasscodes is the users page's Passcode column over a user's Passcodes, and when it will
-// change by itself (an Active passcode entering its renew window or expiring). The best state
-// wins: Active, then Expiring, Expired, Revoked; no issued passcode is None.
-func summarizePasscodes(now time.Time, pcs []accessv1alpha1.Passcode) (accessv1alpha1.PasscodeSummary, time.Duration) {
-	rank := map[accessv1alpha1.PasscodeSummary]int{
-		accessv1alpha1.PasscodeSummaryNone: 0, accessv1alpha1.PasscodeSummaryRevoked: 1, accessv1alpha1.PasscodeSummaryExpired: 2,
-		accessv1alpha1.PasscodeSummaryExpiring: 3, accessv1alpha1.PasscodeSummaryActive: 4,
-	}
-	best := accessv1alpha1.PasscodeSummaryNone
-	var next time.Duration
-	soonest := func(at time.Time) {
-		if d := at.Sub(now); d > 0 && (next == 0 || d < next) {
-			next = d
-		}
-	}
-	for i := range pcs {
-		pc := &pcs[i]
-		s := accessv1alpha1.PasscodeSummaryNone
-		switch pc.Status.Phase {
-		case accessv1alpha1.PasscodeActive:
-			if pc.Status.ExpiresAt == nil {
-				continue
-			}
-			expires := pc.Status.ExpiresAt.Time
-			renewFrom := expires
-			if t, err := specTimings(pc); err == nil {
-				renewFrom = expires.Add(-t.renewBefore).Truncate(time.Second)
-			}
-			switch {
-			case !now.Before(expires):
-				s = accessv1alpha1.PasscodeSummaryExpired
-			case !now.Before(renewFrom):
-				s = accessv1alpha1.PasscodeSummaryExpiring
-				soonest(expires)
-			default:
-				s = accessv1alpha1.PasscodeSummaryActive
-				soonest(renewFrom)
-			}
-		case accessv1alpha1.PasscodeExpired:
-			s = accessv1alpha1.PasscodeSummaryExpired
-		case accessv1alpha1.PasscodeRevoked:
-			s = accessv1alpha1.PasscodeSummaryRevoked
-		}
-		if rank[s] > rank[best] {
-			best = s
-		}
-	}
-	return best, next
-}
-
 // decideUser decides one reconcile of u at now.
 func decideUser(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
 	d := userDecision{status: *u.Status.DeepCopy()}

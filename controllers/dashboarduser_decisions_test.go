@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 func TestSummarizePasscodes(t *testing.T) {
@@ -40,7 +41,7 @@ func TestSummarizePasscodes(t *testing.T) {
 		{"revoked only", t0, []accessv1alpha1.Passcode{phase(accessv1alpha1.PasscodeRevoked)}, accessv1alpha1.PasscodeSummaryRevoked, 0},
 	}
 	for _, c := range cases {
-		got, next := summarizePasscodes(c.now, c.pcs)
+		got, next := passcodestatus.Summarize(c.now, c.pcs)
 		if got != c.want || next != c.next {
 			t.Errorf("%s: got %s next %v, want %s next %v", c.name, got, next, c.want, c.next)
 		}

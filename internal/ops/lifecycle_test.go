@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 func fakeClient(t *testing.T, objs ...client.Object) client.Client {
@@ -138,7 +139,7 @@ func TestSummarizePasscodes(t *testing.T) {
 		{[]accessv1alpha1.Passcode{active(5 * day), active(20 * day)}, accessv1alpha1.PasscodeSummaryActive},
 	}
 	for i, tc := range cases {
-		if got := SummarizePasscodes(now, tc.pcs); got != tc.want {
+		if got, _ := passcodestatus.Summarize(now, tc.pcs); got != tc.want {
 			t.Errorf("case %d: %s, want %s", i, got, tc.want)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 // RevokePasscode revokes Passcode name for good (spec.revoked: true); a passcode already revoked
@@ -111,61 +111,8 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// SummarizePasscodes is the users page's Passcode-Status of one user over the user's Passcodes at
-// now, by the rule the operator writes to the user's status.passcodeStatus (the best state wins:
-// Active, then Expiring, Expired, Revoked; no issued passcode is None). The page computes it from
-// the Passcodes it watches, so a revoke, a reset or an expiry shows at once rather than after
-// the operator's next update of the user.
-func SummarizePasscodes(now time.Time, pcs []accessv1alpha1.Passcode) accessv1alpha1.PasscodeSummary {
-	rank := map[accessv1alpha1.PasscodeSummary]int{
-		accessv1alpha1.PasscodeSummaryNone: 0, accessv1alpha1.PasscodeSummaryRevoked: 1, accessv1alpha1.PasscodeSummaryExpired: 2,
-		accessv1alpha1.PasscodeSummaryExpiring: 3, accessv1alpha1.PasscodeSummaryActive: 4,
-	}
-	best := accessv1alpha1.PasscodeSummaryNone
-	for i := range pcs {
-		if s := passcodeSummary(now, &pcs[i]); rank[s] > rank[best] {
-			best = s
-		}
-	}
-	return best
-}
-
-// passcodeSummary is the state of one Passcode at now; an Active one is Expiring from
-// renew-before its expiry (the spec's, else a third of the tenure) and Expired from its expiry.
-func passcodeSummary(now time.Time, pc *accessv1alpha1.Passcode) accessv1alpha1.PasscodeSummary {
-	switch pc.Status.Phase {
-	case accessv1alpha1.PasscodeActive:
-		if pc.Status.ExpiresAt == nil {
-			return accessv1alpha1.PasscodeSummaryNone
-		}
-		expires := pc.Status.ExpiresAt.Time
-		renewFrom := expires
-		if tenure, err := duration.Tenure(pc.Spec.Tenure); err == nil {
-			renewBefore := duration.DefaultRenewBefore(tenure)
-			if r := pc.Spec.Rotation; r != nil {
-				renewBefore, err = duration.RenewBefore(r.RenewBefore, tenure)
-			}
-			if err == nil {
-				renewFrom = expires.Add(-renewBefore).Truncate(time.Second)
-			}
-		}
-		switch {
-		case !now.Before(expires):
-			return accessv1alpha1.PasscodeSummaryExpired
-		case !now.Before(renewFrom):
-			return accessv1alpha1.PasscodeSummaryExpiring
-		}
-		return accessv1alpha1.PasscodeSummaryActive
-	case accessv1alpha1.PasscodeExpired:
-		return accessv1alpha1.PasscodeSummaryExpired
-	case accessv1alpha1.PasscodeRevoked:
-		return accessv1alpha1.PasscodeSummaryRevoked
-	}
-	return accessv1alpha1.PasscodeSummaryNone
-}
-
 // RowsWithPasscodes are users as the users page shows them, with Passcode-Status computed from
-// passcodes (the project's Passcodes) by SummarizePasscodes instead of read from the users' status.
+// passcodes (the project's Passcodes) by passcodestatus.Summarize instead of read from the users' status.
 func RowsWithPasscodes(users []accessv1alpha1.DashboardUser, passcodes []accessv1alpha1.Passcode, now time.Time) []UserRow {
 	byUser := map[string][]accessv1alpha1.Passcode{}
 	for _, pc := range passcodes {
@@ -174,7 +121,8 @@ func RowsWithPasscodes(users []accessv1alpha1.DashboardUser, passcodes []accessv
 	}
 	rows := Rows(users)
 	for i := range rows {
-		rows[i].PasscodeStatus = string(SummarizePasscodes(now, byUser[rows[i].Project+"/"+rows[i].Object]))
+		summary, _ := passcodestatus.Summarize(now, byUser[rows[i].Project+"/"+rows[i].Object])
+		rows[i].PasscodeStatus = string(summary)
 	}
 	return rows
 }

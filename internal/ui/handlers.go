@@ -19,6 +19,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 // inviteRows is how many rows the "+ User" form shows unless asked for more (at most MaxInvites).
@@ -317,7 +318,8 @@ func (s *Server) fillUser(ctx context.Context, ref string, p *page) {
 	// Passcode-Status from the Passcodes, as in the table.
 	if passcodes, err := ops.UserPasscodes(ctx, s.c, p.NS, u.Name); err == nil {
 		p.Passcodes = passcodes
-		p.User.PasscodeStatus = string(ops.SummarizePasscodes(time.Now(), passcodes))
+		summary, _ := passcodestatus.Summarize(time.Now(), passcodes)
+		p.User.PasscodeStatus = string(summary)
 	}
 	if p.Grant.Tenure == "" {
 		p.Grant = ops.PasscodeRequest{Tenure: "30d", Rotation: string(accessv1alpha1.RotationManual)}

@@ -3,6 +3,7 @@ package ui
 import (
 	"bufio"
 	"context"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -120,7 +121,7 @@ func TestInlineEditRole(t *testing.T) {
 	_, perr := ops.ParseRole("Boss")
 	form.Set("role", "Boss")
 	w = do(s, http.MethodPost, "/set-role", form, true, nil)
-	want := "<pre>error: " + strings.ReplaceAll(perr.Error(), `"`, "&#34;") + "</pre>"
+	want := "<pre>error: " + template.HTMLEscapeString(perr.Error()) + "</pre>"
 	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), want) || !strings.Contains(w.Body.String(), `id="users-body"`) {
 		t.Errorf("a bad role: %d, want %s in\n%s", w.Code, want, w.Body.String())
 	}
