@@ -29,10 +29,10 @@ var roleNamePattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // SystemRoleDescriptions say what each system role is for, where a DashboardRole has spec.description.
 var SystemRoleDescriptions = map[string]string{
-	roles.Admin:    "built in: every permission",
-	roles.Creator:  "built in: builds reports, dashboards, segments and campaigns",
-	roles.Member:   "built in: reads, does not write",
-	roles.Approver: "built in: reads, and approves campaigns",
+	roles.Admin:    "every permission",
+	roles.Creator:  "builds reports, dashboards, segments and campaigns",
+	roles.Member:   "reads, does not write",
+	roles.Approver: "reads, and approves campaigns",
 }
 
 // ValidateRoleName applies the CRD's rules for a DashboardRole's name: a DNS-1123 label of at

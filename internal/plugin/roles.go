@@ -63,6 +63,10 @@ func roleTable(counts map[string]map[string]int) tableSpec {
 			for i, p := range r.Spec.Permissions {
 				perms[i] = string(p)
 			}
+			permCell := strings.Join(perms, ",")
+			if n := len(roles.Normalize(perms)); n == len(roles.Vocabulary) {
+				permCell = fmt.Sprintf("all (%d)", n) // the whole vocabulary would take a line of its own
+			}
 			users := "<unknown>"
 			switch {
 			case counts != nil:
@@ -71,9 +75,9 @@ func roleTable(counts map[string]map[string]int) tableSpec {
 				users = strconv.Itoa(int(r.Status.Users))
 			}
 			if roles.IsSystem(r.Name) {
-				return []any{r.Name, roleBuiltIn, r.Spec.Description, strings.Join(perms, ","), users, "-", "-"}
+				return []any{r.Name, roleBuiltIn, r.Spec.Description, permCell, users, "-", "-"}
 			}
-			return []any{r.Name, roleCustom, orNone(r.Spec.Description, "<none>"), orNone(strings.Join(perms, ","), "<none>"), users,
+			return []any{r.Name, roleCustom, orNone(r.Spec.Description, "<none>"), orNone(permCell, "<none>"), users,
 				readyCell(r.Status.Conditions), age(r.CreationTimestamp)}
 		},
 	}
@@ -87,8 +91,8 @@ func newRolesListCommand(o *options) *cobra.Command {
 		Aliases: []string{"ls", "get"},
 		Short:   "List the system roles and the project's DashboardRoles",
 		Long: `List the roles users of a project can have: ROLE, TYPE (built-in for the system roles, custom for
-DashboardRoles), DESCRIPTION, PERMISSIONS, USERS (how many users name the role) and AGE; -o wide
-adds READY.
+DashboardRoles), DESCRIPTION, PERMISSIONS ("all (13)" for a role with every permission), USERS
+(how many users name the role) and AGE; -o wide adds READY.
 
 The system roles are built in, not objects: they are shown in table output only (the default,
 -o wide and -o custom-columns), and not with -A or -l. Every other -o is kubectl's and prints

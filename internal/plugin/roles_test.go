@@ -83,7 +83,7 @@ var _ = Describe("roles", func() {
 			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
 			Expect(lines).To(HaveLen(6))
 			Expect(strings.Fields(lines[0])).To(Equal([]string{"ROLE", "TYPE", "DESCRIPTION", "PERMISSIONS", "USERS", "AGE"}))
-			Expect(lines[1]).To(MatchRegexp(`^Admin\s+built-in\s+built in: every permission\s+reports.read,reports.write,.*,settings.manage\s+0\s+-$`))
+			Expect(lines[1]).To(MatchRegexp(`^Admin\s+built-in\s+every permission\s+all \(13\)\s+0\s+-$`))
 			Expect(lines[3]).To(MatchRegexp(`^Member\s+built-in\s+.*\s+reports.read,dashboards.read,segments.read,campaigns.read\s+1\s+-$`))
 			Expect(lines[5]).To(MatchRegexp(`^analyst\s+custom\s+reads\s+reports.read,exports.download\s+1\s+\d+s$`))
 			Expect(run("roles", "ls", "-n", ns, "-o", "wide").succeed().Out).To(MatchRegexp(`(?m)^analyst\s+custom\s+reads\s+\S+\s+1\s+Unknown\s+\d+s$`))
