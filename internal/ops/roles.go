@@ -156,11 +156,11 @@ func (e *ForbiddenError) Error() string {
 
 func (e *ForbiddenError) Unwrap() error { return e.Err }
 
-// apiError wraps err from the API server: a Forbidden becomes a ForbiddenError naming verb and
-// resource, anything else says what was being done.
-func apiError(err error, verb, resource, ns, doing string) error {
+// rolesAPIError wraps err from the API server about DashboardRoles: a Forbidden becomes a
+// ForbiddenError naming verb and resource, anything else says what was being done.
+func rolesAPIError(err error, verb, ns, doing string) error {
 	if apierrors.IsForbidden(err) {
-		return &ForbiddenError{Verb: verb, Resource: resource, Namespace: ns, Err: err}
+		return &ForbiddenError{Verb: verb, Resource: resourceRoles, Namespace: ns, Err: err}
 	}
 	return fmt.Errorf("%s: %w", doing, err)
 }
@@ -174,7 +174,7 @@ const (
 func ListRoles(ctx context.Context, c client.Client, ns string, opts ...client.ListOption) ([]accessv1alpha1.DashboardRole, error) {
 	var list accessv1alpha1.DashboardRoleList
 	if err := c.List(ctx, &list, opts...); err != nil {
-		return nil, apiError(err, "list", resourceRoles, ns, "listing roles")
+		return nil, rolesAPIError(err, "list", ns, "listing roles")
 	}
 	items := list.Items
 	sort.SliceStable(items, func(i, j int) bool {
@@ -228,7 +228,7 @@ func GetRole(ctx context.Context, c client.Client, ns, name string) (*accessv1al
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("dashboardrole %q not found in project (namespace) %q", name, ns)
 		}
-		return nil, apiError(err, "get", resourceRoles, ns, fmt.Sprintf("reading dashboardrole %q", name))
+		return nil, rolesAPIError(err, "get", ns, fmt.Sprintf("reading dashboardrole %q", name))
 	}
 	return r, nil
 }
@@ -254,11 +254,11 @@ func CreateRole(ctx context.Context, c client.Client, ns string, r NewRole, dryR
 	if dryRun != DryRunClient {
 		err := c.Create(ctx, obj, dryRun.createOptions()...)
 		if apierrors.IsAlreadyExists(err) {
-			return Result{}, fmt.Errorf("dashboardrole %q already exists in project (namespace) %q: delete it first, or edit it with \"kubectl edit dashboardrole %s -n %s\"",
-				r.Name, ns, r.Name, ns)
+			return Result{}, fmt.Errorf("dashboardrole %q already exists in project (namespace) %q: "+
+				"delete it first, or edit it with \"kubectl edit dashboardrole %s -n %s\"", r.Name, ns, r.Name, ns)
 		}
 		if err != nil {
-			return Result{}, apiError(err, "create", resourceRoles, ns, fmt.Sprintf("creating dashboardrole %q", r.Name))
+			return Result{}, rolesAPIError(err, "create", ns, fmt.Sprintf("creating dashboardrole %q", r.Name))
 		}
 	}
 	return oneLine("dashboardrole/%s created with %s%s", r.Name, joinPermissions(r.Permissions), dryRun.Suffix()), nil
@@ -353,7 +353,7 @@ func DeleteRole(ctx context.Context, c client.Client, ns, name string, force boo
 			opts = append(opts, client.DryRunAll)
 		}
 		if err := c.Delete(ctx, role, opts...); err != nil {
-			return res, apiError(err, "delete", resourceRoles, ns, fmt.Sprintf("deleting dashboardrole %q", name))
+			return res, rolesAPIError(err, "delete", ns, fmt.Sprintf("deleting dashboardrole %q", name))
 		}
 	}
 	res.linef("dashboardrole/%s deleted%s", name, dryRun.Suffix())
@@ -387,7 +387,7 @@ func CheckRoleExists(ctx context.Context, c client.Client, ns string, role acces
 		return &MissingRoleError{Role: string(role), Namespace: ns}
 	}
 	if err != nil {
-		return apiError(err, "get", resourceRoles, ns, fmt.Sprintf("checking that role %q exists", role))
+		return rolesAPIError(err, "get", ns, fmt.Sprintf("checking that role %q exists", role))
 	}
 	return nil
 }

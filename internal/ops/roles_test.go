@@ -132,7 +132,8 @@ func user(ns, name, role string) *accessv1alpha1.DashboardUser {
 
 func TestDeleteRole(t *testing.T) {
 	ctx := context.Background()
-	objs := []client.Object{role("p", "analyst"), role("p", "unused"), role("q", "analyst")}
+	objs := make([]client.Object, 0, 12)
+	objs = append(objs, role("p", "analyst"), role("p", "unused"), role("q", "analyst"))
 	for _, n := range []string{"g", "f", "e", "d", "c", "b", "a"} {
 		objs = append(objs, user("p", n, "analyst"))
 	}
@@ -206,7 +207,9 @@ func TestCheckRoleExistsAndForbidden(t *testing.T) {
 
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "access.dashboardops.io", Resource: "dashboardroles"}, "analyst", errors.New("RBAC"))
 	fc := newFakeClient(t, &interceptor.Funcs{
-		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error { return forbidden },
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return forbidden
+		},
 		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error {
 			return forbidden
 		},

@@ -11,9 +11,9 @@ import (
 
 // completeRoles completes a role: the system roles, then the project's DashboardRoles.
 func (o *options) completeRoles(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	names := make([]string, len(Roles))
-	for i, r := range Roles {
-		names[i] = string(r)
+	names := make([]string, 0, len(Roles))
+	for _, r := range Roles {
+		names = append(names, string(r))
 	}
 	return append(names, o.listNames(cmd, &accessv1alpha1.DashboardRoleList{})...), cobra.ShellCompDirectiveNoFileComp
 }

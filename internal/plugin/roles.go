@@ -22,6 +22,15 @@ const (
 	roleCustom  = "custom"
 )
 
+// Names users and passcode commands spell out too.
+const (
+	useList          = "list"
+	columnAge        = "Age"
+	readyDescription = "The Ready condition: status (reason)"
+	ageDescription   = "Since metadata.creationTimestamp"
+	aliasGet         = "get"
+)
+
 func newRolesCommand(parent *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "roles",
@@ -51,8 +60,8 @@ func roleTable(counts map[string]map[string]int) tableSpec {
 			{Name: "Description", Type: cellString, Description: "spec.description"},
 			{Name: "Permissions", Type: cellString, Description: "spec.permissions"},
 			{Name: "Users", Type: cellString, Description: "The users whose spec.role names this role"},
-			{Name: columnReady, Type: cellString, Priority: 1, Description: "The Ready condition: status (reason)"},
-			{Name: "Age", Type: cellString, Description: "Since metadata.creationTimestamp"},
+			{Name: columnReady, Type: cellString, Priority: 1, Description: readyDescription},
+			{Name: columnAge, Type: cellString, Description: ageDescription},
 		},
 		cells: func(obj runtime.Object) []any {
 			r, ok := obj.(*accessv1alpha1.DashboardRole)
@@ -87,8 +96,8 @@ func newRolesListCommand(o *options) *cobra.Command {
 	lf := &listFlags{}
 	pf := newPrintFlags("")
 	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls", "get"},
+		Use:     useList,
+		Aliases: []string{"ls", aliasGet},
 		Short:   "List the system roles and the project's DashboardRoles",
 		Long: `List the roles users of a project can have: ROLE, TYPE (built-in for the system roles, custom for
 DashboardRoles), DESCRIPTION, PERMISSIONS ("all (13)" for a role with every permission), USERS
