@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"bytes"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -8,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -19,6 +21,17 @@ import (
 func getRole(ns, name string) (*accessv1alpha1.DashboardRole, error) {
 	r := &accessv1alpha1.DashboardRole{}
 	return r, k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r)
+}
+
+// complete is what shell completion offers for the last of args (cobra's __complete), with the
+// admin kubeconfig given before it (run would append it, and it would be completed instead).
+func complete(args ...string) string {
+	GinkgoHelper()
+	var out bytes.Buffer
+	cmd := plugin.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: GinkgoWriter})
+	cmd.SetArgs(append([]string{"__complete", "--kubeconfig", kubeconfig}, args...))
+	Expect(cmd.ExecuteContext(ctx)).To(Succeed())
+	return out.String()
 }
 
 var _ = Describe("roles", func() {
@@ -184,6 +197,11 @@ var _ = Describe("roles", func() {
 				To(Equal("dashboarduser/jane role changed from later to analyst\n"))
 			run("invite", "--role", "analyst", "omar@example.com", "-n", ns).succeed()
 			Expect(users(ns)).To(HaveLen(2))
+
+			By("completion offers the system roles and the project's DashboardRoles")
+			Expect(complete("users", "set-role", "-n", ns, "jane", "")).To(HavePrefix("Admin\nCreator\nMember\nApprover\nanalyst\n:"))
+			Expect(complete("invite", "-n", ns, "--role", "")).To(HavePrefix("Admin\nCreator\nMember\nApprover\nanalyst\n:"))
+			Expect(complete("roles", "delete", "-n", ns, "")).To(HavePrefix("analyst\n:"))
 
 			By("a system role in another case is still a usage error")
 			run("users", "set-role", "jane", "admin", "-n", ns).fail(plugin.ExitUsage, "did you mean Admin?")

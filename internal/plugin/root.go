@@ -58,6 +58,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long:  rootLong,
 		Example: `  kubectl dashboard invite --role Member jane@example.com omar@example.com
   kubectl dashboard users list
+  kubectl dashboard roles create analyst --permission reports.read,exports.download
   kubectl dashboard passcode grant jane@example.com --tenure 30d`,
 		Annotations:       map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl dashboard"},
 		SilenceErrors:     true,
