@@ -13,10 +13,10 @@ const inviteLong = `Invite users to the dashboard project by email, with a role:
 the operator sends the invite.
 
 At most 50 users can be invited in one call. Emails must be lower case valid addresses; roles are
-Admin, Creator, Member, Approver, or a DashboardRole of the project (kubectl dashboard roles list):
-a custom role that does not exist is refused unless --allow-missing-role. If any email or role is bad, or there are more than 50 users,
-the whole call is refused (exit code 2), every bad argument or line is named, and nothing is
-created.
+Admin, Creator, Member, Approver, or a DashboardRole of the project (kubectl dashboard roles list).
+If any email or role is bad, or there are more than 50 users, the whole call is refused (exit
+code 2), every bad argument or line is named, and nothing is created. A DashboardRole that does
+not exist in the project is refused too (exit code 1), unless --allow-missing-role.
 
 --from-file reads one user per line: an email alone, or CSV "email,role,name" (role and name
 optional; quote a name that has a comma). Lines starting with # and blank lines are ignored, and
