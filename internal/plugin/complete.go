@@ -9,13 +9,29 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// completeRoles completes a role.
-func completeRoles(_ *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	names := make([]string, len(Roles))
-	for i, r := range Roles {
-		names[i] = string(r)
+// completeRoles completes a role: the system roles, then the project's DashboardRoles.
+func (o *options) completeRoles(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	names := make([]string, 0, len(Roles))
+	for _, r := range Roles {
+		names = append(names, string(r))
 	}
-	return names, cobra.ShellCompDirectiveNoFileComp
+	return append(names, o.listNames(cmd, &accessv1alpha1.DashboardRoleList{})...), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeRoleArg completes the first argument with a role.
+func (o *options) completeRoleArg(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return o.completeRoles(cmd, args, toComplete)
+}
+
+// completeCustomRoles completes the first argument with the project's DashboardRoles.
+func (o *options) completeCustomRoles(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return o.listNames(cmd, &accessv1alpha1.DashboardRoleList{}), cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeUsers completes the first argument with the names of the project's DashboardUsers.
@@ -32,7 +48,7 @@ func (o *options) completeUserThenRole(cmd *cobra.Command, args []string, toComp
 	case 0:
 		return o.completeUsers(cmd, args, toComplete)
 	case 1:
-		return completeRoles(cmd, args, toComplete)
+		return o.completeRoles(cmd, args, toComplete)
 	}
 	return nil, cobra.ShellCompDirectiveNoFileComp
 }
@@ -63,6 +79,10 @@ func (o *options) listNames(cmd *cobra.Command, list client.ObjectList) []string
 	case *accessv1alpha1.PasscodeList:
 		for _, p := range l.Items {
 			names = append(names, p.Name)
+		}
+	case *accessv1alpha1.DashboardRoleList:
+		for _, r := range l.Items {
+			names = append(names, r.Name)
 		}
 	}
 	sort.Strings(names)

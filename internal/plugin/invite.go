@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
 )
 
@@ -12,9 +13,10 @@ const inviteLong = `Invite users to the dashboard project by email, with a role:
 the operator sends the invite.
 
 At most 50 users can be invited in one call. Emails must be lower case valid addresses; roles are
-Admin, Creator, Member or Approver. If any email or role is bad, or there are more than 50 users,
-the whole call is refused (exit code 2), every bad argument or line is named, and nothing is
-created.
+Admin, Creator, Member, Approver, or a DashboardRole of the project (kubectl dashboard roles list).
+If any email or role is bad, or there are more than 50 users, the whole call is refused (exit
+code 2), every bad argument or line is named, and nothing is created. A DashboardRole that does
+not exist in the project is refused too (exit code 1), unless --allow-missing-role.
 
 --from-file reads one user per line: an email alone, or CSV "email,role,name" (role and name
 optional; quote a name that has a comma). Lines starting with # and blank lines are ignored, and
@@ -29,6 +31,8 @@ type inviteOptions struct {
 	role     string
 	fromFile string
 	dryRun   string
+	// allowMissingRole skips the check that custom roles exist.
+	allowMissingRole bool
 }
 
 func newInviteCommand(parent *options) *cobra.Command {
@@ -45,10 +49,12 @@ func newInviteCommand(parent *options) *cobra.Command {
 		// Emails are not completed: there is nothing to list them from.
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
-	cmd.Flags().StringVar(&o.role, "role", "", "Role of the invited users (Admin, Creator, Member, Approver); the default for --from-file lines without one")
+	cmd.Flags().StringVar(&o.role, "role", "",
+		"Role of the invited users (Admin, Creator, Member, Approver, or a DashboardRole of the project); the default for --from-file lines without one")
 	cmd.Flags().StringVarP(&o.fromFile, "from-file", "f", "", "File of users to invite: one email, or CSV email,role,name, per line")
 	addDryRunFlag(cmd, &o.dryRun)
-	_ = cmd.RegisterFlagCompletionFunc("role", completeRoles)
+	addAllowMissingRoleFlag(cmd, &o.allowMissingRole)
+	_ = cmd.RegisterFlagCompletionFunc("role", o.completeRoles)
 	return cmd
 }
 
@@ -85,6 +91,16 @@ func (o *inviteOptions) run(cmd *cobra.Command, args []string) error {
 	c, ns, err := o.target()
 	if err != nil {
 		return err
+	}
+	// Each distinct role once, before anything is created.
+	checked := map[accessv1alpha1.Role]bool{}
+	for _, inv := range invitees {
+		if !checked[inv.Role] {
+			checked[inv.Role] = true
+			if err := checkRole(cmd, c, ns, inv.Role, o.allowMissingRole); err != nil {
+				return err
+			}
+		}
 	}
 	res, err := ops.Invite(commandContext(cmd), c, ns, invitees, dryRun)
 	o.printResult(res.Result)

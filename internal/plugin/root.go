@@ -17,11 +17,12 @@ import (
 	"github.com/dashboardops/access-operator/internal/ops"
 )
 
-const rootLong = `kubectl dashboard manages the users and API passcodes of a dashboard project (a namespace):
-the users page, done on the DashboardUser and Passcode resources the access operator acts on.
+const rootLong = `kubectl dashboard manages the users, roles and API passcodes of a dashboard project (a namespace):
+the users page, done on the DashboardUser, Passcode and DashboardRole resources the access
+operator acts on.
 
-It reads and writes only DashboardUser and Passcode objects: it never reads a Secret, so it never
-shows a passcode. Workloads mount the Secret a Passcode names.
+It reads and writes only DashboardUser, Passcode and DashboardRole objects: it never reads a
+Secret, so it never shows a passcode. Workloads mount the Secret a Passcode names.
 
 The namespace comes from -n/--namespace, else from the kubeconfig context, as with kubectl.
 
@@ -57,6 +58,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 		Long:  rootLong,
 		Example: `  kubectl dashboard invite --role Member jane@example.com omar@example.com
   kubectl dashboard users list
+  kubectl dashboard roles create analyst --permission reports.read,exports.download
   kubectl dashboard passcode grant jane@example.com --tenure 30d`,
 		Annotations:       map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl dashboard"},
 		SilenceErrors:     true,
@@ -70,7 +72,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	o.configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newUICommand(o))
+	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newRolesCommand(o), newUICommand(o))
 	return cmd
 }
 

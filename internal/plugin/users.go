@@ -162,13 +162,20 @@ are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=...
 }
 
 func newSetRoleCommand(o *options) *cobra.Command {
-	var dryRunFlag string
+	var (
+		dryRunFlag       string
+		allowMissingRole bool
+	)
 	cmd := &cobra.Command{
 		Use:   "set-role USER ROLE",
-		Short: "Change a user's role (Admin, Creator, Member, Approver)",
+		Short: "Change a user's role (Admin, Creator, Member, Approver, or a DashboardRole)",
 		Long: `Change a user's role. It takes effect at once: the access server reports the new role.
-USER is the DashboardUser's name or email; ROLE is Admin, Creator, Member or Approver.`,
-		Example:           `  kubectl dashboard users set-role jane@example.com Admin`,
+USER is the DashboardUser's name or email; ROLE is a system role (Admin, Creator, Member or
+Approver, spelled so) or the name of a DashboardRole of the project (kubectl dashboard roles list).
+A DashboardRole that does not exist is refused unless --allow-missing-role (GitOps may create it
+later; until then the user is not Ready).`,
+		Example: `  kubectl dashboard users set-role jane@example.com Admin
+  kubectl dashboard users set-role jane@example.com analyst`,
 		Args:              exactArgs(2, "USER and ROLE"),
 		ValidArgsFunction: o.completeUserThenRole,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -184,6 +191,9 @@ USER is the DashboardUser's name or email; ROLE is Admin, Creator, Member or App
 			if err != nil {
 				return err
 			}
+			if err := checkRole(cmd, c, ns, role, allowMissingRole); err != nil {
+				return err
+			}
 			res, err := ops.SetRole(commandContext(cmd), c, ns, args[0], role, dryRun)
 			if err != nil {
 				return err
@@ -193,6 +203,7 @@ USER is the DashboardUser's name or email; ROLE is Admin, Creator, Member or App
 		},
 	}
 	addDryRunFlag(cmd, &dryRunFlag)
+	addAllowMissingRoleFlag(cmd, &allowMissingRole)
 	return cmd
 }
 

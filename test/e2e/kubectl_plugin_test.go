@@ -131,4 +131,32 @@ func TestKubectlRunsThePlugin(t *testing.T) {
 	if _, errOut, code := k.run("dashboard", "users", "list", "-o", "toml"); code != 2 || !strings.Contains(errOut, `invalid --output "toml"`) {
 		t.Errorf("-o toml: exit %d, %s", code, errOut)
 	}
+
+	rolesRoundTrip(t, k)
+}
+
+// rolesRoundTrip creates a custom role, gives it to omar, is refused deleting it while he has it,
+// deletes it with --force and gives omar his sample role back.
+func rolesRoundTrip(t *testing.T, k *kubectlWithPlugin) {
+	t.Helper()
+	k.ok("dashboard", "roles", "create", "e2e-analyst", "--permission", "reports.read,exports.download")
+	if out := k.ok("dashboard", "roles", "list"); !strings.Contains(out, "Admin") || !strings.Contains(out, "built-in") ||
+		!strings.Contains(out, "data-analyst") || !strings.Contains(out, "e2e-analyst") {
+		t.Errorf("roles list shows the system roles, the sample and the new role:\n%s", out)
+	}
+	if out := k.ok("dashboard", "roles", "list", "-o", "name"); out != "dashboardrole/data-analyst\ndashboardrole/e2e-analyst\n" {
+		t.Errorf("roles list -o name: %q", out)
+	}
+	if _, errOut, code := k.run("dashboard", "users", "set-role", "omar", "e2e-missing"); code != 1 || !strings.Contains(errOut, `role "e2e-missing" does not exist`) {
+		t.Errorf("set-role to a missing role: exit %d, %s", code, errOut)
+	}
+	k.ok("dashboard", "users", "set-role", "omar@example.com", "e2e-analyst")
+	if _, errOut, code := k.run("dashboard", "roles", "delete", "e2e-analyst"); code != 1 || !strings.Contains(errOut, "1 user names this role (omar@example.com)") {
+		t.Errorf("deleting a role in use: exit %d, %s", code, errOut)
+	}
+	k.ok("dashboard", "roles", "delete", "e2e-analyst", "--force")
+	if out := k.ok("dashboard", "roles", "list", "-o", "name"); out != "dashboardrole/data-analyst\n" {
+		t.Errorf("after delete: %q", out)
+	}
+	k.ok("dashboard", "users", "set-role", "omar", "Member")
 }
