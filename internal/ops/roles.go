@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -390,4 +391,35 @@ func CheckRoleExists(ctx context.Context, c client.Client, ns string, role acces
 		return rolesAPIError(err, "get", ns, fmt.Sprintf("checking that role %q exists", role))
 	}
 	return nil
+}
+
+// CheckInviteeRoles runs CheckRoleExists once for each distinct role of invitees, before anything
+// is created, so a batch is refused whole rather than half invited.
+func CheckInviteeRoles(ctx context.Context, c client.Client, ns string, invitees []Invitee) error {
+	checked := map[accessv1alpha1.Role]bool{}
+	for _, inv := range invitees {
+		if checked[inv.Role] {
+			continue
+		}
+		checked[inv.Role] = true
+		if err := CheckRoleExists(ctx, c, ns, inv.Role); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RoleChoices are the roles a user of ns can be given, for pickers: the system roles, then the
+// namespace's DashboardRoles by name. A caller who may not list DashboardRoles gets the system
+// roles alone (the API still judges whatever is submitted).
+func RoleChoices(ctx context.Context, c client.Client, ns string) []accessv1alpha1.Role {
+	out := slices.Clone(Roles)
+	custom, err := ListRoles(ctx, c, ns)
+	if err != nil {
+		return out
+	}
+	for _, r := range custom {
+		out = append(out, accessv1alpha1.Role(r.Name))
+	}
+	return out
 }

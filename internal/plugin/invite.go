@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
 )
 
@@ -92,14 +91,9 @@ func (o *inviteOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Each distinct role once, before anything is created.
-	checked := map[accessv1alpha1.Role]bool{}
-	for _, inv := range invitees {
-		if !checked[inv.Role] {
-			checked[inv.Role] = true
-			if err := checkRole(cmd, c, ns, inv.Role, o.allowMissingRole); err != nil {
-				return err
-			}
+	if !o.allowMissingRole {
+		if err := missingRoleHint(ops.CheckInviteeRoles(commandContext(cmd), c, ns, invitees)); err != nil {
+			return err
 		}
 	}
 	res, err := ops.Invite(commandContext(cmd), c, ns, invitees, dryRun)

@@ -340,7 +340,11 @@ func checkRole(cmd *cobra.Command, c client.Client, ns string, role accessv1alph
 	if allowMissing {
 		return nil
 	}
-	err := ops.CheckRoleExists(commandContext(cmd), c, ns, role)
+	return missingRoleHint(ops.CheckRoleExists(commandContext(cmd), c, ns, role))
+}
+
+// missingRoleHint adds the way past a MissingRoleError to it.
+func missingRoleHint(err error) error {
 	var missing *ops.MissingRoleError
 	if errors.As(err, &missing) {
 		return fmt.Errorf("%w\n(pass --allow-missing-role if it will be created later, e.g. by GitOps)", err)

@@ -89,7 +89,8 @@ func (s *Server) ns(r *http.Request) string {
 }
 
 func (s *Server) newPage(ctx context.Context, r *http.Request, title string) *page {
-	p := &page{Title: title, NS: s.ns(r), CSRF: s.csrfToken(), Roles: ops.Roles, MaxInvites: ops.MaxInvites}
+	p := &page{Title: title, NS: s.ns(r), CSRF: s.csrfToken(), MaxInvites: ops.MaxInvites}
+	p.Roles = ops.RoleChoices(ctx, s.c, p.NS)
 	p.Namespaces = s.namespaces(ctx, p.NS)
 	return p
 }
@@ -276,6 +277,9 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	invitees, err := ops.ValidateInvitees(entries, "")
 	if err == nil {
+		err = ops.CheckInviteeRoles(ctx, s.c, p.NS, invitees)
+	}
+	if err == nil {
 		var res ops.InviteResult
 		res, err = ops.Invite(ctx, s.c, p.NS, invitees, ops.DryRunNone)
 		p.report(res.Result)
@@ -360,6 +364,9 @@ func confirmed(r *http.Request) error {
 func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 	p := s.newPage(r.Context(), r, "User")
 	role, err := ops.ParseRole(r.PostFormValue("role"))
+	if err == nil {
+		err = ops.CheckRoleExists(r.Context(), s.c, p.NS, role)
+	}
 	var res ops.Result
 	if err == nil {
 		res, err = ops.SetRole(r.Context(), s.c, p.NS, r.PostFormValue("user"), role, ops.DryRunNone)

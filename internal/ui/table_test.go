@@ -198,3 +198,37 @@ func TestEventsFollowPasscodes(t *testing.T) {
 	}
 	t.Fatalf("no passcode event: %v", lines.Err())
 }
+
+// Custom roles are offered next to the system roles, and a role that does not exist is refused
+// with the CLI's message before anything is written.
+func TestCustomRoles(t *testing.T) {
+	s, c := newTableServer(t)
+	analyst := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "data-analyst"}}
+	if err := c.Create(context.Background(), analyst); err != nil {
+		t.Fatal(err)
+	}
+	w := do(s, http.MethodGet, "/?ns=team", nil, true, nil)
+	if !strings.Contains(w.Body.String(), "<option>Approver</option><option>data-analyst</option></select>") {
+		t.Fatalf("the role picker lacks data-analyst:\n%s", w.Body.String())
+	}
+	form := url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "user": {"jane"}, "role": {"data-analyst"}, "from": {"table"}}
+	if w = do(s, http.MethodPost, "/set-role", form, true, nil); w.Code != http.StatusOK {
+		t.Fatalf("set-role to an existing custom role: %d\n%s", w.Code, w.Body.String())
+	}
+	form.Set("role", "auditor")
+	w = do(s, http.MethodPost, "/set-role", form, true, nil)
+	if err := ops.CheckRoleExists(context.Background(), c, "team", "auditor"); w.Code != http.StatusUnprocessableEntity ||
+		!strings.Contains(w.Body.String(), template.HTMLEscapeString(err.Error())) {
+		t.Errorf("set-role to a missing role: %d\n%s", w.Code, w.Body.String())
+	}
+	if u, _ := ops.GetUser(context.Background(), c, "team", "jane"); u.Spec.Role != "data-analyst" {
+		t.Errorf("role is %s, want data-analyst kept", u.Spec.Role)
+	}
+	invite := url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "email": {"kim@example.com"}, "role": {"auditor"}}
+	if w = do(s, http.MethodPost, "/invite", invite, true, nil); w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), "does not exist") {
+		t.Errorf("invite with a missing role: %d\n%s", w.Code, w.Body.String())
+	}
+	if u, err := ops.GetUser(context.Background(), c, "team", "kim@example.com"); err == nil {
+		t.Errorf("a user was invited with a missing role: %v", u.Name)
+	}
+}
