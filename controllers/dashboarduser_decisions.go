@@ -268,7 +268,14 @@ func invitedMessage(email string, expires time.Time) string {
 func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg string) {
 	conds := &u.Status.Conditions
 	if reason == accessv1alpha1.ReasonInviteFailed && msg == "" {
-		return // keep the message that says why the last delivery failed
+		// Keep the message that says why the last delivery failed. When Ready said something else
+		// meanwhile (RoleNotFound, and the role came back), Reconciling still carries it.
+		ready := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReady)
+		failure := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReconciling)
+		if ready == nil || ready.Reason == accessv1alpha1.ReasonInviteFailed || failure == nil || failure.Reason != accessv1alpha1.ReasonInviteFailed {
+			return
+		}
+		msg = failure.Message
 	}
 	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
 	switch reason {
