@@ -17,11 +17,10 @@ import (
 	"github.com/dashboardops/access-operator/controllers"
 )
 
-func createRole(ns, name string) *accessv1alpha1.DashboardRole {
+func createRole(ns, name string) {
 	role := &accessv1alpha1.DashboardRole{ObjectMeta: metaName(ns, name),
 		Spec: accessv1alpha1.DashboardRoleSpec{Description: "reads reports", Permissions: []accessv1alpha1.Permission{"reports.read"}}}
 	Expect(k8sClient.Create(ctx, role)).To(Succeed())
-	return role
 }
 
 func createUserWithRole(ns, name string, role accessv1alpha1.Role) *accessv1alpha1.DashboardUser {
@@ -102,14 +101,14 @@ var _ = Describe("DashboardRole", func() {
 		createUserWithRole(ns, "dr-ada", "analyst")
 		createUserWithRole(ns, "dr-bo", "ghost") // names a role that never comes
 		role := waitUntil[accessv1alpha1.DashboardRole](ns, "analyst", roleUsers(1, "used by 1 user"))
-		bo := waitUntil[accessv1alpha1.DashboardUser](ns, "dr-bo", roleNotFound("ghost", ns))
+		waitUntil[accessv1alpha1.DashboardUser](ns, "dr-bo", roleNotFound("ghost", ns))
 		Eventually(func(g Gomega) accessv1alpha1.UserPhase { return getUser(g, ns, "dr-bo").Status.Phase }).
 			Should(Equal(accessv1alpha1.UserInvited))
 
 		// Wake both controllers with changes that change nothing they report: a user's label (the
 		// user reconciles, its role is looked up again) and a user of another role coming and going
 		// (the role is not even enqueued).
-		bo = getUser(Default, ns, "dr-bo")
+		bo := getUser(Default, ns, "dr-bo")
 		roleRV, boStatus := role.ResourceVersion, bo.Status.DeepCopy()
 		poke(bo)
 		createUserWithRole(ns, "dr-cy", accessv1alpha1.RoleMember)
