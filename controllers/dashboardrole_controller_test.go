@@ -105,11 +105,13 @@ var _ = Describe("DashboardRole", func() {
 		Eventually(func(g Gomega) accessv1alpha1.UserPhase { return getUser(g, ns, "dr-bo").Status.Phase }).
 			Should(Equal(accessv1alpha1.UserInvited))
 
-		// Wake both controllers with changes that change nothing they report: a user's label (the
-		// user reconciles, its role is looked up again) and a user of another role coming and going
-		// (the role is not even enqueued).
+		// Wake both controllers with changes that change nothing they report, a minute later (a
+		// transition time that moves on every reconcile would show): a user's annotation (the user
+		// reconciles, its role is looked up again) and a user of another role coming (the role is
+		// not even enqueued).
 		bo := getUser(Default, ns, "dr-bo")
 		roleRV, boStatus := role.ResourceVersion, bo.Status.DeepCopy()
+		fakeClock.Step(time.Minute)
 		poke(bo)
 		createUserWithRole(ns, "dr-cy", accessv1alpha1.RoleMember)
 		Consistently(func(g Gomega) {
@@ -123,6 +125,9 @@ var _ = Describe("DashboardRole", func() {
 		createUserWithRole(ns, "dr-eli", "analyst")
 		waitUntil[accessv1alpha1.DashboardUser](ns, "dr-dora", roleNotFound("analyst", ns))
 		waitForInvite("dr-dora@example.com", 1) // a missing role holds no invite back
+		Eventually(func(g Gomega) status.Status {
+			return kstatusOf(g, &accessv1alpha1.DashboardUser{}, types.NamespacedName{Namespace: ns, Name: "dr-dora"})
+		}).Should(Equal(status.InProgressStatus), "waiting for a role is progress, not failure")
 		Eventually(func(g Gomega) string { return userReady(getUser(g, ns, "dr-dora")) }).WithTimeout(15*time.Second).
 			Should(Equal("False/RoleNotFound"), "the invite's outcome does not hide the missing role")
 

@@ -75,20 +75,3 @@ func roleNotFoundMessage(namespace, role string) string {
 	return fmt.Sprintf("role %q does not exist: create the DashboardRole %q in namespace %q or set spec.role to a system role (%s)",
 		role, role, namespace, "Admin, Creator, Member or Approver")
 }
-
-// setRoleNotFound marks a user whose DashboardRole does not exist as not Ready, over the conditions
-// setUserConditions set from the invite's state. It is a wait, not a stall: the role may be applied
-// after the user (GitOps applies in any order), and its creation wakes the user. An invite still in
-// progress keeps its own Reconciling reason (queued, failing, delivering); otherwise Reconciling says
-// what the user waits for. A revoked user is left alone: its access is settled whatever its role.
-func setRoleNotFound(u *accessv1alpha1.DashboardUser, now time.Time, role string) {
-	if u.Spec.Access == accessv1alpha1.AccessRevoked {
-		return
-	}
-	conds := &u.Status.Conditions
-	msg := roleNotFoundMessage(u.Namespace, role)
-	setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, msg, u.Generation, now)
-	if !apimeta.IsStatusConditionTrue(*conds, accessv1alpha1.ConditionReconciling) {
-		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRoleNotFound, msg, u.Generation, now)
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -79,7 +80,7 @@ func roleUser() *accessv1alpha1.DashboardUser {
 		Spec: accessv1alpha1.DashboardUserSpec{Role: "data-analyst", Access: accessv1alpha1.AccessGranted}}
 }
 
-func TestSetRoleNotFound(t *testing.T) {
+func TestSetUserConditionsWithAMissingRole(t *testing.T) {
 	want := `role "data-analyst" does not exist: create the DashboardRole "data-analyst" in namespace "team-a" or set spec.role to a system role`
 	cases := []struct {
 		name                        string
@@ -103,8 +104,7 @@ func TestSetRoleNotFound(t *testing.T) {
 	for _, c := range cases {
 		u := roleUser()
 		u.Spec.Access = c.access
-		setUserConditions(u, t0, c.ready, c.reason, c.msg)
-		setRoleNotFound(u, t0, "data-analyst")
+		setUserConditions(u, t0, c.ready, c.reason, c.msg, "data-analyst")
 		if got := condString(u.Status.Conditions, accessv1alpha1.ConditionReady); got != c.wantReady {
 			t.Errorf("%s: Ready %s, want %s", c.name, got, c.wantReady)
 		}
@@ -126,17 +126,15 @@ func TestSetRoleNotFound(t *testing.T) {
 // exists Ready says why the delivery failed again.
 func TestTheRoleComingBackRestoresAFailedInvitesMessage(t *testing.T) {
 	u := roleUser()
-	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "smtp: 451")
-	setRoleNotFound(u, t0, "data-analyst")
-	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "")
-	setRoleNotFound(u, t0, "data-analyst")
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "smtp: 451", "data-analyst")
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "", "data-analyst")
 	if got := condString(u.Status.Conditions, accessv1alpha1.ConditionReady); got != "False/RoleNotFound" {
 		t.Fatalf("role still missing: Ready %s", got)
 	}
 	if got := condString(u.Status.Conditions, accessv1alpha1.ConditionReconciling); got != "True/InviteFailed" {
 		t.Fatalf("the failing invite is still in progress: Reconciling %s", got)
 	}
-	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "") // the role is back
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "", "") // the role is back
 	ready := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReady)
 	if ready.Reason != accessv1alpha1.ReasonInviteFailed || ready.Message != "smtp: 451" {
 		t.Fatalf("Ready after the role came back: %+v", ready)
@@ -149,4 +147,23 @@ func condString(conds []metav1.Condition, typ string) string {
 		return ""
 	}
 	return string(c.Status) + "/" + c.Reason
+}
+
+// TestAMissingRoleIsNoTransitionOnEveryReconcile: reconciling a user whose role is still missing
+// later changes nothing in its conditions (a transition time moving on every reconcile would be a
+// status write each time, and each write a new reconcile).
+func TestAMissingRoleIsNoTransitionOnEveryReconcile(t *testing.T) {
+	for _, reason := range []string{accessv1alpha1.ReasonInvited, accessv1alpha1.ReasonAccepted, accessv1alpha1.ReasonInviteExpired, accessv1alpha1.ReasonQueued} {
+		u := roleUser()
+		ready := metav1.ConditionTrue
+		if reason == accessv1alpha1.ReasonInviteExpired || reason == accessv1alpha1.ReasonQueued {
+			ready = metav1.ConditionFalse
+		}
+		setUserConditions(u, t0, ready, reason, "msg", "data-analyst")
+		first := u.Status.DeepCopy()
+		setUserConditions(u, t0.Add(time.Hour), ready, reason, "msg", "data-analyst")
+		if !equality.Semantic.DeepEqual(first.Conditions, u.Status.Conditions) {
+			t.Errorf("%s: a second reconcile an hour later changed the conditions:\n%+v\n%+v", reason, first.Conditions, u.Status.Conditions)
+		}
+	}
 }

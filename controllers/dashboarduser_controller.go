@@ -145,10 +145,7 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 
-	setUserConditions(u, now, d.ready, d.reason, d.msg)
-	if missingRole != "" {
-		setRoleNotFound(u, now, missingRole)
-	}
+	setUserConditions(u, now, d.ready, d.reason, d.msg, missingRole)
 	succeeded(userBackoff(u))
 	u.Status.ObservedGeneration = u.Generation
 	res = ctrl.Result{RequeueAfter: flip}
