@@ -13,9 +13,13 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -116,6 +120,10 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return r.retry(ctx, u, now, "listing the user's Passcodes", err)
 	}
 	summary, flip := passcodestatus.Summarize(now, pcs)
+	missingRole, err := r.missingRole(ctx, u)
+	if err != nil {
+		return r.retry(ctx, u, now, "reading the user's DashboardRole", err)
+	}
 
 	d.status.Conditions, d.status.PasscodeStatus = u.Status.Conditions, summary
 	d.status.Failures, d.status.NextRetryAt = u.Status.Failures, u.Status.NextRetryAt
@@ -138,7 +146,7 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 
-	setUserConditions(u, now, d.ready, d.reason, d.msg)
+	setUserConditions(u, now, d.ready, d.reason, d.msg, missingRole)
 	succeeded(userBackoff(u))
 	u.Status.ObservedGeneration = u.Generation
 	res = ctrl.Result{RequeueAfter: flip}
@@ -324,6 +332,27 @@ func (r *DashboardUserReconciler) passcodesOf(ctx context.Context, u *accessv1al
 	return list.Items, nil
 }
 
+// missingRole returns the DashboardRole the user names when the cache holds no such role, or "".
+// A missing role changes only readiness: the invite still goes out and the user still counts for
+// its batch. GitOps tools apply users and roles together in no fixed order (and a role may be
+// recreated), so holding invites back would make the order of a commit matter and delay people for
+// a transient gap; the access server gives the user no permissions meanwhile. The cache may lag
+// behind a role just created: the role's creation wakes the user again (see usersOfRole).
+func (r *DashboardUserReconciler) missingRole(ctx context.Context, u *accessv1alpha1.DashboardUser) (string, error) {
+	name := customRole(u)
+	if name == "" {
+		return "", nil
+	}
+	err := r.Get(ctx, client.ObjectKey{Namespace: u.Namespace, Name: name}, &accessv1alpha1.DashboardRole{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return name, nil
+	case err != nil:
+		return "", err
+	}
+	return "", nil
+}
+
 // isZeroStatus: the user's status was never written.
 func isZeroStatus(st *accessv1alpha1.DashboardUserStatus) bool {
 	return st.Phase == "" && st.ObservedGeneration == 0 && len(st.Conditions) == 0 && st.Invite == nil
@@ -357,6 +386,9 @@ func (r *DashboardUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.DashboardUser{}).
 		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(userOfPasscode)).
+		// A role appearing or going changes its users' readiness; its edits and status writes do not.
+		Watches(&accessv1alpha1.DashboardRole{}, handler.EnqueueRequestsFromMapFunc(r.usersOfRole),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("dashboarduser").
 		Complete(r)
@@ -368,4 +400,19 @@ func userOfPasscode(_ context.Context, o client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: pc.Namespace, Name: pc.Spec.UserRef.Name}}}
+}
+
+// usersOfRole maps a DashboardRole to the users of its namespace that name it.
+func (r *DashboardUserReconciler) usersOfRole(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &accessv1alpha1.DashboardUserList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{RoleIndex: o.GetName()},
+		client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the DashboardUsers of a DashboardRole", "role", o.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }

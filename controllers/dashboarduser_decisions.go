@@ -214,17 +214,36 @@ func invitedMessage(email string, expires time.Time) string {
 }
 
 // setUserConditions sets Ready, and Reconciling while the user waits on the operator, and Stalled
-// only for a spec the operator cannot act on.
-func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg string) {
+// only for a spec the operator cannot act on. missingRole names the DashboardRole spec.role names
+// when none exists: the user is then not Ready (RoleNotFound), over whatever the invite's state
+// says. It is a wait, not a stall: the role may be applied after the user (GitOps applies in any
+// order), and its creation wakes the user. An invite still in progress keeps its own Reconciling
+// reason (queued, failing, delivering); otherwise Reconciling says what the user waits for. A
+// revoked user is left alone: its access is settled whatever its role. The conditions are computed
+// first and set once, so a reconcile that changes nothing moves no transition time.
+func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg, missingRole string) {
 	conds := &u.Status.Conditions
 	if reason == accessv1alpha1.ReasonInviteFailed && msg == "" {
-		return // keep the message that says why the last delivery failed
+		// Keep the message that says why the last delivery failed: Reconciling carries it, also
+		// while Ready says RoleNotFound.
+		failure := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReconciling)
+		if failure == nil || failure.Reason != accessv1alpha1.ReasonInviteFailed {
+			return // nothing to take it from (a failed API call since says Retrying): keep what is there
+		}
+		msg = failure.Message
+	}
+	progress := reason == accessv1alpha1.ReasonQueued || reason == accessv1alpha1.ReasonInviteFailed || reason == accessv1alpha1.ReasonProgressing
+	progressReason, progressMsg := reason, msg
+	if missingRole != "" && u.Spec.Access != accessv1alpha1.AccessRevoked {
+		status, reason, msg = metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, roleNotFoundMessage(u.Namespace, missingRole)
+		if !progress {
+			progress, progressReason, progressMsg = true, reason, msg
+		}
 	}
 	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
-	switch reason {
-	case accessv1alpha1.ReasonQueued, accessv1alpha1.ReasonInviteFailed, accessv1alpha1.ReasonProgressing:
-		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, msg, u.Generation, now)
-	default:
+	if progress {
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, progressReason, progressMsg, u.Generation, now)
+	} else {
 		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
 	}
 	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)

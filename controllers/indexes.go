@@ -4,6 +4,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/roles"
 )
 
 // UserRefIndex indexes Passcodes by spec.userRef.name, so a change to a user finds its Passcodes.
@@ -34,4 +35,18 @@ func SecretCopiesIndexFunc(o client.Object) []string {
 		out = append(out, c.Namespace)
 	}
 	return out
+}
+
+// RoleIndex indexes DashboardUsers by spec.role, so a DashboardRole finds the users that name it
+// (to count them, and to wake them when it appears or goes). internal/setup registers it.
+const RoleIndex = ".spec.role"
+
+// RoleIndexFunc extracts RoleIndex's key from a DashboardUser. System roles are left out: no
+// DashboardRole can take their names, so nothing ever looks them up.
+func RoleIndexFunc(o client.Object) []string {
+	u, ok := o.(*accessv1alpha1.DashboardUser)
+	if !ok || roles.IsSystem(string(u.Spec.Role)) {
+		return nil
+	}
+	return []string{string(u.Spec.Role)}
 }

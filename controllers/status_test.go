@@ -136,13 +136,13 @@ func TestSetPasscodeConditions(t *testing.T) {
 
 func TestSetUserConditions(t *testing.T) {
 	u := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Generation: 2}}
-	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "smtp: 451")
-	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "")
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "smtp: 451", "")
+	setUserConditions(u, t0, metav1.ConditionFalse, accessv1alpha1.ReasonInviteFailed, "", "")
 	ready := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReady)
 	if ready == nil || ready.Message != "smtp: 451" || !apimeta.IsStatusConditionTrue(u.Status.Conditions, accessv1alpha1.ConditionReconciling) {
 		t.Fatalf("waiting for a retry keeps the failure's message: %+v", u.Status.Conditions)
 	}
-	setUserConditions(u, t0, metav1.ConditionTrue, accessv1alpha1.ReasonInvited, "sent")
+	setUserConditions(u, t0, metav1.ConditionTrue, accessv1alpha1.ReasonInvited, "sent", "")
 	if apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReconciling) != nil ||
 		!apimeta.IsStatusConditionTrue(u.Status.Conditions, accessv1alpha1.ConditionReady) {
 		t.Fatalf("delivered: Ready, not Reconciling: %+v", u.Status.Conditions)

@@ -95,4 +95,18 @@ const (
 	ReasonQueued = "Queued"
 	// ReasonResendRefused: a resend was asked for a user who needs no invite (Event only).
 	ReasonResendRefused = "ResendRefused"
+	// ReasonRoleNotFound: spec.role names no system role and no DashboardRole in the namespace (yet):
+	// the user's passcodes carry no permissions. Invites still go out; the user becomes Ready when
+	// the role is created (Ready False, Reconciling True: a wait, like a Passcode's missing user).
+	ReasonRoleNotFound = "RoleNotFound"
+)
+
+// Condition and Event reasons of a DashboardRole.
+const (
+	// ReasonRoleAvailable: the role exists and applies to the users that name it; the Ready message
+	// says how many do.
+	ReasonRoleAvailable = "Available"
+	// ReasonDeletedInUse: the role was deleted while users still named it (Warning Event only): they
+	// lose its permissions and are not Ready (RoleNotFound) until they get another role.
+	ReasonDeletedInUse = "DeletedInUse"
 )

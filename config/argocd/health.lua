@@ -1,6 +1,7 @@
--- Argo CD health check for DashboardUser and Passcode (access.dashboardops.io).
--- Install it in argocd-cm under resource.customizations.health.access.dashboardops.io_DashboardUser
--- and resource.customizations.health.access.dashboardops.io_Passcode (see config/argocd/README.md).
+-- Argo CD health check for DashboardUser, Passcode and DashboardRole (access.dashboardops.io).
+-- Install it in argocd-cm under resource.customizations.health.access.dashboardops.io_DashboardUser,
+-- resource.customizations.health.access.dashboardops.io_Passcode and
+-- resource.customizations.health.access.dashboardops.io_DashboardRole (see config/argocd/README.md).
 hs = { status = "Progressing", message = "Waiting for the operator" }
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -15,6 +16,15 @@ for _, c in ipairs(obj.status.conditions) do
   if c.type == "Ready" then ready = c end
   if c.type == "Stalled" then stalled = c end
   if c.type == "Reconciling" then reconciling = c end
+end
+if obj.kind == "DashboardRole" then
+  -- A role has nothing to fail at (the API checks its permissions): once the operator has counted
+  -- its users for the current spec it is Healthy, and until then on its way.
+  if ready ~= nil and ready.status == "True" then
+    hs.status = "Healthy"
+    hs.message = ready.message
+  end
+  return hs
 end
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"

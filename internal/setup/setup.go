@@ -283,7 +283,7 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind, and the cache index they share.
+// Controllers registers one reconciler per Kind, and the cache indexes they share.
 func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, notifier notify.Notifier) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
 		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
@@ -291,6 +291,10 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
 		controllers.SecretCopiesIndex, controllers.SecretCopiesIndexFunc); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
+		controllers.RoleIndex, controllers.RoleIndexFunc); err != nil {
 		return err
 	}
 	namespaces, err := o.Namespaces()
@@ -332,6 +336,14 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	roles := &controllers.DashboardRoleReconciler{
+		Client:   mgr.GetClient(),
+		Clock:    clk,
+		Recorder: mgr.GetEventRecorder("dashboardrole-controller"),
+	}
+	if err := roles.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the DashboardRole controller: %w", err)
 	}
 	if events != 0 {
 		notifications := &controllers.NotificationReconciler{

@@ -41,6 +41,18 @@ func TestArgoCDHealthCheck(t *testing.T) {
 			{"type":"Ready","status":"False","reason":"InviteExpired","message":"The invite link expired"}]}}`, "Degraded", "InviteExpired: The invite link expired"},
 		{"invited user", `{"metadata":{"generation":3},"status":{"observedGeneration":3,"conditions":[
 			{"type":"Ready","status":"True","reason":"Invited","message":"Invite sent"}]}}`, "Healthy", "Invite sent"},
+		{"user waiting for its role", `{"kind":"DashboardUser","metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[
+			{"type":"Ready","status":"False","reason":"RoleNotFound","message":"role \"analyst\" does not exist"},
+			{"type":"Reconciling","status":"True","reason":"RoleNotFound","message":"role \"analyst\" does not exist"}]}}`,
+			"Progressing", "role \"analyst\" does not exist"},
+		{"counted role", `{"kind":"DashboardRole","metadata":{"generation":2},"status":{"observedGeneration":2,"users":3,"conditions":[
+			{"type":"Ready","status":"True","reason":"Available","message":"used by 3 users"}]}}`, "Healthy", "used by 3 users"},
+		{"role edited, not counted again yet", `{"kind":"DashboardRole","metadata":{"generation":3},"status":{"observedGeneration":2,"conditions":[
+			{"type":"Ready","status":"True","reason":"Available","message":"used by 3 users"}]}}`,
+			"Progressing", "Waiting for the operator to see the latest spec"},
+		{"new role", `{"kind":"DashboardRole","metadata":{"generation":1}}`, "Progressing", "Waiting for the operator"},
+		{"role not Ready", `{"kind":"DashboardRole","metadata":{"generation":1},"status":{"observedGeneration":1,"conditions":[
+			{"type":"Ready","status":"False","reason":"Something","message":"not yet"}]}}`, "Progressing", "Waiting for the operator"},
 	}
 	for _, c := range cases {
 		status, message := argoHealth(t, c.object)

@@ -122,7 +122,7 @@ func TestDefaultInstall(t *testing.T) {
 	for _, svc := range []string{"access-operator-access", "access-operator-controller-manager-metrics-service"} {
 		find(t, objs, "Service", svc, &corev1.Service{})
 	}
-	for _, crd := range []string{"dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io"} {
+	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io"} {
 		find(t, objs, "CustomResourceDefinition", crd, &map[string]any{})
 	}
 }
@@ -145,8 +145,10 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"/namespaces: get,list,watch",                  // consent to secretCopies (metadata only)
-		"/secrets: create,delete,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only); delete: copies
+		"/namespaces: get,list,watch",                                 // consent to secretCopies (metadata only)
+		"/secrets: create,delete,get,list,patch,watch",                // the passcode Secrets (cache: labelled ones only); delete: copies
+		"access.dashboardops.io/dashboardroles: get,list,patch,watch", // patch: the finalizer that reports a role deleted in use
+		"access.dashboardops.io/dashboardroles/status: get,patch",     // users count, Ready
 		"access.dashboardops.io/dashboardusers: get,list,watch",
 		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
 		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user

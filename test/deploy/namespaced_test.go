@@ -26,7 +26,7 @@ func TestNamespacedInstallHasNoClusterWideSecretAccess(t *testing.T) {
 		find(t, objs, "ClusterRole", o.GetName(), role)
 		for _, r := range role.Rules {
 			for _, res := range r.Resources {
-				if res == "secrets" || res == "passcodes" || res == "dashboardusers" {
+				if res == "secrets" || res == "passcodes" || res == "dashboardusers" || res == "dashboardroles" {
 					t.Errorf("ClusterRole %s grants %s cluster-wide", o.GetName(), res)
 				}
 			}
@@ -36,6 +36,17 @@ func TestNamespacedInstallHasNoClusterWideSecretAccess(t *testing.T) {
 	find(t, objs, "Role", "access-operator-manager-role", role)
 	if role.Namespace != "team-a" {
 		t.Errorf("the manager's Role is in %q, want team-a", role.Namespace)
+	}
+	granted := map[string]bool{}
+	for _, r := range role.Rules {
+		for _, res := range r.Resources {
+			granted[res] = true
+		}
+	}
+	for _, res := range []string{"dashboardusers", "dashboardusers/status", "passcodes", "passcodes/status", "dashboardroles", "dashboardroles/status"} {
+		if !granted[res] {
+			t.Errorf("the manager's Role in team-a does not grant %s", res)
+		}
 	}
 	binding := &rbacv1.RoleBinding{}
 	find(t, objs, "RoleBinding", "access-operator-manager-rolebinding", binding)

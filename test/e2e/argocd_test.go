@@ -6,13 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
-// argoObjects puts both kinds in every phase they settle in (and one in progress).
+// argoObjects puts every kind in every phase it settles in (and one in progress).
 const argoObjects = `
 apiVersion: v1
 kind: Secret
@@ -38,6 +39,21 @@ apiVersion: access.dashboardops.io/v1alpha1
 kind: DashboardUser
 metadata: {name: late, namespace: default}
 spec: {email: late@example.com, role: Member, invite: {ttl: 1m}}
+---
+apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardUser
+metadata: {name: analyst, namespace: default}
+spec: {email: analyst@example.com, role: analyst}
+---
+apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardRole
+metadata: {name: analyst, namespace: default}
+spec: {description: reads reports, permissions: [reports.read, dashboards.read]}
+---
+apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardUser
+metadata: {name: roleless, namespace: default}
+spec: {email: roleless@example.com, role: ghost}
 ---
 apiVersion: access.dashboardops.io/v1alpha1
 kind: Passcode
@@ -78,7 +94,7 @@ spec: {userRef: {name: invited}, tenure: 30d, secretTemplate: {data: {k: '{{ sha
 var acceptedLink = regexp.MustCompile(`Invite for accepted@example\.com .*open (http://\S+/invitations/[A-Z2-7]{26})`)
 
 // TestArgoCDHealthOnReconciledObjects runs config/argocd/health.lua on objects the built manager
-// reconciled on make dev's control plane, one per phase of both kinds, as Argo CD would see them.
+// reconciled on make dev's control plane, one per phase of each kind, as Argo CD would see them.
 func TestArgoCDHealthOnReconciledObjects(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
@@ -101,6 +117,10 @@ func TestArgoCDHealthOnReconciledObjects(t *testing.T) {
 		return m != nil
 	})
 	phase := func(obj string) string {
+		if strings.HasPrefix(obj, "dashboardrole/") {
+			// A role has no phase: it settles once its users are counted.
+			return dev.kubectl("get", obj, "-n", "default", "-o", "jsonpath={.status.users}")
+		}
 		return dev.kubectl("get", obj, "-n", "default", "-o", "jsonpath={.status.phase}")
 	}
 	// The link is printed as it is sent, before the status that makes it valid is written.
@@ -120,6 +140,9 @@ func TestArgoCDHealthOnReconciledObjects(t *testing.T) {
 		{"dashboarduser/accepted", "Active", "Healthy"},
 		{"dashboarduser/revoked", "Revoked", "Healthy"},
 		{"dashboarduser/late", "InviteExpired", "Degraded"},
+		{"dashboarduser/analyst", "Invited", "Healthy"},
+		{"dashboarduser/roleless", "Invited", "Progressing"}, // invited, waiting for its DashboardRole
+		{"dashboardrole/analyst", "1", "Healthy"},            // its users counted
 		{"passcode/active", "Active", "Healthy"},
 		{"passcode/short", "Expired", "Degraded"},
 		{"passcode/withdrawn", "Revoked", "Healthy"},
