@@ -39,7 +39,7 @@ import (
 // proxyReplay turns a client's request into the check request a proxy sends to base (the access
 // server's root URL), and tells what the client or the upstream gets from the check's answer.
 type proxyReplay struct {
-	name  string
+	name string
 	// required is the permission the proxy's configuration requires ("" for none).
 	check func(t *testing.T, base string, client *http.Request, clientAddr, required string) *http.Request
 	// upstreamHeaders are the answer's headers the proxy copies onto the upstream request.

@@ -145,8 +145,9 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"/namespaces: get,list,watch",                  // consent to secretCopies (metadata only)
-		"/secrets: create,delete,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only); delete: copies
+		"/namespaces: get,list,watch",                           // consent to secretCopies (metadata only)
+		"/secrets: create,delete,get,list,patch,watch",          // the passcode Secrets (cache: labelled ones only); delete: copies
+		"access.dashboardops.io/dashboardroles: get,list,watch", // the access server: a custom role's permissions
 		"access.dashboardops.io/dashboardusers: get,list,watch",
 		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
 		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user
