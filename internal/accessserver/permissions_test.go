@@ -109,6 +109,11 @@ func TestPermissionsOfSystemAndCustomRoles(t *testing.T) {
 		if a.status != http.StatusOK || a.header.Get(headerPermissions) != c.header || len(a.header.Values(headerPermissions)) != 1 {
 			t.Errorf("%s: auth %d, %s %q", c.name, a.status, headerPermissions, a.header.Values(headerPermissions))
 		}
+		// The header value is shared between answers: what is added to one never reaches another.
+		a.header.Add(headerPermissions, "users.manage")
+		if again := authAs(h, permCode, "192.0.2.1:1", ""); again.header.Get(headerPermissions) != c.header || len(again.header.Values(headerPermissions)) != 1 {
+			t.Errorf("%s: after a handler added to one answer's header: %q", c.name, again.header.Values(headerPermissions))
+		}
 		v := verifyAs(h, permCode, "192.0.2.1:1", "")
 		want := []string{}
 		if c.header != "" {
