@@ -43,3 +43,8 @@ func describeFound(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser,
 	return fmt.Sprintf("passcode %s/%s uid %s rv %s hash %s, user %s/%s uid %s rv %s role %s", pc.Namespace, pc.Name, pc.UID,
 		pc.ResourceVersion, pc.Status.Hash, u.Namespace, u.Name, u.UID, u.ResourceVersion, u.Spec.Role)
 }
+
+// PermissionsOf is what the server answers in X-Dashboard-Permissions for role in namespace.
+func (s *Server) PermissionsOf(ctx context.Context, namespace, role string) string {
+	return s.permissions(ctx, namespace, accessv1alpha1.Role(role)).header[0]
+}

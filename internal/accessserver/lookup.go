@@ -21,7 +21,7 @@ import (
 // directly once its informers have synced:
 //   - the manager's cache (all namespaces): the informers' own indexers, the same index
 //     (HashIndex, registered through the manager's FieldIndexer) and the same store List and Get
-//     read;
+//     read (DashboardRoles too, for a custom role's permissions: permissions.go);
 //   - a cache whose informers hide their indexers (--watch-namespaces): a mirror kept by event
 //     handlers (mirror.go);
 //   - any other Reader (a fake client in tests): List and Get, as before.
@@ -52,11 +52,11 @@ func (s *Server) list(ctx context.Context, account, hash string) (*accessv1alpha
 	return pc, user, true
 }
 
-// cacheIndexes are the indexers behind the informer cache's Passcodes and DashboardUsers, or else
-// a mirror of them. Zero means the Reader is asked instead.
+// cacheIndexes are the indexers behind the informer cache's Passcodes, DashboardUsers and
+// DashboardRoles, or else a mirror of them. Zero means the Reader is asked instead.
 type cacheIndexes struct {
-	passcodes, users toolscache.Indexer
-	mirror           *mirror
+	passcodes, users, roles toolscache.Indexer
+	mirror                  *mirror
 }
 
 // informerGetter is the part of the manager's cache (cache.Informers) that hands out informers.
@@ -91,7 +91,7 @@ func storeKey(namespace, name string) string {
 	return namespace + "/" + name
 }
 
-// indexes resolves how to read the cache once both informers have synced (before that, List and
+// indexes resolves how to read the cache once the three informers have synced (before that, List and
 // Get wait for the sync as they always did) and remembers the answer. Resolving is serialized, so
 // that a mirror is registered once.
 func (s *Server) indexes(ctx context.Context) cacheIndexes {
@@ -132,14 +132,19 @@ func resolveIndexes(ctx context.Context, r client.Reader) (ix cacheIndexes, fina
 	if users == nil {
 		return cacheIndexes{}, false
 	}
+	roles := synced(&accessv1alpha1.DashboardRole{})
+	if roles == nil {
+		return cacheIndexes{}, false
+	}
 	pg, ok1 := passcodes.(indexerGetter)
 	ug, ok2 := users.(indexerGetter)
-	if ok1 && ok2 {
+	rg, ok3 := roles.(indexerGetter)
+	if ok1 && ok2 && ok3 {
 		if _, ok := pg.GetIndexer().GetIndexers()[fieldIndexName]; ok {
-			return cacheIndexes{passcodes: pg.GetIndexer(), users: ug.GetIndexer()}, true
+			return cacheIndexes{passcodes: pg.GetIndexer(), users: ug.GetIndexer(), roles: rg.GetIndexer()}, true
 		}
 	}
-	m, err := newMirror(passcodes, users)
+	m, err := newMirror(passcodes, users, roles)
 	if err != nil {
 		return cacheIndexes{}, true
 	}

@@ -3,9 +3,11 @@ package accessserver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	toolscache "k8s.io/client-go/tools/cache"
 	fcache "k8s.io/client-go/tools/cache/testing"
@@ -36,14 +38,17 @@ func (i *indexedInformer) GetIndexer() toolscache.Indexer { return i.indexer }
 // informerCache stands for the manager's cache: a Reader that hands out informers.
 type informerCache struct {
 	client.Reader
-	passcodes, users cache.Informer
-	asked            int
+	passcodes, users, roles cache.Informer
+	asked                   int
 }
 
 func (c *informerCache) GetInformer(_ context.Context, obj client.Object, _ ...cache.InformerGetOption) (cache.Informer, error) {
 	c.asked++
-	if _, ok := obj.(*accessv1alpha1.Passcode); ok {
+	switch obj.(type) {
+	case *accessv1alpha1.Passcode:
 		return c.passcodes, nil
+	case *accessv1alpha1.DashboardRole:
+		return c.roles, nil
 	}
 	return c.users, nil
 }
@@ -75,6 +80,7 @@ func TestResolveIndexes(t *testing.T) {
 	ctx := context.Background()
 	idx := crIndexer()
 	users := &indexedInformer{informer{synced: true}, toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)}
+	roles := &indexedInformer{informer{synced: true}, toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, nil)}
 	cases := []struct {
 		name    string
 		reader  client.Reader
@@ -82,22 +88,24 @@ func TestResolveIndexes(t *testing.T) {
 		final   bool
 	}{
 		{"a plain client", fake.NewClientBuilder().Build(), false, true},
-		{"informers not synced yet", &informerCache{passcodes: &indexedInformer{informer{synced: false}, idx}, users: users}, false, false},
+		{"informers not synced yet", &informerCache{passcodes: &indexedInformer{informer{synced: false}, idx}, users: users, roles: roles}, false, false},
 		{"user informer not synced yet", &informerCache{passcodes: &indexedInformer{informer{synced: true}, idx},
-			users: &indexedInformer{informer{synced: false}, idx}}, false, false},
+			users: &indexedInformer{informer{synced: false}, idx}, roles: roles}, false, false},
+		{"role informer not synced yet", &informerCache{passcodes: &indexedInformer{informer{synced: true}, idx}, users: users,
+			roles: &indexedInformer{informer{synced: false}, roles.indexer}}, false, false},
 
-		{"the manager's cache", &informerCache{passcodes: &indexedInformer{informer{synced: true}, idx}, users: users}, true, true},
+		{"the manager's cache", &informerCache{passcodes: &indexedInformer{informer{synced: true}, idx}, users: users, roles: roles}, true, true},
 	}
 	for _, c := range cases {
 		ix, final := resolveIndexes(ctx, c.reader)
-		if (ix.passcodes != nil) != c.indexed || final != c.final {
-			t.Errorf("%s: indexed %v final %v", c.name, ix.passcodes != nil, final)
+		if (ix.passcodes != nil) != c.indexed || (ix.roles != nil) != c.indexed || final != c.final {
+			t.Errorf("%s: indexed %v (roles %v) final %v", c.name, ix.passcodes != nil, ix.roles != nil, final)
 		}
 	}
 
 	// The server asks again until the informers have synced, then never again.
 	pcs := &indexedInformer{informer{synced: false}, idx}
-	ic := &informerCache{Reader: fake.NewClientBuilder().Build(), passcodes: pcs, users: users}
+	ic := &informerCache{Reader: fake.NewClientBuilder().Build(), passcodes: pcs, users: users, roles: roles}
 	s := New(Config{Reader: ic, Clock: clocktesting.NewFakeClock(now)})
 	s.indexes(ctx)
 	s.indexes(ctx)
@@ -189,9 +197,10 @@ func TestResolveMirrorsHiddenIndexers(t *testing.T) {
 	ctx := context.Background()
 	_, pcs := runInformer(t, &accessv1alpha1.Passcode{}, toolscache.Indexers{})
 	_, users := runInformer(t, &accessv1alpha1.DashboardUser{}, toolscache.Indexers{})
+	_, roles := runInformer(t, &accessv1alpha1.DashboardRole{}, toolscache.Indexers{})
 	for name, c := range map[string]*informerCache{
-		"informers without an indexer (multi-namespace cache)": {passcodes: hidden{pcs}, users: hidden{users}},
-		"indexers without the hash index":                      {passcodes: pcs, users: users},
+		"informers without an indexer (multi-namespace cache)": {passcodes: hidden{pcs}, users: hidden{users}, roles: hidden{roles}},
+		"indexers without the hash index":                      {passcodes: pcs, users: users, roles: roles},
 	} {
 		ix, final := resolveIndexes(ctx, c)
 		if !final || ix.passcodes != nil || ix.mirror == nil {
@@ -207,14 +216,16 @@ func TestMirrorFollowsTheStore(t *testing.T) {
 	crIndex := toolscache.Indexers{"field:" + HashIndex: crIndexer().GetIndexers()["field:"+HashIndex]}
 	pcSrc, pcs := runInformer(t, &accessv1alpha1.Passcode{}, crIndex)
 	userSrc, users := runInformer(t, &accessv1alpha1.DashboardUser{}, toolscache.Indexers{})
-	truth := cacheIndexes{passcodes: pcs.GetIndexer(), users: users.GetIndexer()}
+	roleSrc, roles := runInformer(t, &accessv1alpha1.DashboardRole{}, toolscache.Indexers{})
+	truth := cacheIndexes{passcodes: pcs.GetIndexer(), users: users.GetIndexer(), roles: roles.GetIndexer()}
 
 	// The source writes each object it is given (its resourceVersion) and the informer keeps it:
 	// every object is given as a copy.
 	pc, u := fixture()
 	pcSrc.Add(pc.DeepCopy()) // in the cache before the mirror is made
 	userSrc.Add(u.DeepCopy())
-	m, err := newMirror(hidden{pcs}, hidden{users})
+	roleSrc.Add(&accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "analyst"}})
+	m, err := newMirror(hidden{pcs}, hidden{users}, hidden{roles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +234,22 @@ func TestMirrorFollowsTheStore(t *testing.T) {
 			return "nothing"
 		}
 		return fmt.Sprintf("%s/%s %s, %s/%s %s", pc.Namespace, pc.Name, pc.ResourceVersion, u.Namespace, u.Name, u.UID)
+	}
+	describe1 := func(dr *accessv1alpha1.DashboardRole) string {
+		return fmt.Sprintf("%s/%s%v", dr.Namespace, dr.Name, dr.Spec.Permissions)
+	}
+	describeRole := func(namespace, name string) string {
+		if dr := m.role(namespace, name); dr != nil {
+			return describe1(dr)
+		}
+		return "nothing"
+	}
+	roleInStore := func(namespace, name string) string {
+		obj, ok, _ := truth.roles.GetByKey(storeKey(namespace, name))
+		if !ok {
+			return "nothing"
+		}
+		return describe1(obj.(*accessv1alpha1.DashboardRole))
 	}
 	agree := func(step string, wantFound int) {
 		t.Helper()
@@ -284,4 +311,35 @@ func TestMirrorFollowsTheStore(t *testing.T) {
 	pcSrc.DeleteDropWatch(twin.DeepCopy()) // missed: learnt from the next list, as a tombstone
 	pcSrc.ResetWatch()
 	agree("a missed delete", 2)
+
+	// Roles: the mirror holds what the store holds, once the store has the change.
+	rolesAre := func(step string, want string) {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			var found []string
+			for _, r := range [][2]string{{"team", "analyst"}, {"elsewhere", "analyst"}} {
+				mirrored, stored := describeRole(r[0], r[1]), roleInStore(r[0], r[1])
+				if mirrored != stored {
+					found = append(found, "mirror "+mirrored+" store "+stored)
+				} else if mirrored != "nothing" {
+					found = append(found, mirrored)
+				}
+			}
+			if got = strings.Join(found, " "); got == want {
+				agree(step, 2)
+				return
+			}
+		}
+		t.Fatalf("%s: roles %q, want %q", step, got, want)
+	}
+	rolesAre("the initial role", "team/analyst[]")
+	edited := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "analyst"},
+		Spec: accessv1alpha1.DashboardRoleSpec{Permissions: []accessv1alpha1.Permission{"reports.read"}}}
+	roleSrc.Modify(edited.DeepCopy())
+	rolesAre("a role edited", "team/analyst[reports.read]")
+	roleSrc.Add(&accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "elsewhere", Name: "analyst"}})
+	rolesAre("a role in another namespace", "team/analyst[reports.read] elsewhere/analyst[]")
+	roleSrc.Delete(edited.DeepCopy())
+	rolesAre("a role deleted", "elsewhere/analyst[]")
 }

@@ -23,7 +23,7 @@ type observer struct{ prometheus.Observer }
 type counter struct{ prometheus.Counter }
 
 // resultLabels are the results whose series are kept; any other is looked up on each use.
-var resultLabels = [...]string{resultValid, resultInvalid, resultThrottled, resultBadRequest, resultError}
+var resultLabels = [...]string{resultValid, resultInvalid, resultThrottled, resultForbidden, resultBadRequest, resultError}
 
 func resultIndex(result string) int {
 	for i, l := range resultLabels {

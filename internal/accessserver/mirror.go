@@ -10,8 +10,8 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// mirror indexes the cache's Passcodes by namespace and hash (HashIndex) and its users by
-// namespace and name, kept up to date by event handlers on the cache's informers. It is for a cache
+// mirror indexes the cache's Passcodes by namespace and hash (HashIndex), and its users and
+// DashboardRoles by namespace and name, kept up to date by event handlers on the cache's informers. It is for a cache
 // whose informers do not expose their indexers: with --watch-namespaces the manager's cache keeps
 // one informer per namespace behind a wrapper, and its List and Get map the kind to its REST
 // mapping on every call, which costs more than the rest of a request.
@@ -24,34 +24,38 @@ type mirror struct {
 	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
 	byHash    map[string]map[string]*accessv1alpha1.Passcode // namespace/hash -> store key -> Passcode
 	users     map[string]*accessv1alpha1.DashboardUser       // store key -> DashboardUser
+	roles     map[string]*accessv1alpha1.DashboardRole       // store key -> DashboardRole
 
 	registrations []toolscache.ResourceEventHandlerRegistration
 	synced        atomic.Bool
 }
 
-// newMirror registers the mirror's handlers on the Passcode and DashboardUser informers. It is
-// ready once both have been told of every object already in the cache.
-func newMirror(passcodes, users cache.Informer) (*mirror, error) {
+// newMirror registers the mirror's handlers on the Passcode, DashboardUser and DashboardRole
+// informers. It is ready once all three have been told of every object already in the cache.
+func newMirror(passcodes, users, roles cache.Informer) (*mirror, error) {
 	m := &mirror{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
-		users: map[string]*accessv1alpha1.DashboardUser{}}
-	pr, err := passcodes.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    m.setPasscode,
-		UpdateFunc: func(_, obj any) { m.setPasscode(obj) },
-		DeleteFunc: m.deletePasscode,
-	})
-	if err != nil {
-		return nil, err
+		users: map[string]*accessv1alpha1.DashboardUser{}, roles: map[string]*accessv1alpha1.DashboardRole{}}
+	handlers := []struct {
+		informer cache.Informer
+		funcs    toolscache.ResourceEventHandlerFuncs
+	}{
+		{passcodes, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setPasscode, UpdateFunc: func(_, obj any) { m.setPasscode(obj) },
+			DeleteFunc: m.deletePasscode}},
+		{users, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setUser, UpdateFunc: func(_, obj any) { m.setUser(obj) },
+			DeleteFunc: m.deleteUser}},
+		{roles, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setRole, UpdateFunc: func(_, obj any) { m.setRole(obj) },
+			DeleteFunc: m.deleteRole}},
 	}
-	ur, err := users.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    m.setUser,
-		UpdateFunc: func(_, obj any) { m.setUser(obj) },
-		DeleteFunc: m.deleteUser,
-	})
-	if err != nil {
-		_ = passcodes.RemoveEventHandler(pr)
-		return nil, err
+	for _, h := range handlers {
+		r, err := h.informer.AddEventHandler(h.funcs)
+		if err != nil {
+			for j, done := range m.registrations { // leave no handler behind
+				_ = handlers[j].informer.RemoveEventHandler(done)
+			}
+			return nil, err
+		}
+		m.registrations = append(m.registrations, r)
 	}
-	m.registrations = []toolscache.ResourceEventHandlerRegistration{pr, ur}
 	return m, nil
 }
 
@@ -136,6 +140,33 @@ func (m *mirror) deleteUser(obj any) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.users, key)
+}
+
+func (m *mirror) setRole(obj any) {
+	r, ok := obj.(*accessv1alpha1.DashboardRole)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roles[storeKey(r.Namespace, r.Name)] = r
+}
+
+func (m *mirror) deleteRole(obj any) {
+	key, ok := deletedKey(obj)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.roles, key)
+}
+
+// role is the DashboardRole namespace/name, or nil.
+func (m *mirror) role(namespace, name string) *accessv1alpha1.DashboardRole {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.roles[storeKey(namespace, name)]
 }
 
 // deletedKey is the store key of a deleted object, which may come as a tombstone (the informer

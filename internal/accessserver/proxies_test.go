@@ -39,8 +39,9 @@ import (
 // proxyReplay turns a client's request into the check request a proxy sends to base (the access
 // server's root URL), and tells what the client or the upstream gets from the check's answer.
 type proxyReplay struct {
-	name  string
-	check func(t *testing.T, base string, client *http.Request, clientAddr string) *http.Request
+	name string
+	// required is the permission the proxy's configuration requires ("" for none).
+	check func(t *testing.T, base string, client *http.Request, clientAddr, required string) *http.Request
 	// upstreamHeaders are the answer's headers the proxy copies onto the upstream request.
 	upstreamHeaders []string
 	// passes reports whether the proxy lets the request on.
@@ -49,10 +50,11 @@ type proxyReplay struct {
 
 // Envoy's snippet: path_prefix /v1/auth, allowed_headers x-dashboard-account-id,
 // x-dashboard-passcode, x-forwarded-for, allowed_upstream_headers x-dashboard-user,
-// x-dashboard-role.
+// x-dashboard-role, x-dashboard-permissions; a requirement is authorization_request.headers_to_add
+// x-dashboard-required-permission.
 var envoyReplay = proxyReplay{
 	name: "envoy ext_authz",
-	check: func(t *testing.T, base string, in *http.Request, clientAddr string) *http.Request {
+	check: func(t *testing.T, base string, in *http.Request, clientAddr, required string) *http.Request {
 		req, err := http.NewRequest(in.Method, base+"/v1/auth"+in.URL.RequestURI(), http.NoBody)
 		if err != nil {
 			t.Fatal(err)
@@ -71,18 +73,26 @@ var envoyReplay = proxyReplay{
 				req.Header[strings.ToLower(h)] = v
 			}
 		}
+		if required != "" {
+			req.Header["x-dashboard-required-permission"] = []string{required}
+		}
 		return req
 	},
-	upstreamHeaders: []string{headerUser, headerRole},
+	upstreamHeaders: []string{headerUser, headerRole, headerPermissions},
 	passes:          func(status int) bool { return status == http.StatusOK },
 }
 
 // Traefik's snippet: address http://<service>:8082/v1/auth, authResponseHeaders X-Dashboard-User,
-// X-Dashboard-Role, trustForwardHeader false.
+// X-Dashboard-Role, X-Dashboard-Permissions, trustForwardHeader false; a requirement is a query of
+// the address (…/v1/auth?permission=reports.write), which Traefik keeps.
 var traefikReplay = proxyReplay{
 	name: "traefik ForwardAuth",
-	check: func(t *testing.T, base string, in *http.Request, clientAddr string) *http.Request {
-		req, err := http.NewRequest(http.MethodGet, base+"/v1/auth", nil)
+	check: func(t *testing.T, base string, in *http.Request, clientAddr, required string) *http.Request {
+		address := base + "/v1/auth"
+		if required != "" {
+			address += "?permission=" + required
+		}
+		req, err := http.NewRequest(http.MethodGet, address, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +108,7 @@ var traefikReplay = proxyReplay{
 		req.Header.Set("X-Forwarded-Uri", in.URL.RequestURI())
 		return req
 	},
-	upstreamHeaders: []string{headerUser, headerRole},
+	upstreamHeaders: []string{headerUser, headerRole, headerPermissions},
 	passes:          func(status int) bool { return status >= 200 && status < 300 },
 }
 
@@ -112,7 +122,13 @@ type proxied struct {
 
 func (p proxyReplay) do(t *testing.T, base string, in *http.Request, clientAddr string) proxied {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(p.check(t, base, in, clientAddr))
+	return p.doRequiring(t, base, in, clientAddr, "")
+}
+
+// doRequiring is do through a proxy configured to require a permission.
+func (p proxyReplay) doRequiring(t *testing.T, base string, in *http.Request, clientAddr, required string) proxied {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(p.check(t, base, in, clientAddr, required))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +181,7 @@ func clientRequest(t *testing.T, method, target, code string) *http.Request {
 	}
 	req.Header.Set("X-Dashboard-User", "mallory@example.com") // spoofed: must not reach the upstream
 	req.Header.Set("X-Dashboard-Role", "Admin")
+	req.Header.Set("X-Dashboard-Permissions", "users.manage")
 	req.Header.Set("Connection", "keep-alive")
 	return req
 }
@@ -181,7 +198,8 @@ func TestEnvoyAndTraefikChecks(t *testing.T) {
 				for _, target := range []string{"/api/reports", "/api/reports/7?full=1", "/"} {
 					got := p.do(t, base, clientRequest(t, method, target, valid), "192.0.2.1")
 					if got.status != http.StatusOK || got.upstream.Get(headerUser) != "jane@example.com" || got.upstream.Get(headerRole) != "Creator" ||
-						len(got.upstream.Values(headerUser)) != 1 {
+						len(got.upstream.Values(headerUser)) != 1 || got.upstream.Get(headerPermissions) != creatorPermissions ||
+						len(got.upstream.Values(headerPermissions)) != 1 {
 						t.Errorf("%s %s, valid: %d %q, upstream headers %v", method, target, got.status, got.body, got.upstream)
 					}
 				}
@@ -210,6 +228,43 @@ func TestEnvoyAndTraefikChecks(t *testing.T) {
 			}
 			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", valid), "192.0.2.2"); got.status != http.StatusOK {
 				t.Errorf("a valid passcode from the throttled client: %d, want 200", got.status)
+			}
+		})
+	}
+}
+
+// creatorPermissions is what the fixture's user (a Creator) holds, as X-Dashboard-Permissions.
+var creatorPermissions = systemPermissions[accessv1alpha1.RoleCreator].header[0]
+
+// TestEnvoyAndTraefikRequirePermissions: through each proxy configured to require a permission
+// (Envoy's headers_to_add, Traefik's address query), a passcode whose role holds it passes with
+// the permissions replacing the client's header; one whose role lacks it gets the 403 and its body,
+// whatever the client adds to its own request (a header, a query), and never the identity.
+func TestEnvoyAndTraefikRequirePermissions(t *testing.T) {
+	forbidden := `{"valid":false,"error":"missing permission users.manage"}` + "\n"
+	for _, p := range []proxyReplay{envoyReplay, traefikReplay} {
+		t.Run(p.name, func(t *testing.T) {
+			base, valid, _, _ := proxyFixture(t)
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				got := p.doRequiring(t, base, clientRequest(t, method, "/api/reports", valid), "192.0.2.1", "reports.write")
+				if got.status != http.StatusOK || got.upstream.Get(headerPermissions) != creatorPermissions || len(got.upstream.Values(headerPermissions)) != 1 {
+					t.Errorf("%s requiring reports.write: %d %q, upstream %v", method, got.status, got.body, got.upstream)
+				}
+				for _, target := range []string{"/api/reports", "/api/reports?permission=reports.read"} {
+					in := clientRequest(t, method, target, valid)
+					in.Header.Set(headerRequiredPermission, "reports.read") // a client's attempt to lower the bar
+					got = p.doRequiring(t, base, in, "192.0.2.1", "users.manage")
+					if got.status != http.StatusForbidden || got.body != forbidden || got.upstream != nil || got.header.Get(headerUser) != "" {
+						t.Errorf("%s %s requiring users.manage: %d %q %v, want 403 %q", method, target, got.status, got.body, got.header, forbidden)
+					}
+				}
+			}
+			// 403s are not failures: more of them than the burst of 3 throttle nothing.
+			for range 5 {
+				p.doRequiring(t, base, clientRequest(t, http.MethodGet, "/api/reports", valid), "192.0.2.5", "users.manage")
+			}
+			if got := p.do(t, base, clientRequest(t, http.MethodGet, "/api/reports", passcode.Generate()), "192.0.2.5"); got.status != http.StatusUnauthorized {
+				t.Errorf("a wrong passcode after 403s: %d, want 401", got.status)
 			}
 		})
 	}

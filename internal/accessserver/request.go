@@ -28,16 +28,19 @@ const (
 type verifyRequest struct {
 	Account  string `json:"account"`
 	Passcode string `json:"passcode"`
+	// Permission optionally names the permissions required, comma-separated, as the
+	// X-Dashboard-Required-Permission header does for /v1/auth.
+	Permission string `json:"permission,omitempty"`
 }
 
 // errBadRequest marks errors that are the caller's fault (400).
 var errBadRequest = errors.New("bad request")
 
 // decodeVerifyRequest reads a POST /v1/verify body: one JSON object with account and passcode,
-// nothing else. Errors name the field and never echo the passcode.
+// and optionally permission, nothing else. Errors name the field and never echo the passcode.
 //
 // It reads up to 4 KiB first. A body that ended there and is a plain object (only the keys
-// "account" and "passcode", once each, with string values of printable ASCII and no escapes,
+// "account", "passcode" and "permission", once each, with string values of printable ASCII and no escapes,
 // whitespace anywhere JSON allows it, nothing after) is taken apart by hand: encoding/json would
 // decode exactly those strings from it, and accept it. Any other body, and a longer one, goes to
 // decodeVerifyRequestJSON with the bytes read so far put back in front of the rest, so it gets the
@@ -91,8 +94,8 @@ func parsePlainVerifyRequest(b []byte) (verifyRequest, bool) {
 		return verifyRequest{}, false
 	}
 	i = skipJSONSpace(b, i+1)
-	var account, code [2]int // offsets of the values in b; {0, 0} when absent
-	seenAccount, seenCode := false, false
+	var fields [3][2]int // offsets of the values of verifyFields in b; {0, 0} when absent
+	var seen [3]bool
 	if i < len(b) && b[i] == '}' {
 		i++
 	} else {
@@ -109,20 +112,13 @@ func parsePlainVerifyRequest(b []byte) (verifyRequest, bool) {
 			if !ok {
 				return verifyRequest{}, false
 			}
-			switch string(b[ks:ke]) {
-			case "account":
-				if seenAccount {
-					return verifyRequest{}, false // encoding/json keeps the last one: let it
-				}
-				seenAccount, account = true, [2]int{vs, ve}
-			case "passcode":
-				if seenCode {
-					return verifyRequest{}, false
-				}
-				seenCode, code = true, [2]int{vs, ve}
-			default: // unknown, or a key encoding/json matches case-insensitively
+			// An unknown key, one encoding/json matches case-insensitively, or one given twice
+			// (encoding/json keeps the last one): let encoding/json judge.
+			f := verifyField(b[ks:ke])
+			if f < 0 || seen[f] {
 				return verifyRequest{}, false
 			}
+			seen[f], fields[f] = true, [2]int{vs, ve}
 			i = skipJSONSpace(b, next)
 			if i == len(b) {
 				return verifyRequest{}, false
@@ -140,8 +136,22 @@ func parsePlainVerifyRequest(b []byte) (verifyRequest, bool) {
 	if skipJSONSpace(b, i) != len(b) {
 		return verifyRequest{}, false // something after the object: encoding/json decides
 	}
-	all := string(b) // one allocation for both fields
-	return verifyRequest{Account: all[account[0]:account[1]], Passcode: all[code[0]:code[1]]}, true
+	all := string(b) // one allocation for every field
+	return verifyRequest{Account: all[fields[0][0]:fields[0][1]], Passcode: all[fields[1][0]:fields[1][1]],
+		Permission: all[fields[2][0]:fields[2][1]]}, true
+}
+
+// verifyFields are the keys of a verify request, in the order parsePlainVerifyRequest keeps them.
+var verifyFields = [3]string{"account", "passcode", fieldPermission}
+
+// verifyField is the index of key in verifyFields, or -1.
+func verifyField(key []byte) int {
+	for i, f := range verifyFields {
+		if string(key) == f {
+			return i
+		}
+	}
+	return -1
 }
 
 // plainJSONString reads a string at b[i] that holds only printable ASCII other than the quote and

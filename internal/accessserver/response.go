@@ -37,12 +37,17 @@ func writeFixed(w http.ResponseWriter, status int, body []byte) {
 // grantBuffers hold the answers writeGrant appends (w.Write copies them).
 var grantBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// writeGrant answers a valid /v1/verify: {"valid":true,"email":...,"role":...,"expiresAt":...}.
+// writeGrant answers a valid /v1/verify: {"valid":true,"email":...,"role":...,"permissions":[...],
+// "expiresAt":...}.
 func writeGrant(w http.ResponseWriter, g grant) {
 	expiresAt := g.expiresAt.UTC()
+	perms := g.perms
+	if perms == nil {
+		perms = noPermissions
+	}
 	buf := grantBuffers.Get().(*[]byte)
 	defer grantBuffers.Put(buf)
-	if b, ok := appendGrant((*buf)[:0], g.email, string(g.role), expiresAt); ok {
+	if b, ok := appendGrant((*buf)[:0], g.email, string(g.role), perms.json, expiresAt); ok {
 		writeFixed(w, http.StatusOK, b)
 		if cap(b) <= maxBodyBytes {
 			*buf = b // keep a buffer that grew, within reason
@@ -50,13 +55,15 @@ func writeGrant(w http.ResponseWriter, g grant) {
 		return
 	}
 	// A string that needs escaping: let encoding/json escape it.
-	writeJSON(w, http.StatusOK, verdict{Valid: true, Email: g.email, Role: string(g.role), ExpiresAt: expiresAt.Format(time.RFC3339)})
+	writeJSON(w, http.StatusOK, verdict{Valid: true, Email: g.email, Role: string(g.role), Permissions: perms.names,
+		ExpiresAt: expiresAt.Format(time.RFC3339)})
 }
 
 // appendGrant appends what json.Encoder writes for verdict{Valid: true, Email: email, Role: role,
-// ExpiresAt: expiresAt.Format(time.RFC3339)}, or reports false when a string holds a byte that
-// encoding/json would escape (or might: anything but printable ASCII, '"' and '\').
-func appendGrant(b []byte, email, role string, expiresAt time.Time) ([]byte, bool) {
+// Permissions: <the names in permissions>, ExpiresAt: expiresAt.Format(time.RFC3339)}, or reports
+// false when a string holds a byte that encoding/json would escape (or might: anything but
+// printable ASCII, '"' and '\'). permissions is the list already in JSON (permSet.json).
+func appendGrant(b []byte, email, role string, permissions []byte, expiresAt time.Time) ([]byte, bool) {
 	if !plainJSON(email) || !plainJSON(role) {
 		return nil, false
 	}
@@ -71,6 +78,8 @@ func appendGrant(b []byte, email, role string, expiresAt time.Time) ([]byte, boo
 		b = append(b, role...)
 		b = append(b, '"')
 	}
+	b = append(b, `,"permissions":`...) // omitzero: a grant always has a list, maybe []
+	b = append(b, permissions...)
 	b = append(b, `,"expiresAt":"`...)
 	start := len(b)
 	b = expiresAt.AppendFormat(b, time.RFC3339)

@@ -18,6 +18,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/passcode"
+	"github.com/dashboardops/access-operator/internal/roles"
 )
 
 // writeJSONBefore is how every answer was written before the request path had precomputed ones.
@@ -68,33 +69,42 @@ func TestFixedBodiesAsBefore(t *testing.T) {
 // TestHeaderKeysAreCanonical: the handlers assign these keys to the header map directly, which is
 // what Header.Set does only for a canonical key.
 func TestHeaderKeysAreCanonical(t *testing.T) {
-	for _, k := range []string{headerUser, headerRole, "Content-Type", "Cache-Control"} {
+	for _, k := range []string{headerUser, headerRole, headerPermissions, headerRequiredPermission, "Content-Type", "Cache-Control"} {
 		if c := textproto.CanonicalMIMEHeaderKey(k); c != k {
 			t.Errorf("%q is %q in canonical form", k, c)
 		}
 	}
 }
 
-// assertGrantAsBefore: the 200 answer of /v1/verify is the bytes encoding/json wrote for it.
-func assertGrantAsBefore(t *testing.T, email, role string, expiresAt time.Time) {
+// assertGrantAsBefore: the 200 answer of /v1/verify is the bytes encoding/json writes for it.
+func assertGrantAsBefore(t *testing.T, email, role string, perms []string, expiresAt time.Time) {
 	t.Helper()
-	g := grant{email: email, role: accessv1alpha1.Role(role), expiresAt: expiresAt}
+	set := newPermSet(roles.Normalize(perms), "")
+	g := grant{email: email, role: accessv1alpha1.Role(role), expiresAt: expiresAt, perms: set}
 	rec := httptest.NewRecorder()
 	writeGrant(rec, g)
 	before := httptest.NewRecorder()
-	writeJSONBefore(before, http.StatusOK, verdict{Valid: true, Email: email, Role: role, ExpiresAt: expiresAt.UTC().Format(time.RFC3339)})
+	writeJSONBefore(before, http.StatusOK, verdict{Valid: true, Email: email, Role: role, Permissions: set.names,
+		ExpiresAt: expiresAt.UTC().Format(time.RFC3339)})
 	if rec.Body.String() != before.Body.String() || rec.Code != before.Code || !reflect.DeepEqual(rec.Header(), before.Header()) {
-		t.Fatalf("email %q role %q expires %v: %d %v %q, before %d %v %q", email, role, expiresAt,
+		t.Fatalf("email %q role %q permissions %q expires %v: %d %v %q, encoding/json %d %v %q", email, role, perms, expiresAt,
 			rec.Code, rec.Header(), rec.Body, before.Code, before.Header(), before.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `"permissions":[`) {
+		t.Fatalf("no permissions list: %q", rec.Body)
 	}
 }
 
 func TestGrantBodyAsBefore(t *testing.T) {
 	at := time.Date(2026, 12, 29, 10, 0, 0, 0, time.UTC)
+	permLists := [][]string{nil, {"reports.read"}, {"reports.write", "reports.read", "reports.write"}, {"bogus", "users.manage"},
+		roles.KnownNames()}
 	for _, email := range []string{"jane@example.com", "", `"jane"@example.com`, `back\slash@x`, "<jane&co>@example.com",
 		"jané@example.com", "a\u2028b\u2029c", "\xff\xfe", "tab\there", "nl\n", "del\x7f", "nul\x00", "日本@例え.jp", strings.Repeat("x", 300)} {
 		for _, role := range []string{"Member", "Admin", "", `Ro"le`} {
-			assertGrantAsBefore(t, email, role, at)
+			for _, perms := range permLists {
+				assertGrantAsBefore(t, email, role, perms, at)
+			}
 		}
 	}
 	for _, expires := range []time.Time{
@@ -102,16 +112,37 @@ func TestGrantBodyAsBefore(t *testing.T) {
 		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(1<<40, 0),
 	} {
-		assertGrantAsBefore(t, "jane@example.com", "Member", expires)
+		assertGrantAsBefore(t, "jane@example.com", "Member", []string{"reports.read"}, expires)
+	}
+}
+
+// TestSystemRoleSetsAsComputed: the sets precomputed per system role hold what internal/roles
+// says, in every form an answer uses.
+func TestSystemRoleSetsAsComputed(t *testing.T) {
+	for _, name := range roles.SystemNames {
+		perms, _ := roles.System(name)
+		set := systemPermissions[accessv1alpha1.Role(name)]
+		want, _ := json.Marshal(set.names)
+		if set.header[0] != roles.Join(perms) || string(set.json) != string(want) || len(set.names) != len(perms) {
+			t.Errorf("%s: header %q json %s names %q, want %q", name, set.header[0], set.json, set.names, perms)
+		}
+		for _, p := range roles.KnownNames() {
+			if (set.mask&permissionBit(p) != 0) != roles.Has(perms, p) {
+				t.Errorf("%s: mask disagrees on %s", name, p)
+			}
+		}
+	}
+	if string(noPermissions.json) != "[]" || noPermissions.header[0] != "" || noPermissions.names == nil || noPermissions.mask != 0 {
+		t.Errorf("no permissions: %+v", noPermissions)
 	}
 }
 
 func FuzzGrantBody(f *testing.F) {
-	f.Add("jane@example.com", "Member", int64(1798538400))
-	f.Add(`"<&>"`, "\u2028", int64(-62135596800))
-	f.Add("\xff", "", int64(1<<40))
-	f.Fuzz(func(t *testing.T, email, role string, unix int64) {
-		assertGrantAsBefore(t, email, role, time.Unix(unix, 0))
+	f.Add("jane@example.com", "Member", "reports.read,reports.write", int64(1798538400))
+	f.Add(`"<&>"`, "\u2028", "", int64(-62135596800))
+	f.Add("\xff", "", "nope,,users.manage", int64(1<<40))
+	f.Fuzz(func(t *testing.T, email, role, perms string, unix int64) {
+		assertGrantAsBefore(t, email, role, strings.Split(perms, ","), time.Unix(unix, 0))
 	})
 }
 
@@ -170,9 +201,12 @@ func TestAnswersAsBefore(t *testing.T) {
 			h.Set("Cache-Control", "no-store")
 			return h
 		}
+		creator, _ := roles.System(roles.Creator)
+		creatorNames := systemPermissions[accessv1alpha1.RoleCreator].names
 		want := map[string]answer{
-			"verify ok": {200, jsonHeader(), encodeBefore(t, verdict{Valid: true, Email: email, Role: "Creator", ExpiresAt: expires})},
-			"auth ok":   {200, jsonHeader(headerUser, email, headerRole, "Creator"), encodeBefore(t, verdict{Valid: true})},
+			"verify ok": {200, jsonHeader(), encodeBefore(t, verdict{Valid: true, Email: email, Role: "Creator", Permissions: creatorNames, ExpiresAt: expires})},
+			"auth ok": {200, jsonHeader(headerUser, email, headerRole, "Creator", headerPermissions, roles.Join(creator)),
+				encodeBefore(t, verdict{Valid: true})},
 			"verify no": {401, jsonHeader(), encodeBefore(t, verdict{})},
 			"auth no":   {401, jsonHeader(), encodeBefore(t, verdict{})},
 		}

@@ -59,6 +59,8 @@ type Server struct {
 	// index is how the cache is read, once resolved (lookup.go).
 	index     atomic.Pointer[cacheIndexes]
 	resolving sync.Mutex
+	// roles holds the custom roles' permissions, per resourceVersion (permissions.go).
+	roles roleCache
 	// serving is true while the listener is bound: from then on connections are accepted (the
 	// kernel queues them until Serve takes them), so the replica may be sent traffic.
 	serving atomic.Bool
@@ -189,31 +191,56 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, o *outcome) {
 		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
 		return
 	}
+	var need permMask
+	if req.Permission != "" {
+		if need, err = parsePermissions(0, req.Permission, "field "+fieldPermission); err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+			return
+		}
+	}
 	g, ok := s.check(r, req.Account, req.Passcode)
 	if !ok {
 		s.deny(w, r, o)
+		return
+	}
+	if missing := need.missing(g.perms.mask); missing != 0 {
+		forbid(w, o, missing)
 		return
 	}
 	o.result = resultValid
 	writeGrant(w, g)
 }
 
-// auth is the forward-auth check: 200 with the user's identity in headers, else 401. Any method
-// is accepted, because Envoy's ext_authz forwards the original one.
+// auth is the forward-auth check: 200 with the user's identity and permissions in headers, 401
+// for a passcode that does not open the account, 403 when it does but the role lacks a required
+// permission (permissions.go). Any method is accepted, because Envoy's ext_authz forwards the
+// original one.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request, o *outcome) {
+	// A requirement that names no known permission is the gateway's misconfiguration: refused
+	// before the passcode is looked at, so it shows on the first request, whoever sends it.
+	need, err := requiredPermissions(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody(err.Error()))
+		return
+	}
 	account, code := r.Header.Get(headerAccountID), r.Header.Get(headerPasscode)
 	g, ok := s.check(r, account, code)
 	if !ok {
 		s.deny(w, r, o)
 		return
 	}
+	if missing := need.missing(g.perms.mask); missing != 0 {
+		forbid(w, o, missing)
+		return
+	}
 	o.result = resultValid
 	// Header.Set, in one allocation: the keys are canonical already, and each value slice is capped
-	// so that an Add could not write into the other.
+	// so that an Add could not write into the other. The permissions' value is shared (read only).
 	values := []string{g.email, string(g.role)}
 	h := w.Header()
 	h[headerUser] = values[0:1:1]
 	h[headerRole] = values[1:2:2]
+	h[headerPermissions] = g.perms.header
 	writeFixed(w, http.StatusOK, validBody)
 }
 
@@ -230,14 +257,16 @@ func (s *Server) check(r *http.Request, account, code string) (grant, bool) {
 	}
 	now := s.cfg.Clock.Now()
 	g, ok := validGrant(now, account, hash, pc, user)
-	if ok {
-		s.lastUse.record(useEvent{passcode: client.ObjectKeyFromObject(pc), user: client.ObjectKeyFromObject(user), at: now})
+	if !ok {
+		return grant{}, false
 	}
-	return g, ok
+	s.lastUse.record(useEvent{passcode: client.ObjectKeyFromObject(pc), user: client.ObjectKeyFromObject(user), at: now})
+	g.perms = s.permissions(r.Context(), pc.Namespace, g.role)
+	return g, true
 }
 
 // deny answers a failed check: 401 with the same body whatever the reason, or 429 when this client
-// has failed too often. Only failures are counted and refused.
+// has failed too often. Only failures are counted and refused (a 403 is not one).
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, o *outcome) {
 	from := clientAddr(r, s.cfg.TrustedProxies)
 	now := s.cfg.Clock.Now()
@@ -255,11 +284,14 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, o *outcome) {
 // verdict is every JSON answer of the access server. A refusal is {"valid":false}, whatever the
 // reason.
 type verdict struct {
-	Valid     bool   `json:"valid"`
-	Email     string `json:"email,omitempty"`
-	Role      string `json:"role,omitempty"`
-	ExpiresAt string `json:"expiresAt,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Valid bool   `json:"valid"`
+	Email string `json:"email,omitempty"`
+	Role  string `json:"role,omitempty"`
+	// Permissions is on every valid answer, [] when the role grants none (omitzero keeps an empty
+	// list, which omitempty would drop), and on no refusal.
+	Permissions []string `json:"permissions,omitzero"`
+	ExpiresAt   string   `json:"expiresAt,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 // errorBody answers bad input: {"valid":false,"error":"..."}.
@@ -281,6 +313,7 @@ const (
 	resultValid      = "valid"
 	resultInvalid    = "invalid"
 	resultThrottled  = "throttled"
+	resultForbidden  = "forbidden" // a valid passcode without a required permission
 	resultBadRequest = "bad_request"
 	resultError      = "error"
 )

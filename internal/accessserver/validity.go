@@ -72,6 +72,8 @@ type grant struct {
 	email     string
 	role      accessv1alpha1.Role
 	expiresAt time.Time
+	// perms are the role's permissions, resolved after the passcode is found valid.
+	perms *permSet
 }
 
 // validGrant decides, at request time, whether hash opens account: the Passcode is in that

@@ -58,7 +58,7 @@ var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespac
 // deprecated in their help: see deprecatedAliases.
 var (
 	// AccessRequests counts access server requests by endpoint and result (valid, invalid,
-	// throttled, bad_request, error).
+	// throttled, forbidden, bad_request, error).
 	AccessRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "server_requests_total",
 		Help: "Access server requests by endpoint and result."}, []string{"endpoint", "result"})
 	// AccessThrottled counts requests refused by the failure throttle (429).

@@ -253,8 +253,8 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 	}
 }
 
-// AccessServer registers the access server, which runs on every replica, and the cache index it
-// looks passcodes up by.
+// AccessServer registers the access server, which runs on every replica, the cache index it
+// looks passcodes up by, and the DashboardRole informer it reads permissions from.
 func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (*accessserver.Server, error) {
 	proxies, err := o.TrustedProxyPrefixes()
 	if err != nil {
@@ -267,6 +267,13 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
 		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
 		return nil, err
+	}
+	// The DashboardRole informer answers custom roles' permissions. Asked for now, it starts with
+	// the cache, and the informer-caches readiness check waits for it like the others, so a replica
+	// never answers from an empty role cache (which would grant no permissions, not fail).
+	if _, err := mgr.GetCache().GetInformer(context.Background(), &accessv1alpha1.DashboardRole{},
+		cache.BlockUntilSynced(false)); err != nil {
+		return nil, fmt.Errorf("the DashboardRole informer: %w", err)
 	}
 	srv := accessserver.New(accessserver.Config{
 		BindAddress:        o.AccessBindAddress,

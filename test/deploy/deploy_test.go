@@ -147,7 +147,7 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	want := []string{
 		"/namespaces: get,list,watch",                                 // consent to secretCopies (metadata only)
 		"/secrets: create,delete,get,list,patch,watch",                // the passcode Secrets (cache: labelled ones only); delete: copies
-		"access.dashboardops.io/dashboardroles: get,list,patch,watch", // patch: the finalizer that reports a role deleted in use
+		"access.dashboardops.io/dashboardroles: get,list,patch,watch", // permissions for the access server; patch: the in-use finalizer
 		"access.dashboardops.io/dashboardroles/status: get,patch",     // users count, Ready
 		"access.dashboardops.io/dashboardusers: get,list,watch",
 		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance

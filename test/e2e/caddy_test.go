@@ -22,7 +22,7 @@ import (
 )
 
 // caddyfile is the Caddy configuration of docs/access-server.md, on loopback ports: /api/ asks
-// /v1/auth, /reports/ asks /v1/auth/<path>. No admin endpoint, no automatic HTTPS, storage under
+// /v1/auth, /reports/ asks /v1/auth/<path>, /drafts/ asks /v1/auth requiring reports.write. No admin endpoint, no automatic HTTPS, storage under
 // the test's directory.
 const caddyfile = `{
 	admin off
@@ -35,14 +35,22 @@ http://127.0.0.1:%[2]d {
 	route /api/* {
 		forward_auth 127.0.0.1:%[3]d {
 			uri /v1/auth
-			copy_headers X-Dashboard-User X-Dashboard-Role
+			copy_headers X-Dashboard-User X-Dashboard-Role X-Dashboard-Permissions
 		}
 		reverse_proxy 127.0.0.1:%[4]d
 	}
 	route /reports/* {
 		forward_auth 127.0.0.1:%[3]d {
 			uri /v1/auth{path}
-			copy_headers X-Dashboard-User X-Dashboard-Role
+			copy_headers X-Dashboard-User X-Dashboard-Role X-Dashboard-Permissions
+		}
+		reverse_proxy 127.0.0.1:%[4]d
+	}
+	route /drafts/* {
+		forward_auth 127.0.0.1:%[3]d {
+			uri /v1/auth
+			header_up X-Dashboard-Required-Permission reports.write
+			copy_headers X-Dashboard-User X-Dashboard-Role X-Dashboard-Permissions
 		}
 		reverse_proxy 127.0.0.1:%[4]d
 	}
@@ -156,7 +164,8 @@ func startCaddy(t *testing.T, dir string, conf func(port int) string) int {
 // TestCaddyForwardAuthGuardsTheAPI puts Debian's Caddy in front of the dashboard's API with
 // forward_auth to the access server of the built manager: a valid passcode passes any method with
 // the user's identity (also through the /v1/auth/<path> form), a wrong, revoked or expired one gets
-// the access server's 401, and a client that failed too often its 429 with Retry-After.
+// the access server's 401, and a client that failed too often its 429 with Retry-After. Where
+// reports.write is required, an Admin passes and an Approver gets the 403 and its body.
 func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	t.Parallel()
 	accessPort := freePort(t)
@@ -169,6 +178,7 @@ func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 	// The shortest tenure there is, created first: it expires while the other scenarios run.
 	_, shortCode := grantPasscode(t, c, "cd-short", "short@example.com", accessv1alpha1.RoleMember, "cd-short", "1m")
 	user, code := grantPasscode(t, c, "cd", "cd@example.com", accessv1alpha1.RoleApprover, "cd-api", "1h")
+	_, adminCode := grantPasscode(t, c, "cd-admin", "cd-admin@example.com", accessv1alpha1.RoleAdmin, "cd-admin-api", "1h")
 	apiPort := identityAPI(t)
 	dir := t.TempDir()
 	gatewayPort := startCaddy(t, dir, func(port int) string { return fmt.Sprintf(caddyfile, dir, port, accessPort, apiPort) })
@@ -202,6 +212,24 @@ func TestCaddyForwardAuthGuardsTheAPI(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "hello cd@example.com, you are Approver\n"+tc.want) {
 			t.Errorf("%s %s with a valid passcode: %d %q, want 200 with the identity and %s", tc.method, tc.path, resp.StatusCode, body, tc.want)
 		}
+	}
+
+	// A required permission (header_up): the Admin passes; the Approver, who reads reports but does
+	// not write them, gets the 403 and its body, even when claiming a requirement it meets.
+	if resp, body := valid.do(http.MethodPost, "/drafts/q3", adminCode, "x"); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(body, "hello cd-admin@example.com, you are Admin") || !strings.Contains(body, "reports.write") {
+		t.Errorf("the Admin where reports.write is required: %d %q", resp.StatusCode, body)
+	}
+	forbidden := `{"valid":false,"error":"missing permission reports.write"}` + "\n"
+	for _, claim := range []string{"", "reports.read"} {
+		resp, body := valid.do(http.MethodPost, "/drafts/q3", code, "x", "X-Dashboard-Required-Permission", claim)
+		if resp.StatusCode != http.StatusForbidden || body != forbidden {
+			t.Errorf("the Approver where reports.write is required (claiming %q): %d %q, want 403 %q", claim, resp.StatusCode, body, forbidden)
+		}
+	}
+	if _, body := valid.do(http.MethodGet, "/api/reports", code, ""); !strings.Contains(body, "permissions: reports.read,") ||
+		strings.Contains(body, "reports.write") {
+		t.Errorf("the Approver's permissions upstream: %q", body)
 	}
 
 	// Refused: the access server's 401 and body reach the client; the API is never called.

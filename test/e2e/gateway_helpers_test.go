@@ -69,13 +69,13 @@ func grantPasscode(t *testing.T, c client.Client, user, email string, role acces
 }
 
 // identityAPI is the dashboard's API behind a gateway: it trusts the identity headers the gateway
-// sets and echoes them, with the method, the URI and the body it got.
+// sets and echoes them, with the method, the URI and the body it got, then the permissions.
 func identityAPI(t *testing.T) int {
 	t.Helper()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		_, _ = fmt.Fprintf(w, "hello %s, you are %s\n%s %s %q\n", r.Header.Get("X-Dashboard-User"), r.Header.Get("X-Dashboard-Role"),
-			r.Method, r.URL.RequestURI(), body)
+		_, _ = fmt.Fprintf(w, "hello %s, you are %s\n%s %s %q\npermissions: %s\n", r.Header.Get("X-Dashboard-User"), r.Header.Get("X-Dashboard-Role"),
+			r.Method, r.URL.RequestURI(), body, r.Header.Get("X-Dashboard-Permissions"))
 	}))
 	t.Cleanup(api.Close)
 	return api.Listener.Addr().(*net.TCPAddr).Port
