@@ -35,6 +35,7 @@ import (
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/options"
+	"github.com/dashboardops/access-operator/internal/scim"
 )
 
 // LeaderElectionID names the Lease the replicas compete for.
@@ -62,6 +63,47 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// SCIMTokenSelector selects the Secrets that hold SCIM bearer tokens.
+func SCIMTokenSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{accessv1alpha1.SCIMTokenLabel: "true"})
+}
+
+// SCIMTokenCacheOptions are the options of the second cache, which holds the SCIM token Secrets:
+// one label selector cannot select "managed-by or scim-token", so these Secrets get a cache of
+// their own, filtered by their label for every kind (it is only ever asked for Secrets), and no
+// other Secret enters either cache.
+func SCIMTokenCacheOptions(namespaces []string) cache.Options {
+	opts := CacheOptions(namespaces)
+	opts.DefaultLabelSelector = SCIMTokenSelector()
+	opts.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: SCIMTokenSelector()}}
+	return opts
+}
+
+// tokenCache is the SCIM token cache as a manager runnable. GetCache puts it in the manager's
+// group of caches: started on every replica (the access server runs on each), and synced before
+// the access server starts. A plain cache.Cache would be started by the elected leader only.
+type tokenCache struct{ cache.Cache }
+
+func (c tokenCache) GetCache() cache.Cache { return c.Cache }
+
+// NewSCIMTokenCache builds the SCIM token cache for mgr, with its Secret informer registered so
+// that the manager waits for it to sync.
+func NewSCIMTokenCache(mgr ctrl.Manager, namespaces []string) (cache.Cache, error) {
+	opts := SCIMTokenCacheOptions(namespaces)
+	opts.Scheme, opts.Mapper, opts.HTTPClient = mgr.GetScheme(), mgr.GetRESTMapper(), mgr.GetHTTPClient()
+	c, err := cache.New(mgr.GetConfig(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the SCIM token cache: %w", err)
+	}
+	if _, err := c.GetInformer(context.Background(), &corev1.Secret{}); err != nil {
+		return nil, fmt.Errorf("creating the SCIM token informer: %w", err)
+	}
+	if err := mgr.Add(tokenCache{c}); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // lastAppliedAnnotation is where client-side `kubectl apply` keeps a full copy of the object.
@@ -253,8 +295,8 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 	}
 }
 
-// AccessServer registers the access server, which runs on every replica, and the cache index it
-// looks passcodes up by.
+// AccessServer registers the access server, which runs on every replica, the cache index it
+// looks passcodes up by, and its SCIM endpoint with the cache of SCIM tokens.
 func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (*accessserver.Server, error) {
 	proxies, err := o.TrustedProxyPrefixes()
 	if err != nil {
@@ -268,7 +310,19 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
 		return nil, err
 	}
+	namespaces, err := o.Namespaces()
+	if err != nil {
+		return nil, fmt.Errorf("--watch-namespaces: %w", err)
+	}
+	tokens, err := NewSCIMTokenCache(mgr, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("scim-token-cache", CachesSynced(tokens)); err != nil {
+		return nil, err
+	}
 	srv := accessserver.New(accessserver.Config{
+		SCIM:               scim.NewHandler(mgr.GetCache(), mgr.GetClient(), scim.SecretTokens{Reader: tokens}),
 		BindAddress:        o.AccessBindAddress,
 		Reader:             mgr.GetCache(),
 		APIReader:          mgr.GetAPIReader(),
