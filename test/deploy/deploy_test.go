@@ -145,13 +145,13 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"/namespaces: get,list,watch",                  // consent to secretCopies (metadata only)
-		"/secrets: create,delete,get,list,patch,watch", // the passcode Secrets (cache: labelled ones only); delete: copies
+		"/namespaces: get,list,watch",                                               // consent to secretCopies (metadata only)
+		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets (cache: labelled ones only); delete: copies
 		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning
 		"access.dashboardops.io/dashboardroles: get,list,watch",                     // SCIM groups are the roles
-		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
-		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user
-		"access.dashboardops.io/passcodes/finalizers: update",     // blockOwnerDeletion on the Secrets
+		"access.dashboardops.io/dashboardusers/status: get,patch",                   // status, last login, acceptance
+		"access.dashboardops.io/passcodes: get,list,patch,watch",                    // patch: the owner reference to the user
+		"access.dashboardops.io/passcodes/finalizers: update",                       // blockOwnerDeletion on the Secrets
 		"access.dashboardops.io/passcodes/status: get,patch",
 		"events.k8s.io/events: create,patch",
 		"apps/deployments: patch", // spec.rolloutRestartTargets: the restarted-at annotation, nothing else
