@@ -193,15 +193,15 @@ func primaryEmail(res map[string]any) string {
 }
 
 // displayNameOf is displayName, else name.formatted, else name.givenName and name.familyName
-// (Okta sends only those). After a PATCH the attribute the client changed wins, since the
-// resource still holds the old value in the others.
+// (Okta sends only those). After a PATCH the attribute the client set wins, since the resource
+// still holds the old value in the others.
 func displayNameOf(res, before map[string]any) (string, *Error) {
 	candidates := []string{getString(res, "displayName"), getString(getObject(res, "name"), "formatted"), givenFamily(res)}
 	name := ""
 	if before != nil {
 		was := []string{getString(before, "displayName"), getString(getObject(before, "name"), "formatted"), givenFamily(before)}
 		for i, c := range candidates {
-			if c != was[i] {
+			if c != was[i] && c != "" {
 				name = c
 				break
 			}

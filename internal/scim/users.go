@@ -2,12 +2,14 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -215,16 +217,18 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, req *reques
 	writeResource(w, http.StatusOK, project(r, UserResource(du, req.base)))
 }
 
-// writeUser merge-patches u onto du (du then holds what the API server returned). With
-// conditional, the patch carries du's resourceVersion, so a concurrent edit fails it (412).
+// writeUser merge-patches u onto du (du then holds what the API server returned). The patch sets
+// every field SCIM owns, not a diff against du: du comes from the cache and may be behind, and a
+// diff against a stale copy could leave out a change (a reactivation after a deactivation the
+// cache has not seen). With conditional, the patch carries du's resourceVersion, so a concurrent
+// edit fails it (412).
 func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUser, u User, conditional bool) *Error {
 	orig := du.DeepCopy()
-	u.Apply(du)
-	var opts []client.MergeFromOption
-	if conditional {
-		opts = append(opts, client.MergeFromWithOptimisticLock{})
+	patch, err := userPatch(du, u, conditional)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "", "encoding the patch: %v", err)
 	}
-	if err := h.Writer.Patch(ctx, du, client.MergeFromWithOptions(orig, opts...)); err != nil {
+	if err := h.Writer.Patch(ctx, du, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return apiError(err, describe(orig))
 	}
 	if orig.Spec != du.Spec {
@@ -232,6 +236,30 @@ func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUse
 			"role", du.Spec.Role, "access", du.Spec.Access)
 	}
 	return nil
+}
+
+// userPatch is the JSON merge patch that makes du's SCIM fields u's (null removes a field).
+func userPatch(du *accessv1alpha1.DashboardUser, u User, conditional bool) ([]byte, error) {
+	want := du.DeepCopy()
+	u.Apply(want)
+	nullable := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	metadata := map[string]any{"annotations": map[string]any{accessv1alpha1.SCIMExternalIDAnnotation: nullable(u.ExternalID)}}
+	if conditional {
+		metadata["resourceVersion"] = du.ResourceVersion
+	}
+	return json.Marshal(map[string]any{
+		"metadata": metadata,
+		"spec": map[string]any{
+			"displayName": nullable(want.Spec.DisplayName),
+			"role":        want.Spec.Role,
+			"access":      want.Spec.Access,
+		},
+	})
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, req *request) {
