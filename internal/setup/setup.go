@@ -219,6 +219,8 @@ func Scheme() (*runtime.Scheme, error) {
 type Operator struct {
 	ctrl.Manager
 	Access *accessserver.Server
+	// SCIMTokens is the cache of SCIM token Secrets (NewSCIMTokenCache).
+	SCIMTokens cache.Cache
 }
 
 // NewManager builds a manager with probes, every controller and the access server registered.
@@ -246,7 +248,15 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := Controllers(mgr, o, clk, notifier); err != nil {
 		return nil, err
 	}
-	access, err := AccessServer(mgr, o, clk)
+	namespaces, err := o.Namespaces()
+	if err != nil {
+		return nil, fmt.Errorf("--watch-namespaces: %w", err)
+	}
+	tokens, err := NewSCIMTokenCache(mgr, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	access, err := AccessServer(mgr, o, clk, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +268,10 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := mgr.AddReadyzCheck("access-server", func(*http.Request) error { return access.Ready() }); err != nil {
 		return nil, err
 	}
-	return &Operator{Manager: mgr, Access: access}, nil
+	if err := mgr.AddReadyzCheck("scim-token-cache", CachesSynced(tokens)); err != nil {
+		return nil, err
+	}
+	return &Operator{Manager: mgr, Access: access, SCIMTokens: tokens}, nil
 }
 
 // RESTConfigs returns the manager's API client configuration and the leader election's. Every
@@ -296,8 +309,9 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 }
 
 // AccessServer registers the access server, which runs on every replica, the cache index it
-// looks passcodes up by, and its SCIM endpoint with the cache of SCIM tokens.
-func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (*accessserver.Server, error) {
+// looks passcodes up by, and its SCIM endpoint, which reads bearer tokens from tokens
+// (NewSCIMTokenCache).
+func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
 	proxies, err := o.TrustedProxyPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
@@ -308,17 +322,6 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
 		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
-		return nil, err
-	}
-	namespaces, err := o.Namespaces()
-	if err != nil {
-		return nil, fmt.Errorf("--watch-namespaces: %w", err)
-	}
-	tokens, err := NewSCIMTokenCache(mgr, namespaces)
-	if err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("scim-token-cache", CachesSynced(tokens)); err != nil {
 		return nil, err
 	}
 	srv := accessserver.New(accessserver.Config{
