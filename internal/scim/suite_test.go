@@ -54,6 +54,8 @@ func account(token string) string {
 	ns, err := op.NewNamespace(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(op.Client.Create(ctx, tokenSecret(ns, "scim-token", token))).To(Succeed())
+	// The token works once the token cache has seen the Secret.
+	Eventually(func() int { return call(http.MethodGet, ns+"/ServiceProviderConfig", token, nil).status }).Should(Equal(http.StatusOK))
 	return ns
 }
 
