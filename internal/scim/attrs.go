@@ -102,3 +102,32 @@ func clone(v any) any {
 		return v
 	}
 }
+
+// Attribute names of SCIM's core schemas, as this package writes them.
+const (
+	attrSchemas      = "schemas"
+	attrID           = "id"
+	attrMeta         = "meta"
+	attrUserName     = "userName"
+	attrDisplayName  = "displayName"
+	attrName         = "name"
+	attrPrimary      = "primary"
+	attrDisplay      = "display"
+	attrValue        = "value"
+	attrType         = "type"
+	attrLocation     = "location"
+	attrDescription  = "description"
+	attrSupported    = "supported"
+	attrMembers      = "members"
+	attrRoles        = "roles"
+	attrActive       = "active"
+	attrExternalID   = "externalId"
+	attrEmails       = "emails"
+	attrResourceType = "resourceType"
+
+	resourceUser  = "User"
+	resourceGroup = "Group"
+
+	// trueString is "true" as labels, annotations and lenient booleans spell it.
+	trueString = "true"
+)

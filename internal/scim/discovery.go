@@ -9,35 +9,35 @@ import (
 
 func (h *Handler) serviceProviderConfig(w http.ResponseWriter, _ *http.Request, req *request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"schemas":          []any{SchemaSPConfig},
+		attrSchemas:        []any{SchemaSPConfig},
 		"documentationUri": "https://github.com/dashboardops/access-operator/blob/main/docs/scim.md",
-		"patch":            map[string]any{"supported": true},
-		"bulk":             map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-		"filter":           map[string]any{"supported": true, "maxResults": maxResults},
-		"changePassword":   map[string]any{"supported": false},
-		"sort":             map[string]any{"supported": false},
-		"etag":             map[string]any{"supported": true},
+		"patch":            map[string]any{attrSupported: true},
+		"bulk":             map[string]any{attrSupported: false, "maxOperations": 0, "maxPayloadSize": 0},
+		"filter":           map[string]any{attrSupported: true, "maxResults": maxResults},
+		"changePassword":   map[string]any{attrSupported: false},
+		"sort":             map[string]any{attrSupported: false},
+		"etag":             map[string]any{attrSupported: true},
 		"authenticationSchemes": []any{map[string]any{
-			"type":        "oauthbearertoken",
-			"name":        "Bearer token",
-			"description": "The token key of a Secret labelled access.dashboardops.io/scim-token=true in the account's namespace",
-			"primary":     true,
+			attrType:        "oauthbearertoken",
+			attrName:        "Bearer token",
+			attrDescription: "The token key of a Secret labelled access.dashboardops.io/scim-token=true in the account's namespace",
+			attrPrimary:     true,
 		}},
-		"meta": map[string]any{"resourceType": "ServiceProviderConfig", "location": req.base + "/ServiceProviderConfig"},
+		attrMeta: map[string]any{attrResourceType: "ServiceProviderConfig", attrLocation: req.base + "/ServiceProviderConfig"},
 	})
 }
 
 func resourceTypeResources(base string) []map[string]any {
 	return []map[string]any{
 		{
-			"schemas": []any{SchemaResourceType}, "id": "User", "name": "User", "endpoint": "/Users",
-			"description": "A dashboard user (DashboardUser)", "schema": SchemaUser,
-			"meta": map[string]any{"resourceType": "ResourceType", "location": base + "/ResourceTypes/User"},
+			attrSchemas: []any{SchemaResourceType}, attrID: resourceUser, attrName: resourceUser, "endpoint": "/Users",
+			attrDescription: "A dashboard user (DashboardUser)", "schema": SchemaUser,
+			attrMeta: map[string]any{attrResourceType: "ResourceType", attrLocation: base + "/ResourceTypes/User"},
 		},
 		{
-			"schemas": []any{SchemaResourceType}, "id": "Group", "name": "Group", "endpoint": "/Groups",
-			"description": "A dashboard role: its members are the users holding it", "schema": SchemaGroup,
-			"meta": map[string]any{"resourceType": "ResourceType", "location": base + "/ResourceTypes/Group"},
+			attrSchemas: []any{SchemaResourceType}, attrID: resourceGroup, attrName: resourceGroup, "endpoint": "/Groups",
+			attrDescription: "A dashboard role: its members are the users holding it", "schema": SchemaGroup,
+			attrMeta: map[string]any{attrResourceType: "ResourceType", attrLocation: base + "/ResourceTypes/Group"},
 		},
 	}
 }
@@ -47,16 +47,16 @@ func (h *Handler) resourceTypes(w http.ResponseWriter, r *http.Request, req *req
 }
 
 func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request, req *request) {
-	writeOne(w, r.PathValue("id"), resourceTypeResources(req.base))
+	writeOne(w, r.PathValue(attrID), resourceTypeResources(req.base))
 }
 
 // attr describes one attribute of a schema (RFC 7643 section 7).
 func attr(name, typ, mutability, description string, multi bool, subs ...map[string]any) map[string]any {
 	a := map[string]any{
-		"name": name, "type": typ, "multiValued": multi, "description": description, "required": name == "userName",
-		"caseExact": name == "id" || name == "externalId", "mutability": mutability, "returned": "default", "uniqueness": "none",
+		attrName: name, attrType: typ, "multiValued": multi, attrDescription: description, "required": name == attrUserName,
+		"caseExact": name == attrID || name == attrExternalID, "mutability": mutability, "returned": "default", "uniqueness": "none",
 	}
-	if name == "userName" {
+	if name == attrUserName {
 		a["uniqueness"] = "server"
 	}
 	if len(subs) > 0 {
@@ -67,31 +67,31 @@ func attr(name, typ, mutability, description string, multi bool, subs ...map[str
 
 func schemaResources(base string) []map[string]any {
 	user := []any{
-		attr("userName", "string", "immutable", "The user's email address (spec.email), lower-cased.", false),
-		attr("displayName", "string", "readWrite", "The Name column (spec.displayName).", false),
-		attr("name", "complex", "readWrite", "name.formatted is spec.displayName; givenName and familyName make it when it is not sent.", false,
+		attr(attrUserName, "string", "immutable", "The user's email address (spec.email), lower-cased.", false),
+		attr(attrDisplayName, "string", "readWrite", "The Name column (spec.displayName).", false),
+		attr(attrName, "complex", "readWrite", "name.formatted is spec.displayName; givenName and familyName make it when it is not sent.", false,
 			attr("formatted", "string", "readWrite", "", false), attr("givenName", "string", "writeOnly", "", false),
 			attr("familyName", "string", "writeOnly", "", false)),
-		attr("emails", "complex", "readWrite", "The primary (or work) address is the email when userName is not one.", true,
-			attr("value", "string", "readWrite", "", false), attr("type", "string", "readWrite", "", false),
-			attr("primary", "boolean", "readWrite", "", false)),
-		attr("active", "boolean", "readWrite", "false revokes access (spec.access Revoked) and every passcode of the user at once.", false),
-		attr("roles", "complex", "readWrite", "The user's one role (spec.role): Admin, Creator, Member, Approver or a DashboardRole.", true,
-			attr("value", "string", "readWrite", "", false), attr("display", "string", "readOnly", "", false),
-			attr("primary", "boolean", "readWrite", "", false)),
+		attr(attrEmails, "complex", "readWrite", "The primary (or work) address is the email when userName is not one.", true,
+			attr(attrValue, "string", "readWrite", "", false), attr(attrType, "string", "readWrite", "", false),
+			attr(attrPrimary, "boolean", "readWrite", "", false)),
+		attr(attrActive, "boolean", "readWrite", "false revokes access (spec.access Revoked) and every passcode of the user at once.", false),
+		attr(attrRoles, "complex", "readWrite", "The user's one role (spec.role): Admin, Creator, Member, Approver or a DashboardRole.", true,
+			attr(attrValue, "string", "readWrite", "", false), attr(attrDisplay, "string", "readOnly", "", false),
+			attr(attrPrimary, "boolean", "readWrite", "", false)),
 		attr("groups", "complex", "readOnly", "The group of the user's role.", true,
-			attr("value", "string", "readOnly", "", false), attr("display", "string", "readOnly", "", false)),
+			attr(attrValue, "string", "readOnly", "", false), attr(attrDisplay, "string", "readOnly", "", false)),
 	}
 	group := []any{
-		attr("displayName", "string", "readOnly", "The role's name.", false),
-		attr("members", "complex", "readWrite", "The users holding the role; adding one sets its role.", true,
-			attr("value", "string", "immutable", "", false), attr("display", "string", "readOnly", "", false)),
+		attr(attrDisplayName, "string", "readOnly", "The role's name.", false),
+		attr(attrMembers, "complex", "readWrite", "The users holding the role; adding one sets its role.", true,
+			attr(attrValue, "string", "immutable", "", false), attr(attrDisplay, "string", "readOnly", "", false)),
 	}
 	return []map[string]any{
-		{"schemas": []any{SchemaSchema}, "id": SchemaUser, "name": "User", "description": "Dashboard user", "attributes": user,
-			"meta": map[string]any{"resourceType": "Schema", "location": base + "/Schemas/" + SchemaUser}},
-		{"schemas": []any{SchemaSchema}, "id": SchemaGroup, "name": "Group", "description": "Dashboard role", "attributes": group,
-			"meta": map[string]any{"resourceType": "Schema", "location": base + "/Schemas/" + SchemaGroup}},
+		{attrSchemas: []any{SchemaSchema}, attrID: SchemaUser, attrName: resourceUser, attrDescription: "Dashboard user", "attributes": user,
+			attrMeta: map[string]any{attrResourceType: "Schema", attrLocation: base + "/Schemas/" + SchemaUser}},
+		{attrSchemas: []any{SchemaSchema}, attrID: SchemaGroup, attrName: resourceGroup, attrDescription: "Dashboard role", "attributes": group,
+			attrMeta: map[string]any{attrResourceType: "Schema", attrLocation: base + "/Schemas/" + SchemaGroup}},
 	}
 }
 
@@ -100,7 +100,7 @@ func (h *Handler) schemas(w http.ResponseWriter, r *http.Request, req *request) 
 }
 
 func (h *Handler) schema(w http.ResponseWriter, r *http.Request, req *request) {
-	writeOne(w, r.PathValue("id"), schemaResources(req.base))
+	writeOne(w, r.PathValue(attrID), schemaResources(req.base))
 }
 
 func writeList(w http.ResponseWriter, r *http.Request, all []map[string]any) {
@@ -114,7 +114,7 @@ func writeList(w http.ResponseWriter, r *http.Request, all []map[string]any) {
 
 func writeOne(w http.ResponseWriter, id string, all []map[string]any) {
 	for _, res := range all {
-		if strings.EqualFold(res["id"].(string), id) {
+		if strings.EqualFold(res[attrID].(string), id) {
 			writeJSON(w, http.StatusOK, res)
 			return
 		}

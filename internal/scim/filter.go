@@ -9,7 +9,7 @@ import (
 
 // caseExact are the attributes compared case-sensitively (RFC 7643: id and externalId are
 // caseExact; userName, emails, displayName and the rest are not).
-var caseExact = map[string]bool{"id": true, "externalid": true}
+var caseExact = map[string]bool{attrID: true, "externalid": true}
 
 // Filter is a parsed SCIM filter (RFC 7644 section 3.4.2.2).
 type Filter struct{ expr filter.Expression }
@@ -135,7 +135,7 @@ func attributeValues(res map[string]any, name, sub string) []any {
 			}
 		case sub != "":
 		case isObject:
-			if sv, ok := get(o, "value"); ok {
+			if sv, ok := get(o, attrValue); ok {
 				out = append(out, sv)
 			}
 		default:

@@ -133,4 +133,3 @@ func TestPlanMembers(t *testing.T) {
 		t.Fatalf("removing a user whose role is another group changes nothing: %+v", changes)
 	}
 }
-

@@ -19,24 +19,24 @@ func GroupResource(role string, members []accessv1alpha1.DashboardUser, base, ve
 	list := make([]any, 0, len(members))
 	for i := range members {
 		list = append(list, map[string]any{
-			"value":   members[i].Name,
-			"display": members[i].Spec.Email,
-			"$ref":    base + "/Users/" + members[i].Name,
-			"type":    "User",
+			attrValue:   members[i].Name,
+			attrDisplay: members[i].Spec.Email,
+			"$ref":      base + "/Users/" + members[i].Name,
+			attrType:    resourceUser,
 		})
 	}
 	return map[string]any{
-		"schemas":     []any{SchemaGroup},
-		"id":          role,
-		"displayName": role,
-		"members":     list,
-		"meta":        meta("Group", base+"/Groups/"+role, timeZero, version),
+		attrSchemas:     []any{SchemaGroup},
+		attrID:          role,
+		attrDisplayName: role,
+		attrMembers:     list,
+		attrMeta:        meta(resourceGroup, base+"/Groups/"+role, timeZero, version),
 	}
 }
 
 // MemberIDs are the ids of a Group resource's members, sorted and deduplicated.
 func MemberIDs(group map[string]any) []string {
-	list, _ := getList(group, "members")
+	list, _ := getList(group, attrMembers)
 	var ids []string
 	for _, m := range list {
 		if id := strings.TrimSpace(valueOf(m)); id != "" {
@@ -65,10 +65,10 @@ func MemberChanges(before, after []string) (added, removed []string) {
 
 // CheckGroupEdit refuses what a client may not change on a group: its name, which is the role's.
 func CheckGroupEdit(role string, after map[string]any) *Error {
-	if name, ok := get(after, "displayName"); ok && name != role {
+	if name, ok := get(after, attrDisplayName); ok && name != role {
 		return badRequest(TypeMutability, "displayName: group %q is the dashboard role %q and cannot be renamed (roles are DashboardRoles, kept in Git)", role, role)
 	}
-	if id, ok := get(after, "id"); ok && id != role {
+	if id, ok := get(after, attrID); ok && id != role {
 		return badRequest(TypeMutability, "id: group %q cannot change its id", role)
 	}
 	return nil

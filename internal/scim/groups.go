@@ -85,7 +85,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, req *reques
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
-	ro, err := h.roleNamed(ctx, req.account, r.PathValue("id"))
+	ro, err := h.roleNamed(ctx, req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -106,14 +106,15 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	name := getString(body, "displayName")
+	name := getString(body, attrDisplayName)
 	if _, err := h.roleNamed(r.Context(), req.account, name); err == nil {
 		writeError(w, errorf(http.StatusConflict, TypeUniqueness,
 			"group %q exists: it is the dashboard role %q; link the identity provider's group to it instead of creating one", name, name))
 		return
 	}
 	writeError(w, errorf(http.StatusForbidden, "",
-		"groups are the dashboard's roles and cannot be created over SCIM: define a DashboardRole named %q in Git (lower-case letters, digits and '-'), then link the group to it", name))
+		"groups are the dashboard's roles and cannot be created over SCIM: define a DashboardRole named %q in Git "+
+			"(lower-case letters, digits and '-'), then link the group to it", name))
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, _ *http.Request, _ *request) {
@@ -125,8 +126,8 @@ func (h *Handler) deleteGroup(w http.ResponseWriter, _ *http.Request, _ *request
 // RemovedMemberRole.
 func (h *Handler) replaceGroup(w http.ResponseWriter, r *http.Request, req *request) {
 	h.updateGroup(w, r, req, func(_ map[string]any, body map[string]any) (map[string]any, *Error) {
-		if _, ok := get(body, "members"); !ok {
-			body["members"] = []any{}
+		if _, ok := get(body, attrMembers); !ok {
+			body[attrMembers] = []any{}
 		}
 		return body, nil
 	}, http.StatusOK)
@@ -153,7 +154,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request, req *reques
 func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *request,
 	compute func(before, body map[string]any) (map[string]any, *Error), status int) {
 	ctx := r.Context()
-	ro, err := h.roleNamed(ctx, req.account, r.PathValue("id"))
+	ro, err := h.roleNamed(ctx, req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return

@@ -171,12 +171,12 @@ func checkIfMatch(r *http.Request, resourceVersion string) (bool, *Error) {
 
 // writeResource answers a resource with its ETag.
 func writeResource(w http.ResponseWriter, status int, res map[string]any) {
-	if m, ok := res["meta"].(map[string]any); ok {
+	if m, ok := res[attrMeta].(map[string]any); ok {
 		if v, ok := m["version"].(string); ok {
 			w.Header().Set("ETag", v)
 		}
 		if status == http.StatusCreated {
-			if l, ok := m["location"].(string); ok {
+			if l, ok := m[attrLocation].(string); ok {
 				w.Header().Set("Location", l)
 			}
 		}
@@ -244,7 +244,7 @@ func listResponse(r *http.Request, all []map[string]any) (map[string]any, *Error
 		resources = append(resources, project(r, res))
 	}
 	return map[string]any{
-		"schemas":      []any{SchemaListResponse},
+		attrSchemas:    []any{SchemaListResponse},
 		"totalResults": len(matched),
 		"startIndex":   start,
 		"itemsPerPage": len(resources),
@@ -263,7 +263,7 @@ func project(r *http.Request, res map[string]any) map[string]any {
 	out := make(map[string]any, len(res))
 	for k, v := range res {
 		lk := strings.ToLower(k)
-		always := lk == "id" || lk == "schemas" || lk == "meta"
+		always := lk == attrID || lk == attrSchemas || lk == attrMeta
 		if !always && ((len(only) > 0 && !only[lk]) || except[lk]) {
 			continue
 		}

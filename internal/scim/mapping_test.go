@@ -184,4 +184,3 @@ func TestUserResource(t *testing.T) {
 		t.Fatalf("Apply(UserOf(du)) = %+v", back)
 	}
 }
-

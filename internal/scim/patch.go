@@ -36,7 +36,7 @@ func ParsePatch(body map[string]any) ([]Operation, *Error) {
 			return nil, badRequest(TypeInvalidSyntax, "Operations[%d]: must be an object {op, path, value}", i)
 		}
 		op := Operation{Op: strings.ToLower(getString(o, "op")), Path: strings.TrimSpace(getString(o, "path"))}
-		op.Value, _ = get(o, "value")
+		op.Value, _ = get(o, attrValue)
 		switch op.Op {
 		case OpAdd, OpRemove, OpReplace:
 		default:
@@ -206,7 +206,7 @@ func valueOf(el any) string {
 	case string:
 		return t
 	case map[string]any:
-		return getString(t, "value")
+		return getString(t, attrValue)
 	}
 	return ""
 }

@@ -21,7 +21,7 @@ type SecretTokens struct {
 func (s SecretTokens) Tokens(ctx context.Context, account string) ([][]byte, error) {
 	var list corev1.SecretList
 	if err := s.Reader.List(ctx, &list, client.InNamespace(account),
-		client.MatchingLabels{accessv1alpha1.SCIMTokenLabel: "true"}); err != nil {
+		client.MatchingLabels{accessv1alpha1.SCIMTokenLabel: trueString}); err != nil {
 		return nil, err
 	}
 	out := make([][]byte, 0, len(list.Items))

@@ -69,23 +69,23 @@ func Version(resourceVersion string) string { return `W/"` + resourceVersion + `
 func UserResource(du *accessv1alpha1.DashboardUser, base string) map[string]any {
 	u := UserOf(du)
 	res := map[string]any{
-		"schemas":     []any{SchemaUser},
-		"id":          du.Name,
-		"userName":    u.Email,
-		"displayName": u.DisplayName,
-		"name":        map[string]any{"formatted": u.DisplayName},
-		"emails":      []any{map[string]any{"value": u.Email, "type": "work", "primary": true}},
-		"active":      u.Active,
-		"roles":       []any{map[string]any{"value": u.Role, "display": u.Role, "primary": true}},
-		"groups":      []any{map[string]any{"value": u.Role, "display": u.Role, "$ref": base + "/Groups/" + u.Role}},
-		"meta":        meta("User", base+"/Users/"+du.Name, du.CreationTimestamp.Time, du.ResourceVersion),
+		attrSchemas:     []any{SchemaUser},
+		attrID:          du.Name,
+		attrUserName:    u.Email,
+		attrDisplayName: u.DisplayName,
+		attrName:        map[string]any{"formatted": u.DisplayName},
+		attrEmails:      []any{map[string]any{attrValue: u.Email, attrType: "work", attrPrimary: true}},
+		attrActive:      u.Active,
+		attrRoles:       []any{map[string]any{attrValue: u.Role, attrDisplay: u.Role, attrPrimary: true}},
+		"groups":        []any{map[string]any{attrValue: u.Role, attrDisplay: u.Role, "$ref": base + "/Groups/" + u.Role}},
+		attrMeta:        meta(resourceUser, base+"/Users/"+du.Name, du.CreationTimestamp.Time, du.ResourceVersion),
 	}
 	if u.DisplayName == "" {
-		delete(res, "displayName")
-		delete(res, "name")
+		delete(res, attrDisplayName)
+		delete(res, attrName)
 	}
 	if u.ExternalID != "" {
-		res["externalId"] = u.ExternalID
+		res[attrExternalID] = u.ExternalID
 	}
 	return res
 }
@@ -94,7 +94,7 @@ func UserResource(du *accessv1alpha1.DashboardUser, base string) map[string]any 
 var timeZero time.Time
 
 func meta(resourceType, location string, created time.Time, resourceVersion string) map[string]any {
-	m := map[string]any{"resourceType": resourceType, "location": location}
+	m := map[string]any{attrResourceType: resourceType, attrLocation: location}
 	if !created.IsZero() {
 		m["created"] = created.UTC().Format(time.RFC3339)
 	}
@@ -123,23 +123,24 @@ func ParseUser(res map[string]any, current *User, before map[string]any) (User, 
 		return User{}, err
 	}
 	if current != nil && email != current.Email {
-		return User{}, badRequest(TypeMutability, "userName: the email of a dashboard user cannot change (it is %q); delete the user and create one for %q", current.Email, email)
+		return User{}, badRequest(TypeMutability,
+			"userName: the email of a dashboard user cannot change (it is %q); delete the user and create one for %q", current.Email, email)
 	}
 	u.Email = email
 	if u.DisplayName, err = displayNameOf(res, before); err != nil {
 		return User{}, err
 	}
-	if v, ok := get(res, "active"); ok && v != nil {
-		if u.Active, err = parseBool("active", v); err != nil {
+	if v, ok := get(res, attrActive); ok && v != nil {
+		if u.Active, err = parseBool(attrActive, v); err != nil {
 			return User{}, err
 		}
 	}
-	if list, ok := getList(res, "roles"); ok {
+	if list, ok := getList(res, attrRoles); ok {
 		if u.Role, err = roleOf(list); err != nil {
 			return User{}, err
 		}
 	}
-	u.ExternalID = getString(res, "externalId")
+	u.ExternalID = getString(res, attrExternalID)
 	if len(u.ExternalID) > maxExternalID {
 		return User{}, badRequest(TypeInvalidValue, "externalId: must be at most %d characters", maxExternalID)
 	}
@@ -150,7 +151,7 @@ func ParseUser(res map[string]any, current *User, before map[string]any) (User, 
 // (or work) address of emails (Entra ID's userName is a UPN, which may not be one). Lower-cased:
 // the dashboard has one user per address.
 func emailOf(res map[string]any) (string, *Error) {
-	userName := strings.TrimSpace(getString(res, "userName"))
+	userName := strings.TrimSpace(getString(res, attrUserName))
 	if e := strings.ToLower(userName); ops.ValidateEmail(e) == nil {
 		return e, nil
 	}
@@ -165,21 +166,21 @@ func emailOf(res map[string]any) (string, *Error) {
 
 // primaryEmail is the primary value of emails, else the work one, else the first.
 func primaryEmail(res map[string]any) string {
-	list, _ := getList(res, "emails")
+	list, _ := getList(res, attrEmails)
 	var work, first string
 	for _, e := range list {
 		o, ok := e.(map[string]any)
 		if !ok {
 			continue
 		}
-		v := getString(o, "value")
+		v := getString(o, attrValue)
 		if v == "" {
 			continue
 		}
-		if p, _ := get(o, "primary"); p == true || p == "true" || p == "True" {
+		if p, _ := get(o, attrPrimary); p == true || p == trueString || p == "True" {
 			return v
 		}
-		if work == "" && strings.EqualFold(getString(o, "type"), "work") {
+		if work == "" && strings.EqualFold(getString(o, attrType), "work") {
 			work = v
 		}
 		if first == "" {
@@ -196,10 +197,10 @@ func primaryEmail(res map[string]any) string {
 // (Okta sends only those). After a PATCH the attribute the client set wins, since the resource
 // still holds the old value in the others.
 func displayNameOf(res, before map[string]any) (string, *Error) {
-	candidates := []string{getString(res, "displayName"), getString(getObject(res, "name"), "formatted"), givenFamily(res)}
+	candidates := []string{getString(res, attrDisplayName), getString(getObject(res, attrName), "formatted"), givenFamily(res)}
 	name := ""
 	if before != nil {
-		was := []string{getString(before, "displayName"), getString(getObject(before, "name"), "formatted"), givenFamily(before)}
+		was := []string{getString(before, attrDisplayName), getString(getObject(before, attrName), "formatted"), givenFamily(before)}
 		for i, c := range candidates {
 			if c != was[i] && c != "" {
 				name = c
@@ -229,7 +230,7 @@ func displayNameOf(res, before map[string]any) (string, *Error) {
 }
 
 func givenFamily(res map[string]any) string {
-	n := getObject(res, "name")
+	n := getObject(res, attrName)
 	return strings.TrimSpace(getString(n, "givenName") + " " + getString(n, "familyName"))
 }
 
@@ -241,7 +242,7 @@ func parseBool(attr string, v any) (bool, *Error) {
 		return t, nil
 	case string:
 		switch strings.ToLower(strings.TrimSpace(t)) {
-		case "true":
+		case trueString:
 			return true, nil
 		case "false":
 			return false, nil
@@ -261,8 +262,8 @@ func roleOf(list []any) (string, *Error) {
 		case string:
 			v = t
 		case map[string]any:
-			v = getString(t, "value")
-			if p, ok := get(t, "primary"); ok {
+			v = getString(t, attrValue)
+			if p, ok := get(t, attrPrimary); ok {
 				primary, _ = parseBool("roles.primary", p)
 			}
 		default:

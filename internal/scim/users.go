@@ -19,19 +19,20 @@ import (
 )
 
 // userPatcher patches User resources: a user holds one role, so adding roles replaces it.
-var userPatcher = Patcher{Schema: SchemaUser, Single: map[string]bool{"roles": true}}
+var userPatcher = Patcher{Schema: SchemaUser, Single: map[string]bool{attrRoles: true}}
 
 // Writable reports whether SCIM may change du: it created it, or du opts in with
 // SCIMManagedAnnotation. A user kept in Git is otherwise only read, so that the identity provider
 // and the GitOps tool never undo each other's edits.
 func Writable(du *accessv1alpha1.DashboardUser) bool {
 	return du.Labels[accessv1alpha1.ProvisionedByLabel] == accessv1alpha1.ProvisionedBySCIM ||
-		du.Annotations[accessv1alpha1.SCIMManagedAnnotation] == "true"
+		du.Annotations[accessv1alpha1.SCIMManagedAnnotation] == trueString
 }
 
 func notWritable(du *accessv1alpha1.DashboardUser) *Error {
 	return errorf(http.StatusForbidden, "",
-		"%s was not created over SCIM (it is kept elsewhere, e.g. in Git), so SCIM does not change it; to let the identity provider manage it, annotate it %s=\"true\"",
+		"%s was not created over SCIM (it is kept elsewhere, e.g. in Git), so SCIM does not change it; "+
+			"to let the identity provider manage it, annotate it %s=\"true\"",
 		describe(du), accessv1alpha1.SCIMManagedAnnotation)
 }
 
@@ -87,7 +88,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, req *request
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, req *request) {
-	du, err := h.user(r.Context(), req.account, r.PathValue("id"))
+	du, err := h.user(r.Context(), req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -138,7 +139,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, req *reques
 		writeError(w, apiError(err, "user "+u.Email))
 		return
 	}
-	log.FromContext(ctx).Info("SCIM created DashboardUser", "namespace", du.Namespace, "name", du.Name, "role", du.Spec.Role)
+	log.FromContext(ctx).Info("SCIM created DashboardUser", "namespace", du.Namespace, attrName, du.Name, "role", du.Spec.Role)
 	writeResource(w, http.StatusCreated, UserResource(du, req.base))
 }
 
@@ -169,8 +170,8 @@ func PatchUser(du *accessv1alpha1.DashboardUser, patchOps []Operation) (User, *E
 	if err := userPatcher.Apply(after, patchOps); err != nil {
 		return User{}, err
 	}
-	if _, ok := get(after, "roles"); !ok {
-		after["roles"] = []any{} // roles removed: the user falls back to DefaultRole
+	if _, ok := get(after, attrRoles); !ok {
+		after[attrRoles] = []any{} // roles removed: the user falls back to DefaultRole
 	}
 	cur := UserOf(du)
 	return ParseUser(after, &cur, before)
@@ -180,7 +181,7 @@ func PatchUser(du *accessv1alpha1.DashboardUser, patchOps []Operation) (User, *E
 func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, req *request,
 	compute func(*accessv1alpha1.DashboardUser, map[string]any) (User, *Error)) {
 	ctx := r.Context()
-	du, err := h.user(ctx, req.account, r.PathValue("id"))
+	du, err := h.user(ctx, req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -232,7 +233,7 @@ func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUse
 		return apiError(err, describe(orig))
 	}
 	if orig.Spec != du.Spec {
-		log.FromContext(ctx).Info("SCIM updated DashboardUser", "namespace", du.Namespace, "name", du.Name,
+		log.FromContext(ctx).Info("SCIM updated DashboardUser", "namespace", du.Namespace, attrName, du.Name,
 			"role", du.Spec.Role, "access", du.Spec.Access)
 	}
 	return nil
@@ -255,16 +256,16 @@ func userPatch(du *accessv1alpha1.DashboardUser, u User, conditional bool) ([]by
 	return json.Marshal(map[string]any{
 		"metadata": metadata,
 		"spec": map[string]any{
-			"displayName": nullable(want.Spec.DisplayName),
-			"role":        want.Spec.Role,
-			"access":      want.Spec.Access,
+			attrDisplayName: nullable(want.Spec.DisplayName),
+			"role":          want.Spec.Role,
+			"access":        want.Spec.Access,
 		},
 	})
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
-	du, err := h.user(ctx, req.account, r.PathValue("id"))
+	du, err := h.user(ctx, req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -286,6 +287,6 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, req *reques
 		writeError(w, apiError(err, describe(du)))
 		return
 	}
-	log.FromContext(ctx).Info("SCIM deleted DashboardUser", "namespace", du.Namespace, "name", du.Name)
+	log.FromContext(ctx).Info("SCIM deleted DashboardUser", "namespace", du.Namespace, attrName, du.Name)
 	w.WriteHeader(http.StatusNoContent)
 }
