@@ -146,7 +146,7 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	sort.Strings(got)
 	want := []string{
 		"/namespaces: get,list,watch",                                               // consent to secretCopies (metadata only)
-		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets (cache: labelled ones only); delete: copies
+		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets; SCIM tokens (caches: labelled ones only); delete: copies
 		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning
 		"access.dashboardops.io/dashboardroles: get,list,watch",                     // SCIM groups are the roles
 		"access.dashboardops.io/dashboardusers/status: get,patch",                   // status, last login, acceptance
