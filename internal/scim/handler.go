@@ -69,10 +69,31 @@ func NewHandler(reader client.Reader, writer client.Client, tokens TokenSource) 
 		method, path, _ := strings.Cut(pattern, " ")
 		h.mux.Handle(method+" "+Prefix+"{account}"+path, h.authenticated(fn))
 	}
-	h.mux.Handle(Prefix, h.authenticated(func(w http.ResponseWriter, _ *http.Request, _ *request) {
-		writeError(w, errorf(http.StatusNotFound, "", "no such SCIM endpoint: use Users, Groups, ServiceProviderConfig, ResourceTypes or Schemas"))
-	}))
+	h.mux.Handle(Prefix, h.authenticated(unrouted))
 	return h
+}
+
+// unrouted answers what no route takes: a known endpoint with another method (405), an optional
+// SCIM feature this provider lacks (501), or nothing (404).
+func unrouted(w http.ResponseWriter, r *http.Request, req *request) {
+	rest := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, Prefix+req.account), "/"), "/")
+	var allow string
+	switch {
+	case len(rest) == 1 && (rest[0] == "Users" || rest[0] == "Groups"):
+		allow = "GET, POST"
+	case len(rest) == 2 && (rest[0] == "Users" || rest[0] == "Groups"):
+		allow = "GET, PUT, PATCH, DELETE"
+	case len(rest) <= 2 && (rest[0] == "ServiceProviderConfig" || rest[0] == "ResourceTypes" || rest[0] == "Schemas"):
+		allow = "GET"
+	case len(rest) == 1 && (rest[0] == "Bulk" || rest[0] == "Me" || rest[0] == ".search"):
+		writeError(w, errorf(http.StatusNotImplemented, "", "%s is not supported (see ServiceProviderConfig)", rest[0]))
+		return
+	default:
+		writeError(w, errorf(http.StatusNotFound, "", "no such SCIM endpoint: use Users, Groups, ServiceProviderConfig, ResourceTypes or Schemas"))
+		return
+	}
+	w.Header().Set("Allow", allow)
+	writeError(w, errorf(http.StatusMethodNotAllowed, "", "%s %s: use %s", r.Method, rest[0], allow))
 }
 
 // ServeHTTP serves SCIM.

@@ -219,6 +219,9 @@ var _ = Describe("Groups and discovery", func() {
 		expectSCIMError(call(http.MethodPatch, ns+"/Groups/Approver", token,
 			patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "Owners"})), http.StatusBadRequest, scim.TypeMutability)
 
+		expectSCIMError(call(http.MethodPost, ns+"/Users/"+id, token, nil), http.StatusMethodNotAllowed, "")
+		expectSCIMError(call(http.MethodPost, ns+"/Bulk", token, nil), http.StatusNotImplemented, "")
+		expectSCIMError(call(http.MethodGet, ns+"/Nothing", token, nil), http.StatusNotFound, "")
 		for _, p := range []string{"ServiceProviderConfig", "ResourceTypes", "ResourceTypes/User", "Schemas", "Schemas/" + scim.SchemaUser} {
 			Expect(call(http.MethodGet, ns+"/"+p, token, nil).status).To(Equal(http.StatusOK), p)
 		}
