@@ -23,6 +23,10 @@ const Prefix = "/scim/v2/"
 // every member a few hundred kilobytes.
 const maxBodyBytes = 4 << 20
 
+// MinTokenLength is the shortest token accepted: a shorter one in a Secret never matches, since the
+// endpoint does not throttle failures and a short token could be guessed.
+const MinTokenLength = 16
+
 // TokenSource returns the bearer tokens an account accepts.
 type TokenSource interface {
 	Tokens(ctx context.Context, account string) ([][]byte, error)
@@ -128,7 +132,7 @@ func (h *Handler) authenticated(next func(http.ResponseWriter, *http.Request, *r
 func (h *Handler) authorized(r *http.Request, account string) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || len(validation.IsDNS1123Label(account)) > 0 {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || len(token) < MinTokenLength || len(validation.IsDNS1123Label(account)) > 0 {
 		return false
 	}
 	tokens, err := h.Tokens.Tokens(r.Context(), account)
@@ -139,7 +143,7 @@ func (h *Handler) authorized(r *http.Request, account string) bool {
 	presented := sha256.Sum256([]byte(token))
 	match := 0
 	for _, t := range tokens {
-		if len(t) == 0 {
+		if len(t) < MinTokenLength {
 			continue
 		}
 		want := sha256.Sum256(t)

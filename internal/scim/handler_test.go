@@ -54,37 +54,45 @@ func created(ns, token, userName string) string {
 
 var _ = Describe("Authentication", func() {
 	It("answers 401 with WWW-Authenticate without a token, with a wrong one, and with another account's", func() {
-		a := account("token-of-a")
-		b := account("token-of-b")
-		for _, tc := range []struct{ ns, token string }{{a, ""}, {a, "wrong"}, {a, "token-of-b"}, {b, "token-of-a"}, {"no-such-ns", "token-of-a"}} {
+		a := account("token-of-a-0123456789")
+		b := account("token-of-b-0123456789")
+		for _, tc := range []struct{ ns, token string }{{a, ""}, {a, "wrong"}, {a, "token-of-b-0123456789"}, {b, "token-of-a-0123456789"}, {"no-such-ns", "token-of-a-0123456789"}} {
 			ans := call(http.MethodGet, tc.ns+"/Users", tc.token, nil)
 			expectSCIMError(ans, http.StatusUnauthorized, "")
 			Expect(ans.header.Get("WWW-Authenticate")).To(HavePrefix("Bearer"))
 		}
-		Expect(call(http.MethodGet, a+"/Users", "token-of-a", nil).status).To(Equal(http.StatusOK))
-		Expect(call(http.MethodGet, b+"/ServiceProviderConfig", "token-of-b", nil).status).To(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, a+"/Users", "token-of-a-0123456789", nil).status).To(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, b+"/ServiceProviderConfig", "token-of-b-0123456789", nil).status).To(Equal(http.StatusOK))
 	})
 
 	It("takes a rotated token at once and drops the old one", func() {
-		ns := account("old-token")
-		Expect(call(http.MethodGet, ns+"/Users", "old-token", nil).status).To(Equal(http.StatusOK))
+		ns := account("old-token-0123456789")
+		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusOK))
 		sec := &corev1.Secret{}
 		Expect(op.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "scim-token"}, sec)).To(Succeed())
-		sec.Data[accessv1alpha1.SCIMTokenKey] = []byte("new-token\n") // written with echo
+		sec.Data[accessv1alpha1.SCIMTokenKey] = []byte("new-token-0123456789\n") // written with echo
 		Expect(op.Client.Update(ctx, sec)).To(Succeed())
-		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "new-token", nil).status }).Should(Equal(http.StatusOK))
-		Expect(call(http.MethodGet, ns+"/Users", "old-token", nil).status).To(Equal(http.StatusUnauthorized))
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "new-token-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusUnauthorized))
+	})
+
+	It("never matches a token shorter than MinTokenLength", func() {
+		ns := account("long-enough-0123456789")
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "short", "short"))).To(Succeed())
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "later", "later-0123456789"))).To(Succeed())
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "later-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "short", nil).status).To(Equal(http.StatusUnauthorized))
 	})
 
 	It("reads no Secret without the scim-token label", func() {
-		ns := account("labelled")
+		ns := account("labelled-0123456789")
 		plain := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"},
-			Data: map[string][]byte{accessv1alpha1.SCIMTokenKey: []byte("unlabelled")}}
+			Data: map[string][]byte{accessv1alpha1.SCIMTokenKey: []byte("unlabelled-0123456789")}}
 		Expect(op.Client.Create(ctx, plain)).To(Succeed())
-		Expect(op.Client.Create(ctx, tokenSecret(ns, "second", "second-token"))).To(Succeed())
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "second", "second-token-0123456789"))).To(Succeed())
 		// The labelled Secret arrived after the unlabelled one: once it works, the cache has seen both.
-		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "second-token", nil).status }).Should(Equal(http.StatusOK))
-		Expect(call(http.MethodGet, ns+"/Users", "unlabelled", nil).status).To(Equal(http.StatusUnauthorized))
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "second-token-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "unlabelled-0123456789", nil).status).To(Equal(http.StatusUnauthorized))
 
 		err := op.SCIMTokens.Get(ctx, client.ObjectKey{Namespace: ns, Name: "plain"}, &corev1.Secret{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "an unlabelled Secret must never enter the token cache, got %v", err)
@@ -101,7 +109,7 @@ var _ = Describe("Authentication", func() {
 })
 
 var _ = Describe("Users", func() {
-	const token = "users-token"
+	const token = "users-token-0123456789"
 
 	It("refuses a second user with the same email: 409 uniqueness", func() {
 		ns := account(token)
@@ -161,7 +169,7 @@ var _ = Describe("Users", func() {
 })
 
 var _ = Describe("Users kept in Git", func() {
-	const token = "git-token"
+	const token = "git-token-0123456789"
 
 	It("are read, never changed, unless they opt in with the scim-managed annotation", func() {
 		ns := account(token)
@@ -197,7 +205,7 @@ var _ = Describe("Users kept in Git", func() {
 })
 
 var _ = Describe("Groups and discovery", func() {
-	const token = "groups-token"
+	const token = "groups-token-0123456789"
 
 	It("lists the four system roles, refuses creating and deleting groups, and serves discovery", func() {
 		ns := account(token)

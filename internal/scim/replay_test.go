@@ -83,7 +83,7 @@ func replay(file string) {
 	Expect(err).NotTo(HaveOccurred())
 	var f fixture
 	Expect(json.Unmarshal(raw, &f)).To(Succeed())
-	ns := account("replay-token")
+	ns := account("replay-token-0123456789")
 	id := ""
 	subst := func(s string) string { return strings.ReplaceAll(s, "{{id}}", id) }
 	for _, s := range f.Steps {
@@ -93,7 +93,7 @@ func replay(file string) {
 			body = []byte(subst(string(s.Body)))
 		}
 		path := ns + subst(s.Path)
-		send := func() answer { return call(s.Method, path, "replay-token", body) }
+		send := func() answer { return call(s.Method, path, "replay-token-0123456789", body) }
 		var a answer
 		if s.Method == http.MethodGet {
 			// Reads are served from the informer cache, which sees a write a moment after it.
