@@ -56,7 +56,7 @@ var _ = Describe("Authentication", func() {
 	It("answers 401 with WWW-Authenticate without a token, with a wrong one, and with another account's", func() {
 		a := account("token-of-a-0123456789")
 		b := account("token-of-b-0123456789")
-		for _, tc := range []struct{ ns, token string }{{a, ""}, {a, "wrong"}, {a, "token-of-b-0123456789"}, {b, "token-of-a-0123456789"}, {"no-such-ns", "token-of-a-0123456789"}} {
+		for _, tc := range []struct{ ns, token string }{{a, ""}, {a, "wrong-token-0123456789"}, {a, "token-of-b-0123456789"}, {b, "token-of-a-0123456789"}, {"no-such-ns", "token-of-a-0123456789"}} {
 			ans := call(http.MethodGet, tc.ns+"/Users", tc.token, nil)
 			expectSCIMError(ans, http.StatusUnauthorized, "")
 			Expect(ans.header.Get("WWW-Authenticate")).To(HavePrefix("Bearer"))
