@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +52,37 @@ func (h *Handler) user(ctx context.Context, account, id string) (*accessv1alpha1
 		return nil, apiError(err, fmt.Sprintf("user %q", id))
 	}
 	return du, nil
+}
+
+// Waiting for the cache to reach the version If-Match names: a client that writes twice in a row
+// sends the version its first write returned, which the informer sees a moment later.
+const (
+	cacheLagPolls    = 20
+	cacheLagInterval = 50 * time.Millisecond
+)
+
+// current reads the user the request names and checks If-Match (reporting whether it was given).
+// When If-Match names another version than the cache holds, the cache may just be behind: it is
+// read again for up to a second before the answer is 412.
+func (h *Handler) current(ctx context.Context, r *http.Request, account string) (*accessv1alpha1.DashboardUser, bool, *Error) {
+	id := r.PathValue(attrID)
+	du, err := h.user(ctx, account, id)
+	if err != nil {
+		return nil, false, err
+	}
+	conditional, mismatch := checkIfMatch(r, du.ResourceVersion)
+	for i := 0; mismatch != nil && i < cacheLagPolls; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, false, mismatch
+		case <-time.After(cacheLagInterval):
+		}
+		if du, err = h.user(ctx, account, id); err != nil {
+			return nil, false, err
+		}
+		conditional, mismatch = checkIfMatch(r, du.ResourceVersion)
+	}
+	return du, conditional, mismatch
 }
 
 // checkRole refuses a role that names no system role and no DashboardRole of the account: an
@@ -181,12 +213,7 @@ func PatchUser(du *accessv1alpha1.DashboardUser, patchOps []Operation) (User, *E
 func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, req *request,
 	compute func(*accessv1alpha1.DashboardUser, map[string]any) (User, *Error)) {
 	ctx := r.Context()
-	du, err := h.user(ctx, req.account, r.PathValue(attrID))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	conditional, err := checkIfMatch(r, du.ResourceVersion)
+	du, conditional, err := h.current(ctx, r, req.account)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -265,12 +292,7 @@ func userPatch(du *accessv1alpha1.DashboardUser, u User, conditional bool) ([]by
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
-	du, err := h.user(ctx, req.account, r.PathValue(attrID))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	conditional, err := checkIfMatch(r, du.ResourceVersion)
+	du, conditional, err := h.current(ctx, r, req.account)
 	if err != nil {
 		writeError(w, err)
 		return
