@@ -16,7 +16,7 @@ func FuzzPatchUser(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, body string) {
+	f.Fuzz(func(_ *testing.T, body string) {
 		var m map[string]any
 		if json.Unmarshal([]byte(body), &m) != nil || m == nil {
 			return
