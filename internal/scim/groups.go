@@ -2,12 +2,16 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
@@ -189,10 +193,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		return
 	}
 	for i := range changes {
-		c := &changes[i]
-		u := UserOf(c.user)
-		u.Role = c.role
-		if err := h.writeUser(ctx, c.user, u, false); err != nil {
+		if err := h.writeMember(ctx, &changes[i]); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -211,10 +212,38 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 	writeResource(w, status, project(r, GroupResource(ro.name, membersOf(users, ro.name), req.base, ro.version)))
 }
 
-// memberChange is one user's new role.
+// memberChange is one user's new role. leaving is the group a removed member leaves ("" for one
+// that joins).
 type memberChange struct {
-	user *accessv1alpha1.DashboardUser
-	role string
+	user    *accessv1alpha1.DashboardUser
+	role    string
+	leaving string
+}
+
+// writeMember writes one member change. A member joins unconditionally. A member leaves only if it
+// still holds the group's role at the API server (a JSON patch test): the cache may not show yet
+// that it joined another group a moment ago, and leaving this one must not undo that.
+func (h *Handler) writeMember(ctx context.Context, c *memberChange) *Error {
+	if c.leaving == "" {
+		u := UserOf(c.user)
+		u.Role = c.role
+		return h.writeUser(ctx, c.user, u, false)
+	}
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "test", "path": "/spec/role", attrValue: c.leaving},
+		{"op": "replace", "path": "/spec/role", attrValue: c.role},
+	})
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "", "encoding the patch: %v", err)
+	}
+	if err := h.Writer.Patch(ctx, c.user, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		if apierrors.IsInvalid(err) {
+			return nil // the test failed: the user holds another role by now
+		}
+		return apiError(err, describe(c.user))
+	}
+	log.FromContext(ctx).Info("SCIM updated DashboardUser", "namespace", c.user.Namespace, "name", c.user.Name, "role", c.user.Spec.Role)
+	return nil
 }
 
 // planMembers turns a group's member changes into role changes, refusing unknown users and users
@@ -235,7 +264,7 @@ func planMembers(users []accessv1alpha1.DashboardUser, group string, before, aft
 	}
 	for _, id := range removed {
 		if du := byID[id]; du != nil && string(du.Spec.Role) == group && group != RemovedMemberRole {
-			out = append(out, memberChange{user: du, role: RemovedMemberRole})
+			out = append(out, memberChange{user: du, role: RemovedMemberRole, leaving: group})
 		}
 	}
 	for _, c := range out {

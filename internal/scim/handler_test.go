@@ -1,8 +1,11 @@
 package scim_test
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,9 +14,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/scim"
+	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
 func newUser(userName string, extra map[string]any) map[string]any {
@@ -250,5 +255,43 @@ var _ = Describe("Groups and discovery", func() {
 		Eventually(func() any {
 			return call(http.MethodGet, ns+"/Users/"+id, token, nil).body["roles"]
 		}).WithTimeout(5 * time.Second).Should(ContainElement(HaveKeyWithValue("value", "Approver")))
+	})
+})
+
+type oneToken string
+
+func (t oneToken) Tokens(context.Context, string) ([][]byte, error) { return [][]byte{[]byte(t)}, nil }
+
+var _ = Describe("Leaving a group", func() {
+	It("does not undo joining another one that the cache has not seen yet", func() {
+		ns, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		scimUser := func(name, email string) *accessv1alpha1.DashboardUser {
+			return &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+				Labels: map[string]string{accessv1alpha1.ProvisionedByLabel: accessv1alpha1.ProvisionedBySCIM}},
+				Spec: accessv1alpha1.DashboardUserSpec{Email: email, Role: accessv1alpha1.RoleCreator}}
+		}
+		jane, omar := scimUser("jane", "jane@example.com"), scimUser("omar", "omar@example.com")
+		Expect(op.Client.Create(ctx, jane)).To(Succeed())
+		Expect(op.Client.Create(ctx, omar)).To(Succeed())
+		// What a cache a moment behind holds: both still Creators.
+		stale := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(jane.DeepCopy(), omar.DeepCopy()).Build()
+		// Meanwhile jane joined Admin.
+		jane.Spec.Role = accessv1alpha1.RoleAdmin
+		Expect(op.Client.Update(ctx, jane)).To(Succeed())
+
+		const token = "leaving-token-0123456789"
+		h := scim.NewHandler(stale, op.Client, oneToken(token))
+		r := httptest.NewRequestWithContext(ctx, http.MethodPatch, "/scim/v2/"+ns+"/Groups/Creator",
+			strings.NewReader(`{"Operations":[{"op":"Remove","path":"members","value":[{"value":"jane"},{"value":"omar"}]}]}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		Expect(w.Code).To(Equal(http.StatusNoContent), w.Body.String())
+
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleAdmin), "jane stays in the group she joined")
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(omar), omar)).To(Succeed())
+		Expect(omar.Spec.Role).To(Equal(accessv1alpha1.Role(scim.RemovedMemberRole)), "omar, still a Creator, falls back")
 	})
 })
