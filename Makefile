@@ -69,7 +69,7 @@ test: test-deps control-plane manifests ## Run every test, integration tests on 
 # Every parser that faces the network or users: pkg:target.
 FUZZ_TARGETS := internal/accessserver:FuzzDecodeVerifyRequest internal/accessserver:FuzzForwardAuth \
 	internal/accessserver:FuzzRequiredPermission internal/accessserver:FuzzInvitationPath internal/duration:FuzzParse internal/passcode:FuzzMatches \
-	internal/plugin:FuzzInviteFile
+	internal/plugin:FuzzInviteFile internal/scim:FuzzPatchUser internal/scim:FuzzFilter
 FUZZTIME ?= 5s
 
 .PHONY: fuzz

@@ -37,4 +37,22 @@ const (
 	// AcceptPasscodesFromAnnotation on a namespace is its consent to receive spec.secretCopies: the
 	// namespaces (accounts) it takes copies from, comma-separated, or "*" for any.
 	AcceptPasscodesFromAnnotation = "access.dashboardops.io/accept-passcodes-from"
+
+	// SCIMTokenLabel set to "true" on a Secret makes its SCIMTokenKey a bearer token of the SCIM
+	// endpoint of the Secret's namespace (docs/scim.md). The manager watches these Secrets through a
+	// second cache filtered by this label, so it still caches no other Secret it did not write.
+	SCIMTokenLabel = "access.dashboardops.io/scim-token"
+	// SCIMTokenKey is the key of a SCIM token Secret that holds the token.
+	SCIMTokenKey = "token"
+	// ProvisionedByLabel on a DashboardUser says which tool created it; ProvisionedBySCIM marks the
+	// users an identity provider created over SCIM, which SCIM may then edit and delete.
+	ProvisionedByLabel = "access.dashboardops.io/provisioned-by"
+	// ProvisionedBySCIM is the value of ProvisionedByLabel on users created over SCIM.
+	ProvisionedBySCIM = "scim"
+	// SCIMManagedAnnotation set to "true" on a DashboardUser not created over SCIM (kept in Git, say)
+	// lets SCIM edit and delete it too. Without it SCIM only reads such a user, so an identity
+	// provider and a GitOps tool never fight over one object.
+	SCIMManagedAnnotation = "access.dashboardops.io/scim-managed"
+	// SCIMExternalIDAnnotation keeps the identity provider's externalId of a user.
+	SCIMExternalIDAnnotation = "access.dashboardops.io/scim-external-id"
 )

@@ -44,6 +44,9 @@ type Config struct {
 	ThrottleIPv6Prefix int
 	// LastUseInterval coalesces last-use writes; zero means one minute.
 	LastUseInterval time.Duration
+	// SCIM, when set, serves SCIM 2.0 under /scim/v2/ (internal/scim); it authenticates its own
+	// requests.
+	SCIM http.Handler
 }
 
 // maxThrottledClients bounds the throttle's memory: about 300 bytes per client, so about 30 MB.
@@ -90,6 +93,9 @@ func New(cfg Config) *Server {
 	mux.Handle("/v1/auth", auth)
 	mux.Handle("/v1/auth/", auth)
 	mux.Handle("/invitations/", instrument("invitation", s.invitations))
+	if cfg.SCIM != nil {
+		mux.Handle("/scim/v2/", cfg.SCIM)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
 	})

@@ -35,6 +35,7 @@ import (
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/options"
+	"github.com/dashboardops/access-operator/internal/scim"
 )
 
 // LeaderElectionID names the Lease the replicas compete for.
@@ -62,6 +63,47 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// SCIMTokenSelector selects the Secrets that hold SCIM bearer tokens.
+func SCIMTokenSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{accessv1alpha1.SCIMTokenLabel: "true"})
+}
+
+// SCIMTokenCacheOptions are the options of the second cache, which holds the SCIM token Secrets:
+// one label selector cannot select "managed-by or scim-token", so these Secrets get a cache of
+// their own, filtered by their label for every kind (it is only ever asked for Secrets), and no
+// other Secret enters either cache.
+func SCIMTokenCacheOptions(namespaces []string) cache.Options {
+	opts := CacheOptions(namespaces)
+	opts.DefaultLabelSelector = SCIMTokenSelector()
+	opts.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: SCIMTokenSelector()}}
+	return opts
+}
+
+// tokenCache is the SCIM token cache as a manager runnable. GetCache puts it in the manager's
+// group of caches: started on every replica (the access server runs on each), and synced before
+// the access server starts. A plain cache.Cache would be started by the elected leader only.
+type tokenCache struct{ cache.Cache }
+
+func (c tokenCache) GetCache() cache.Cache { return c.Cache }
+
+// NewSCIMTokenCache builds the SCIM token cache for mgr, with its Secret informer registered so
+// that the manager waits for it to sync.
+func NewSCIMTokenCache(mgr ctrl.Manager, namespaces []string) (cache.Cache, error) {
+	opts := SCIMTokenCacheOptions(namespaces)
+	opts.Scheme, opts.Mapper, opts.HTTPClient = mgr.GetScheme(), mgr.GetRESTMapper(), mgr.GetHTTPClient()
+	c, err := cache.New(mgr.GetConfig(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the SCIM token cache: %w", err)
+	}
+	if _, err := c.GetInformer(context.Background(), &corev1.Secret{}); err != nil {
+		return nil, fmt.Errorf("creating the SCIM token informer: %w", err)
+	}
+	if err := mgr.Add(tokenCache{c}); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // lastAppliedAnnotation is where client-side `kubectl apply` keeps a full copy of the object.
@@ -177,6 +219,8 @@ func Scheme() (*runtime.Scheme, error) {
 type Operator struct {
 	ctrl.Manager
 	Access *accessserver.Server
+	// SCIMTokens is the cache of SCIM token Secrets (NewSCIMTokenCache).
+	SCIMTokens cache.Cache
 }
 
 // NewManager builds a manager with probes, every controller and the access server registered.
@@ -204,7 +248,15 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := Controllers(mgr, o, clk, notifier); err != nil {
 		return nil, err
 	}
-	access, err := AccessServer(mgr, o, clk)
+	namespaces, err := o.Namespaces()
+	if err != nil {
+		return nil, fmt.Errorf("--watch-namespaces: %w", err)
+	}
+	tokens, err := NewSCIMTokenCache(mgr, namespaces)
+	if err != nil {
+		return nil, err
+	}
+	access, err := AccessServer(mgr, o, clk, tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +268,10 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 	if err := mgr.AddReadyzCheck("access-server", func(*http.Request) error { return access.Ready() }); err != nil {
 		return nil, err
 	}
-	return &Operator{Manager: mgr, Access: access}, nil
+	if err := mgr.AddReadyzCheck("scim-token-cache", CachesSynced(tokens)); err != nil {
+		return nil, err
+	}
+	return &Operator{Manager: mgr, Access: access, SCIMTokens: tokens}, nil
 }
 
 // RESTConfigs returns the manager's API client configuration and the leader election's. Every
@@ -254,8 +309,9 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 }
 
 // AccessServer registers the access server, which runs on every replica, the cache index it
-// looks passcodes up by, and the DashboardRole informer it reads permissions from.
-func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (*accessserver.Server, error) {
+// looks passcodes up by, the DashboardRole informer it reads permissions from, and its SCIM
+// endpoint, which reads bearer tokens from tokens (NewSCIMTokenCache).
+func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
 	proxies, err := o.TrustedProxyPrefixes()
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
@@ -276,6 +332,7 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock) (
 		return nil, fmt.Errorf("the DashboardRole informer: %w", err)
 	}
 	srv := accessserver.New(accessserver.Config{
+		SCIM:               scim.NewHandler(mgr.GetCache(), mgr.GetClient(), scim.SecretTokens{Reader: tokens}),
 		BindAddress:        o.AccessBindAddress,
 		Reader:             mgr.GetCache(),
 		APIReader:          mgr.GetAPIReader(),

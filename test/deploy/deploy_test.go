@@ -145,14 +145,14 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"/namespaces: get,list,watch",                                 // consent to secretCopies (metadata only)
-		"/secrets: create,delete,get,list,patch,watch",                // the passcode Secrets (cache: labelled ones only); delete: copies
-		"access.dashboardops.io/dashboardroles: get,list,patch,watch", // permissions for the access server; patch: the in-use finalizer
-		"access.dashboardops.io/dashboardroles/status: get,patch",     // users count, Ready
-		"access.dashboardops.io/dashboardusers: get,list,watch",
-		"access.dashboardops.io/dashboardusers/status: get,patch", // status, last login, acceptance
-		"access.dashboardops.io/passcodes: get,list,patch,watch",  // patch: the owner reference to the user
-		"access.dashboardops.io/passcodes/finalizers: update",     // blockOwnerDeletion on the Secrets
+		"/namespaces: get,list,watch",                                               // consent to secretCopies (metadata only)
+		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets; SCIM tokens (caches: labelled ones only); delete: copies
+		"access.dashboardops.io/dashboardroles: get,list,patch,watch",               // permissions, SCIM groups; patch: the in-use finalizer
+		"access.dashboardops.io/dashboardroles/status: get,patch",                   // users count, Ready
+		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning
+		"access.dashboardops.io/dashboardusers/status: get,patch",                   // status, last login, acceptance
+		"access.dashboardops.io/passcodes: get,list,patch,watch",                    // patch: the owner reference to the user
+		"access.dashboardops.io/passcodes/finalizers: update",                       // blockOwnerDeletion on the Secrets
 		"access.dashboardops.io/passcodes/status: get,patch",
 		"events.k8s.io/events: create,patch",
 		"apps/deployments: patch", // spec.rolloutRestartTargets: the restarted-at annotation, nothing else

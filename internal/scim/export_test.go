@@ -1,0 +1,6 @@
+package scim
+
+import "github.com/dashboardops/access-operator/internal/ops"
+
+// ObjectNameForTest is the id SCIM gives the user with email.
+func ObjectNameForTest(email string) string { return ops.ObjectNameForEmail(email) }

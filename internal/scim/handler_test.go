@@ -1,0 +1,297 @@
+package scim_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/scim"
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+func newUser(userName string, extra map[string]any) map[string]any {
+	u := map[string]any{"schemas": []any{scim.SchemaUser}, "userName": userName, "active": true}
+	for k, v := range extra {
+		u[k] = v
+	}
+	return u
+}
+
+func patchBody(ops ...map[string]any) map[string]any {
+	list := make([]any, len(ops))
+	for i, o := range ops {
+		list[i] = o
+	}
+	return map[string]any{"schemas": []any{scim.SchemaPatchOp}, "Operations": list}
+}
+
+// expectSCIMError checks a in the SCIM error schema.
+func expectSCIMError(a answer, status int, scimType string) {
+	GinkgoHelper()
+	Expect(a.status).To(Equal(status), "body %v", a.body)
+	Expect(a.body).To(HaveKeyWithValue("schemas", ConsistOf(scim.SchemaError)))
+	Expect(a.body).To(HaveKeyWithValue("status", strconv.Itoa(status)), "the status is a string")
+	if scimType != "" {
+		Expect(a.body).To(HaveKeyWithValue("scimType", scimType))
+	}
+}
+
+// created creates userName over SCIM and waits until the cache serves it.
+func created(ns, token, userName string) string {
+	a := call(http.MethodPost, ns+"/Users", token, newUser(userName, nil))
+	Expect(a.status).To(Equal(http.StatusCreated), "body %v", a.body)
+	id := a.body["id"].(string)
+	Eventually(func() int { return call(http.MethodGet, ns+"/Users/"+id, token, nil).status }).Should(Equal(http.StatusOK))
+	return id
+}
+
+var _ = Describe("Authentication", func() {
+	It("answers 401 with WWW-Authenticate without a token, with a wrong one, and with another account's", func() {
+		a := account("token-of-a-0123456789")
+		b := account("token-of-b-0123456789")
+		for _, tc := range []struct{ ns, token string }{{a, ""}, {a, "wrong-token-0123456789"}, {a, "token-of-b-0123456789"}, {b, "token-of-a-0123456789"}, {"no-such-ns", "token-of-a-0123456789"}} {
+			ans := call(http.MethodGet, tc.ns+"/Users", tc.token, nil)
+			expectSCIMError(ans, http.StatusUnauthorized, "")
+			Expect(ans.header.Get("WWW-Authenticate")).To(HavePrefix("Bearer"))
+		}
+		Expect(call(http.MethodGet, a+"/Users", "token-of-a-0123456789", nil).status).To(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, b+"/ServiceProviderConfig", "token-of-b-0123456789", nil).status).To(Equal(http.StatusOK))
+	})
+
+	It("takes a rotated token at once and drops the old one", func() {
+		ns := account("old-token-0123456789")
+		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusOK))
+		sec := &corev1.Secret{}
+		Expect(op.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "scim-token"}, sec)).To(Succeed())
+		sec.Data[accessv1alpha1.SCIMTokenKey] = []byte("new-token-0123456789\n") // written with echo
+		Expect(op.Client.Update(ctx, sec)).To(Succeed())
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "new-token-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusUnauthorized))
+	})
+
+	It("never matches a token shorter than MinTokenLength", func() {
+		ns := account("long-enough-0123456789")
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "short", "short"))).To(Succeed())
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "later", "later-0123456789"))).To(Succeed())
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "later-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "short", nil).status).To(Equal(http.StatusUnauthorized))
+	})
+
+	It("reads no Secret without the scim-token label", func() {
+		ns := account("labelled-0123456789")
+		plain := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain"},
+			Data: map[string][]byte{accessv1alpha1.SCIMTokenKey: []byte("unlabelled-0123456789")}}
+		Expect(op.Client.Create(ctx, plain)).To(Succeed())
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "second", "second-token-0123456789"))).To(Succeed())
+		// The labelled Secret arrived after the unlabelled one: once it works, the cache has seen both.
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "second-token-0123456789", nil).status }).Should(Equal(http.StatusOK))
+		Expect(call(http.MethodGet, ns+"/Users", "unlabelled-0123456789", nil).status).To(Equal(http.StatusUnauthorized))
+
+		err := op.SCIMTokens.Get(ctx, client.ObjectKey{Namespace: ns, Name: "plain"}, &corev1.Secret{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "an unlabelled Secret must never enter the token cache, got %v", err)
+		list := &corev1.SecretList{}
+		Expect(op.SCIMTokens.List(ctx, list)).To(Succeed())
+		Expect(list.Items).NotTo(BeEmpty())
+		for _, s := range list.Items {
+			Expect(s.Labels).To(HaveKeyWithValue(accessv1alpha1.SCIMTokenLabel, "true"))
+		}
+		// Nor does the manager's own cache take the token Secrets in.
+		err = op.GetCache().Get(ctx, client.ObjectKey{Namespace: ns, Name: "second"}, &corev1.Secret{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "got %v", err)
+	})
+})
+
+var _ = Describe("Users", func() {
+	const token = "users-token-0123456789"
+
+	It("refuses a second user with the same email: 409 uniqueness", func() {
+		ns := account(token)
+		created(ns, token, "dup@example.com")
+		expectSCIMError(call(http.MethodPost, ns+"/Users", token, newUser("DUP@example.com", nil)), http.StatusConflict, scim.TypeUniqueness)
+	})
+
+	It("answers 412 to a stale If-Match and writes with a current one", func() {
+		ns := account(token)
+		id := created(ns, token, "etag@example.com")
+		got := call(http.MethodGet, ns+"/Users/"+id, token, nil)
+		etag := got.header.Get("ETag")
+		Expect(etag).To(HavePrefix(`W/"`))
+		Expect(got.body).To(HaveKeyWithValue("meta", HaveKeyWithValue("version", etag)))
+
+		setExternalID := func(v string) map[string]any {
+			return patchBody(map[string]any{"op": "replace", "path": "externalId", "value": v})
+		}
+		expectSCIMError(call(http.MethodPatch, ns+"/Users/"+id, token, setExternalID("x"), "If-Match", `W/"1"`), http.StatusPreconditionFailed, "")
+		expectSCIMError(call(http.MethodDelete, ns+"/Users/"+id, token, nil, "If-Match", `W/"1"`), http.StatusPreconditionFailed, "")
+
+		// The version also moves when the controller writes the user's status (the invite): read
+		// and write until no status write came in between.
+		var ok answer
+		Eventually(func() int {
+			etag = call(http.MethodGet, ns+"/Users/"+id, token, nil).header.Get("ETag")
+			ok = call(http.MethodPatch, ns+"/Users/"+id, token, setExternalID("first"), "If-Match", etag)
+			return ok.status
+		}).WithTimeout(10 * time.Second).Should(Equal(http.StatusOK))
+		Expect(ok.header.Get("ETag")).NotTo(Equal(etag))
+		// At once with the version that write returned, which the cache may not hold yet: an
+		// annotation edit makes the controller write no status, so that version stays current.
+		again := call(http.MethodPatch, ns+"/Users/"+id, token, setExternalID("second"), "If-Match", ok.header.Get("ETag"))
+		Expect(again.status).To(Equal(http.StatusOK), "body %v", again.body)
+		expectSCIMError(call(http.MethodPatch, ns+"/Users/"+id, token, setExternalID("third"), "If-Match", ok.header.Get("ETag")),
+			http.StatusPreconditionFailed, "")
+		du := &accessv1alpha1.DashboardUser{}
+		Expect(op.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: id}, du)).To(Succeed())
+		Expect(du.Annotations).To(HaveKeyWithValue(accessv1alpha1.SCIMExternalIDAnnotation, "second"))
+	})
+
+	It("refuses roles that are not roles, and takes a DashboardRole", func() {
+		ns := account(token)
+		expectSCIMError(call(http.MethodPost, ns+"/Users", token, newUser("r@example.com", map[string]any{"roles": []any{"admin"}})),
+			http.StatusBadRequest, scim.TypeInvalidValue)
+		bad := call(http.MethodPost, ns+"/Users", token, newUser("r@example.com", map[string]any{"roles": []any{"analysts"}}))
+		expectSCIMError(bad, http.StatusBadRequest, scim.TypeInvalidValue)
+		Expect(bad.body["detail"]).To(ContainSubstring("roles:"))
+
+		Expect(op.Client.Create(ctx, &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "analysts"},
+			Spec: accessv1alpha1.DashboardRoleSpec{Permissions: []accessv1alpha1.Permission{"reports.read"}}})).To(Succeed())
+		Eventually(func() int {
+			return call(http.MethodPost, ns+"/Users", token, newUser("r@example.com", map[string]any{"roles": []any{"analysts"}})).status
+		}).Should(Equal(http.StatusCreated))
+		groups := call(http.MethodGet, ns+"/Groups?filter=displayName%20eq%20%22analysts%22", token, nil)
+		Expect(groups.body).To(HaveKeyWithValue("totalResults", BeEquivalentTo(1)))
+	})
+
+	It("pages with startIndex and count", func() {
+		ns := account(token)
+		for _, u := range []string{"p1@example.com", "p2@example.com", "p3@example.com"} {
+			created(ns, token, u)
+		}
+		a := call(http.MethodGet, ns+"/Users?startIndex=2&count=1", token, nil)
+		Expect(a.body).To(HaveKeyWithValue("totalResults", BeEquivalentTo(3)))
+		Expect(a.body).To(HaveKeyWithValue("startIndex", BeEquivalentTo(2)))
+		Expect(a.body).To(HaveKeyWithValue("itemsPerPage", BeEquivalentTo(1)))
+		Expect(a.body["Resources"]).To(HaveLen(1))
+		expectSCIMError(call(http.MethodGet, ns+"/Users?filter=userName%20gt%20%22a%22", token, nil), http.StatusBadRequest, scim.TypeInvalidFilter)
+	})
+})
+
+var _ = Describe("Users kept in Git", func() {
+	const token = "git-token-0123456789"
+
+	It("are read, never changed, unless they opt in with the scim-managed annotation", func() {
+		ns := account(token)
+		du := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kept"},
+			Spec: accessv1alpha1.DashboardUserSpec{Email: "kept@example.com", Role: accessv1alpha1.RoleCreator}}
+		Expect(op.Client.Create(ctx, du)).To(Succeed())
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users/kept", token, nil).status }).Should(Equal(http.StatusOK))
+
+		deactivate := patchBody(map[string]any{"op": "replace", "value": map[string]any{"active": false}})
+		for _, a := range []answer{
+			call(http.MethodPatch, ns+"/Users/kept", token, deactivate),
+			call(http.MethodPut, ns+"/Users/kept", token, newUser("kept@example.com", map[string]any{"active": false})),
+			call(http.MethodDelete, ns+"/Users/kept", token, nil),
+			call(http.MethodPatch, ns+"/Groups/Admin", token, patchBody(map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "kept"}}})),
+		} {
+			expectSCIMError(a, http.StatusForbidden, "")
+			Expect(a.body["detail"]).To(ContainSubstring(accessv1alpha1.SCIMManagedAnnotation))
+		}
+		conflict := call(http.MethodPost, ns+"/Users", token, newUser("kept@example.com", nil))
+		expectSCIMError(conflict, http.StatusConflict, scim.TypeUniqueness)
+		Expect(conflict.body["detail"]).To(ContainSubstring(accessv1alpha1.SCIMManagedAnnotation))
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(du), du)).To(Succeed())
+		Expect(du.Spec.Access).NotTo(Equal(accessv1alpha1.AccessRevoked))
+		Expect(du.Spec.Role).To(Equal(accessv1alpha1.RoleCreator))
+
+		du.Annotations = map[string]string{accessv1alpha1.SCIMManagedAnnotation: "true"}
+		Expect(op.Client.Update(ctx, du)).To(Succeed())
+		Eventually(func() int { return call(http.MethodPatch, ns+"/Users/kept", token, deactivate).status }).Should(Equal(http.StatusOK))
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(du), du)).To(Succeed())
+		Expect(du.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
+		Expect(du.Labels).NotTo(HaveKey(accessv1alpha1.ProvisionedByLabel), "opting in does not make SCIM its creator")
+	})
+})
+
+var _ = Describe("Groups and discovery", func() {
+	const token = "groups-token-0123456789"
+
+	It("lists the four system roles, refuses creating and deleting groups, and serves discovery", func() {
+		ns := account(token)
+		list := call(http.MethodGet, ns+"/Groups", token, nil)
+		Expect(list.status).To(Equal(http.StatusOK))
+		Expect(list.body).To(HaveKeyWithValue("totalResults", BeEquivalentTo(4)))
+		expectSCIMError(call(http.MethodPost, ns+"/Groups", token, map[string]any{"schemas": []any{scim.SchemaGroup}, "displayName": "Admin"}),
+			http.StatusConflict, scim.TypeUniqueness)
+		expectSCIMError(call(http.MethodPost, ns+"/Groups", token, map[string]any{"schemas": []any{scim.SchemaGroup}, "displayName": "Sales"}),
+			http.StatusForbidden, "")
+		expectSCIMError(call(http.MethodDelete, ns+"/Groups/Admin", token, nil), http.StatusForbidden, "")
+		expectSCIMError(call(http.MethodGet, ns+"/Groups/nope", token, nil), http.StatusNotFound, "")
+
+		id := created(ns, token, "member@example.com")
+		put := call(http.MethodPut, ns+"/Groups/Approver", token, map[string]any{"schemas": []any{scim.SchemaGroup}, "displayName": "Approver",
+			"members": []any{map[string]any{"value": id}}})
+		Expect(put.status).To(Equal(http.StatusOK), "body %v", put.body)
+		Expect(put.body).To(HaveKeyWithValue("members", ContainElement(HaveKeyWithValue("value", id))))
+		expectSCIMError(call(http.MethodPatch, ns+"/Groups/Approver", token,
+			patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "Owners"})), http.StatusBadRequest, scim.TypeMutability)
+
+		expectSCIMError(call(http.MethodPost, ns+"/Users/"+id, token, nil), http.StatusMethodNotAllowed, "")
+		expectSCIMError(call(http.MethodPost, ns+"/Bulk", token, nil), http.StatusNotImplemented, "")
+		expectSCIMError(call(http.MethodGet, ns+"/Nothing", token, nil), http.StatusNotFound, "")
+		for _, p := range []string{"ServiceProviderConfig", "ResourceTypes", "ResourceTypes/User", "Schemas", "Schemas/" + scim.SchemaUser} {
+			Expect(call(http.MethodGet, ns+"/"+p, token, nil).status).To(Equal(http.StatusOK), p)
+		}
+		Eventually(func() any {
+			return call(http.MethodGet, ns+"/Users/"+id, token, nil).body["roles"]
+		}).WithTimeout(5 * time.Second).Should(ContainElement(HaveKeyWithValue("value", "Approver")))
+	})
+})
+
+type oneToken string
+
+func (t oneToken) Tokens(context.Context, string) ([][]byte, error) { return [][]byte{[]byte(t)}, nil }
+
+var _ = Describe("Leaving a group", func() {
+	It("does not undo joining another one that the cache has not seen yet", func() {
+		ns, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		scimUser := func(name, email string) *accessv1alpha1.DashboardUser {
+			return &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+				Labels: map[string]string{accessv1alpha1.ProvisionedByLabel: accessv1alpha1.ProvisionedBySCIM}},
+				Spec: accessv1alpha1.DashboardUserSpec{Email: email, Role: accessv1alpha1.RoleCreator}}
+		}
+		jane, omar := scimUser("jane", "jane@example.com"), scimUser("omar", "omar@example.com")
+		Expect(op.Client.Create(ctx, jane)).To(Succeed())
+		Expect(op.Client.Create(ctx, omar)).To(Succeed())
+		// What a cache a moment behind holds: both still Creators.
+		stale := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(jane.DeepCopy(), omar.DeepCopy()).Build()
+		// Meanwhile jane joined Admin.
+		jane.Spec.Role = accessv1alpha1.RoleAdmin
+		Expect(op.Client.Update(ctx, jane)).To(Succeed())
+
+		const token = "leaving-token-0123456789"
+		h := scim.NewHandler(stale, op.Client, oneToken(token))
+		r := httptest.NewRequestWithContext(ctx, http.MethodPatch, "/scim/v2/"+ns+"/Groups/Creator",
+			strings.NewReader(`{"Operations":[{"op":"Remove","path":"members","value":[{"value":"jane"},{"value":"omar"}]}]}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		Expect(w.Code).To(Equal(http.StatusNoContent), w.Body.String())
+
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleAdmin), "jane stays in the group she joined")
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(omar), omar)).To(Succeed())
+		Expect(omar.Spec.Role).To(Equal(accessv1alpha1.Role(scim.RemovedMemberRole)), "omar, still a Creator, falls back")
+	})
+})

@@ -1,0 +1,109 @@
+package scim_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+// SCIM is tested as identity providers use it: over HTTP to the access server of the production
+// wiring (setup.NewManager), against a real kube-apiserver, with the controllers running.
+var (
+	op      *testenv.Operator
+	ctx     = context.Background()
+	baseURL string
+)
+
+func TestSCIM(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "SCIM Suite")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	var err error
+	op, err = testenv.StartOperator(nil)
+	Expect(err).NotTo(HaveOccurred())
+	addr, err := op.Access.Addr(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	baseURL = fmt.Sprintf("http://%s/scim/v2/", addr)
+})
+
+var _ = AfterSuite(func() {
+	if op != nil {
+		Expect(op.Stop()).To(Succeed())
+	}
+})
+
+// account is a fresh namespace with a SCIM token Secret holding token.
+func account(token string) string {
+	ns, err := op.NewNamespace(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(op.Client.Create(ctx, tokenSecret(ns, "scim-token", token))).To(Succeed())
+	// The token works once the token cache has seen the Secret.
+	Eventually(func() int { return call(http.MethodGet, ns+"/ServiceProviderConfig", token, nil).status }).Should(Equal(http.StatusOK))
+	return ns
+}
+
+func tokenSecret(ns, name, token string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{accessv1alpha1.SCIMTokenLabel: "true"}},
+		Data:       map[string][]byte{accessv1alpha1.SCIMTokenKey: []byte(token)},
+	}
+}
+
+// answer is an HTTP answer with its JSON body decoded.
+type answer struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+// call sends a SCIM request to path (relative to /scim/v2/) with token and extra headers.
+func call(method, path, token string, body any, headers ...string) answer {
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		Expect(err).NotTo(HaveOccurred())
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, baseURL+path, rd)
+	Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	a := answer{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		Expect(json.Unmarshal(raw, &a.body)).To(Succeed(), "body %s", raw)
+	}
+	return a
+}
