@@ -94,7 +94,7 @@ func New(cfg Config) *Server {
 	mux.Handle("/v1/auth/", auth)
 	mux.Handle("/invitations/", instrument("invitation", s.invitations))
 	if cfg.SCIM != nil {
-		mux.Handle("/scim/v2/", cfg.SCIM)
+		mux.Handle("/scim/v2/", s.scimThrottled(cfg.SCIM))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
@@ -365,3 +365,44 @@ func asError(p any) error {
 	}
 	return nil
 }
+
+// scimThrottledBody is the 429 of a SCIM client that failed too often, in SCIM's error schema
+// (RFC 7644 section 3.12: status as a string).
+var scimThrottledBody = []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429",` +
+	`"detail":"too many failed attempts; retry later"}` + "\n")
+
+// scimThrottled counts SCIM's 401s against the client, with the same throttle as failed passcodes,
+// and answers a client that failed too often 429 before its token is looked at: a bearer token can
+// be guessed like a passcode. A valid token's requests are never counted.
+func (s *Server) scimThrottled(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		from := clientAddr(r, s.cfg.TrustedProxies)
+		if wait, blocked := s.throttle.blocked(from, s.cfg.Clock.Now()); blocked {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			w.Header().Set("Content-Type", "application/scim+json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write(scimThrottledBody)
+			return
+		}
+		sw := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == http.StatusUnauthorized {
+			s.throttle.fail(from, s.cfg.Clock.Now())
+		}
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

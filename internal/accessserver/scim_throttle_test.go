@@ -1,0 +1,63 @@
+package accessserver
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+)
+
+// A SCIM bearer token can be guessed like a passcode: the SCIM endpoint's 401s count against the
+// client, which is refused with 429 (in SCIM's error schema) once it failed too often, before its
+// token is even looked at; a valid token's requests never count.
+func TestSCIMFailuresAreThrottled(t *testing.T) {
+	looked := 0
+	scim := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		looked++
+		if r.Header.Get("Authorization") != "Bearer right-token-0123456789" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	clk := clocktesting.NewFakeClock(now)
+	s := New(Config{Reader: fake.NewClientBuilder().Build(), Clock: clk, FailureBurst: 3, FailureRefill: time.Minute, SCIM: scim})
+	do := func(token, from string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/scim/v2/team/Users", nil)
+		r.RemoteAddr = from + ":5000"
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		return w
+	}
+	for range 10 {
+		if w := do("right-token-0123456789", "10.0.0.1"); w.Code != http.StatusOK {
+			t.Fatalf("a valid token: %d", w.Code)
+		}
+	}
+	for i := range 3 {
+		if w := do("guess", "10.0.0.1"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d, want 401", i+1, w.Code)
+		}
+	}
+	before := looked
+	w := do("guess", "10.0.0.1")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), `"status":"429"`) || !strings.Contains(w.Body.String(), "urn:ietf:params:scim:api:messages:2.0:Error") {
+		t.Fatalf("after the burst: %d %q %q, want 429 in SCIM's error schema", w.Code, w.Header(), w.Body.String())
+	}
+	if looked != before {
+		t.Error("a throttled client's token was looked at")
+	}
+	if w := do("right-token-0123456789", "10.0.0.2"); w.Code != http.StatusOK {
+		t.Errorf("another client: %d, want 200", w.Code)
+	}
+	clk.Step(time.Minute)
+	if w := do("right-token-0123456789", "10.0.0.1"); w.Code != http.StatusOK {
+		t.Errorf("after a refill: %d, want 200", w.Code)
+	}
+}
