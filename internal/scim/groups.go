@@ -167,7 +167,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	users, err := h.users(ctx, req.account)
+	users, err := h.liveUsers(ctx, req.account) // members as they are now: see Handler.Live
 	if err != nil {
 		writeError(w, err)
 		return

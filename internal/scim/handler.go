@@ -38,8 +38,13 @@ type TokenSource interface {
 
 // Handler serves SCIM under Prefix + "<account>/".
 type Handler struct {
-	// Reader reads DashboardUsers and DashboardRoles, from the manager's cache.
+	// Reader reads DashboardUsers and DashboardRoles, from the manager's cache: what GETs and lists
+	// answer.
 	Reader client.Reader
+	// Live reads DashboardUsers straight from the API server, for every write: a write computed
+	// from a cache a moment behind would put back what the previous request changed (a PATCH of
+	// active after a PATCH of displayName), and a group edit would miss a member that just joined.
+	Live client.Reader
 	// Writer creates, patches and deletes DashboardUsers.
 	Writer client.Client
 	// Tokens authenticates requests.
@@ -48,8 +53,8 @@ type Handler struct {
 }
 
 // NewHandler builds a Handler.
-func NewHandler(reader client.Reader, writer client.Client, tokens TokenSource) *Handler {
-	h := &Handler{Reader: reader, Writer: writer, Tokens: tokens, mux: http.NewServeMux()}
+func NewHandler(reader, live client.Reader, writer client.Client, tokens TokenSource) *Handler {
+	h := &Handler{Reader: reader, Live: live, Writer: writer, Tokens: tokens, mux: http.NewServeMux()}
 	routes := map[string]func(http.ResponseWriter, *http.Request, *request){
 		"GET /ServiceProviderConfig": h.serviceProviderConfig,
 		"GET /ResourceTypes":         h.resourceTypes,

@@ -70,6 +70,21 @@ var _ = Describe("Authentication", func() {
 		Expect(call(http.MethodGet, b+"/ServiceProviderConfig", "token-of-b-0123456789", nil).status).To(Equal(http.StatusOK))
 	})
 
+	It("throttles a client that keeps failing, with 429 in SCIM's error schema, and never a valid token's requests", func() {
+		ns := account("throttle-token-0123456789")
+		guesser := nextClient()
+		for range 10 { // the access server's default burst
+			Expect(call(http.MethodGet, ns+"/Users", "guess-0123456789abcdef", nil, "X-Forwarded-For", guesser).status).To(Equal(http.StatusUnauthorized))
+		}
+		ans := call(http.MethodGet, ns+"/Users", "throttle-token-0123456789", nil, "X-Forwarded-For", guesser)
+		expectSCIMError(ans, http.StatusTooManyRequests, "")
+		Expect(ans.header.Get("Retry-After")).NotTo(BeEmpty())
+		owner := nextClient()
+		for range 20 {
+			Expect(call(http.MethodGet, ns+"/Users", "throttle-token-0123456789", nil, "X-Forwarded-For", owner).status).To(Equal(http.StatusOK))
+		}
+	})
+
 	It("takes a rotated token at once and drops the old one", func() {
 		ns := account("old-token-0123456789")
 		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusOK))
@@ -281,7 +296,7 @@ var _ = Describe("Leaving a group", func() {
 		Expect(op.Client.Update(ctx, jane)).To(Succeed())
 
 		const token = "leaving-token-0123456789"
-		h := scim.NewHandler(stale, op.Client, oneToken(token))
+		h := scim.NewHandler(stale, op.Client, op.Client, oneToken(token))
 		r := httptest.NewRequestWithContext(ctx, http.MethodPatch, "/scim/v2/"+ns+"/Groups/Creator",
 			strings.NewReader(`{"Operations":[{"op":"Remove","path":"members","value":[{"value":"jane"},{"value":"omar"}]}]}`))
 		r.Header.Set("Authorization", "Bearer "+token)
@@ -293,5 +308,35 @@ var _ = Describe("Leaving a group", func() {
 		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleAdmin), "jane stays in the group she joined")
 		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(omar), omar)).To(Succeed())
 		Expect(omar.Spec.Role).To(Equal(accessv1alpha1.Role(scim.RemovedMemberRole)), "omar, still a Creator, falls back")
+	})
+})
+
+var _ = Describe("A write right after another", func() {
+	It("keeps what the previous write changed even when the cache has not seen it yet", func() {
+		ns, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		jane := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jane",
+			Labels: map[string]string{accessv1alpha1.ProvisionedByLabel: accessv1alpha1.ProvisionedBySCIM}},
+			Spec: accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", DisplayName: "Jane", Role: accessv1alpha1.RoleCreator}}
+		Expect(op.Client.Create(ctx, jane)).To(Succeed())
+		// What a cache a moment behind holds: the old name and role.
+		stale := fake.NewClientBuilder().WithScheme(testenv.Scheme()).WithObjects(jane.DeepCopy()).Build()
+		// The identity provider's previous PATCH, already at the API server.
+		jane.Spec.DisplayName, jane.Spec.Role = "Jane Doe", accessv1alpha1.RoleApprover
+		Expect(op.Client.Update(ctx, jane)).To(Succeed())
+
+		const token = "next-write-token-0123456789"
+		h := scim.NewHandler(stale, op.Client, op.Client, oneToken(token))
+		r := httptest.NewRequestWithContext(ctx, http.MethodPatch, "/scim/v2/"+ns+"/Users/jane",
+			strings.NewReader(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		Expect(w.Code).To(Equal(http.StatusOK), w.Body.String())
+
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
+		Expect(jane.Spec.DisplayName).To(Equal("Jane Doe"), "the previous write's name is kept")
+		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleApprover), "the previous write's role is kept")
 	})
 })

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/options"
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
@@ -36,7 +39,10 @@ func TestSCIM(t *testing.T) {
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
-	op, err = testenv.StartOperator(nil)
+	// The suite's requests come from loopback through a "proxy" naming a client of its own per
+	// request (call), so the deliberate 401s of one spec never throttle another; the throttle has a
+	// spec of its own.
+	op, err = testenv.StartOperator(func(o *options.Options) { o.TrustedProxies = "127.0.0.1" })
 	Expect(err).NotTo(HaveOccurred())
 	addr, err := op.Access.Addr(ctx)
 	Expect(err).NotTo(HaveOccurred())
@@ -66,6 +72,14 @@ func tokenSecret(ns, name, token string) *corev1.Secret {
 	}
 }
 
+var clients atomic.Uint32
+
+// nextClient is a client address no request used before (10.x.y.z).
+func nextClient() string {
+	n := clients.Add(1)
+	return netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}).String()
+}
+
 // answer is an HTTP answer with its JSON body decoded.
 type answer struct {
 	status int
@@ -93,6 +107,7 @@ func call(method, path, token string, body any, headers ...string) answer {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
+	req.Header.Set("X-Forwarded-For", nextClient())
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

@@ -51,7 +51,7 @@ func TestNoTokenInLogsOrAnswers(t *testing.T) {
 		}
 		return w.Code
 	}
-	h := NewHandler(c, c, staticTokens{})
+	h := NewHandler(c, c, c, staticTokens{})
 	if code := send(h, http.MethodPost, "/scim/v2/team/Users", secretToken, `{"userName":"a@x.io","externalId":"e1"}`); code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, answers.String())
 	}
@@ -66,7 +66,7 @@ func TestNoTokenInLogsOrAnswers(t *testing.T) {
 	} {
 		send(h, req.method, req.path, req.token, req.body)
 	}
-	failing := NewHandler(c, c, staticTokens{err: errors.New("the cache is not started")})
+	failing := NewHandler(c, c, c, staticTokens{err: errors.New("the cache is not started")})
 	if code := send(failing, http.MethodGet, "/scim/v2/team/Users", secretToken, ""); code != http.StatusUnauthorized {
 		t.Fatalf("a failing token source must deny: %d", code)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -38,50 +37,39 @@ func notWritable(du *accessv1alpha1.DashboardUser) *Error {
 }
 
 func (h *Handler) users(ctx context.Context, account string) ([]accessv1alpha1.DashboardUser, *Error) {
+	return listUsers(ctx, h.Reader, account)
+}
+
+// liveUsers is users read from the API server, for a write that depends on them.
+func (h *Handler) liveUsers(ctx context.Context, account string) ([]accessv1alpha1.DashboardUser, *Error) {
+	return listUsers(ctx, h.Live, account)
+}
+
+func listUsers(ctx context.Context, from client.Reader, account string) ([]accessv1alpha1.DashboardUser, *Error) {
 	var list accessv1alpha1.DashboardUserList
-	if err := h.Reader.List(ctx, &list, client.InNamespace(account)); err != nil {
+	if err := from.List(ctx, &list, client.InNamespace(account)); err != nil {
 		return nil, apiError(err, "DashboardUsers")
 	}
 	slices.SortFunc(list.Items, func(a, b accessv1alpha1.DashboardUser) int { return strings.Compare(a.Name, b.Name) })
 	return list.Items, nil
 }
 
-func (h *Handler) user(ctx context.Context, account, id string) (*accessv1alpha1.DashboardUser, *Error) {
+func (h *Handler) user(ctx context.Context, from client.Reader, account, id string) (*accessv1alpha1.DashboardUser, *Error) {
 	du := &accessv1alpha1.DashboardUser{}
-	if err := h.Reader.Get(ctx, client.ObjectKey{Namespace: account, Name: id}, du); err != nil {
+	if err := from.Get(ctx, client.ObjectKey{Namespace: account, Name: id}, du); err != nil {
 		return nil, apiError(err, fmt.Sprintf("user %q", id))
 	}
 	return du, nil
 }
 
-// Waiting for the cache to reach the version If-Match names: a client that writes twice in a row
-// sends the version its first write returned, which the informer sees a moment later.
-const (
-	cacheLagPolls    = 20
-	cacheLagInterval = 50 * time.Millisecond
-)
-
-// current reads the user the request names and checks If-Match (reporting whether it was given).
-// When If-Match names another version than the cache holds, the cache may just be behind: it is
-// read again for up to a second before the answer is 412.
+// current reads the user a write names from the API server and checks If-Match (reporting
+// whether it was given): a version other than the live one is 412.
 func (h *Handler) current(ctx context.Context, r *http.Request, account string) (*accessv1alpha1.DashboardUser, bool, *Error) {
-	id := r.PathValue(attrID)
-	du, err := h.user(ctx, account, id)
+	du, err := h.user(ctx, h.Live, account, r.PathValue(attrID))
 	if err != nil {
 		return nil, false, err
 	}
 	conditional, mismatch := checkIfMatch(r, du.ResourceVersion)
-	for i := 0; mismatch != nil && i < cacheLagPolls; i++ {
-		select {
-		case <-ctx.Done():
-			return nil, false, mismatch
-		case <-time.After(cacheLagInterval):
-		}
-		if du, err = h.user(ctx, account, id); err != nil {
-			return nil, false, err
-		}
-		conditional, mismatch = checkIfMatch(r, du.ResourceVersion)
-	}
 	return du, conditional, mismatch
 }
 
@@ -120,7 +108,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, req *request
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, req *request) {
-	du, err := h.user(r.Context(), req.account, r.PathValue(attrID))
+	du, err := h.user(r.Context(), h.Reader, req.account, r.PathValue(attrID))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -146,7 +134,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, req *reques
 		writeError(w, err)
 		return
 	}
-	users, err := h.users(ctx, req.account)
+	users, err := h.liveUsers(ctx, req.account) // a user created a moment ago is a conflict too
 	if err != nil {
 		writeError(w, err)
 		return
