@@ -24,6 +24,7 @@ func TestSCIMFailuresAreThrottled(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
+	counted := series(t)
 	clk := clocktesting.NewFakeClock(now)
 	s := New(Config{Reader: fake.NewClientBuilder().Build(), Clock: clk, FailureBurst: 3, FailureRefill: time.Minute, SCIM: scim})
 	do := func(token, from string) *httptest.ResponseRecorder {
@@ -59,5 +60,13 @@ func TestSCIMFailuresAreThrottled(t *testing.T) {
 	clk.Step(time.Minute)
 	if w := do("right-token-0123456789", "10.0.0.1"); w.Code != http.StatusOK {
 		t.Errorf("after a refill: %d, want 200", w.Code)
+	}
+	// Each answer is counted under endpoint="scim" with its result.
+	after := series(t)
+	for result, want := range map[string]uint64{"valid": 12, "invalid": 3, "throttled": 1} {
+		key := "access_operator_server_requests_total scim " + result
+		if got := after[key] - counted[key]; got != want {
+			t.Errorf("%s: %d more, want %d", key, got, want)
+		}
 	}
 }

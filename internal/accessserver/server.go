@@ -94,7 +94,7 @@ func New(cfg Config) *Server {
 	mux.Handle("/v1/auth/", auth)
 	mux.Handle("/invitations/", instrument("invitation", s.invitations))
 	if cfg.SCIM != nil {
-		mux.Handle("/scim/v2/", s.scimThrottled(cfg.SCIM))
+		mux.Handle("/scim/v2/", instrument("scim", s.scimThrottled(cfg.SCIM)))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody("no such endpoint; use POST /v1/verify or GET /v1/auth"))
@@ -373,11 +373,13 @@ var scimThrottledBody = []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2
 
 // scimThrottled counts SCIM's 401s against the client, with the same throttle as failed passcodes,
 // and answers a client that failed too often 429 before its token is looked at: a bearer token can
-// be guessed like a passcode. A valid token's requests are never counted.
-func (s *Server) scimThrottled(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// be guessed like a passcode. A valid token's requests are never counted. The result for the
+// metrics follows SCIM's status (scimResult).
+func (s *Server) scimThrottled(next http.Handler) endpointHandler {
+	return func(w http.ResponseWriter, r *http.Request, o *outcome) {
 		from := clientAddr(r, s.cfg.TrustedProxies)
 		if wait, blocked := s.throttle.blocked(from, s.cfg.Clock.Now()); blocked {
+			o.result = resultThrottled
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			w.Header().Set("Content-Type", "application/scim+json")
 			w.Header().Set("Cache-Control", "no-store")
@@ -385,12 +387,29 @@ func (s *Server) scimThrottled(next http.Handler) http.Handler {
 			_, _ = w.Write(scimThrottledBody)
 			return
 		}
-		sw := &statusRecorder{ResponseWriter: w}
+		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
+		o.result = scimResult(sw.status)
 		if sw.status == http.StatusUnauthorized {
 			s.throttle.fail(from, s.cfg.Clock.Now())
 		}
-	})
+	}
+}
+
+// scimResult is the metrics result of a SCIM answer: valid for success, invalid for a bad token,
+// forbidden for a write SCIM may not make, error for a server fault, bad_request for the rest.
+func scimResult(status int) string {
+	switch {
+	case status < http.StatusBadRequest:
+		return resultValid
+	case status == http.StatusUnauthorized:
+		return resultInvalid
+	case status == http.StatusForbidden:
+		return resultForbidden
+	case status >= http.StatusInternalServerError:
+		return resultError
+	}
+	return resultBadRequest
 }
 
 // statusRecorder remembers the status a handler wrote.
