@@ -126,8 +126,18 @@ install: manifests ## Install the CRDs into the cluster of your current kubeconf
 	$(KUBECTL) apply --server-side -f config/crd/bases
 
 .PHONY: uninstall
-uninstall: ## Remove the CRDs (and with them every DashboardUser and Passcode).
+uninstall: release-role-finalizers ## Remove the CRDs (and with them every DashboardUser, DashboardRole and Passcode).
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+# Every DashboardRole carries a finalizer that only the running manager takes off. Uninstalling may
+# stop the manager first (undeploy deletes everything at once), and then deleting the CRDs would wait
+# for it forever: take it off every role first (it guards nothing but a warning).
+.PHONY: release-role-finalizers
+release-role-finalizers:
+	@$(KUBECTL) get dashboardroles.access.dashboardops.io -A -o jsonpath='{range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null | \
+	while read -r ns name; do \
+		$(KUBECTL) patch dashboardroles.access.dashboardops.io -n "$$ns" "$$name" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null || exit 1; \
+	done
 
 # The image config/manager/manager.yaml names; `make render IMG=...` and `make deploy IMG=...` replace it.
 DEFAULT_IMG := ghcr.io/dashboardops/access-operator:dev
@@ -141,5 +151,5 @@ deploy: manifests ## Install the operator (config/default) with IMG as the manag
 	$(MAKE) -s render IMG=$(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
-undeploy: ## Remove the operator installed by deploy.
+undeploy: release-role-finalizers ## Remove the operator installed by deploy.
 	$(KUBECTL) delete --ignore-not-found -k config/default

@@ -371,30 +371,66 @@ func asError(p any) error {
 var scimThrottledBody = []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429",` +
 	`"detail":"too many failed attempts; retry later"}` + "\n")
 
-// scimThrottled counts SCIM's 401s against the client, with the same throttle as failed passcodes,
-// and answers a client that failed too often 429 before its token is looked at: a bearer token can
-// be guessed like a passcode. A valid token's requests are never counted. The result for the
-// metrics follows SCIM's status (scimResult).
+// scimThrottled counts SCIM's 401s against the client, with the same throttle as failed passcodes:
+// a bearer token can be guessed like a passcode. As for passcodes, only failures are refused: a
+// client that failed too often gets 429 instead of its next 401, while a valid token is served
+// even from a throttled address (identity providers behind one ingress share it). The result for
+// the metrics follows the status answered (scimResult).
 func (s *Server) scimThrottled(next http.Handler) endpointHandler {
 	return func(w http.ResponseWriter, r *http.Request, o *outcome) {
-		from := clientAddr(r, s.cfg.TrustedProxies)
-		if wait, blocked := s.throttle.blocked(from, s.cfg.Clock.Now()); blocked {
-			o.result = resultThrottled
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			w.Header().Set("Content-Type", "application/scim+json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write(scimThrottledBody)
-			return
+		g := &scimGuard{ResponseWriter: w, s: s, from: clientAddr(r, s.cfg.TrustedProxies)}
+		next.ServeHTTP(g, r)
+		if g.status == 0 {
+			g.status = http.StatusOK // nothing written: net/http answers 200
 		}
-		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		o.result = scimResult(sw.status)
-		if sw.status == http.StatusUnauthorized {
-			s.throttle.fail(from, s.cfg.Clock.Now())
-		}
+		o.result = scimResult(g.status)
 	}
 }
+
+// scimGuard is the ResponseWriter SCIM answers through: it turns a 401 into 429 for a client with
+// no failure left, and counts the others.
+type scimGuard struct {
+	http.ResponseWriter
+	s       *Server
+	from    netip.Addr
+	status  int
+	replied bool // the 429 is written; SCIM's own body is dropped
+}
+
+func (g *scimGuard) WriteHeader(status int) {
+	if g.status != 0 {
+		return
+	}
+	g.status = status
+	if status == http.StatusUnauthorized {
+		now := g.s.cfg.Clock.Now()
+		if wait, blocked := g.s.throttle.blocked(g.from, now); blocked {
+			g.status, g.replied = http.StatusTooManyRequests, true
+			h := g.Header()
+			h.Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			h.Set("Content-Type", "application/scim+json")
+			h.Set("Cache-Control", "no-store")
+			g.ResponseWriter.WriteHeader(http.StatusTooManyRequests)
+			_, _ = g.ResponseWriter.Write(scimThrottledBody)
+			return
+		}
+		g.s.throttle.fail(g.from, now)
+	}
+	g.ResponseWriter.WriteHeader(status)
+}
+
+func (g *scimGuard) Write(b []byte) (int, error) {
+	if g.status == 0 {
+		g.WriteHeader(http.StatusOK)
+	}
+	if g.replied {
+		return len(b), nil
+	}
+	return g.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (g *scimGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // scimResult is the metrics result of a SCIM answer: valid for success, invalid for a bad token,
 // forbidden for a write SCIM may not make, error for a server fault, bad_request for the rest.
@@ -402,6 +438,8 @@ func scimResult(status int) string {
 	switch {
 	case status < http.StatusBadRequest:
 		return resultValid
+	case status == http.StatusTooManyRequests:
+		return resultThrottled
 	case status == http.StatusUnauthorized:
 		return resultInvalid
 	case status == http.StatusForbidden:
@@ -411,17 +449,3 @@ func scimResult(status int) string {
 	}
 	return resultBadRequest
 }
-
-// statusRecorder remembers the status a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

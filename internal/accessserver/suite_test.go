@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -28,6 +29,8 @@ func TestAccessServer(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// Informers on a loaded 2-core machine can take longer than Gomega's default second to catch up.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
 	// The tests stand for many clients behind one gateway on loopback, each named in X-Forwarded-For.

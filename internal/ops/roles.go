@@ -414,7 +414,7 @@ func CheckInviteeRoles(ctx context.Context, c client.Client, ns string, invitees
 // roles alone (the API still judges whatever is submitted).
 func RoleChoices(ctx context.Context, c client.Client, ns string) []accessv1alpha1.Role {
 	out := slices.Clone(Roles)
-	custom, err := ListRoles(ctx, c, ns)
+	custom, err := ListRoles(ctx, c, ns, client.InNamespace(ns))
 	if err != nil {
 		return out
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -42,6 +43,8 @@ func TestPlugin(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// Informers on a loaded 2-core machine can take longer than Gomega's default second to catch up.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
 	testEnv, err = testenv.New()

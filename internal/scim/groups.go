@@ -220,24 +220,21 @@ type memberChange struct {
 	leaving string
 }
 
-// writeMember writes one member change. A member joins unconditionally. A member leaves only if it
-// still holds the group's role at the API server (a JSON patch test): the cache may not show yet
-// that it joined another group a moment ago, and leaving this one must not undo that.
+// writeMember writes one member change, touching spec.role alone: a group edit must never put back
+// another field (a deactivation made meanwhile). A member joins unconditionally. A member leaves
+// only if it still holds the group's role at the API server (a JSON patch test): it may have joined
+// another group since the members were read, and leaving this one must not undo that.
 func (h *Handler) writeMember(ctx context.Context, c *memberChange) *Error {
-	if c.leaving == "" {
-		u := UserOf(c.user)
-		u.Role = c.role
-		return h.writeUser(ctx, c.user, u, false)
+	ops := []map[string]any{{"op": "replace", "path": "/spec/role", attrValue: c.role}}
+	if c.leaving != "" {
+		ops = append([]map[string]any{{"op": "test", "path": "/spec/role", attrValue: c.leaving}}, ops...)
 	}
-	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": "/spec/role", attrValue: c.leaving},
-		{"op": "replace", "path": "/spec/role", attrValue: c.role},
-	})
+	patch, err := json.Marshal(ops)
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "", "encoding the patch: %v", err)
 	}
 	if err := h.Writer.Patch(ctx, c.user, client.RawPatch(types.JSONPatchType, patch)); err != nil {
-		if apierrors.IsInvalid(err) {
+		if c.leaving != "" && apierrors.IsInvalid(err) {
 			return nil // the test failed: the user holds another role by now
 		}
 		return apiError(err, describe(c.user))

@@ -239,8 +239,8 @@ func page(r *http.Request, total int) (start, count int) {
 	if v, err := strconv.Atoi(r.URL.Query().Get("startIndex")); err == nil && v > 1 {
 		start = v
 	}
-	if v, err := strconv.Atoi(r.URL.Query().Get("count")); err == nil && v >= 0 && v < maxResults {
-		count = v
+	if v, err := strconv.Atoi(r.URL.Query().Get("count")); err == nil && v < maxResults {
+		count = max(v, 0) // a negative count is 0 (RFC 7644 section 3.4.2.4)
 	}
 	if start > total+1 {
 		start = total + 1

@@ -70,15 +70,17 @@ var _ = Describe("Authentication", func() {
 		Expect(call(http.MethodGet, b+"/ServiceProviderConfig", "token-of-b-0123456789", nil).status).To(Equal(http.StatusOK))
 	})
 
-	It("throttles a client that keeps failing, with 429 in SCIM's error schema, and never a valid token's requests", func() {
+	It("throttles a client that keeps failing, with 429 in SCIM's error schema, and never a valid token", func() {
 		ns := account("throttle-token-0123456789")
 		guesser := nextClient()
 		for range 10 { // the access server's default burst
 			Expect(call(http.MethodGet, ns+"/Users", "guess-0123456789abcdef", nil, "X-Forwarded-For", guesser).status).To(Equal(http.StatusUnauthorized))
 		}
-		ans := call(http.MethodGet, ns+"/Users", "throttle-token-0123456789", nil, "X-Forwarded-For", guesser)
+		ans := call(http.MethodGet, ns+"/Users", "guess-0123456789abcdef", nil, "X-Forwarded-For", guesser)
 		expectSCIMError(ans, http.StatusTooManyRequests, "")
 		Expect(ans.header.Get("Retry-After")).NotTo(BeEmpty())
+		// The same address with the account's token: an identity provider behind the same ingress.
+		Expect(call(http.MethodGet, ns+"/Users", "throttle-token-0123456789", nil, "X-Forwarded-For", guesser).status).To(Equal(http.StatusOK))
 		owner := nextClient()
 		for range 20 {
 			Expect(call(http.MethodGet, ns+"/Users", "throttle-token-0123456789", nil, "X-Forwarded-For", owner).status).To(Equal(http.StatusOK))
@@ -198,6 +200,9 @@ var _ = Describe("Users", func() {
 		Expect(a.body).To(HaveKeyWithValue("startIndex", BeEquivalentTo(2)))
 		Expect(a.body).To(HaveKeyWithValue("itemsPerPage", BeEquivalentTo(1)))
 		Expect(a.body["Resources"]).To(HaveLen(1))
+		none := call(http.MethodGet, ns+"/Users?count=-1", token, nil) // negative is 0: the total alone
+		Expect(none.body).To(HaveKeyWithValue("totalResults", BeEquivalentTo(3)))
+		Expect(none.body).To(HaveKeyWithValue("itemsPerPage", BeEquivalentTo(0)))
 		expectSCIMError(call(http.MethodGet, ns+"/Users?filter=userName%20gt%20%22a%22", token, nil), http.StatusBadRequest, scim.TypeInvalidFilter)
 	})
 })
@@ -338,5 +343,88 @@ var _ = Describe("A write right after another", func() {
 		Expect(jane.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
 		Expect(jane.Spec.DisplayName).To(Equal("Jane Doe"), "the previous write's name is kept")
 		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleApprover), "the previous write's role is kept")
+	})
+})
+
+// staleOnce answers the first Get of a DashboardUser with old, as a read that raced another
+// writer would, and reads the API server from then on.
+type staleOnce struct {
+	client.Reader
+	old  *accessv1alpha1.DashboardUser
+	used bool
+}
+
+func (s *staleOnce) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if du, ok := obj.(*accessv1alpha1.DashboardUser); ok && !s.used && key.Name == s.old.Name {
+		s.used = true
+		s.old.DeepCopyInto(du)
+		return nil
+	}
+	return s.Reader.Get(ctx, key, obj, opts...)
+}
+
+func (s *staleOnce) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if l, ok := list.(*accessv1alpha1.DashboardUserList); ok && !s.used {
+		s.used = true
+		l.Items = []accessv1alpha1.DashboardUser{*s.old.DeepCopy()}
+		return nil
+	}
+	return s.Reader.List(ctx, list, opts...)
+}
+
+var _ = Describe("A write racing a deactivation", func() {
+	var ns string
+	var jane, old *accessv1alpha1.DashboardUser
+	const token = "racing-token-0123456789"
+	serve := func(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequestWithContext(ctx, method, "/scim/v2/"+ns+path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	BeforeEach(func() {
+		var err error
+		ns, err = op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		jane = &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "jane",
+			Labels: map[string]string{accessv1alpha1.ProvisionedByLabel: accessv1alpha1.ProvisionedBySCIM}},
+			Spec: accessv1alpha1.DashboardUserSpec{Email: "jane@example.com", DisplayName: "Jane", Role: accessv1alpha1.RoleMember}}
+		Expect(op.Client.Create(ctx, jane)).To(Succeed())
+		old = jane.DeepCopy()                           // what the racing request read
+		jane.Spec.Access = accessv1alpha1.AccessRevoked // the deactivation that won
+		Expect(op.Client.Update(ctx, jane)).To(Succeed())
+	})
+
+	It("never grants access back from a group join", func() {
+		h := scim.NewHandler(op.Client, &staleOnce{Reader: op.Client, old: old}, op.Client, oneToken(token))
+		w := serve(h, http.MethodPatch, "/Groups/Approver", `{"Operations":[{"op":"add","path":"members","value":[{"value":"jane"}]}]}`)
+		Expect(w.Code).To(Equal(http.StatusNoContent), w.Body.String())
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.Role).To(Equal(accessv1alpha1.RoleApprover))
+		Expect(jane.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked), "the deactivation stays")
+	})
+
+	It("computes a user PATCH again from the version that replaced the one it read", func() {
+		h := scim.NewHandler(op.Client, &staleOnce{Reader: op.Client, old: old}, op.Client, oneToken(token))
+		w := serve(h, http.MethodPatch, "/Users/jane", `{"Operations":[{"op":"replace","path":"displayName","value":"Jane Doe"}]}`)
+		Expect(w.Code).To(Equal(http.StatusOK), w.Body.String())
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.DisplayName).To(Equal("Jane Doe"))
+		Expect(jane.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked), "the deactivation stays")
+	})
+
+	It("answers 412 instead when the client named the version it read", func() {
+		h := scim.NewHandler(op.Client, &staleOnce{Reader: op.Client, old: old}, op.Client, oneToken(token))
+		r := httptest.NewRequestWithContext(ctx, http.MethodPatch, "/scim/v2/"+ns+"/Users/jane",
+			strings.NewReader(`{"Operations":[{"op":"replace","path":"displayName","value":"Jane Doe"}]}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		r.Header.Set("If-Match", `W/"`+old.ResourceVersion+`"`)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		Expect(w.Code).To(Equal(http.StatusPreconditionFailed), w.Body.String())
+		Expect(op.Client.Get(ctx, client.ObjectKeyFromObject(jane), jane)).To(Succeed())
+		Expect(jane.Spec.DisplayName).To(Equal("Jane"))
+		Expect(jane.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
 	})
 })

@@ -125,6 +125,9 @@ func TestPatchUserDialects(t *testing.T) {
 			`[{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department","value":"Sales"},` +
 				`{"op":"Add","value":{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"7"}}}]`, base},
 		{"reactivate", `[{"op":"replace","value":{"active":true}}]`, base},
+		{"remove displayName clears the name", `[{"op":"remove","path":"displayName"}]`, with(func(u *User) { u.DisplayName = "" })},
+		{"an empty displayName clears the name", `[{"op":"Replace","path":"displayName","value":""}]`, with(func(u *User) { u.DisplayName = "" })},
+		{"an empty name.formatted clears the name", `[{"op":"Replace","path":"name.formatted","value":""}]`, with(func(u *User) { u.DisplayName = "" })},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -37,6 +38,8 @@ func TestSCIM(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// Informers on a loaded 2-core machine can take longer than Gomega's default second to catch up.
+	SetDefaultEventuallyTimeout(10 * time.Second)
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
 	// The suite's requests come from loopback through a "proxy" naming a client of its own per

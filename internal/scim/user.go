@@ -195,19 +195,21 @@ func primaryEmail(res map[string]any) string {
 
 // displayNameOf is displayName, else name.formatted, else name.givenName and name.familyName
 // (Okta sends only those). After a PATCH the attribute the client set wins, since the resource
-// still holds the old value in the others.
+// still holds the old value in the others; one the client cleared (remove, or "") clears the name.
 func displayNameOf(res, before map[string]any) (string, *Error) {
 	candidates := []string{getString(res, attrDisplayName), getString(getObject(res, attrName), "formatted"), givenFamily(res)}
 	name := ""
 	if before != nil {
 		was := []string{getString(before, attrDisplayName), getString(getObject(before, attrName), "formatted"), givenFamily(before)}
+		cleared := false
 		for i, c := range candidates {
 			if c != was[i] && c != "" {
 				name = c
 				break
 			}
+			cleared = cleared || (c == "" && was[i] != "")
 		}
-		if name == "" && candidates[0] == "" && candidates[1] == "" && candidates[2] == "" {
+		if name == "" && (cleared || candidates[0] == "" && candidates[1] == "" && candidates[2] == "") {
 			return "", nil
 		}
 	}

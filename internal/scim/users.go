@@ -201,46 +201,56 @@ func PatchUser(du *accessv1alpha1.DashboardUser, patchOps []Operation) (User, *E
 func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request, req *request,
 	compute func(*accessv1alpha1.DashboardUser, map[string]any) (User, *Error)) {
 	ctx := r.Context()
-	du, conditional, err := h.current(ctx, r, req.account)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if !Writable(du) {
-		writeError(w, notWritable(du))
-		return
-	}
 	body, err := decodeBody(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	u, err := compute(du, body)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if u.Role != string(du.Spec.Role) {
-		if err := h.checkRole(ctx, req.account, u.Role); err != nil {
+	for attempt := 1; ; attempt++ {
+		du, conditional, err := h.current(ctx, r, req.account)
+		if err != nil {
 			writeError(w, err)
 			return
 		}
-	}
-	if err := h.writeUser(ctx, du, u, conditional); err != nil {
-		writeError(w, err)
+		if !Writable(du) {
+			writeError(w, notWritable(du))
+			return
+		}
+		u, err := compute(du, body)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if u.Role != string(du.Spec.Role) {
+			if err := h.checkRole(ctx, req.account, u.Role); err != nil {
+				writeError(w, err)
+				return
+			}
+		}
+		err = h.writeUser(ctx, du, u)
+		if err != nil && err.Status == http.StatusPreconditionFailed && !conditional && attempt < maxWriteAttempts {
+			continue // changed since it was read (another request, the plugin): compute again from the new version
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeResource(w, http.StatusOK, project(r, UserResource(du, req.base)))
 		return
 	}
-	writeResource(w, http.StatusOK, project(r, UserResource(du, req.base)))
 }
 
+// maxWriteAttempts bounds how often a write is computed again after the user changed under it.
+const maxWriteAttempts = 5
+
 // writeUser merge-patches u onto du (du then holds what the API server returned). The patch sets
-// every field SCIM owns, not a diff against du: du comes from the cache and may be behind, and a
-// diff against a stale copy could leave out a change (a reactivation after a deactivation the
-// cache has not seen). With conditional, the patch carries du's resourceVersion, so a concurrent
-// edit fails it (412).
-func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUser, u User, conditional bool) *Error {
+// every field SCIM owns and carries the resourceVersion du was read at, so a write computed from a
+// version another writer has replaced since (a deactivation in a concurrent request) fails with a
+// conflict instead of putting that writer's fields back: 412 to a client that sent If-Match, and
+// otherwise computed again (updateUser).
+func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUser, u User) *Error {
 	orig := du.DeepCopy()
-	patch, err := userPatch(du, u, conditional)
+	patch, err := userPatch(du, u)
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "", "encoding the patch: %v", err)
 	}
@@ -255,7 +265,7 @@ func (h *Handler) writeUser(ctx context.Context, du *accessv1alpha1.DashboardUse
 }
 
 // userPatch is the JSON merge patch that makes du's SCIM fields u's (null removes a field).
-func userPatch(du *accessv1alpha1.DashboardUser, u User, conditional bool) ([]byte, error) {
+func userPatch(du *accessv1alpha1.DashboardUser, u User) ([]byte, error) {
 	want := du.DeepCopy()
 	u.Apply(want)
 	nullable := func(s string) any {
@@ -264,10 +274,8 @@ func userPatch(du *accessv1alpha1.DashboardUser, u User, conditional bool) ([]by
 		}
 		return s
 	}
-	metadata := map[string]any{"annotations": map[string]any{accessv1alpha1.SCIMExternalIDAnnotation: nullable(u.ExternalID)}}
-	if conditional {
-		metadata["resourceVersion"] = du.ResourceVersion
-	}
+	metadata := map[string]any{"annotations": map[string]any{accessv1alpha1.SCIMExternalIDAnnotation: nullable(u.ExternalID)},
+		"resourceVersion": du.ResourceVersion}
 	return json.Marshal(map[string]any{
 		"metadata": metadata,
 		"spec": map[string]any{

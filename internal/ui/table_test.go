@@ -204,12 +204,15 @@ func TestEventsFollowPasscodes(t *testing.T) {
 func TestCustomRoles(t *testing.T) {
 	s, c := newTableServer(t)
 	analyst := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "data-analyst"}}
-	if err := c.Create(context.Background(), analyst); err != nil {
-		t.Fatal(err)
+	elsewhere := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "auditor"}}
+	for _, r := range []*accessv1alpha1.DashboardRole{analyst, elsewhere} {
+		if err := c.Create(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w := do(s, http.MethodGet, "/?ns=team", nil, true, nil)
 	if !strings.Contains(w.Body.String(), "<option>Approver</option><option>data-analyst</option></select>") {
-		t.Fatalf("the role picker lacks data-analyst:\n%s", w.Body.String())
+		t.Fatalf("the role picker does not offer exactly the system roles and team's data-analyst (not another project's auditor):\n%s", w.Body.String())
 	}
 	form := url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "user": {"jane"}, "role": {"data-analyst"}, "from": {"table"}}
 	if w = do(s, http.MethodPost, "/set-role", form, true, nil); w.Code != http.StatusOK {

@@ -1,0 +1,80 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+// `make uninstall` with no manager running (as after undeploy removed it, or a manager that
+// crashed) still removes the CRDs: the DashboardRole finalizer, which only the manager takes off,
+// is released first instead of holding the CRD's deletion forever.
+func TestUninstallDoesNotWaitForTheManager(t *testing.T) {
+	env, err := testenv.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	role := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "analyst",
+		Finalizers: []string{"access.dashboardops.io/role-in-use"}}}
+	if err := c.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bounded: without the release, kubectl waits for the CRDs' deletion for good.
+	run, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(run, "make", "-s", "uninstall")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+path)
+	// On the deadline, make and the kubectl it runs go together, and the output is not waited for.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make uninstall: %v\n%s", err, out)
+	}
+	crd := &unstructured.Unstructured{}
+	crd.SetAPIVersion("apiextensions.k8s.io/v1")
+	crd.SetKind("CustomResourceDefinition")
+	if err := c.Get(ctx, client.ObjectKey{Name: "dashboardroles.access.dashboardops.io"}, crd); !apierrors.IsNotFound(err) {
+		t.Fatalf("the DashboardRole CRD is still there: %v (finalizers of the role: %v)", err, role.Finalizers)
+	}
+}
