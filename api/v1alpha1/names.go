@@ -42,6 +42,11 @@ const (
 	// endpoint of the Secret's namespace (docs/scim.md). The manager watches these Secrets through a
 	// second cache filtered by this label, so it still caches no other Secret it did not write.
 	SCIMTokenLabel = "access.dashboardops.io/scim-token"
+	// SCIMEnabledAnnotation set to "true" on a namespace turns its SCIM endpoint on. Without it the
+	// namespace has no SCIM tokens, whatever Secrets it holds: anyone who may create a Secret in a
+	// namespace could otherwise mint a token and provision Admins there with the operator's rights,
+	// and annotating a namespace takes a cluster-level right.
+	SCIMEnabledAnnotation = "access.dashboardops.io/scim-enabled"
 	// SCIMTokenKey is the key of a SCIM token Secret that holds the token.
 	SCIMTokenKey = "token"
 	// ProvisionedByLabel on a DashboardUser says which tool created it; ProvisionedBySCIM marks the

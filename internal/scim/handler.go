@@ -126,7 +126,8 @@ func (h *Handler) authenticated(next func(http.ResponseWriter, *http.Request, *r
 		if !h.authorized(r, account) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scim"`)
 			writeError(w, errorf(http.StatusUnauthorized, "",
-				"a bearer token of this account is required: the token key of a Secret labelled access.dashboardops.io/scim-token=true in the account's namespace"))
+				"a bearer token of this account is required: the token key of a Secret labelled access.dashboardops.io/scim-token=true "+
+					"in the account's namespace, which must be annotated access.dashboardops.io/scim-enabled=true"))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)

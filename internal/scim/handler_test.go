@@ -87,6 +87,18 @@ var _ = Describe("Authentication", func() {
 		}
 	})
 
+	It("serves a namespace only while it is annotated scim-enabled=true, whatever token Secrets it holds", func() {
+		const token = "opt-in-token-0123456789"
+		ns := account(token)
+		enableSCIM(ns, false)
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", token, nil).status }).Should(Equal(http.StatusUnauthorized))
+		ans := call(http.MethodGet, ns+"/Users", token, nil)
+		expectSCIMError(ans, http.StatusUnauthorized, "")
+		Expect(ans.body["detail"]).To(ContainSubstring(accessv1alpha1.SCIMEnabledAnnotation + "=true"))
+		enableSCIM(ns, true)
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", token, nil).status }).Should(Equal(http.StatusOK))
+	})
+
 	It("takes a rotated token at once and drops the old one", func() {
 		ns := account("old-token-0123456789")
 		Expect(call(http.MethodGet, ns+"/Users", "old-token-0123456789", nil).status).To(Equal(http.StatusOK))

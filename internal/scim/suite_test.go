@@ -16,6 +16,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -62,10 +64,22 @@ var _ = AfterSuite(func() {
 func account(token string) string {
 	ns, err := op.NewNamespace(ctx)
 	Expect(err).NotTo(HaveOccurred())
+	enableSCIM(ns, true)
 	Expect(op.Client.Create(ctx, tokenSecret(ns, "scim-token", token))).To(Succeed())
 	// The token works once the token cache has seen the Secret.
 	Eventually(func() int { return call(http.MethodGet, ns+"/ServiceProviderConfig", token, nil).status }).Should(Equal(http.StatusOK))
 	return ns
+}
+
+// enableSCIM sets or removes the namespace annotation that turns SCIM on.
+func enableSCIM(ns string, on bool) {
+	value := any(nil)
+	if on {
+		value = "true"
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{accessv1alpha1.SCIMEnabledAnnotation: value}}})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(op.Client.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 }
 
 func tokenSecret(ns, name, token string) *corev1.Secret {

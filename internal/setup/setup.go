@@ -332,7 +332,7 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, t
 		return nil, fmt.Errorf("the DashboardRole informer: %w", err)
 	}
 	srv := accessserver.New(accessserver.Config{
-		SCIM:               scim.NewHandler(mgr.GetCache(), mgr.GetAPIReader(), mgr.GetClient(), scim.SecretTokens{Reader: tokens}),
+		SCIM:               scim.NewHandler(mgr.GetCache(), mgr.GetAPIReader(), mgr.GetClient(), scim.SecretTokens{Reader: tokens, Namespaces: mgr.GetCache()}),
 		BindAddress:        o.AccessBindAddress,
 		Reader:             mgr.GetCache(),
 		APIReader:          mgr.GetAPIReader(),

@@ -38,6 +38,7 @@ func TestSCIMProvisioningThroughTheManager(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", accessPort)
 
 	const token = "e2e-scim-token-0123456789abcdef"
+	dev.kubectl("annotate", "namespace", "default", accessv1alpha1.SCIMEnabledAnnotation+"=true")
 	for _, obj := range []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "okta-scim",
 			Labels: map[string]string{accessv1alpha1.SCIMTokenLabel: "true"}}, StringData: map[string]string{"token": token}},
