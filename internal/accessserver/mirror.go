@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // mirror indexes the cache's Passcodes by namespace and hash (HashIndex), and its users and
-// DashboardRoles by namespace and name, kept up to date by event handlers on the cache's informers. It is for a cache
+// DashboardRoles by namespace and name, kept up to date by event handlers on the cache's
+// informers. It is for a cache
 // whose informers do not expose their indexers: with --watch-namespaces the manager's cache keeps
 // one informer per namespace behind a wrapper, and its List and Get map the kind to its REST
 // mapping on every call, which costs more than the rest of a request.
@@ -41,10 +43,8 @@ func newMirror(passcodes, users, roles cache.Informer) (*mirror, error) {
 	}{
 		{passcodes, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setPasscode, UpdateFunc: func(_, obj any) { m.setPasscode(obj) },
 			DeleteFunc: m.deletePasscode}},
-		{users, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setUser, UpdateFunc: func(_, obj any) { m.setUser(obj) },
-			DeleteFunc: m.deleteUser}},
-		{roles, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setRole, UpdateFunc: func(_, obj any) { m.setRole(obj) },
-			DeleteFunc: m.deleteRole}},
+		{users, keepByName(m, m.users)},
+		{roles, keepByName(m, m.roles)},
 	}
 	for _, h := range handlers {
 		r, err := h.informer.AddEventHandler(h.funcs)
@@ -122,44 +122,32 @@ func (m *mirror) unindex(key string) {
 	}
 }
 
-func (m *mirror) setUser(obj any) {
-	u, ok := obj.(*accessv1alpha1.DashboardUser)
-	if !ok {
-		return
+// keepByName returns the event handlers that keep store (store key -> object) equal to an
+// informer's objects of type T, under m's lock: the users and the DashboardRoles, which are looked
+// up by name only.
+func keepByName[T metav1.Object](m *mirror, store map[string]T) toolscache.ResourceEventHandlerFuncs {
+	set := func(obj any) {
+		o, ok := obj.(T)
+		if !ok {
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		store[storeKey(o.GetNamespace(), o.GetName())] = o
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.users[storeKey(u.Namespace, u.Name)] = u
-}
-
-func (m *mirror) deleteUser(obj any) {
-	key, ok := deletedKey(obj)
-	if !ok {
-		return
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    set,
+		UpdateFunc: func(_, obj any) { set(obj) },
+		DeleteFunc: func(obj any) {
+			key, ok := deletedKey(obj)
+			if !ok {
+				return
+			}
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			delete(store, key)
+		},
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.users, key)
-}
-
-func (m *mirror) setRole(obj any) {
-	r, ok := obj.(*accessv1alpha1.DashboardRole)
-	if !ok {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.roles[storeKey(r.Namespace, r.Name)] = r
-}
-
-func (m *mirror) deleteRole(obj any) {
-	key, ok := deletedKey(obj)
-	if !ok {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.roles, key)
 }
 
 // role is the DashboardRole namespace/name, or nil.

@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -39,14 +38,8 @@ func ListPasscodes(ctx context.Context, c client.Client, opts ...client.ListOpti
 	if err := c.List(ctx, &list, opts...); err != nil {
 		return nil, fmt.Errorf("listing passcodes: %w", err)
 	}
-	items := list.Items
-	sort.SliceStable(items, func(i, j int) bool {
-		if items[i].Namespace != items[j].Namespace {
-			return items[i].Namespace < items[j].Namespace
-		}
-		return items[i].Name < items[j].Name
-	})
-	return items, nil
+	sortByNamespaceName(list.Items)
+	return list.Items, nil
 }
 
 // PasscodeView is what is shown of a Passcode beyond its fields: the defaults filled in.

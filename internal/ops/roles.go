@@ -177,14 +177,8 @@ func ListRoles(ctx context.Context, c client.Client, ns string, opts ...client.L
 	if err := c.List(ctx, &list, opts...); err != nil {
 		return nil, rolesAPIError(err, "list", ns, "listing roles")
 	}
-	items := list.Items
-	sort.SliceStable(items, func(i, j int) bool {
-		if items[i].Namespace != items[j].Namespace {
-			return items[i].Namespace < items[j].Namespace
-		}
-		return items[i].Name < items[j].Name
-	})
-	return items, nil
+	sortByNamespaceName(list.Items)
+	return list.Items, nil
 }
 
 // SystemRoleObjects are the system roles shaped as DashboardRoles in ns (never stored: the table

@@ -1,9 +1,12 @@
 package ops
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,6 +32,18 @@ func ListUsers(ctx context.Context, c client.Client, opts ...client.ListOption) 
 		return a.Name < b.Name
 	})
 	return users, nil
+}
+
+// sortByNamespaceName sorts objects by namespace, then name: the order lists are shown in.
+func sortByNamespaceName[T any, P interface {
+	*T
+	GetNamespace() string
+	GetName() string
+}](items []T) {
+	slices.SortStableFunc(items, func(a, b T) int {
+		pa, pb := P(&a), P(&b)
+		return cmp.Or(strings.Compare(pa.GetNamespace(), pb.GetNamespace()), strings.Compare(pa.GetName(), pb.GetName()))
+	})
 }
 
 // Rows are users as the users page and the CSV show them, in the same order.
