@@ -34,9 +34,10 @@ var _ = Describe("Role names", func() {
 		Expect(err).To(HaveOccurred())
 		_, supported, found := strings.Cut(err.Error(), "supported values: ")
 		Expect(found).To(BeTrue(), err.Error())
-		var enum []string
-		for _, m := range regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(supported, -1) {
-			enum = append(enum, m[1])
+		quoted := regexp.MustCompile(`"([^"]+)"`).FindAllStringSubmatch(supported, -1)
+		enum := make([]string, len(quoted))
+		for i, m := range quoted {
+			enum[i] = m[1]
 		}
 		Expect(enum).To(ConsistOf(roles.KnownNames()))
 	})
