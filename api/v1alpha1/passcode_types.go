@@ -76,7 +76,8 @@ type RotationSpec struct {
 type LabelValue string
 
 // DataTemplate is a Go text/template rendering one key of the Secret from .Passcode, .Email,
-// .Account and .ExpiresAt (RFC 3339), e.g. "Bearer {{ .Passcode }}".
+// .Account and .ExpiresAt (RFC 3339), e.g. "Bearer {{ .Passcode }}", in a bounded subset of the
+// language: no range, define, template, block or variables (see docs/consumers.md).
 // +kubebuilder:validation:MaxLength=4096
 type DataTemplate string
 
@@ -100,6 +101,9 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="keys must be Secret data keys: at most 253 letters, digits, '-', '_' or '.'"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['passcode', 'email', 'account', 'expiresAt']))",message="must not set passcode, email, account or expiresAt: the operator writes them"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].replace('.Passcode', '').replace('.Email', '').replace('.Account', '').replace('.ExpiresAt', '').matches('[{][{]([^}]*[ ({|,$])?[.][A-Za-z_]'))",message="templates may use only the fields .Passcode, .Email, .Account and .ExpiresAt"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].matches('[{][{]-?[[:space:]]*(else[[:space:]]+)?(range|define|template|block|break|continue)([^A-Za-z0-9_]|$)'))",message="templates may not use range, define, template, block, break or continue: templates may use only the fields .Passcode, .Email, .Account and .ExpiresAt, the actions if, with, else and end, and the functions b64enc, toJson, print, printf, println, len, index, slice, eq, ne, lt, le, gt, ge, and, or, not, html, js and urlquery"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].matches('[{][{][^}]*[$]([A-Za-z0-9_]|[[:space:]]*:?=)'))",message="templates may not declare or assign variables ($x := ..., $ = ...): use with to reuse a value, and $ or $.Passcode for the fields"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].matches('[{][{][^}]*%[-+# 0]*[1-9*.[]'))",message="printf formats may not have a width, a precision or an argument index (%5d, %.3s, %[1]s): use %s, %v, %q, %d, %x, %X, %t or %c"
 	Data map[string]DataTemplate `json:"data,omitempty"`
 
 	// labels to add to the Secret. The operator's own labels cannot be overridden.

@@ -15,10 +15,6 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// maxRenderedKey bounds one rendered key: a template can loop ({{ range 1000000000 }}), and the
-// manager must not build a gigabyte to find out the API server refuses it (1 MiB per Secret).
-const maxRenderedKey = 64 << 10
-
 // TemplateFields are what a spec.secretTemplate.data template can use.
 type TemplateFields struct {
 	Passcode  string
@@ -45,24 +41,46 @@ func SecretType(pc *accessv1alpha1.Passcode) corev1.SecretType {
 	return corev1.SecretTypeOpaque
 }
 
-// CheckTemplate parses every spec.secretTemplate.data template and renders it once with stand-in
-// values, so that a template that cannot work is reported (and the Passcode stalled) before any
-// passcode goes through it. The CRD already refuses unknown fields at apply; parse errors and
-// unknown functions are only found here.
+// CheckTemplate parses and bounds every spec.secretTemplate.data template (compileAll) and renders
+// it once with stand-in values, so that a template that cannot work, or that could cost more than
+// its budget, is reported (and the Passcode stalled) before any passcode goes through it. The CRD
+// refuses at apply what CEL can see (unknown fields, range, variables, printf widths); parse
+// errors, unknown functions and budgets are only found here.
 func CheckTemplate(t *accessv1alpha1.SecretTemplate) error {
 	if t == nil {
 		return nil
+	}
+	compiled, err := compileAll(t.Data)
+	if err != nil {
+		return err
 	}
 	standIn := TemplateFields{
 		Passcode: "dpc_" + strings.Repeat("x", 40), Email: "user@example.com", Account: "account",
 		ExpiresAt: time.Unix(0, 0).UTC().Format(time.RFC3339),
 	}
-	for _, key := range sortedKeys(t.Data) {
-		if _, err := renderKey(key, string(t.Data[key]), standIn); err != nil {
+	for _, key := range sortedKeys(compiled) {
+		if _, err := execute(compiled[key], standIn); err != nil {
 			return fmt.Errorf("spec.secretTemplate.data[%s]: %w", key, err)
 		}
 	}
 	return nil
+}
+
+// compileAll compiles every template of data (compile) and checks what they may cost together.
+func compileAll(data map[string]accessv1alpha1.DataTemplate) (map[string]*template.Template, error) {
+	compiled := make(map[string]*template.Template, len(data))
+	total := 0
+	for _, key := range sortedKeys(data) {
+		tmpl, cost, err := compile(key, string(data[key]))
+		if err != nil {
+			return nil, fmt.Errorf("spec.secretTemplate.data[%s]: %w", key, err)
+		}
+		compiled[key], total = tmpl, total+cost
+	}
+	if total > maxSecretCost {
+		return nil, fmt.Errorf("spec.secretTemplate.data: the templates together may build up to %s with the longest values the fields can hold, more than the %d KiB a Secret may use", size(total), maxSecretCost>>10)
+	}
+	return compiled, nil
 }
 
 // ErrTemplate is returned when a template that passed CheckTemplate fails with the real values.
@@ -79,9 +97,16 @@ func templated(pc *accessv1alpha1.Passcode, c Contents) (map[string][]byte, erro
 	if !c.ExpiresAt.IsZero() {
 		fields.ExpiresAt = c.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	out := make(map[string][]byte, len(t.Data))
-	for key, text := range t.Data {
-		v, err := renderKey(key, string(text), fields)
+	compiled, err := compileAll(t.Data)
+	switch {
+	case err != nil && c.Passcode == "":
+		return nil, nil // a wipe never waits for a template
+	case err != nil:
+		return nil, err // about the template's text only, never the values
+	}
+	out := make(map[string][]byte, len(compiled))
+	for key, tmpl := range compiled {
+		v, err := execute(tmpl, fields)
 		switch {
 		case err != nil && c.Passcode == "":
 			continue // a wipe never waits for a template: the key goes with the passcode
@@ -93,10 +118,12 @@ func templated(pc *accessv1alpha1.Passcode, c Contents) (map[string][]byte, erro
 	return out, nil
 }
 
-func renderKey(key, text string, fields TemplateFields) ([]byte, error) {
-	tmpl, err := template.New(key).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
-	if err != nil {
-		return nil, err
+// execute runs a compiled template. Fields longer than fieldMax would void its bounds: refused.
+func execute(tmpl *template.Template, fields TemplateFields) ([]byte, error) {
+	for name, v := range map[string]string{"Passcode": fields.Passcode, "Email": fields.Email, "Account": fields.Account, "ExpiresAt": fields.ExpiresAt} {
+		if len(v) > fieldMax[name] {
+			return nil, fmt.Errorf(".%s is longer than the %d bytes templates are bounded for", name, fieldMax[name])
+		}
 	}
 	w := &limitedBuffer{max: maxRenderedKey}
 	if err := tmpl.Execute(w, fields); err != nil {

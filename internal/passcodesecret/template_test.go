@@ -74,9 +74,10 @@ func TestWipedSecretRendersNoPasscode(t *testing.T) {
 func TestCheckTemplateNamesTheKeyAndTheProblem(t *testing.T) {
 	for text, want := range map[accessv1alpha1.DataTemplate]string{
 		"{{ .Passcode ":                   "spec.secretTemplate.data[k]: template: k:1: unclosed action",
-		"{{ .Password }}":                 "spec.secretTemplate.data[k]: template: k:1:3: executing \"k\" at <.Password>: can't evaluate field Password",
+		"{{ .Password }}":                 "spec.secretTemplate.data[k]: templates may use only the fields .Passcode, .Email, .Account and .ExpiresAt",
 		"{{ sha256 .Passcode }}":          `spec.secretTemplate.data[k]: template: k:1: function "sha256" not defined`,
-		"{{ range 100000000 }}x{{ end }}": "spec.secretTemplate.data[k]: renders to more than 64 KiB",
+		"{{ range 100000000 }}x{{ end }}": "spec.secretTemplate.data[k]: templates may not use range, define, template, block, break or continue: templates may use only",
+		"{{ slice .Passcode 100 }}":       "spec.secretTemplate.data[k]: template: k:1:3: executing \"k\" at <slice .Passcode 100>: error calling slice: index out of range: 100",
 	} {
 		err := CheckTemplate(&accessv1alpha1.SecretTemplate{Data: map[string]accessv1alpha1.DataTemplate{"k": text}})
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
