@@ -66,10 +66,10 @@ test: test-deps control-plane manifests ## Run every test, integration tests on 
 	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
 	$(MAKE) fuzz
 
-# Every parser that faces the network or users: pkg:target.
+# Every parser that faces the network or users, and the template budget: pkg:target.
 FUZZ_TARGETS := internal/accessserver:FuzzDecodeVerifyRequest internal/accessserver:FuzzForwardAuth \
 	internal/accessserver:FuzzRequiredPermission internal/accessserver:FuzzInvitationPath internal/duration:FuzzParse internal/passcode:FuzzMatches \
-	internal/plugin:FuzzInviteFile internal/scim:FuzzPatchUser internal/scim:FuzzFilter
+	internal/plugin:FuzzInviteFile internal/scim:FuzzPatchUser internal/scim:FuzzFilter internal/passcodesecret:FuzzTemplateBudget
 # An execution count, not a duration: with a duration, Go 1.26's fuzz coordinator can report a
 # spurious "context deadline exceeded" at the deadline on a loaded machine (Go issue 75804, fixed in 1.27).
 FUZZTIME ?= 3000x
