@@ -179,8 +179,8 @@ func FuzzTemplateBudget(f *testing.F) {
 		f.Add(text)
 	}
 	f.Add(`{{$x := "aaaa"}}` + strings.Repeat(`{{$x = printf "%s%s" $x $x}}`, 22))
-	f.Add(`{{with printf "%s%s" .Passcode .Passcode}}` + strings.Repeat(`{{with printf "%s%s" . .}}`, 14) + strings.Repeat("{{end}}", 15))
-	f.Add("{{.Passcode" + strings.Repeat(" | b64enc", 30) + "}}")
+	f.Add(`{{with printf "%s%s" .Passcode .Passcode}}` + strings.Repeat(`{{with printf "%s%s" . .}}`, 17) + strings.Repeat("{{end}}", 18))
+	f.Add("{{with .Passcode" + strings.Repeat(" | b64enc", 36) + "}}{{end}}")
 	f.Fuzz(func(t *testing.T, text string) {
 		n, err := renderAlloc(text)
 		if n > maxRenderAlloc {
