@@ -42,7 +42,7 @@ const (
 	// with %v is at most 24 bytes, a complex128 at most 50).
 	scalarMax = 64
 	// growth bounds the expansion of any allowed escaping: html, js and toJson write at most 6
-	// bytes per byte (\u003c), urlquery 3, printf's %q, %x and % #x at most 6.
+	// bytes per byte (\u003c), urlquery 3, printf's %q (\u2028), %x and % #x (0x61 ) at most 6.
 	growth = 6
 )
 
@@ -61,10 +61,10 @@ const allowedLanguage = "templates may use only the fields .Passcode, .Email, .A
 
 // funcGrowth is how each allowed function's result is bounded by the sum of its arguments'
 // bounds (plus one byte per argument for the spaces print puts between them): mul×sum + add.
-// printf is bounded by its format (printfBound); the comparisons and len/index give scalars;
+// b64enc writes 4 bytes per 3; printf is bounded by its format (printf); the comparisons and len/index give scalars;
 // and/or give one of their arguments; slice a part of its first.
 var funcGrowth = map[string]struct{ mul, add int }{
-	"b64enc": {2, 4}, "toJson": {growth, 2}, "html": {growth, 0}, "js": {growth, 0}, "urlquery": {3, 0},
+	"toJson": {growth, 2}, "html": {growth, 0}, "js": {growth, 0}, "urlquery": {3, 0},
 	"print": {1, 0}, "println": {1, 1},
 }
 
@@ -272,6 +272,8 @@ func (b *bound) call(id *parse.IdentifierNode, c *parse.CommandNode, args []int)
 		return max(0, slicesMax(args))
 	case name == "slice":
 		return sum
+	case name == "b64enc":
+		return (sum + 2) / 3 * 4
 	default:
 		g, ok := funcGrowth[name]
 		if !ok {
@@ -283,8 +285,9 @@ func (b *bound) call(id *parse.IdentifierNode, c *parse.CommandNode, args []int)
 }
 
 // printf's format must be a quoted string whose verbs have no width, precision or argument
-// index; then each verb writes at most growth times its argument's bound, plus room for the
-// %!verb(type=...) a wrong type writes.
+// index; then the i-th verb formats the i-th argument: %q, %x and %X write at most growth bytes
+// per byte, the others their argument as it prints, and each may add the %!verb(type=...) or
+// %!(EXTRA ...) a wrong type or count writes.
 func (b *bound) printf(id *parse.IdentifierNode, c *parse.CommandNode, args []int) int {
 	format, ok := parse.Node(nil), false
 	if len(c.Args) > 1 {
@@ -301,16 +304,20 @@ func (b *bound) printf(id *parse.IdentifierNode, c *parse.CommandNode, args []in
 		b.refuse(format, "the printf format "+err)
 		return 0
 	}
-	v := len(f) + 16*verbs
-	for _, a := range args[1:] {
-		v = sat(v + sat(growth*a) + scalarMax)
+	v := len(f) + scalarMax*len(verbs) // a missing argument writes %!s(MISSING)
+	for i, a := range args[1:] {
+		mul := 1
+		if i < len(verbs) && strings.IndexByte("qxX", verbs[i]) >= 0 {
+			mul = growth
+		}
+		v = sat(v + sat(mul*a) + scalarMax)
 	}
 	return v
 }
 
-// printfVerbs counts the verbs of format, or says what is wrong with it.
-func printfVerbs(format string) (int, string) {
-	n := 0
+// printfVerbs lists the verbs of format, or says what is wrong with it.
+func printfVerbs(format string) ([]byte, string) {
+	var verbs []byte
 	for i := 0; i < len(format); i++ {
 		if format[i] != '%' {
 			continue
@@ -321,18 +328,18 @@ func printfVerbs(format string) (int, string) {
 		}
 		switch {
 		case i == len(format):
-			return 0, "ends with %"
+			return nil, "ends with %"
 		case format[i] == '%':
 		case strings.IndexByte("vsqdxXtc", format[i]) >= 0:
-			n++
+			verbs = append(verbs, format[i])
 		case strings.IndexByte("123456789*.[", format[i]) >= 0:
-			return 0, "has a width, a precision or an argument index (%5d, %.3s, %[1]s): use %s, %v, %q, %d, %x, %X, %t or %c"
+			return nil, "has a width, a precision or an argument index (%5d, %.3s, %[1]s): use %s, %v, %q, %d, %x, %X, %t or %c"
 		default:
 			r, _ := utf8.DecodeRuneInString(format[i:])
-			return 0, fmt.Sprintf("uses the verb %%%c: use %%s, %%v, %%q, %%d, %%x, %%X, %%t or %%c", r)
+			return nil, fmt.Sprintf("uses the verb %%%c: use %%s, %%v, %%q, %%d, %%x, %%X, %%t or %%c", r)
 		}
 	}
-	return n, ""
+	return verbs, ""
 }
 
 // arg bounds one argument of a command.

@@ -31,14 +31,15 @@ var bombs = map[string]struct{ text, want string }{
 	"printf dynamic format":      {`{{printf .Passcode}}`, "printf with a format that is not a quoted string"},
 	"call":                       {`{{call .Passcode}}`, `the function "call" at k:1:2 is not allowed`},
 	"nested b64enc": {"{{.Passcode" + strings.Repeat(" | b64enc", 40) + "}}",
-		"may render up to more than 1 TiB with the longest values the fields can hold, more than the 64 KiB a key may have"},
-	"nested b64enc unprinted": {"{{with .Passcode" + strings.Repeat(" | b64enc", 12) + "}}{{end}}",
+		"may render up to 26146952 bytes with the longest values the fields can hold, more than the 64 KiB a key may have"},
+	"nested b64enc unprinted": {"{{with .Passcode" + strings.Repeat(" | b64enc", 24) + "}}{{end}}",
 		"more than the 256 KiB a key may use"},
 	"with doubling": {`{{with printf "%s%s" .Passcode .Passcode}}` + strings.Repeat(`{{with printf "%s%s" . .}}`, 30) + strings.Repeat("{{end}}", 31),
 		"more than the 256 KiB a key may use"},
 	"many verbs": {"{{with .Email}}{{printf \"" + strings.Repeat("%s", 400) + "\"" + strings.Repeat(" .", 400) + "}}{{end}}",
 		"more than the 64 KiB a key may have"},
 	"repeated root": {strings.Repeat("{{.}}", 800), "more than the 64 KiB a key may have"},
+	"saturated":     {"{{.Passcode" + strings.Repeat(" | toJson", 40) + "}}", "may render up to more than 1 TiB"},
 	"too long":      {strings.Repeat("x", maxTemplateChars+1), "has 4097 characters, more than the 4096 allowed"},
 }
 
