@@ -110,6 +110,9 @@ func removeAll(s string, olds ...string) string {
 	return s
 }
 
+// withLongest says how a budget is counted.
+const withLongest = " with the longest values the fields can hold"
+
 // budgetError is a template refused before it runs.
 type budgetError struct{ msg string }
 
@@ -141,9 +144,9 @@ func compile(key, text string) (*template.Template, int, error) {
 	case b.err != nil:
 		return nil, 0, b.err
 	case out > maxRenderedKey:
-		return nil, 0, &budgetError{fmt.Sprintf("may render up to %s with the longest values the fields can hold, more than the %d KiB a key may have", size(out), maxRenderedKey>>10)}
+		return nil, 0, &budgetError{fmt.Sprintf("may render up to %s%s, more than the %d KiB a key may have", size(out), withLongest, maxRenderedKey>>10)}
 	case cost > maxKeyCost:
-		return nil, 0, &budgetError{fmt.Sprintf("may build up to %s of values with the longest values the fields can hold, more than the %d KiB a key may use", size(cost), maxKeyCost>>10)}
+		return nil, 0, &budgetError{fmt.Sprintf("may build up to %s of values%s, more than the %d KiB a key may use", size(cost), withLongest, maxKeyCost>>10)}
 	}
 	return tmpl, cost, nil
 }

@@ -15,7 +15,7 @@ import (
 // Bombs are templates that cost far more than they write (issue 22, item 1). The doubling
 // counts are what the issue measured (28 doublings build 1 GiB); the tests never run them.
 var bombs = map[string]struct{ text, want string }{
-	"range": {"{{range 1000000000000}}{{end}}", "templates may not use range"},
+	"range":              {"{{range 1000000000000}}{{end}}", "templates may not use range"},
 	"range over a value": {"{{range $i, $c := .Passcode}}{{end}}", "templates may not use range"},
 	"variable doubling": {`{{$x := "aaaa"}}` + strings.Repeat(`{{$x = printf "%s%s" $x $x}}`, 28),
 		"templates may not declare or assign variables"},

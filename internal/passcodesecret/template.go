@@ -78,7 +78,8 @@ func compileAll(data map[string]accessv1alpha1.DataTemplate) (map[string]*templa
 		compiled[key], total = tmpl, total+cost
 	}
 	if total > maxSecretCost {
-		return nil, fmt.Errorf("spec.secretTemplate.data: the templates together may build up to %s with the longest values the fields can hold, more than the %d KiB a Secret may use", size(total), maxSecretCost>>10)
+		return nil, fmt.Errorf("spec.secretTemplate.data: the templates together may build up to %s%s, more than the %d KiB a Secret may use",
+			size(total), withLongest, maxSecretCost>>10)
 	}
 	return compiled, nil
 }
