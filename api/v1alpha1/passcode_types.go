@@ -76,8 +76,7 @@ type RotationSpec struct {
 type LabelValue string
 
 // DataTemplate is a Go text/template rendering one key of the Secret from .Passcode, .Email,
-// .Account and .ExpiresAt (RFC 3339), e.g. "Bearer {{ .Passcode }}", in a bounded subset of the
-// language: no range, define, template, block or variables (see docs/consumers.md).
+// .Account and .ExpiresAt (RFC 3339), e.g. "Bearer {{ .Passcode }}".
 // +kubebuilder:validation:MaxLength=4096
 type DataTemplate string
 
@@ -95,7 +94,9 @@ type SecretTemplate struct {
 	// data adds keys to the Secret, each rendered with Go text/template from .Passcode, .Email,
 	// .Account and .ExpiresAt: e.g. API_KEY: "{{ .Passcode }}", or a whole config file. The keys
 	// passcode, email, account and expiresAt stay as they are. Once the passcode has expired or is
-	// revoked, the keys are rendered with an empty .Passcode.
+	// revoked, the keys are rendered with an empty .Passcode. Templates use a bounded part of the
+	// language (docs/consumers.md): if, with, else and end, no range, define, template, block or
+	// variables, a listed set of functions, printf without widths; each key renders at most 64 KiB.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="keys must be Secret data keys: at most 253 letters, digits, '-', '_' or '.'"
