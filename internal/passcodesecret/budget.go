@@ -61,8 +61,8 @@ const allowedLanguage = "templates may use only the fields .Passcode, .Email, .A
 
 // funcGrowth is how each allowed function's result is bounded by the sum of its arguments'
 // bounds (plus one byte per argument for the spaces print puts between them): mul×sum + add.
-// b64enc writes 4 bytes per 3; printf is bounded by its format (printf); the comparisons and len/index give scalars;
-// and/or give one of their arguments; slice a part of its first.
+// b64enc writes 4 bytes per 3; printf is bounded by its format (printf); the comparisons and
+// len/index give scalars; and/or give one of their arguments; slice a part of its first.
 var funcGrowth = map[string]struct{ mul, add int }{
 	"toJson": {growth, 2}, "html": {growth, 0}, "js": {growth, 0}, "urlquery": {3, 0},
 	"print": {1, 0}, "println": {1, 1},
