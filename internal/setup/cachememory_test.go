@@ -121,7 +121,12 @@ func TestLabelledSecretsCostTheCachesLittle(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the manager stopped with an error: %v", err)
+		}
+	}()
 	syncCtx, syncCancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer syncCancel()
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) || !tokens.WaitForCacheSync(syncCtx) {

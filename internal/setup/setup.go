@@ -18,8 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
@@ -142,11 +142,11 @@ const maxCachedSecretBytes = 64 << 10
 
 // TrimManagedSecret is the manager cache's transform for Secrets: TrimForCache, and a Secret larger
 // than maxCachedSecretBytes enters as its identity only (managedSecretIdentity), so a 900 KB
-// Secret costs less than a small one. Every reader treats such a Secret as one to confirm live:
-// without data, an Active Passcode's Secret lacks its passcode (Tampered) and any other lacks the
-// account key (Drifted), and passcodesecret.secret reads the API server unless the cache shows a
-// Secret in sync; a copy is re-applied; the invite key is read live. Tamper detection stays as it
-// was, decided on the live Secret.
+// Secret costs less than a small one. Every reader then goes to the API server: without data, an
+// issued Passcode's Secret lacks its passcode (Tampered) or its account key (Drifted), and the
+// Passcode controller reads a Secret live unless the cache shows it in sync; a copy never looks in
+// sync and is applied again; the invite key is read live. Tamper detection is decided on the live
+// Secret, as it was.
 func TrimManagedSecret(in any) (any, error) {
 	in, err := TrimForCache(in)
 	if s, ok := in.(*corev1.Secret); ok && err == nil && secretBytes(s) > maxCachedSecretBytes {
