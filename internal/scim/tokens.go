@@ -22,9 +22,10 @@ const MaxTokenLength = 4096
 // requests are compared with.
 type Digest = [sha256.Size]byte
 
-// digestKey is the one data key a Secret keeps in the token cache (TrimTokenSecret): the Digest of
-// its token. TrimTokenSecret rebuilds the data, so a Secret that holds this key itself never
-// brings it into the cache.
+// digestKey is where a Secret in the token cache (TrimTokenSecret) keeps the Digest of its token:
+// in stringData, a field the API server never returns, so nothing read from it can pass for a
+// digest, and an object already trimmed is recognised (client-go may hand a transform the objects
+// it already transformed: a streamed list is transformed as it arrives, then again on Replace).
 const digestKey = "token.sha256"
 
 // SecretTokens reads an account's tokens from the Secrets of its namespace labelled
@@ -62,8 +63,8 @@ func (s SecretTokens) Tokens(ctx context.Context, account string) ([]Digest, err
 		if passcodesecret.WrittenByOperator(&sec) {
 			continue
 		}
-		if d := sec.Data[digestKey]; len(d) == sha256.Size {
-			out = append(out, Digest(d))
+		if d := sec.StringData[digestKey]; len(d) == sha256.Size {
+			out = append(out, Digest([]byte(d)))
 		}
 	}
 	return out, nil
@@ -88,8 +89,8 @@ func tokenOf(s *corev1.Secret) ([]byte, bool) {
 // size. Nothing else is cached, so turning SCIM on later needs nothing more than this.
 func TrimTokenSecret(in any) (any, error) {
 	s, ok := in.(*corev1.Secret)
-	if !ok {
-		return in, nil
+	if !ok || s.StringData != nil {
+		return in, nil // trimmed already (a Secret from the API server has no stringData)
 	}
 	out := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
 		Namespace: s.Namespace, Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
@@ -109,7 +110,7 @@ func TrimTokenSecret(in any) (any, error) {
 	}
 	if t, ok := tokenOf(s); ok {
 		d := sha256.Sum256(t)
-		out.Data = map[string][]byte{digestKey: d[:]}
+		out.StringData = map[string]string{digestKey: string(d[:])}
 	}
 	return out, nil
 }

@@ -29,7 +29,7 @@ import (
 // bigSecretBytes each grows by at most maxHeapGrowth (the old caches held every byte: about
 // bigSecrets × bigSecretBytes).
 const (
-	bigSecrets     = 120 // per label: 240 Secrets, 211 MiB in etcd
+	bigSecrets     = 150 // per label: 300 Secrets, 264 MiB in etcd
 	bigSecretBytes = 900 << 10
 	maxHeapGrowth  = 20 << 20
 )
