@@ -107,17 +107,20 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !self[k].matches('[{][{][^}]*%[-+# 0]*[1-9*.[]'))",message="printf formats may not have a width, a precision or an argument index (%5d, %.3s, %[1]s): use %s, %v, %q, %d, %x, %X, %t or %c"
 	Data map[string]DataTemplate `json:"data,omitempty"`
 
-	// labels to add to the Secret. The operator's own labels cannot be overridden.
+	// labels to add to the Secret (and its copies). Keys under access.dashboardops.io/ and
+	// app.kubernetes.io/managed-by are the operator's: they mark what it wrote, and one of them
+	// (access.dashboardops.io/scim-token) would make the Secret a SCIM token.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="!('app.kubernetes.io/managed-by' in self) && !('access.dashboardops.io/passcode' in self)",message="must not set app.kubernetes.io/managed-by or access.dashboardops.io/passcode: the operator owns them"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.lowerAscii().startsWith('access.dashboardops.io/') && k.lowerAscii() != 'app.kubernetes.io/managed-by')",message="must not use the access.dashboardops.io/ prefix or app.kubernetes.io/managed-by: the operator owns them"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.indexOf('/') <= 253 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be label keys: an optional lower-case DNS prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	Labels map[string]LabelValue `json:"labels,omitempty"`
 
-	// annotations to add to the Secret. The operator's own annotations cannot be overridden.
+	// annotations to add to the Secret (and its copies). Keys under access.dashboardops.io/ (in any
+	// case) and app.kubernetes.io/managed-by are the operator's.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('access.dashboardops.io/'))",message="must not use the access.dashboardops.io/ prefix: the operator owns it"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.lowerAscii().startsWith('access.dashboardops.io/') && k.lowerAscii() != 'app.kubernetes.io/managed-by')",message="must not use the access.dashboardops.io/ prefix or app.kubernetes.io/managed-by: the operator owns them"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.size() <= 317 && k.indexOf('/') <= 253 && k.matches('^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?([.][A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$'))",message="keys must be annotation keys: an optional DNS prefix of at most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }

@@ -145,7 +145,7 @@ var badManifests = []TableEntry{
 		"spec.secretTemplate.annotations", "keys must be annotation keys"),
 	Entry("secretTemplate annotation key empty", okPasscode("secretTemplate: {annotations: {'': x}}"),
 		"spec.secretTemplate.annotations", "keys must be annotation keys"),
-	Entry("secretTemplate annotation the operator owns", okPasscode("secretTemplate: {annotations: {access.dashboardops.io/revision: '9'}}"), "spec.secretTemplate.annotations", "the operator owns it"),
+	Entry("secretTemplate annotation the operator owns", okPasscode("secretTemplate: {annotations: {access.dashboardops.io/revision: '9'}}"), "spec.secretTemplate.annotations", "the operator owns them"),
 	Entry("revoked of the wrong type", okPasscode("revoked: 'yes'"), "spec.revoked", "boolean"),
 	Entry("secretTemplate type with a space", okPasscode("secretTemplate: {type: 'my type'}"), "spec.secretTemplate.type", "must be a Secret type"),
 	Entry("secretTemplate type service-account-token", okPasscode("secretTemplate: {type: kubernetes.io/service-account-token}"),

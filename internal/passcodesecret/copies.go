@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,6 +90,15 @@ func CopySelector(pc *accessv1alpha1.Passcode) labels.Selector {
 func CopySource(s client.Object) (namespace, name string, ok bool) {
 	ns, n, found := strings.Cut(s.GetAnnotations()[CopyOfAnnotation], "/")
 	return ns, n, found && ns != "" && n != ""
+}
+
+// WrittenByOperator reports whether s is a Secret of the operator's: labelled ManagedByLabel =
+// ManagedByValue, or carrying CopyOfAnnotation (any value: a copy keeps it when its labels are
+// removed). Its data comes from a Passcode, whose author may not hold any right on Secrets, so it
+// is never taken for anyone's credential (a SCIM token).
+func WrittenByOperator(s metav1.Object) bool {
+	_, copied := s.GetAnnotations()[CopyOfAnnotation]
+	return copied || s.GetLabels()[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue
 }
 
 // CopyOwnedBy reports whether s is a copy written for pc. Anything else in the target namespace

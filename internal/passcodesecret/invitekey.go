@@ -28,8 +28,9 @@ func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, name
 	key := client.ObjectKey{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName}
 	s := &corev1.Secret{}
 	err := cl.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		// Only a live NotFound may lead to a new key: the cache may be behind our own create.
+	if apierrors.IsNotFound(err) || (err == nil && len(s.Data[KeyInviteKey]) < inviteKeySize) {
+		// Only a live NotFound may lead to a new key: the cache may be behind our own create. The
+		// cache keeps no data of an oversized Secret (setup.TrimManagedSecret): read it live.
 		err = reader.Get(ctx, key, s)
 	}
 	switch {

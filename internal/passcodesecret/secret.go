@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -74,12 +73,27 @@ func PasscodeLabelValue(name string) string {
 	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
+// ownedKeyPrefix starts every label and annotation key of the operator's own.
+const ownedKeyPrefix = "access.dashboardops.io/"
+
+// OperatorKey reports whether a label or annotation key is the operator's, which no secretTemplate
+// may set (the CRD refuses them, case ignored): keys under access.dashboardops.io/ (one of them,
+// SCIMTokenLabel, would make the Secret a SCIM token; others mark copies and owners) and
+// ManagedByLabel. Labels and Annotations skip them too, for Passcodes stored before the CRD refused
+// them.
+func OperatorKey(k string) bool {
+	k = strings.ToLower(k)
+	return strings.HasPrefix(k, ownedKeyPrefix) || k == accessv1alpha1.ManagedByLabel
+}
+
 // Labels are the labels the operator puts on the Secret: the Passcode's secretTemplate plus ours.
 func Labels(pc *accessv1alpha1.Passcode) map[string]string {
 	out := map[string]string{}
 	if pc.Spec.SecretTemplate != nil {
 		for k, v := range pc.Spec.SecretTemplate.Labels {
-			out[k] = string(v)
+			if !OperatorKey(k) {
+				out[k] = string(v)
+			}
 		}
 	}
 	out[accessv1alpha1.ManagedByLabel] = accessv1alpha1.ManagedByValue
@@ -91,7 +105,11 @@ func Labels(pc *accessv1alpha1.Passcode) map[string]string {
 func Annotations(pc *accessv1alpha1.Passcode, revision int64) map[string]string {
 	out := map[string]string{}
 	if pc.Spec.SecretTemplate != nil {
-		maps.Copy(out, pc.Spec.SecretTemplate.Annotations)
+		for k, v := range pc.Spec.SecretTemplate.Annotations {
+			if !OperatorKey(k) {
+				out[k] = v
+			}
+		}
 	}
 	out[RevisionAnnotation] = strconv.FormatInt(revision, 10)
 	return out

@@ -27,9 +27,10 @@ const maxBodyBytes = 4 << 20
 // endpoint does not throttle failures and a short token could be guessed.
 const MinTokenLength = 16
 
-// TokenSource returns the bearer tokens an account accepts.
+// TokenSource returns the digests (SHA-256) of the bearer tokens an account accepts, each token at
+// least MinTokenLength and at most MaxTokenLength bytes long: only digests are kept in memory.
 type TokenSource interface {
-	Tokens(ctx context.Context, account string) ([][]byte, error)
+	Tokens(ctx context.Context, account string) ([]Digest, error)
 }
 
 // SCIM writes the users an identity provider manages, and lists roles for its groups.
@@ -138,7 +139,8 @@ func (h *Handler) authenticated(next func(http.ResponseWriter, *http.Request, *r
 func (h *Handler) authorized(r *http.Request, account string) bool {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || len(token) < MinTokenLength || len(validation.IsDNS1123Label(account)) > 0 {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || len(token) < MinTokenLength || len(token) > MaxTokenLength ||
+		len(validation.IsDNS1123Label(account)) > 0 {
 		return false
 	}
 	tokens, err := h.Tokens.Tokens(r.Context(), account)
@@ -150,11 +152,7 @@ func (h *Handler) authorized(r *http.Request, account string) bool {
 	}
 	presented := sha256.Sum256([]byte(token))
 	match := 0
-	for _, t := range tokens {
-		if len(t) < MinTokenLength {
-			continue
-		}
-		want := sha256.Sum256(t)
+	for _, want := range tokens {
 		match |= subtle.ConstantTimeCompare(presented[:], want[:])
 	}
 	return match == 1

@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 	"github.com/dashboardops/access-operator/internal/scim"
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
@@ -116,6 +118,27 @@ var _ = Describe("Authentication", func() {
 		Expect(op.Client.Create(ctx, tokenSecret(ns, "later", "later-0123456789"))).To(Succeed())
 		Eventually(func() int { return call(http.MethodGet, ns+"/Users", "later-0123456789", nil).status }).Should(Equal(http.StatusOK))
 		Expect(call(http.MethodGet, ns+"/Users", "short", nil).status).To(Equal(http.StatusUnauthorized))
+	})
+
+	// Issue 22, item 2: a Passcode's secretTemplate chose the labels and the (static) data of the
+	// Secret the operator wrote for it, and of its copies in other namespaces. Such a Secret is
+	// never a token, whatever its labels; before, its token answered 200.
+	It("never takes a Secret the operator wrote (a Passcode's, a copy) for a token", func() {
+		const ours, copied, control = "written-by-operator-0123", "copied-by-operator-0123", "control-token-0123456789"
+		ns := account("account-token-0123456789")
+		primary := tokenSecret(ns, "jane-api", ours)
+		primary.Labels[accessv1alpha1.ManagedByLabel] = accessv1alpha1.ManagedByValue
+		primary.Labels[accessv1alpha1.PasscodeLabel] = "jane-api"
+		cp := tokenSecret(ns, "copy", copied)
+		cp.Annotations = map[string]string{passcodesecret.CopyOfAnnotation: "elsewhere/jane-api"} // a copy keeps it without its labels
+		Expect(op.Client.Create(ctx, primary)).To(Succeed())
+		Expect(op.Client.Create(ctx, cp)).To(Succeed())
+		Expect(op.Client.Create(ctx, tokenSecret(ns, "control", control))).To(Succeed())
+		// The control Secret came last: once it works, the token cache has seen the other two.
+		Eventually(func() int { return call(http.MethodGet, ns+"/Users", control, nil).status }).Should(Equal(http.StatusOK))
+		for _, token := range []string{ours, copied} {
+			expectSCIMError(call(http.MethodGet, ns+"/Users", token, nil), http.StatusUnauthorized, "")
+		}
 	})
 
 	It("reads no Secret without the scim-token label", func() {
@@ -292,7 +315,9 @@ var _ = Describe("Groups and discovery", func() {
 
 type oneToken string
 
-func (t oneToken) Tokens(context.Context, string) ([][]byte, error) { return [][]byte{[]byte(t)}, nil }
+func (t oneToken) Tokens(context.Context, string) ([]scim.Digest, error) {
+	return []scim.Digest{sha256.Sum256([]byte(t))}, nil
+}
 
 var _ = Describe("Leaving a group", func() {
 	It("does not undo joining another one that the cache has not seen yet", func() {

@@ -3,6 +3,7 @@ package scim
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -21,8 +22,8 @@ const secretToken = "s3cr3t-token-0123456789"
 
 type staticTokens struct{ err error }
 
-func (s staticTokens) Tokens(context.Context, string) ([][]byte, error) {
-	return [][]byte{[]byte(secretToken)}, s.err
+func (s staticTokens) Tokens(context.Context, string) ([]Digest, error) {
+	return []Digest{sha256.Sum256([]byte(secretToken))}, s.err
 }
 
 // TestNoTokenInLogsOrAnswers drives every kind of request, right and wrong, with a logger that

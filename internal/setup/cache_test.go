@@ -2,6 +2,7 @@ package setup
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -9,6 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcode"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 )
 
 // TestTrimForCacheKeepsWhatTheOperatorReads: managedFields and kubectl's last-applied copy leave
@@ -77,5 +80,86 @@ func TestEachCacheSelectsOnlyItsSecrets(t *testing.T) {
 	}
 	if opts := SCIMTokenCacheOptions([]string{"team-a"}); len(opts.DefaultNamespaces) != 1 || opts.DefaultTransform == nil {
 		t.Errorf("the SCIM token cache must keep --watch-namespaces and trim what it caches: %+v", opts)
+	}
+}
+
+// TestAnOversizedSecretCostsItsIdentityOnly: a Secret labelled as the operator's beyond
+// maxCachedSecretBytes (anyone may label one) enters the cache as its name, the operator's labels
+// and annotations and its controller: no data, no other labels or annotations, whatever its size.
+func TestAnOversizedSecretCostsItsIdentityOnly(t *testing.T) {
+	isController := true
+	big := make([]byte, 900<<10)
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "jane-api", Namespace: "team", UID: "u1", ResourceVersion: "7",
+			Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.PasscodeLabel: "jane-api",
+				passcodesecret.CopyOfNamespaceLabel: "src", "team": "a"},
+			Annotations: map[string]string{passcodesecret.CopyOfAnnotation: "src/jane-api", passcodesecret.RevisionAnnotation: "3",
+				"note": string(big[:100<<10])},
+			OwnerReferences: []metav1.OwnerReference{{Name: "other", UID: "o"}, {Name: "jane-api", UID: "pc", Controller: &isController}},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{"passcode": big, "email": []byte("jane@example.com")},
+	}
+	out, err := TrimManagedSecret(s.DeepCopy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Secret)
+	if got.Data != nil || len(got.Labels) != 3 || got.Labels["team"] != "" || len(got.Annotations) != 2 || got.Annotations["note"] != "" {
+		t.Errorf("kept more than its identity: data %d keys, labels %v, annotations %d", len(got.Data), got.Labels, len(got.Annotations))
+	}
+	if got.Name != s.Name || got.Namespace != s.Namespace || got.UID != s.UID || got.ResourceVersion != s.ResourceVersion ||
+		got.Annotations[passcodesecret.CopyOfAnnotation] != "src/jane-api" || got.Type != s.Type ||
+		len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != "pc" {
+		t.Errorf("lost what the operator reads: %+v", got.ObjectMeta)
+	}
+	if n := secretBytes(got); n > 1<<10 {
+		t.Errorf("the identity costs %d bytes", n)
+	}
+
+	small := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "jane-api", Namespace: "team", Labels: s.Labels},
+		Data: map[string][]byte{"passcode": []byte("p"), "config": make([]byte, maxCachedSecretBytes/2)}}
+	if out, _ := TrimManagedSecret(small.DeepCopy()); len(out.(*corev1.Secret).Data) != 2 || out.(*corev1.Secret).Labels["team"] != "a" {
+		t.Errorf("a Secret within the bound must be cached whole")
+	}
+}
+
+// TestAnOversizedSecretIsNeverInSyncFromTheCache: the operator trusts a cached Secret only when
+// it classifies InSync (anything else is confirmed by a live read). What the cache keeps of an
+// oversized Secret must never classify InSync once a passcode was issued, so tamper detection is
+// decided on the live Secret as before; a copy never looks in sync either (it is re-applied).
+func TestAnOversizedSecretIsNeverInSyncFromTheCache(t *testing.T) {
+	expires := metav1.NewTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, phase := range []accessv1alpha1.PasscodePhase{accessv1alpha1.PasscodeActive, accessv1alpha1.PasscodeExpired, accessv1alpha1.PasscodeRevoked} {
+		pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api", UID: "pc"},
+			Status: accessv1alpha1.PasscodeStatus{Phase: phase, Revision: 1, Hash: passcode.Hash("p4ss-p4ss-p4ss"), ExpiresAt: &expires}}
+		pc.Spec.SecretTemplate = &accessv1alpha1.SecretTemplate{Data: map[string]accessv1alpha1.DataTemplate{"config": "x"}}
+		isController := true
+		c := passcodesecret.Contents{Email: "jane@example.com", ExpiresAt: expires.Time, Revision: 1}
+		if phase == accessv1alpha1.PasscodeActive {
+			c.Passcode = "p4ss-p4ss-p4ss"
+		}
+		data, err := passcodesecret.Data(pc, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane-api",
+			Labels: passcodesecret.Labels(pc), Annotations: passcodesecret.Annotations(pc, 1),
+			OwnerReferences: []metav1.OwnerReference{{UID: pc.UID, Controller: &isController}}}, Data: data}
+		if got := passcodesecret.Classify(s, pc); got != passcodesecret.InSync {
+			t.Fatalf("%s: the Secret as written classifies %v", phase, got)
+		}
+		s.Data["someone-elses"] = make([]byte, 900<<10) // a key of another tool's: the live Secret is in sync
+		cached, _ := TrimManagedSecret(s.DeepCopy())
+		if got := passcodesecret.Classify(cached.(*corev1.Secret), pc); got == passcodesecret.InSync {
+			t.Errorf("%s: what the cache keeps of an oversized Secret classifies InSync", phase)
+		}
+		copyOf := s.DeepCopy()
+		copyOf.Labels = passcodesecret.CopyLabels(pc)
+		copyOf.Annotations[passcodesecret.CopyOfAnnotation] = "team/jane-api"
+		cached, _ = TrimManagedSecret(copyOf)
+		if !passcodesecret.CopyOwnedBy(cached.(*corev1.Secret), pc) || passcodesecret.CopyInSync(cached.(*corev1.Secret), pc, c) {
+			t.Errorf("%s: an oversized copy must stay ours and never look in sync", phase)
+		}
 	}
 }

@@ -16,8 +16,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/clock"
@@ -35,6 +37,7 @@ import (
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/options"
+	"github.com/dashboardops/access-operator/internal/passcodesecret"
 	"github.com/dashboardops/access-operator/internal/scim"
 )
 
@@ -47,13 +50,14 @@ func ManagedSecretSelector() labels.Selector {
 }
 
 // CacheOptions caches only labelled Secrets (caching every Secret of a cluster has taken operators
-// down, cert-manager#4722), trims everything cached of what no code reads (TrimForCache), and
-// limits the cache to namespaces when given (nil means all).
+// down, cert-manager#4722), trims everything cached of what no code reads (TrimForCache) and bounds
+// what one Secret costs (TrimManagedSecret), and limits the cache to namespaces when given (nil
+// means all).
 func CacheOptions(namespaces []string) cache.Options {
 	opts := cache.Options{
 		DefaultTransform: TrimForCache,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: ManagedSecretSelector()},
+			&corev1.Secret{}: {Label: ManagedSecretSelector(), Transform: TrimManagedSecret},
 		},
 	}
 	if len(namespaces) > 0 {
@@ -73,11 +77,12 @@ func SCIMTokenSelector() labels.Selector {
 // SCIMTokenCacheOptions are the options of the second cache, which holds the SCIM token Secrets:
 // one label selector cannot select "managed-by or scim-token", so these Secrets get a cache of
 // their own, filtered by their label for every kind (it is only ever asked for Secrets), and no
-// other Secret enters either cache.
+// other Secret enters either cache. Anyone who may create a Secret anywhere can label it a token,
+// SCIM on or not, so each enters as its name and its token's digest only (scim.TrimTokenSecret).
 func SCIMTokenCacheOptions(namespaces []string) cache.Options {
 	opts := CacheOptions(namespaces)
 	opts.DefaultLabelSelector = SCIMTokenSelector()
-	opts.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: SCIMTokenSelector()}}
+	opts.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: {Label: SCIMTokenSelector(), Transform: scim.TrimTokenSecret}}
 	return opts
 }
 
@@ -127,6 +132,85 @@ func TrimForCache(in any) (any, error) {
 		}
 	}
 	return in, nil
+}
+
+// maxCachedSecretBytes bounds what one Secret costs in the manager's cache (its data, labels,
+// annotations, owners, finalizers and type, in bytes). The operator's own Secrets hold a passcode,
+// an email, the account, an expiry and a few rendered secretTemplate keys: a few KiB. Anyone who may
+// create a Secret can label it managed-by access-operator, up to the API server's 1 MiB.
+const maxCachedSecretBytes = 64 << 10
+
+// TrimManagedSecret is the manager cache's transform for Secrets: TrimForCache, and a Secret larger
+// than maxCachedSecretBytes enters as its identity only (managedSecretIdentity), so a 900 KB
+// Secret costs less than a small one. Every reader then goes to the API server: without data, an
+// issued Passcode's Secret lacks its passcode (Tampered) or its account key (Drifted), and the
+// Passcode controller reads a Secret live unless the cache shows it in sync; a copy never looks in
+// sync and is applied again; the invite key is read live. Tamper detection is decided on the live
+// Secret, as it was.
+func TrimManagedSecret(in any) (any, error) {
+	in, err := TrimForCache(in)
+	if s, ok := in.(*corev1.Secret); ok && err == nil && secretBytes(s) > maxCachedSecretBytes {
+		return managedSecretIdentity(s), nil
+	}
+	return in, err
+}
+
+// secretBytes is what s costs in the cache, roughly: the bytes of everything anyone can fill.
+func secretBytes(s *corev1.Secret) int {
+	n := len(s.Type)
+	for k, v := range s.Data {
+		n += len(k) + len(v)
+	}
+	for _, m := range []map[string]string{s.Labels, s.Annotations, s.StringData} {
+		for k, v := range m {
+			n += len(k) + len(v)
+		}
+	}
+	for _, r := range s.OwnerReferences {
+		n += len(r.APIVersion) + len(r.Kind) + len(r.Name) + len(r.UID)
+	}
+	for _, f := range s.Finalizers {
+		n += len(f)
+	}
+	return n
+}
+
+// maxOperatorValue is the longest value of the operator's own annotations (CopyOfAnnotation is a
+// namespace, "/" and a name).
+const maxOperatorValue = 63 + 1 + 253
+
+// managedSecretIdentity is what the cache keeps of an oversized Secret: its identity, the labels
+// the cache's label selectors read, the operator's annotations when they are of a size it writes,
+// and its controller reference (Owns, OwnedBy). No data: reads of it go to the API server.
+func managedSecretIdentity(s *corev1.Secret) *corev1.Secret {
+	out := &corev1.Secret{TypeMeta: s.TypeMeta, ObjectMeta: metav1.ObjectMeta{
+		Namespace: s.Namespace, Name: s.Name, UID: s.UID, ResourceVersion: s.ResourceVersion,
+		CreationTimestamp: s.CreationTimestamp, DeletionTimestamp: s.DeletionTimestamp,
+	}}
+	if len(s.Type) <= validation.DNS1123SubdomainMaxLength {
+		out.Type = s.Type
+	}
+	for _, k := range []string{accessv1alpha1.ManagedByLabel, accessv1alpha1.PasscodeLabel,
+		passcodesecret.CopyOfNamespaceLabel, accessv1alpha1.InviteKeyLabel} {
+		if v, ok := s.Labels[k]; ok {
+			if out.Labels == nil {
+				out.Labels = map[string]string{}
+			}
+			out.Labels[k] = v // label values are at most 63 bytes
+		}
+	}
+	for _, k := range []string{passcodesecret.CopyOfAnnotation, passcodesecret.RevisionAnnotation} {
+		if v, ok := s.Annotations[k]; ok && len(v) <= maxOperatorValue {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
+	}
+	if ref := metav1.GetControllerOf(s); ref != nil {
+		out.OwnerReferences = []metav1.OwnerReference{*ref}
+	}
+	return out
 }
 
 // ManagerOptions builds the manager's options from validated flags.
