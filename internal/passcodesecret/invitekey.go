@@ -27,6 +27,9 @@ const inviteKeySize = 32
 // operator's ServiceAccount create a Secret with it or change such a Secret's key.
 const InviteKeyGeneratedAnnotation = "access.dashboardops.io/invite-key-generated"
 
+// inviteKeyMarked is the value of InviteKeyGeneratedAnnotation (and of the InviteKeyLabel).
+const inviteKeyMarked = "true"
+
 // ForeignInviteKeyError is a Secret named like the invite key that the operator did not create:
 // invites of the project wait until someone deletes it (the operator never uses nor overwrites it).
 type ForeignInviteKeyError struct{ Namespace string }
@@ -39,7 +42,7 @@ func (e *ForeignInviteKeyError) Error() string {
 
 // generatedInviteKey reports whether s is an invite key the operator created.
 func generatedInviteKey(s *corev1.Secret) bool {
-	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Annotations[InviteKeyGeneratedAnnotation] == "true"
+	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Annotations[InviteKeyGeneratedAnnotation] == inviteKeyMarked
 }
 
 // InviteKey returns the project's invite key, creating it on first use. Invite links are derived
@@ -64,8 +67,8 @@ func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, name
 	}
 	s = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName, Labels: map[string]string{
-			accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true",
-		}, Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}},
+			accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: inviteKeyMarked,
+		}, Annotations: map[string]string{InviteKeyGeneratedAnnotation: inviteKeyMarked}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{KeyInviteKey: randomKey()},
 	}
