@@ -18,10 +18,10 @@ func TestPasscodesCannotWriteTheInviteKey(t *testing.T) {
 	refused(t, admin.Create(ctx, passcode(ns, accessv1alpha1.InviteKeySecretName)),
 		"a Passcode without spec.secretName writes the Secret of its own name, and access-operator-invite-key holds the project's invite key")
 	refused(t, admin.Create(ctx, passcode(ns, "squat", func(pc *accessv1alpha1.Passcode) { pc.Spec.SecretName = accessv1alpha1.InviteKeySecretName })),
-		"spec.secretName: Invalid value: \"string\": must not be access-operator-invite-key")
+		"spec.secretName: Invalid value: must not be access-operator-invite-key")
 	refused(t, admin.Create(ctx, passcode(ns, "squat-copy", func(pc *accessv1alpha1.Passcode) {
 		pc.Spec.SecretCopies = []accessv1alpha1.SecretCopy{{Namespace: "other", Name: accessv1alpha1.InviteKeySecretName}}
-	})), "spec.secretCopies: Invalid value: \"array\": must not name a copy access-operator-invite-key")
+	})), "spec.secretCopies: Invalid value: must not name a copy access-operator-invite-key")
 	accepted(t, admin.Create(ctx, passcode(ns, accessv1alpha1.InviteKeySecretName, func(pc *accessv1alpha1.Passcode) { pc.Spec.SecretName = "fine" })),
 		"a Passcode of that name writing another Secret")
 }

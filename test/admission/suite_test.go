@@ -18,13 +18,19 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -212,5 +218,45 @@ func accepted(t *testing.T, err error, what string) {
 	t.Helper()
 	if err != nil {
 		t.Errorf("%s: refused: %v", what, err)
+	}
+}
+
+// Each policy is type-checked against the schemas of what it matches, as kube-controller-manager
+// does for its status (envtest runs none): a misspelt field or a wrong type is only a warning
+// there, and an error on every matching write at run time (failurePolicy Fail). There must be none.
+func TestPoliciesTypeCheck(t *testing.T) {
+	objs, err := render("config/admission")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(cfg, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := &validating.TypeChecker{SchemaResolver: &resolver.ClientDiscoveryResolver{Discovery: dc}, RestMapper: mapper}
+	checked := 0
+	for _, o := range objs {
+		if o.GetKind() != "ValidatingAdmissionPolicy" {
+			continue
+		}
+		p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, p); err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, w := range checker.Check(p) {
+			t.Errorf("%s: %s: %s", p.Name, w.FieldRef, w.Warning)
+		}
+	}
+	if checked != 3 {
+		t.Errorf("type-checked %d policies, want 3", checked)
 	}
 }
