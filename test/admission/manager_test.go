@@ -73,6 +73,14 @@ func TestManagerServiceAccountWritesOnlyWhatTheOperatorWrites(t *testing.T) {
 		refused(t, sa.Patch(ctx, ours.DeepCopy(), mergePatch(`{"metadata":{"labels":{"app.kubernetes.io/managed-by":null}}}`)),
 			"Secret "+ns+"/ours would not be")
 		accepted(t, sa.Delete(ctx, ours), "delete it")
+		// A labelled Secret of a type the cluster fills with credentials: a token of any ServiceAccount
+		// (the token controller writes it, and the manager may read it), or a bootstrap token.
+		for _, typ := range []corev1.SecretType{corev1.SecretTypeServiceAccountToken, corev1.SecretTypeBootstrapToken} {
+			s := ours.DeepCopy()
+			s.ResourceVersion, s.Name, s.Type = "", "credential", typ
+			s.Annotations = map[string]string{corev1.ServiceAccountNameKey: "default"}
+			refused(t, sa.Create(ctx, s), "the access operator never writes Secrets of type "+string(typ))
+		}
 	})
 
 	t.Run("workloads", func(t *testing.T) {
