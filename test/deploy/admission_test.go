@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
@@ -28,7 +29,12 @@ type policy struct {
 // name is the one config/default runs the manager as: renaming one without the other would turn
 // the manager's restrictions off without a sound. test/admission runs them on a real API server.
 func TestAdmissionPoliciesAreInstalledForTheManagersServiceAccount(t *testing.T) {
-	objs := render(t, "config/default")
+	for _, dir := range []string{"config/default", "config/namespaced"} {
+		t.Run(dir, func(t *testing.T) { checkPolicies(t, render(t, dir)) })
+	}
+}
+
+func checkPolicies(t *testing.T, objs []*unstructured.Unstructured) {
 	sa := map[string]any{}
 	find(t, objs, "ServiceAccount", "access-operator-controller-manager", &sa)
 	user := fmt.Sprintf("'system:serviceaccount:%s:%s'", "access-operator-system", "access-operator-controller-manager")
