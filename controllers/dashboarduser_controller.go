@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -136,6 +138,9 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if d.step == userDeliver {
 		var out delivery
 		if out, requeueAt, err = r.deliver(ctx, u, now, ttl, pcs, &d); err != nil {
+			if foreign := (*passcodesecret.ForeignInviteKeyError)(nil); errors.As(err, &foreign) {
+				return r.foreignInviteKey(u, now, foreign), nil
+			}
 			return r.retry(ctx, u, now, "delivering the invite", err)
 		}
 		if out == deliveryStale || (out == deliveryWaiting && isZeroStatus(&before.Status)) {
@@ -227,6 +232,20 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 	prepareAttempt(now, inv, linkHash)
 	r.holds.Delete(u.UID)
 	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
+}
+
+// foreignInviteKey stalls the user's invite on an invite key Secret the operator did not create
+// (someone else would know its links). The Secret is not watched, so it looks again every minute;
+// the Warning Event is emitted once, when the user stalls on it.
+func (r *DashboardUserReconciler) foreignInviteKey(u *accessv1alpha1.DashboardUser, now time.Time,
+	err *passcodesecret.ForeignInviteKeyError) ctrl.Result {
+	if c := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionStalled); c == nil ||
+		c.Status != metav1.ConditionTrue || c.Reason != accessv1alpha1.ReasonInviteKeyConflict {
+		r.event(u, corev1.EventTypeWarning, accessv1alpha1.ReasonInviteKeyConflict, "%s", err.Error())
+	}
+	stall(userBackoff(u), now, accessv1alpha1.ReasonInviteKeyConflict, err.Error())
+	u.Status.ObservedGeneration = u.Generation
+	return ctrl.Result{RequeueAfter: time.Minute}
 }
 
 // holdFirstInvite reports whether (and how long) a user's first invite waits for its Passcodes, so

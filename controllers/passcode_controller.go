@@ -166,6 +166,8 @@ func (r *PasscodeReconciler) actFailed(ctx context.Context, pc *accessv1alpha1.P
 		return ctrl.Result{}, nil
 	case errors.As(err, &imp):
 		// The source Secret is not watched (it carries none of the operator's labels): look again.
+		// The cause is for the operator's log only (importError).
+		log.FromContext(ctx).Info("spec.import refused", "cause", imp.cause)
 		r.stall(pc, now, accessv1alpha1.ReasonImportFailed, imp.msg)
 		return ctrl.Result{RequeueAfter: time.Minute}, nil
 	}

@@ -14,10 +14,20 @@ import (
 )
 
 // importError is a spec.import that cannot be carried out until someone fixes the source Secret.
-// Its message names the Secret and the problem, never the value.
-type importError struct{ msg string }
+// Its message is the same whatever the cause (importRefused), so that whoever may create Passcodes
+// but not read Secrets learns nothing from it about a Secret: not whether it exists, nor how long
+// its value is, nor whose passcode it holds. The cause goes to the manager's log (cause), never
+// with the value.
+type importError struct{ msg, cause string }
 
 func (e *importError) Error() string { return e.msg }
+
+// importRefused is the one importError of spec.import naming Secret name in namespace ns.
+func importRefused(name, ns, cause string) *importError {
+	return &importError{cause: cause, msg: fmt.Sprintf("spec.import.secretRef: Secret %q cannot be imported: it must exist in namespace %s, "+
+		"hold in key %q a passcode of %d to %d characters of A-Z, a-z, 0-9, '-' and '_' that no other Passcode of the namespace has, "+
+		"and not be this Passcode's own Secret", name, ns, passcodesecret.KeyPasscode, passcode.ImportMinLen, passcode.ImportMaxLen)}
+}
 
 // importedPasscode reads the passcode spec.import names, for revision 1. The source Secret is read
 // live (it carries none of the operator's labels, so it is not in the cache) and never written.
@@ -27,25 +37,24 @@ func (r *PasscodeReconciler) importedPasscode(ctx context.Context, pc *accessv1a
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: pc.Namespace, Name: name}, src)
 	switch {
 	case apierrors.IsNotFound(err):
-		return "", &importError{fmt.Sprintf("spec.import.secretRef: Secret %q does not exist in namespace %s", name, pc.Namespace)}
+		return "", importRefused(name, pc.Namespace, "the Secret does not exist")
 	case err != nil:
 		return "", fmt.Errorf("reading the Secret spec.import names: %w", err)
 	case passcodesecret.OwnedBy(src, pc):
-		return "", &importError{fmt.Sprintf("spec.import.secretRef: Secret %q is this Passcode's own Secret; name the Secret that holds the passcode in use", name)}
+		return "", importRefused(name, pc.Namespace, "the Secret is the Passcode's own")
 	}
 	value, ok := src.Data[passcodesecret.KeyPasscode]
 	if !ok {
-		return "", &importError{fmt.Sprintf("spec.import.secretRef: Secret %q has no key %q", name, passcodesecret.KeyPasscode)}
+		return "", importRefused(name, pc.Namespace, "the Secret has no key "+passcodesecret.KeyPasscode)
 	}
 	if err := passcode.CheckImport(string(value)); err != nil {
-		return "", &importError{fmt.Sprintf("spec.import.secretRef: the key %q of Secret %q must be %d to %d characters of A-Z, a-z, 0-9, '-' and '_': %v",
-			passcodesecret.KeyPasscode, name, passcode.ImportMinLen, passcode.ImportMaxLen, err)}
+		return "", importRefused(name, pc.Namespace, "the value: "+err.Error())
 	}
 	if other, err := r.passcodeWithHash(ctx, pc, passcode.Hash(string(value))); err != nil {
 		return "", err
 	} else if other != "" {
 		// One passcode, two users: the access server could not tell whose it is.
-		return "", &importError{fmt.Sprintf("spec.import.secretRef: the passcode in Secret %q is already the passcode of Passcode %q in this namespace", name, other)}
+		return "", importRefused(name, pc.Namespace, "the value is the passcode of Passcode "+other)
 	}
 	return string(value), nil
 }

@@ -82,6 +82,9 @@ const (
 	ReasonInviteFailed = "InviteFailed"
 	// ReasonInviteExpired: the invite link expired before it was accepted.
 	ReasonInviteExpired = "InviteExpired"
+	// ReasonInviteKeyConflict: a Secret named like the project's invite key exists and the operator
+	// did not create it; invites wait until it is deleted (Stalled, checked again every minute).
+	ReasonInviteKeyConflict = "InviteKeyConflict"
 	// ReasonAccepted: the user accepted the invite.
 	ReasonAccepted = "Accepted"
 	// ReasonAccessRevoked: the user's access is Revoked.

@@ -132,6 +132,8 @@ type SecretTemplate struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.revoked) || !oldSelf.revoked || (has(self.revoked) && self.revoked)",message="cannot be unset once true: a revoked Passcode is revoked for good; create a new Passcode",fieldPath=".revoked"
 // +kubebuilder:validation:XValidation:rule="(has(self.secretTemplate) && has(self.secretTemplate.type) ? self.secretTemplate.type : 'Opaque') == (has(oldSelf.secretTemplate) && has(oldSelf.secretTemplate.type) ? oldSelf.secretTemplate.type : 'Opaque')",message="is immutable: the API server cannot change a Secret's type; create a new Passcode",fieldPath=".secretTemplate.type"
 // +kubebuilder:validation:XValidation:rule="has(self.import) == has(oldSelf.import)",message="is immutable: import applies to the first passcode only",fieldPath=".import"
+// +kubebuilder:validation:XValidation:rule="!has(self.secretName) || self.secretName != 'access-operator-invite-key'",message="must not be access-operator-invite-key: that Secret holds the project's invite key",fieldPath=".secretName"
+// +kubebuilder:validation:XValidation:rule="!has(self.secretCopies) || self.secretCopies.all(c, !has(c.name) || c.name != 'access-operator-invite-key')",message="must not name a copy access-operator-invite-key: that Secret holds a project's invite key",fieldPath=".secretCopies"
 type PasscodeSpec struct {
 	// userRef names the DashboardUser (same namespace) the passcode belongs to. Immutable.
 	// +required
@@ -349,6 +351,7 @@ type PasscodeStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dpc,categories=dashboard
+// +kubebuilder:validation:XValidation:rule="has(self.spec.secretName) || self.metadata.name != 'access-operator-invite-key'",message="a Passcode without spec.secretName writes the Secret of its own name, and access-operator-invite-key holds the project's invite key: choose another name or set spec.secretName"
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userRef.name`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`

@@ -19,11 +19,38 @@ const KeyInviteKey = "key"
 // inviteKeySize is the key's length in bytes (HMAC-SHA256's block-sized keys need no more).
 const inviteKeySize = 32
 
+// InviteKeyGeneratedAnnotation set to "true" marks an invite key Secret the operator created. Only a
+// Secret with this mark (and the managed-by label) is used as a key: a Secret of that name made by
+// anyone else (directly, or through a Passcode or a copy of that name) would give them every
+// invite link of the project. A Passcode's secretTemplate cannot set access.dashboardops.io/
+// annotations, and the invite-key-guard admission policy (config/admission) lets no one but the
+// operator's ServiceAccount create a Secret with it or change such a Secret's key.
+const InviteKeyGeneratedAnnotation = "access.dashboardops.io/invite-key-generated"
+
+// inviteKeyMarked is the value of InviteKeyGeneratedAnnotation (and of the InviteKeyLabel).
+const inviteKeyMarked = "true"
+
+// ForeignInviteKeyError is a Secret named like the invite key that the operator did not create:
+// invites of the project wait until someone deletes it (the operator never uses nor overwrites it).
+type ForeignInviteKeyError struct{ Namespace string }
+
+func (e *ForeignInviteKeyError) Error() string {
+	return fmt.Sprintf("Secret %s in namespace %s was not created by the operator (it lacks the label %s=%s or the annotation %s=true), "+
+		"so it is not used as the invite key: invites wait until it is deleted, then the operator makes a new key",
+		accessv1alpha1.InviteKeySecretName, e.Namespace, accessv1alpha1.ManagedByLabel, accessv1alpha1.ManagedByValue, InviteKeyGeneratedAnnotation)
+}
+
+// generatedInviteKey reports whether s is an invite key the operator created.
+func generatedInviteKey(s *corev1.Secret) bool {
+	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Annotations[InviteKeyGeneratedAnnotation] == inviteKeyMarked
+}
+
 // InviteKey returns the project's invite key, creating it on first use. Invite links are derived
 // from it (and the user's UID and invite number), so a delivery retried after a crash or a failed
 // status write carries the same link as the first try. The key is created, never updated: Create
 // is atomic, so two replicas (or a restarted manager) can never end up with two keys, and an
-// existing key found by a live read wins. cache reads first; reader confirms before creating.
+// existing key found by a live read wins. cache reads first; reader confirms before creating. A
+// Secret of that name the operator did not create is never used: ForeignInviteKeyError.
 func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, namespace string) ([]byte, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName}
 	s := &corev1.Secret{}
@@ -35,14 +62,14 @@ func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, name
 	}
 	switch {
 	case err == nil:
-		return inviteKeyOf(s)
+		return ownInviteKey(s)
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("reading Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
 	}
 	s = &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: accessv1alpha1.InviteKeySecretName, Labels: map[string]string{
-			accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true",
-		}},
+			accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: inviteKeyMarked,
+		}, Annotations: map[string]string{InviteKeyGeneratedAnnotation: inviteKeyMarked}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{KeyInviteKey: randomKey()},
 	}
@@ -50,10 +77,18 @@ func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, name
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("creating Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
 		}
-		// Someone created it first: theirs is the key.
+		// Another replica created it first: theirs is the key (if it is the operator's).
 		if err := reader.Get(ctx, key, s); err != nil {
 			return nil, fmt.Errorf("reading Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
 		}
+	}
+	return ownInviteKey(s)
+}
+
+// ownInviteKey is the key s holds, when the operator created s.
+func ownInviteKey(s *corev1.Secret) ([]byte, error) {
+	if !generatedInviteKey(s) {
+		return nil, &ForeignInviteKeyError{Namespace: s.Namespace}
 	}
 	return inviteKeyOf(s)
 }

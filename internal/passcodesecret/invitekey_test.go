@@ -3,11 +3,17 @@ package passcodesecret
 import (
 	"bytes"
 	"context"
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
@@ -17,7 +23,8 @@ import (
 // never reported as too short nor made anew.
 func TestAnInviteKeyCachedWithoutDataIsReadLive(t *testing.T) {
 	meta := metav1.ObjectMeta{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName,
-		Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}}
+		Labels:      map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"},
+		Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}}
 	want := bytes.Repeat([]byte{7}, inviteKeySize)
 	cached := fake.NewClientBuilder().WithObjects(&corev1.Secret{ObjectMeta: meta}).Build()
 	live := fake.NewClientBuilder().WithObjects(&corev1.Secret{ObjectMeta: meta,
@@ -25,5 +32,62 @@ func TestAnInviteKeyCachedWithoutDataIsReadLive(t *testing.T) {
 	got, err := InviteKey(context.Background(), cached, live, "team")
 	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("InviteKey = %x, %v; want the live key", got, err)
+	}
+}
+
+// A Secret named like the invite key that the operator did not create is never the key: whoever
+// made it would know every invite link. It is neither used nor overwritten.
+func TestInviteKeyAdoptsOnlyASecretTheOperatorCreated(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	ctx := context.Background()
+	planted := []byte("0123456789abcdef0123456789abcdef") // a key the planter knows
+	ours := map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}
+	for name, meta := range map[string]metav1.ObjectMeta{
+		"someone's Secret":                   {},
+		"our labels, no mark (a Passcode's)": {Labels: ours},
+		"the mark, not our label":            {Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}},
+	} {
+		meta.Namespace, meta.Name = "team", accessv1alpha1.InviteKeySecretName
+		foreign := &corev1.Secret{ObjectMeta: meta, Data: map[string][]byte{KeyInviteKey: planted}}
+		c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(foreign.DeepCopy()).Build()
+		key, err := InviteKey(ctx, c, c, "team")
+		var fe *ForeignInviteKeyError
+		if !errors.As(err, &fe) || key != nil {
+			t.Errorf("%s: got key %q, err %v; want ForeignInviteKeyError", name, key, err)
+		}
+		after := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(foreign), after); err != nil || string(after.Data[KeyInviteKey]) != string(planted) {
+			t.Errorf("%s: the Secret must be left as it was: %v", name, err)
+		}
+	}
+
+	// Planted between our live read and our create: AlreadyExists, and the Secret found is refused too.
+	planter := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName, Labels: ours},
+		Data: map[string][]byte{KeyInviteKey: planted}}
+	racy := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, _ client.Object, _ ...client.CreateOption) error {
+			if err := c.Create(ctx, planter.DeepCopy()); err != nil {
+				return err
+			}
+			return apierrors.NewAlreadyExists(schema.GroupResource{Resource: "secrets"}, planter.Name)
+		},
+	})
+	var fe *ForeignInviteKeyError
+	if key, err := InviteKey(ctx, racy, racy, "team"); !errors.As(err, &fe) || key != nil {
+		t.Errorf("a key planted during our create: got %q, %v", key, err)
+	}
+
+	// The key the operator creates carries the mark, and is then used.
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	if _, err := InviteKey(ctx, c, c, "team"); err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName}, s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Annotations[InviteKeyGeneratedAnnotation] != "true" {
+		t.Errorf("the operator's key must carry %s: %v", InviteKeyGeneratedAnnotation, s.Annotations)
 	}
 }
