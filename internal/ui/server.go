@@ -50,7 +50,7 @@ type Server struct {
 // New makes the page for cfg.
 func New(cfg Config) (*Server, error) {
 	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText,
+		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText, "visible": ops.Visible,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err

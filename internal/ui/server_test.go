@@ -251,3 +251,27 @@ func TestForbiddenIsNotAllowed(t *testing.T) {
 		t.Errorf("revoke without confirmation: %d", w.Code)
 	}
 }
+
+// TestFormatCharactersShownEscaped: a display name stored with a right-to-left override (before
+// the CRD refused it) reads as stored on the users table, the user's page and the CSV export.
+func TestFormatCharactersShownEscaped(t *testing.T) {
+	s, c := newTestServer(t, nil)
+	jane := &accessv1alpha1.DashboardUser{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "team", Name: "jane"}, jane); err != nil {
+		t.Fatal(err)
+	}
+	jane.Spec.DisplayName = "jane\u202emoc.elpmaxe \u2066x\u2069"
+	if err := c.Update(context.Background(), jane); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/?ns=team", "/user?ns=team&user=jane", "/export.csv?ns=team"} {
+		w := do(s, http.MethodGet, target, nil, true, nil)
+		body := w.Body.String()
+		if w.Code != http.StatusOK || !strings.Contains(body, `jane\u202emoc.elpmaxe \u2066x\u2069`) {
+			t.Errorf("GET %s: %d, the name is not shown escaped:\n%s", target, w.Code, body)
+		}
+		if strings.ContainsFunc(body, ops.Hidden) && strings.ContainsAny(body, "\u202e\u2066\u2069") {
+			t.Errorf("GET %s: a raw format character reached the page", target)
+		}
+	}
+}
