@@ -19,7 +19,7 @@ const (
 // escapes) or an invisible format character (\p{Cf}: the bidirectional overrides and isolates
 // U+202A-U+202E and U+2066-U+2069, the marks U+200E, U+200F and U+061C, zero-width spaces, soft
 // hyphens, tag characters), except the two joiners above. A right-to-left override makes
-// "jane‮moc.elpmaxe" read as another name in a table, a terminal, a spreadsheet or a browser.
+// "jane\u202emoc.elpmaxe" read as another name in a table, a terminal, a spreadsheet or a browser.
 // The CRD's rules on spec.displayName and spec.description say the same in CEL.
 func Hidden(r rune) bool {
 	if unicode.IsControl(r) {
@@ -47,7 +47,8 @@ func hiddenProblem(s string) string {
 	case unicode.IsControl(r):
 		return "must not contain control characters (newlines, tabs, escape sequences)"
 	default:
-		return fmt.Sprintf("must not contain invisible format characters such as %U (Unicode category Cf, e.g. the right-to-left override U+202E); only the zero-width joiners U+200C and U+200D are allowed", r)
+		return fmt.Sprintf("must not contain invisible format characters such as %U (Unicode category Cf, e.g. the right-to-left "+
+			"override U+202E); only the zero-width joiners U+200C and U+200D are allowed", r)
 	}
 }
 
