@@ -69,6 +69,7 @@ func TestCSVCellEscapesFormatCharacters(t *testing.T) {
 		"=1+1\u202e":            `'=1+1\u202e`,
 		"\u202e=1+1":            `\u202e=1+1`,
 		"Jane":                  "Jane",
+		"Jane\nDoe":             "Jane\nDoe", // a quoted CSV cell keeps its newline
 	} {
 		if got := CSVCell(in); got != want {
 			t.Errorf("CSVCell(%q) = %q, want %q", in, got, want)
