@@ -1,6 +1,10 @@
 # Multi-stage build: a static manager binary on distroless, running as UID 65532.
 # The build command is the one `make build` runs (GO_BUILD in the Makefile); keep them the same.
-FROM golang:1.26 AS builder
+# Both base images are pinned by digest (the tag is kept for reading), so a rebuild gets the same
+# bytes and a registry or tag that moves cannot swap them: docs/operations.md says how to update
+# them. The builder's Go is go.mod's (the image sets GOTOOLCHAIN=local, so it must not be older).
+# golang:1.26.8
+FROM golang:1.26.8@sha256:6c2a5538f964f1c82f97ad14988bf05de100d922d159d0e398b54c7b0ca0c6c9 AS builder
 WORKDIR /workspace
 COPY go.mod go.sum ./
 RUN go mod download
@@ -10,7 +14,8 @@ COPY internal/ internal/
 COPY main.go main.go
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o bin/manager .
 
-FROM gcr.io/distroless/static:nonroot
+# gcr.io/distroless/static:nonroot
+FROM gcr.io/distroless/static:nonroot@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3
 COPY --from=builder /workspace/bin/manager /manager
 USER 65532:65532
 ENTRYPOINT ["/manager"]

@@ -15,6 +15,7 @@ type DashboardRoleSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\p{Cc}')",message="must not contain control characters (newlines, tabs, escape sequences)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[^\\\\P{Cf}\\\\x{200C}\\\\x{200D}]')",message="must not contain invisible format characters such as the right-to-left override U+202E (Unicode category Cf); only the zero-width joiners U+200C and U+200D are allowed"
 	Description string `json:"description,omitempty"`
 
 	// permissions are what users with this role may do, from the fixed vocabulary (reports.read,

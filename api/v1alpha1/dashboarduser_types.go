@@ -70,20 +70,26 @@ type InviteSpec struct {
 // DashboardUserSpec is the user as an admin would set it up on the users page.
 type DashboardUserSpec struct {
 	// email is where the invite goes and who the user is: a valid address in lower case (upper case
-	// is refused so that one person is one object), at most 254 characters. Immutable.
+	// is refused so that one person is one object), at most 254 characters, at most 64 before the @
+	// and at most 63 in each part of the domain between dots (a DNS label). Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=254
 	// +kubebuilder:validation:XValidation:rule="self == self.lowerAscii()",message="must be lower case, so that one person is one object"
 	// +kubebuilder:validation:XValidation:rule="self.lowerAscii().matches('^[a-z0-9_%+-]+([.][a-z0-9_%+-]+)*@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$')",message="must be an email address such as jane@example.com (no dot at the start or end of the part before @, no two dots in a row)"
 	// +kubebuilder:validation:XValidation:rule="self.indexOf('@') <= 64",message="the part before @ must be at most 64 characters"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('@[^@]*[^.@]{64}')",message="each part of the domain between dots must be at most 63 characters (a DNS label)"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: create a new DashboardUser for another address"
 	Email string `json:"email"`
 
-	// displayName is the Name column of the users page, at most 128 characters.
+	// displayName is the Name column of the users page, at most 128 characters, with no control
+	// characters and no invisible format characters (Unicode category Cf, such as the right-to-left
+	// override U+202E, which would make the name read as another) other than the zero-width joiners
+	// U+200C and U+200D that some scripts and emoji need.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="!self.matches('\\\\p{Cc}')",message="must not contain control characters (newlines, tabs, escape sequences)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[^\\\\P{Cf}\\\\x{200C}\\\\x{200D}]')",message="must not contain invisible format characters such as the right-to-left override U+202E (Unicode category Cf); only the zero-width joiners U+200C and U+200D are allowed"
 	DisplayName string `json:"displayName,omitempty"`
 
 	// role is one of the dashboard's system roles (Admin, Creator, Member or Approver, spelled so) or

@@ -36,13 +36,21 @@ func generatedBadManifests() []TableEntry {
 	// Emails: malformed or undeliverable addresses, all refused at spec.email.
 	for _, e := range []string{"a", "a@", "@b.io", "a@b", "a@@b.io", "a b@c.io", "a@b c.io", "a@-b.io", "a@b-.io", "a@b..io", "a@.b.io",
 		"a@b.io.", ".a@b.io", "a.@b.io", "a..b@c.io", "a,b@c.io", "a;b@c.io", "<a@b.io>", "a@[127.0.0.1]", "\"a\"@b.io", "jané@b.io",
-		"a@bü.io", strings.Repeat("a", 65) + "@b.io"} {
+		"a@bü.io", strings.Repeat("a", 65) + "@b.io", "a@" + strings.Repeat("b", 64) + ".io", "a@x." + strings.Repeat("b", 64)} {
 		add("email "+e, user("email: '"+strings.ReplaceAll(e, "'", "''")+"'\nrole: Member"), "spec.email", "")
 	}
 
 	// Display names with control characters, C0, DEL and C1.
 	for _, c := range []string{"\\x00", "\\x07", "\\b", "\\f", "\\v", "\\r", "\\x1b", "\\x7f", "\\u0085", "\\u009b"} {
 		add("display name with "+c, user(okUser+"\ndisplayName: \"a"+c+"b\""), "spec.displayName", "control characters")
+	}
+
+	// Display names and role descriptions with invisible format characters (\p{Cf}): bidirectional
+	// overrides, embeddings, isolates and marks, zero-width space, BOM, soft hyphen, a tag character.
+	for _, c := range []string{"\\u202e", "\\u202a", "\\u202b", "\\u202c", "\\u202d", "\\u2066", "\\u2067", "\\u2068", "\\u2069",
+		"\\u200e", "\\u200f", "\\u061c", "\\u200b", "\\ufeff", "\\u00ad", "\\U000e0041"} {
+		add("display name with "+c, user(okUser+"\ndisplayName: \"jane"+c+"moc.elpmaxe\""), "spec.displayName", "invisible format characters")
+		add("role description with "+c, role("analyst", "description: \"a"+c+"b\""), "spec.description", "invisible format characters")
 	}
 
 	// Names that no object can have.

@@ -202,6 +202,10 @@ var _ = Describe("CRD validation", func() {
 		Entry("custom role with every permission", role("everything", "permissions: ["+strings.Join(roles.KnownNames(), ", ")+"]")),
 		Entry("user with plus addressing", user("email: jane+ops@mail.example.co.uk\nrole: Approver")),
 		Entry("display name with accents and punctuation", user(okUser+"\ndisplayName: \"Zoë O'Brien-Núñez (ops) 🚀\"")),
+		// The zero-width joiners are the format characters names need: an emoji sequence, Persian.
+		Entry("display name with an emoji joined by U+200D", user(okUser+"\ndisplayName: \"Jane \\U0001F469\\u200D\\U0001F4BB\"")),
+		Entry("display name with a zero-width non-joiner", user(okUser+"\ndisplayName: \"\\u0645\\u06CC\\u200C\\u062E\\u0648\\u0627\\u0647\\u0645\"")),
+		Entry("email with a 63-character domain label", user("email: a@"+strings.Repeat("b", 63)+".io\nrole: Member")),
 		Entry("minimal passcode", okPasscode("")),
 		Entry("automatic rotation", okPasscode("rotation: {policy: Automatic, renewBefore: 29d, gracePeriod: 24h}")),
 		Entry("longest tenure in minutes", passcode("userRef: {name: jane}\ntenure: 525600m")),

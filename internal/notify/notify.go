@@ -41,7 +41,7 @@ func validateInvite(inv Invite) (*mail.Address, error) {
 	if inv.Role == "" {
 		return nil, errors.New("notify: invite has no Role")
 	}
-	rcpt, err := mail.ParseAddress(inv.Email)
+	rcpt, err := ParseRecipient(inv.Email)
 	if err != nil {
 		return nil, fmt.Errorf("notify: invite Email: %w", err)
 	}
@@ -55,6 +55,27 @@ func validateInvite(inv Invite) (*mail.Address, error) {
 	}
 	if err := checkIdempotencyKey(inv.IdempotencyKey); err != nil {
 		return nil, err
+	}
+	return rcpt, nil
+}
+
+// maxDomainLabel is the longest label DNS can carry (RFC 1035): a domain with a longer one has no
+// mail server, so an address there can never be delivered to.
+const maxDomainLabel = 63
+
+// ParseRecipient parses a recipient as every notifier does: an RFC 5322 address (net/mail) whose
+// domain labels DNS can resolve. It agrees with the CRD's rule on spec.email for every address the
+// API accepts (api/v1alpha1/email_agreement_test.go).
+func ParseRecipient(email string) (*mail.Address, error) {
+	rcpt, err := mail.ParseAddress(email)
+	if err != nil {
+		return nil, err
+	}
+	domain := rcpt.Address[strings.LastIndexByte(rcpt.Address, '@')+1:]
+	for _, label := range strings.Split(domain, ".") {
+		if len(label) > maxDomainLabel {
+			return nil, fmt.Errorf("mail: a label of the domain is %d characters long, more than the %d DNS allows", len(label), maxDomainLabel)
+		}
 	}
 	return rcpt, nil
 }

@@ -139,3 +139,21 @@ func TestNotifiersRejectInvalidInvites(t *testing.T) {
 		t.Errorf("log notifier printed an invalid invite: %q", out.String())
 	}
 }
+
+// TestRecipientBeyondDNSRefused: a domain label longer than 63 characters (RFC 1035) has no mail
+// server, so every notifier refuses the invite at once instead of retrying it; 63 is fine.
+func TestRecipientBeyondDNSRefused(t *testing.T) {
+	inv := testInvite()
+	inv.Email = "jane@" + strings.Repeat("b", 63) + ".io"
+	if _, err := validateInvite(inv); err != nil {
+		t.Fatalf("a 63-character label: %v", err)
+	}
+	for _, email := range []string{"jane@" + strings.Repeat("b", 64) + ".io", "jane@x." + strings.Repeat("b", 64)} {
+		inv.Email = email
+		_, err := validateInvite(inv)
+		assertNoSecret(t, err, inv)
+		if !strings.Contains(err.Error(), "more than the 63 DNS allows") {
+			t.Errorf("%s: %v", email, err)
+		}
+	}
+}

@@ -257,7 +257,7 @@ func (s *smtpNotifier) Notify(ctx context.Context, ev Event) error {
 	if ev.Email == "" {
 		return ErrNoRecipient
 	}
-	rcpt, err := mail.ParseAddress(ev.Email)
+	rcpt, err := ParseRecipient(ev.Email)
 	if err != nil {
 		return fmt.Errorf("smtp: event Email: %w", err)
 	}

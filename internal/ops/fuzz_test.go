@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unicode"
 )
 
 // FuzzInviteFile: whatever file `invite --from-file` is given, it either refuses it with a usage
@@ -32,7 +31,7 @@ func FuzzInviteFile(f *testing.F) {
 			t.Fatalf("%d invitees", len(invitees))
 		}
 		for _, inv := range invitees {
-			if ValidateEmail(inv.Email) != nil || len(inv.DisplayName) > maxDisplayName || strings.ContainsFunc(inv.DisplayName, unicode.IsControl) {
+			if ValidateEmail(inv.Email) != nil || len(inv.DisplayName) > maxDisplayName || strings.ContainsFunc(inv.DisplayName, Hidden) {
 				t.Fatalf("accepted %+v", inv)
 			}
 			if _, err := ParseRole(string(inv.Role)); err != nil {

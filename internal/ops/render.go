@@ -121,10 +121,12 @@ func RenderCSV(w io.Writer, rows []UserRow, withProject bool) error {
 
 // CSVCell neutralises a cell a spreadsheet would run as a formula (OWASP CSV injection): one that
 // starts with =, +, -, @, a tab or a carriage return gets a leading single quote, so Excel, Sheets
-// and LibreOffice show it as text. A display name is the only free text in the export.
+// and LibreOffice show it as text; and invisible format characters (a right-to-left override) are
+// written escaped, as in the tables (Hidden; control characters stay, quoted as RFC 4180 allows).
+// A display name is the only free text in the export.
 func CSVCell(s string) string {
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+		s = "'" + s
 	}
-	return s
+	return escapeRunes(s, hiddenFormat)
 }

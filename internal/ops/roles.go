@@ -60,8 +60,8 @@ func ValidateRoleDescription(s string) error {
 	if len(s) > maxRoleDescription {
 		return fmt.Errorf("must be at most %d characters (it has %d)", maxRoleDescription, len(s))
 	}
-	if strings.ContainsFunc(s, unicode.IsControl) {
-		return errors.New("must not contain control characters (newlines, tabs, escape sequences)")
+	if p := hiddenProblem(s); p != "" {
+		return errors.New(p)
 	}
 	return nil
 }

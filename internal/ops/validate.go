@@ -9,7 +9,6 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"unicode"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
@@ -22,6 +21,7 @@ const (
 	maxEmailLength    = 254
 	minEmailLength    = 3
 	maxLocalPart      = 64
+	maxDomainLabel    = 63 // RFC 1035: a DNS label is at most 63 octets
 	maxDisplayName    = 128
 	maxObjectName     = 63 // a DNS-1123 label
 	nameHashLength    = 8  // hex characters of sha256(email)
@@ -40,8 +40,9 @@ var Roles = []accessv1alpha1.Role{
 }
 
 // ValidateEmail applies the CRD's rules for spec.email: lower case, an address such as
-// jane@example.com, at most 254 characters, at most 64 before the '@'. An address in upper case is
-// refused with the lower-case one as a hint, as the API server would refuse it.
+// jane@example.com, at most 254 characters, at most 64 before the '@', at most 63 in each label of
+// the domain (DNS cannot resolve a longer one, so no invite could ever be delivered). An address in
+// upper case is refused with the lower-case one as a hint, as the API server would refuse it.
 func ValidateEmail(email string) error {
 	if email == "" {
 		return errors.New("empty email address")
@@ -58,7 +59,23 @@ func ValidateEmail(email string) error {
 	if at := strings.IndexByte(email, '@'); at > maxLocalPart {
 		return fmt.Errorf("invalid email %q: the part before @ must be at most %d characters (it has %d)", email, maxLocalPart, at)
 	}
+	if label := longestDomainLabel(email); len(label) > maxDomainLabel {
+		return fmt.Errorf("invalid email %q: each part of the domain between dots must be at most %d characters (%q has %d)",
+			email, maxDomainLabel, label, len(label))
+	}
 	return nil
+}
+
+// longestDomainLabel is the longest dot-separated label after the '@' (the CRD's rule
+// !self.matches('@[^@]*[^.@]{64}') refuses the same addresses).
+func longestDomainLabel(email string) string {
+	longest := ""
+	for _, label := range strings.Split(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		if len(label) > len(longest) {
+			longest = label
+		}
+	}
+	return longest
 }
 
 // ParseRole returns the role named s: a system role spelled exactly (Admin, Creator, Member or
@@ -186,8 +203,8 @@ func displayNameProblems(name string) []string {
 	if len(name) > maxDisplayName {
 		bad = append(bad, fmt.Sprintf("name must be at most %d characters (it has %d)", maxDisplayName, len(name)))
 	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		bad = append(bad, "name must not contain control characters (newlines, tabs, escape sequences)")
+	if p := hiddenProblem(name); p != "" {
+		bad = append(bad, "name "+p)
 	}
 	return bad
 }

@@ -35,6 +35,9 @@ func TestValidateEmail(t *testing.T) {
 		{"a@", "must be an email address"},
 		{strings.Repeat("a", 65) + "@example.com", "the part before @ must be at most 64 characters (it has 65)"},
 		{strings.Repeat("a", 60) + "@" + strings.Repeat("b", 190) + ".com", "at most 254 characters (it has 255)"},
+		{"a@" + strings.Repeat("b", 63) + ".io", ""},
+		{"a@" + strings.Repeat("b", 64) + ".io", "each part of the domain between dots must be at most 63 characters"},
+		{"a@x." + strings.Repeat("b", 64), "(\"" + strings.Repeat("b", 64) + "\" has 64)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.email, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 )
 
 func sampleUsers() []client.Object {
@@ -107,6 +108,25 @@ func TestTableEscapesControlCharacters(t *testing.T) {
 	}
 	if !strings.Contains(out, `\u001b[2J\u001b[31mRED\u0007\u009b x`) {
 		t.Fatalf("the escapes are shown escaped: %q", out)
+	}
+}
+
+// TestTableEscapesFormatCharacters: a right-to-left override (and every other invisible format
+// character but the joiners) in a display name is shown escaped, so the row reads as it is stored.
+func TestTableEscapesFormatCharacters(t *testing.T) {
+	users := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
+		Spec: accessv1alpha1.DashboardUserSpec{DisplayName: "jane\u202emoc.elpmaxe \u2066x\u2069\u200e\U000e0041 👩\u200d💻", Role: "Member", Email: "a@x.io"}}}
+	out, err := printWith(t, false, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range out {
+		if c != '\n' && ops.Hidden(c) {
+			t.Fatalf("a raw format character %U reached the output: %q", c, out)
+		}
+	}
+	if !strings.Contains(out, `jane\u202emoc.elpmaxe \u2066x\u2069\u200e\U000e0041 👩`+"\u200d"+`💻`) {
+		t.Fatalf("the format characters are not shown escaped: %q", out)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -144,18 +143,8 @@ func age(t metav1.Time) string {
 }
 
 // tableCell keeps a cell on one line and harmless to a terminal: tab, CR and LF become spaces, and
-// every other control character (ANSI escapes among them) is shown escaped, never sent raw.
+// every other control character (ANSI escapes among them) and invisible format character (the
+// right-to-left override U+202E among them) is shown escaped, never sent raw (ops.Visible).
 func tableCell(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c == '\t' || c == '\n' || c == '\r':
-			b.WriteByte(' ')
-		case unicode.IsControl(c):
-			fmt.Fprintf(&b, "\\u%04x", c)
-		default:
-			b.WriteRune(c)
-		}
-	}
-	return b.String()
+	return ops.Visible(strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(s))
 }

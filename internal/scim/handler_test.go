@@ -225,6 +225,34 @@ var _ = Describe("Users", func() {
 		Expect(groups.body).To(HaveKeyWithValue("totalResults", BeEquivalentTo(1)))
 	})
 
+	It("refuses a name with a right-to-left override, and an address no DNS can resolve, naming the attribute", func() {
+		ns := account(token)
+		for _, extra := range []map[string]any{
+			{"displayName": "jane\u202emoc.elpmaxe"},
+			{"name": map[string]any{"formatted": "\u2066Jane\u2069"}},
+			{"name": map[string]any{"givenName": "Jane\u200f", "familyName": "Doe"}},
+		} {
+			bad := call(http.MethodPost, ns+"/Users", token, newUser("bidi@example.com", extra))
+			expectSCIMError(bad, http.StatusBadRequest, scim.TypeInvalidValue)
+			Expect(bad.body["detail"]).To(And(HavePrefix("displayName:"), ContainSubstring("invisible format characters")), "%v", extra)
+		}
+		id := created(ns, token, "bidi@example.com")
+		bad := call(http.MethodPatch, ns+"/Users/"+id, token, patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "a\u202eb"}))
+		expectSCIMError(bad, http.StatusBadRequest, scim.TypeInvalidValue)
+		Expect(bad.body["detail"]).To(HavePrefix("displayName:"))
+		// The joiners a name may need are kept.
+		ok := call(http.MethodPatch, ns+"/Users/"+id, token, patchBody(map[string]any{"op": "replace", "path": "displayName", "value": "Jane \U0001F469\u200d\U0001F4BB"}))
+		Expect(ok.status).To(Equal(http.StatusOK), "body %v", ok.body)
+
+		long := "a@" + strings.Repeat("b", 64) + ".io"
+		bad = call(http.MethodPost, ns+"/Users", token, newUser(long, nil))
+		expectSCIMError(bad, http.StatusBadRequest, scim.TypeInvalidValue)
+		Expect(bad.body["detail"]).To(HavePrefix("userName:"))
+		du := &accessv1alpha1.DashboardUserList{}
+		Expect(op.Client.List(ctx, du, client.InNamespace(ns))).To(Succeed())
+		Expect(du.Items).To(HaveLen(1), "only the good user was created")
+	})
+
 	It("pages with startIndex and count", func() {
 		ns := account(token)
 		for _, u := range []string{"p1@example.com", "p2@example.com", "p3@example.com"} {

@@ -67,6 +67,10 @@ func TestParseUserRefuses(t *testing.T) {
 		{"two roles", `{"userName":"a@x.io","roles":["Admin","Member"]}`, TypeInvalidValue, "roles: a dashboard user has one role", nil},
 		{"active not a boolean", `{"userName":"a@x.io","active":"maybe"}`, TypeInvalidValue, "active: must be a boolean", nil},
 		{"control characters", `{"userName":"a@x.io","displayName":"a\u001b[31m"}`, TypeInvalidValue, "displayName: must not contain control", nil},
+		{"a right-to-left override", `{"userName":"a@x.io","displayName":"jane\u202emoc.elpmaxe"}`, TypeInvalidValue,
+			"displayName: must not contain invisible format characters such as U+202E", nil},
+		{"a domain label of 64", `{"userName":"a@` + strings.Repeat("b", 64) + `.io"}`, TypeInvalidValue,
+			"userName: \"a@" + strings.Repeat("b", 64) + ".io\": each part of the domain between dots must be at most 63 characters", nil},
 		{"the email changes", `{"userName":"b@x.io"}`, TypeMutability, "userName: the email of a dashboard user cannot change", &cur},
 	}
 	for _, c := range cases {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
@@ -152,7 +151,9 @@ func ParseUser(res map[string]any, current *User, before map[string]any) (User, 
 // the dashboard has one user per address.
 func emailOf(res map[string]any) (string, *Error) {
 	userName := strings.TrimSpace(getString(res, attrUserName))
-	if e := strings.ToLower(userName); ops.ValidateEmail(e) == nil {
+	e := strings.ToLower(userName)
+	invalid := ops.ValidateEmail(e)
+	if invalid == nil {
 		return e, nil
 	}
 	if e := strings.ToLower(strings.TrimSpace(primaryEmail(res))); e != "" && ops.ValidateEmail(e) == nil {
@@ -160,6 +161,10 @@ func emailOf(res map[string]any) (string, *Error) {
 	}
 	if userName == "" {
 		return "", badRequest(TypeInvalidValue, "userName: required, the user's email address")
+	}
+	if strings.Contains(userName, "@") {
+		// An address the dashboard refuses: say why (ops.ValidateEmail names the rule).
+		return "", badRequest(TypeInvalidValue, "userName: %s; emails holds no valid address either", strings.TrimPrefix(invalid.Error(), "invalid email "))
 	}
 	return "", badRequest(TypeInvalidValue, "userName: %q is not an email address and emails holds none: a dashboard user is named by email", userName)
 }
@@ -225,8 +230,8 @@ func displayNameOf(res, before map[string]any) (string, *Error) {
 	if len(name) > maxDisplayName {
 		return "", badRequest(TypeInvalidValue, "displayName: must be at most %d characters (it has %d)", maxDisplayName, len(name))
 	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return "", badRequest(TypeInvalidValue, "displayName: must not contain control characters (newlines, tabs, escape sequences)")
+	if p := ops.HiddenProblem(name); p != "" {
+		return "", badRequest(TypeInvalidValue, "displayName: %s", p)
 	}
 	return name, nil
 }

@@ -443,9 +443,9 @@ func (p *page) SortOrder(key string) string {
 }
 
 // SearchText is what the search box matches a row against, lower case: the server's filter and
-// the page's script (data-search) use the same text.
+// the page's script (data-search) use the same text, the name as shown (ops.Visible).
 func SearchText(row ops.UserRow) string {
-	return strings.ToLower(strings.Join([]string{row.Object, row.Name, row.Role, row.Email, row.UserStatus, row.PasscodeStatus}, " "))
+	return strings.ToLower(strings.Join([]string{row.Object, ops.Visible(row.Name), row.Role, row.Email, row.UserStatus, row.PasscodeStatus}, " "))
 }
 
 // AriaSort is the aria-sort of the column key.

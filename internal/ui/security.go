@@ -1,17 +1,18 @@
 package ui
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"net"
 	"net/http"
 	"net/url"
 )
 
-// SessionCookie is the cookie that carries the session token once the URL's token was accepted.
-const SessionCookie = "dashboard_session"
+// sessionCookiePrefix starts the session cookie's name; the rest is the port and a random part,
+// per server (cookieName).
+const sessionCookiePrefix = "dashboard_session_"
 
 // csrfField is the form field of the CSRF token on every POST.
 const csrfField = "csrf"
@@ -29,13 +30,38 @@ func NewToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// csrfToken is derived from the session token, so a page from another origin (which cannot read
-// ours) cannot know it.
-func (s *Server) csrfToken() string {
-	m := hmac.New(sha256.New, []byte(s.token))
-	m.Write([]byte("csrf"))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+// Cookies are not isolated by port: the browser sends a cookie set by 127.0.0.1:8123 to every
+// service on 127.0.0.1 it visits, and any of them may set one we then receive. So the session is
+// built so that what leaks that way is worth as little as possible:
+//   - the cookie's name is per server (cookieName: the port and a random part), so two pages (two
+//     runs of kubectl dashboard ui) never take each other's session, and another local service
+//     cannot plant or overwrite ours under a name it could guess;
+//   - its value (session) is a fresh random secret, never the one-time token of the printed URL:
+//     a URL seen in a terminal, in ps or in the browser's history opens nothing once it was used;
+//   - the CSRF token is a third secret, not derived from the cookie.
+// What remains (docs/security.md): a local service the browser visits while the page runs receives
+// the cookie and could replay it here; the session ends when the command stops.
+
+// newSecrets makes a server's session secrets.
+func newSecrets(addr string) (cookieName, session, csrf string, err error) {
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return "", "", "", err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cookieName = sessionCookiePrefix + port + "_" + hex.EncodeToString(id)
+	if session, err = NewToken(); err != nil {
+		return "", "", "", err
+	}
+	if csrf, err = NewToken(); err != nil {
+		return "", "", "", err
+	}
+	return cookieName, session, csrf, nil
 }
+
+// csrfToken is a secret of this server that only its pages carry, so a page from another origin
+// (which cannot read ours) cannot know it.
+func (s *Server) csrfToken() string { return s.csrf }
 
 func equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
@@ -61,8 +87,8 @@ func (s *Server) secure(next http.Handler) http.Handler {
 			s.acceptToken(w, r, t)
 			return
 		}
-		c, err := r.Cookie(SessionCookie)
-		if err != nil || !equal(c.Value, s.token) {
+		c, err := r.Cookie(s.cookieName)
+		if err != nil || !equal(c.Value, s.session) {
 			http.Error(w, "refused: no session; open the URL kubectl dashboard ui printed", http.StatusUnauthorized)
 			return
 		}
@@ -100,8 +126,10 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	return true
 }
 
-// acceptToken turns the URL's token into an HttpOnly, SameSite=Strict cookie and redirects to the
-// same address without it, so the token leaves the address bar and the history.
+// acceptToken trades the URL's token for an HttpOnly, SameSite=Strict cookie holding the session (a
+// secret of its own) and redirects to the same address without it, so the token leaves the address
+// bar and the history; then it tells Config.TokenUsed (the plugin deletes the file that handed the
+// URL to the browser).
 func (s *Server) acceptToken(w http.ResponseWriter, r *http.Request, token string) {
 	if !equal(token, s.token) {
 		http.Error(w, "refused: wrong session token", http.StatusUnauthorized)
@@ -114,8 +142,11 @@ func (s *Server) acceptToken(w http.ResponseWriter, r *http.Request, token strin
 	}
 	// Not Secure: the page is plain HTTP on loopback, which never leaves the computer.
 	//nolint:gosec // loopback HTTP: a Secure cookie would not be sent back
-	cookie := &http.Cookie{Name: SessionCookie, Value: s.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	cookie := &http.Cookie{Name: s.cookieName, Value: s.session, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode}
 	http.SetCookie(w, cookie)
+	if s.tokenUsedHook != nil {
+		s.tokenUsedHook()
+	}
 	q := r.URL.Query()
 	q.Del("token")
 	target := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}

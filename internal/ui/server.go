@@ -33,29 +33,38 @@ type Config struct {
 	Token string
 	// Addr is the bound address, host:port: requests naming another Host are refused.
 	Addr string
+	// TokenUsed, if set, is called once, when the URL's token has been traded for the cookie,
+	// before the answer is sent.
+	TokenUsed func()
 }
 
 // Server is the users page, an http.Handler.
 type Server struct {
 	c         client.WithWatch
 	namespace string
-	token     string
 	hosts     []string
 	tmpl      *template.Template
 	handler   http.Handler
-	// tokenUsed is set once the URL's token was traded for the cookie.
-	tokenUsed atomic.Bool
+	// token is the printed URL's one-time token. session (the cookie's value) and csrf are secrets
+	// of their own, and cookieName is this server's alone (security.go).
+	token, session, csrf, cookieName string
+	// tokenUsed is set once the URL's token was traded for the cookie; tokenUsedHook is then called.
+	tokenUsed     atomic.Bool
+	tokenUsedHook func()
 }
 
 // New makes the page for cfg.
 func New(cfg Config) (*Server, error) {
 	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText,
+		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText, "visible": ops.Visible,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{c: cfg.Client, namespace: cfg.Namespace, token: cfg.Token, tmpl: tmpl, hosts: []string{cfg.Addr}}
+	s := &Server{c: cfg.Client, namespace: cfg.Namespace, token: cfg.Token, tmpl: tmpl, hosts: []string{cfg.Addr}, tokenUsedHook: cfg.TokenUsed}
+	if s.cookieName, s.session, s.csrf, err = newSecrets(cfg.Addr); err != nil {
+		return nil, err
+	}
 	if _, port, err := net.SplitHostPort(cfg.Addr); err == nil {
 		s.hosts = append(s.hosts, net.JoinHostPort("localhost", port))
 		if p, _ := strconv.Atoi(port); p == 80 {

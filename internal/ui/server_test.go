@@ -2,6 +2,9 @@ package ui
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -69,7 +72,7 @@ func do(s *Server, method, target string, form url.Values, session bool, headers
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	if session {
-		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: testToken})
+		r.AddCookie(&http.Cookie{Name: s.cookieName, Value: s.session})
 	}
 	for k, v := range headers {
 		if k == "Host" {
@@ -95,7 +98,7 @@ func TestRefusedWithoutSession(t *testing.T) {
 		t.Errorf("POST without the session: %d, want 401", w.Code)
 	}
 	wrong := httptest.NewRequest(http.MethodGet, "http://"+testAddr+"/", nil)
-	wrong.AddCookie(&http.Cookie{Name: SessionCookie, Value: "guess"})
+	wrong.AddCookie(&http.Cookie{Name: s.cookieName, Value: "guess"})
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, wrong)
 	if rec.Code != http.StatusUnauthorized {
@@ -116,10 +119,74 @@ func TestTokenBecomesCookieAndLeavesTheAddress(t *testing.T) {
 		t.Errorf("the link a second time: %d, want 401", again.Code)
 	}
 	cookie := w.Header().Get("Set-Cookie")
-	for _, want := range []string{SessionCookie + "=" + testToken, "HttpOnly", "SameSite=Strict", "Path=/"} {
+	for _, want := range []string{s.cookieName + "=" + s.session, "HttpOnly", "SameSite=Strict", "Path=/"} {
 		if !strings.Contains(cookie, want) {
 			t.Errorf("Set-Cookie %q lacks %q", cookie, want)
 		}
+	}
+}
+
+// TestTheURLsTokenIsNotTheSession: the printed URL (seen in a terminal, in ps, in the browser's
+// history) opens nothing once used, not even sent as the cookie; the cookie's value is a secret of
+// its own, and the CSRF token cannot be derived from it.
+func TestTheURLsTokenIsNotTheSession(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	used := 0
+	s.tokenUsedHook = func() { used++ }
+	w := do(s, http.MethodGet, "/?ns=team&token="+testToken, nil, false, nil)
+	var session *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		session = c
+	}
+	if w.Code != http.StatusSeeOther || session == nil || used != 1 {
+		t.Fatalf("accepting the token: %d, cookie %v, hook called %d times", w.Code, session, used)
+	}
+	if session.Value == testToken || strings.Contains(session.Value, testToken) {
+		t.Errorf("the cookie carries the URL's token: %s", session)
+	}
+	for _, name := range []string{session.Name, "dashboard_session"} {
+		r := httptest.NewRequest(http.MethodGet, "http://"+testAddr+"/", nil)
+		r.AddCookie(&http.Cookie{Name: name, Value: testToken})
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("the used URL token as cookie %s: %d, want 401", name, rec.Code)
+		}
+	}
+	m := hmac.New(sha256.New, []byte(session.Value))
+	m.Write([]byte("csrf"))
+	for _, derived := range []string{base64.RawURLEncoding.EncodeToString(m.Sum(nil)), session.Value, testToken} {
+		if s.csrfToken() == derived {
+			t.Errorf("the CSRF token is derived from the cookie or the URL")
+		}
+	}
+	if again := do(s, http.MethodGet, "/?ns=team&token="+testToken, nil, false, nil); again.Code != http.StatusUnauthorized || used != 1 {
+		t.Errorf("the link a second time: %d, hook called %d times", again.Code, used)
+	}
+}
+
+// TestCookieNameIsPerServer: cookies are not isolated by port, so each page names its cookie with
+// its port and a random part: a second page (another run, another port or the same one later)
+// neither takes nor overwrites the first one's session, and no other service can guess the name.
+func TestCookieNameIsPerServer(t *testing.T) {
+	a, _ := newTestServer(t, nil)
+	b, _ := newTestServer(t, nil)
+	if a.cookieName == b.cookieName || !strings.HasPrefix(a.cookieName, "dashboard_session_8123_") {
+		t.Errorf("cookie names %q and %q: want one per server, with the port", a.cookieName, b.cookieName)
+	}
+	if a.session == b.session {
+		t.Error("two servers share a session")
+	}
+	setA := do(a, http.MethodGet, "/?token="+testToken, nil, false, nil).Result().Cookies()
+	if len(setA) != 1 || setA[0].Name != a.cookieName {
+		t.Fatalf("server a set %v", setA)
+	}
+	r := httptest.NewRequest(http.MethodGet, "http://"+testAddr+"/", nil)
+	r.AddCookie(setA[0])
+	rec := httptest.NewRecorder()
+	b.ServeHTTP(rec, r)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("server b took server a's cookie: %d", rec.Code)
 	}
 }
 
@@ -249,5 +316,29 @@ func TestForbiddenIsNotAllowed(t *testing.T) {
 	form = url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "user": {"jane"}, "access": {"Revoked"}}
 	if w := do(s, http.MethodPost, "/access", form, true, nil); !strings.Contains(w.Body.String(), "tick the confirmation box") {
 		t.Errorf("revoke without confirmation: %d", w.Code)
+	}
+}
+
+// TestFormatCharactersShownEscaped: a display name stored with a right-to-left override (before
+// the CRD refused it) reads as stored on the users table, the user's page and the CSV export.
+func TestFormatCharactersShownEscaped(t *testing.T) {
+	s, c := newTestServer(t, nil)
+	jane := &accessv1alpha1.DashboardUser{}
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "team", Name: "jane"}, jane); err != nil {
+		t.Fatal(err)
+	}
+	jane.Spec.DisplayName = "jane\u202emoc.elpmaxe \u2066x\u2069"
+	if err := c.Update(context.Background(), jane); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"/?ns=team", "/user?ns=team&user=jane", "/export.csv?ns=team"} {
+		w := do(s, http.MethodGet, target, nil, true, nil)
+		body := w.Body.String()
+		if w.Code != http.StatusOK || !strings.Contains(body, `jane\u202emoc.elpmaxe \u2066x\u2069`) {
+			t.Errorf("GET %s: %d, the name is not shown escaped:\n%s", target, w.Code, body)
+		}
+		if strings.ContainsFunc(body, ops.Hidden) && strings.ContainsAny(body, "\u202e\u2066\u2069") {
+			t.Errorf("GET %s: a raw format character reached the page", target)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func TestEventsFollowPasscodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events?ns=team", nil)
-	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: testToken})
+	req.AddCookie(&http.Cookie{Name: s.cookieName, Value: s.session})
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

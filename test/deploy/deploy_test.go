@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -238,9 +239,73 @@ func TestDockerfileBuildsLikeMakeBuild(t *testing.T) {
 	if !strings.Contains(string(makefile), "$(GO_BUILD) -o bin/manager .") {
 		t.Error("make build does not build the manager with GO_BUILD")
 	}
-	for _, want := range []string{"FROM gcr.io/distroless/static:nonroot", "USER 65532:65532", "CGO_ENABLED=0"} {
+	for _, want := range []string{"FROM gcr.io/distroless/static:nonroot@sha256:", "USER 65532:65532", "CGO_ENABLED=0"} {
 		if !strings.Contains(string(dockerfile), want) {
 			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+	if problems := unpinnedBaseImages(string(dockerfile)); len(problems) > 0 {
+		t.Errorf("the Dockerfile's base images must be pinned by digest, with the tag in a comment (docs/operations.md):\n  %s",
+			strings.Join(problems, "\n  "))
+	}
+	goMod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(goMod)
+	if goLine == nil || !strings.Contains(string(dockerfile), "FROM golang:"+string(goLine[1])+"@sha256:") {
+		t.Errorf("the builder is not golang:<go.mod's go version>@sha256:... (the image sets GOTOOLCHAIN=local)")
+	}
+}
+
+// pinnedFrom is a FROM line whose image is pinned: name:tag@sha256:<64 hex>, optionally AS a stage.
+var pinnedFrom = regexp.MustCompile(`^FROM (?:--platform=\S+ )?([a-z0-9./_-]+):([\w][\w.-]*)@sha256:[0-9a-f]{64}(?: AS \w+)?$`)
+
+// unpinnedBaseImages lists every FROM of a Dockerfile that does not name its image by digest, or
+// whose tag is not written in the comment line above it (the digest alone says nothing to a reader).
+// A FROM naming an earlier stage is not an image.
+func unpinnedBaseImages(dockerfile string) []string {
+	var problems []string
+	stages := map[string]bool{}
+	lines := strings.Split(dockerfile, "\n")
+	for i, line := range lines {
+		line = strings.TrimSpace(line)
+		fields := strings.Fields(line)
+		if len(fields) < 2 || !strings.EqualFold(fields[0], "FROM") {
+			continue
+		}
+		if len(fields) >= 4 && strings.EqualFold(fields[len(fields)-2], "AS") {
+			stages[fields[len(fields)-1]] = true // later FROMs may name it
+		}
+		if stages[fields[1]] {
+			continue
+		}
+		m := pinnedFrom.FindStringSubmatch(line)
+		if m == nil {
+			problems = append(problems, fmt.Sprintf("line %d: %s (want image:tag@sha256:<digest>)", i+1, line))
+			continue
+		}
+		if i == 0 || strings.TrimSpace(lines[i-1]) != "# "+m[1]+":"+m[2] {
+			problems = append(problems, fmt.Sprintf("line %d: the line above does not say the tag: # %s:%s", i+1, m[1], m[2]))
+		}
+	}
+	return problems
+}
+
+// TestUnpinnedBaseImagesRefused: the check above is not vacuous.
+func TestUnpinnedBaseImagesRefused(t *testing.T) {
+	const digest = "@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3"
+	for dockerfile, want := range map[string]int{
+		"FROM golang:1.26 AS builder\nFROM gcr.io/distroless/static:nonroot\n":                                   2,
+		"# golang:1.26\nFROM golang:1.26" + digest + " AS builder\nFROM builder\n":                               0,
+		"FROM golang:1.26" + digest + "\n":                                                                       1, // no tag comment
+		"# golang:1.27\nFROM golang:1.26" + digest + "\n":                                                        1, // a comment that lies
+		"# golang:latest\nFROM golang@sha256:e2e927ec666bae08560abb3c55d0659eceabb657f56b6782ab500a9fc7f555e3\n": 1, // no tag
+		"# golang:1.26\nFROM golang:1.26@sha256:e2e9\n":                                                          1,
+		"FROM --platform=$BUILDPLATFORM golang:1.26\n":                                                           1,
+	} {
+		if got := unpinnedBaseImages(dockerfile); len(got) != want {
+			t.Errorf("%q: %d problems %v, want %d", dockerfile, len(got), got, want)
 		}
 	}
 }
