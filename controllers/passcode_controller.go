@@ -618,7 +618,9 @@ func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// Status writes (ours, and the access server's last-use stamps) need no reconcile.
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(passcodeOfCopy)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfCopy)).
+		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(r.ownersOfCopiesAskedFor),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfNamespace),
 			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).
