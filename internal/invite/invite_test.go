@@ -244,7 +244,7 @@ func TestOneNamespacesFloodDoesNotDelayAnother(t *testing.T) {
 func TestTheGlobalCapIsSharedEvenly(t *testing.T) {
 	b := &Batcher{Size: 50, Global: 60, Window: 10 * time.Second}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var arrivals []arrival
+	arrivals := make([]arrival, 0, 902)
 	for _, ns := range []string{"a", "b", "c"} {
 		for i := range 300 {
 			arrivals = append(arrivals, arrival{ns, fmt.Sprint(ns, "-", i), t0})

@@ -186,6 +186,20 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Comma-separated CIDRs of gateways whose X-Forwarded-For names the client; empty trusts none.")
 }
 
+// validateInvitePace checks the invite batch flags: per namespace, in all, and the window.
+func (o *Options) validateInvitePace(p *problems) {
+	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
+		p.bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
+	}
+	if o.InviteGlobalBatchSize < max(o.InviteBatchSize, 1) || o.InviteGlobalBatchSize > MaxInviteGlobalBatchSize {
+		p.bad("invite-global-batch-size", "%d is not allowed; use --invite-batch-size (%d) to %d", o.InviteGlobalBatchSize,
+			o.InviteBatchSize, MaxInviteGlobalBatchSize)
+	}
+	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
+		p.bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
+	}
+}
+
 // problems collects what is wrong with the flags, each message naming its flag.
 type problems []error
 
@@ -225,16 +239,7 @@ func (o *Options) Validate() error {
 	default:
 		bad("smtp-tls", "%q is not allowed; use none, starttls or tls", o.SMTPTLS)
 	}
-	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
-		bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
-	}
-	if o.InviteGlobalBatchSize < max(o.InviteBatchSize, 1) || o.InviteGlobalBatchSize > MaxInviteGlobalBatchSize {
-		bad("invite-global-batch-size", "%d is not allowed; use --invite-batch-size (%d) to %d", o.InviteGlobalBatchSize,
-			o.InviteBatchSize, MaxInviteGlobalBatchSize)
-	}
-	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
-		bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
-	}
+	o.validateInvitePace(&p)
 	if _, err := o.Namespaces(); err != nil {
 		bad("watch-namespaces", "%v", err)
 	}
