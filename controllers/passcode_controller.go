@@ -609,8 +609,9 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
-// Secrets (owned) and copies (by their annotation), their users (through the userRef index), and
-// the namespaces they copy to (metadata only, through the secretCopies index).
+// Secrets (owned) and copies (by their annotation, and for the Passcodes refused their names), the
+// holders of the copies a Passcode asks for, their users (through the userRef index), and the
+// namespaces they copy to (metadata only, through the secretCopies index).
 // The UserRefIndex and SecretCopiesIndex must be registered (internal/setup does it).
 func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).

@@ -293,3 +293,20 @@ func TestNoGlobalCap(t *testing.T) {
 		t.Fatalf("%d queued, want 3", q)
 	}
 }
+
+// TestSeedCountsPerNamespace: after a restart, attempts recorded in one namespace fill that
+// namespace's window and the global cap, not another namespace's window.
+func TestSeedCountsPerNamespace(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 45, 0, time.UTC)
+	b := &Batcher{Size: 2, Global: 3, Window: time.Minute}
+	b.Seed(now, []Recorded{{"a", "a1"}, {"a", "a2"}})
+	if ok, _ := b.Reserve(now, "a", "a3"); ok {
+		t.Fatal("namespace a's window is full with what was recorded")
+	}
+	if ok, _ := b.Reserve(now, "b", "b1"); !ok {
+		t.Fatal("namespace b has room: a's attempts count for a")
+	}
+	if ok, wait := b.Reserve(now, "c", "c1"); ok || wait != 15*time.Second {
+		t.Fatalf("the global cap of 3 is reached: ok %v wait %v", ok, wait)
+	}
+}
