@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,19 +53,47 @@ func copyRefusal(pc *accessv1alpha1.Passcode, ns string, watched []string, found
 }
 
 // copiesCondition is the SecretCopies condition for what one reconcile found: True when every copy
-// was written, else False with the first problem's reason and every problem's message.
-func copiesCondition(issued bool, problems []copyProblem, written int) (metav1.ConditionStatus, string, string) {
+// was written, else False with the first problem's reason and every problem's message. contested
+// describes the copies of this Passcode that another Passcode asks for too (refused there): it makes
+// a True condition CopiesContested and is added to any message, so the copy's owner sees the clash
+// as well as the Passcode refused.
+func copiesCondition(issued bool, problems []copyProblem, written int, contested []string) (metav1.ConditionStatus, string, string) {
+	note := ""
+	if len(contested) > 0 {
+		note = "; kept against other Passcodes (the first to write a copy keeps its name): " + strings.Join(contested, "; ")
+	}
 	if len(problems) > 0 {
 		msgs := make([]string, 0, len(problems))
 		for _, p := range problems {
 			msgs = append(msgs, p.message)
 		}
-		return metav1.ConditionFalse, problems[0].reason, "Not copied: " + strings.Join(msgs, "; ")
+		return metav1.ConditionFalse, problems[0].reason, "Not copied: " + strings.Join(msgs, "; ") + note
 	}
 	if !issued {
 		return metav1.ConditionFalse, accessv1alpha1.ReasonCopiesPending, "No passcode was issued yet: nothing is copied"
 	}
+	if len(contested) > 0 {
+		return metav1.ConditionTrue, accessv1alpha1.ReasonCopiesContested, fmt.Sprintf("%d copies hold the Secret", written) + note
+	}
 	return metav1.ConditionTrue, accessv1alpha1.ReasonCopiesSynced, fmt.Sprintf("%d copies hold the Secret", written)
+}
+
+// conflictMessage is why the copy at t is not written: the Secret there is owned by the Passcode
+// of namespace owner (its copy, written first), or by no Passcode (owner empty).
+func conflictMessage(t passcodesecret.CopyTarget, owner string) string {
+	if owner != "" {
+		return fmt.Sprintf("Secret %s is the copy of a Passcode in namespace %q, which wrote it first; it is left alone", t, owner)
+	}
+	return fmt.Sprintf("Secret %s exists and is not a copy of this Passcode; it is left alone", t)
+}
+
+// contestedMessage tells the owner of the copy at t which namespaces' Passcodes ask for it too.
+func contestedMessage(t passcodesecret.CopyTarget, namespaces []string) string {
+	quoted := make([]string, 0, len(namespaces))
+	for _, ns := range namespaces {
+		quoted = append(quoted, strconv.Quote(ns))
+	}
+	return fmt.Sprintf("Secret %s is also asked for by a Passcode in namespace %s, refused there", t, strings.Join(quoted, ", "))
 }
 
 // syncCopies makes every copy of spec.secretCopies hold what the primary Secret holds after act (it
@@ -96,6 +125,7 @@ func (r *PasscodeReconciler) syncCopies(ctx context.Context, pc *accessv1alpha1.
 		return err
 	}
 	var problems []copyProblem
+	var contested []string
 	var errs []error
 	keep := map[passcodesecret.CopyTarget]bool{}
 	for _, t := range targets {
@@ -117,12 +147,15 @@ func (r *PasscodeReconciler) syncCopies(ctx context.Context, pc *accessv1alpha1.
 		}
 		switch err := r.writeCopy(ctx, pc, t, contents); {
 		case errors.Is(err, passcodesecret.ErrNotOurs):
-			problems = append(problems, copyProblem{accessv1alpha1.ReasonCopyConflict,
-				fmt.Sprintf("Secret %s exists and is not a copy of this Passcode; it is left alone", t)})
+			problems = append(problems, copyProblem{accessv1alpha1.ReasonCopyConflict, conflictMessage(t, r.copyOwner(ctx, t))})
 		case err != nil:
 			problems = append(problems, copyProblem{accessv1alpha1.ReasonCopyFailed,
 				fmt.Sprintf("writing Secret %s failed (%s)", t, apierrors.ReasonForError(err))})
 			errs = append(errs, err)
+		default:
+			if others := r.contenders(ctx, pc, t); len(others) > 0 {
+				contested = append(contested, contestedMessage(t, others))
+			}
 		}
 	}
 	for i := range existing {
@@ -136,16 +169,18 @@ func (r *PasscodeReconciler) syncCopies(ctx context.Context, pc *accessv1alpha1.
 			errs = append(errs, err)
 		}
 	}
-	r.recordCopies(pc, now, issued, problems, len(keep))
+	r.recordCopies(pc, now, issued, problems, len(keep), contested)
 	return errors.Join(errs...)
 }
 
-// recordCopies sets the SecretCopies condition; a refusal that is new is also a Warning Event (an
-// unchanged one is not repeated on every reconcile).
-func (r *PasscodeReconciler) recordCopies(pc *accessv1alpha1.Passcode, now time.Time, issued bool, problems []copyProblem, written int) {
-	status, reason, msg := copiesCondition(issued, problems, written)
+// recordCopies sets the SecretCopies condition; a refusal or a contest that is new is also a
+// Warning Event (an unchanged one is not repeated on every reconcile).
+func (r *PasscodeReconciler) recordCopies(pc *accessv1alpha1.Passcode, now time.Time, issued bool, problems []copyProblem, written int,
+	contested []string) {
+	status, reason, msg := copiesCondition(issued, problems, written, contested)
 	old := apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionSecretCopies)
-	if reason == accessv1alpha1.ReasonCopyRefused || reason == accessv1alpha1.ReasonCopyConflict {
+	switch reason {
+	case accessv1alpha1.ReasonCopyRefused, accessv1alpha1.ReasonCopyConflict, accessv1alpha1.ReasonCopiesContested:
 		if old == nil || old.Message != msg {
 			r.event(pc, corev1.EventTypeWarning, reason, "%s", msg)
 		}
@@ -239,6 +274,46 @@ func (r *PasscodeReconciler) writeCopy(ctx context.Context, pc *accessv1alpha1.P
 	return passcodesecret.ApplyCopy(ctx, r.Client, pc, t, c)
 }
 
+// copyOwner is the namespace of the Passcode whose copy the Secret at t is, read live (the cache
+// may not have it yet); empty when it is no Passcode's copy or cannot be read.
+func (r *PasscodeReconciler) copyOwner(ctx context.Context, t passcodesecret.CopyTarget) string {
+	s := &metav1.PartialObjectMetadata{}
+	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, s); err != nil {
+		return ""
+	}
+	ns, _, _ := passcodesecret.CopySource(s)
+	return ns
+}
+
+// contenders are the namespaces of the other Passcodes that ask for a copy at t, which pc holds, and
+// that t's namespace would accept: each is refused (CopyConflict) while pc's copy is there.
+func (r *PasscodeReconciler) contenders(ctx context.Context, pc *accessv1alpha1.Passcode, t passcodesecret.CopyTarget) []string {
+	var out []string
+	for _, other := range r.passcodesCopyingTo(ctx, t) {
+		if other.Namespace == pc.Namespace && other.Name == pc.Name || !other.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if refusal, err := r.refusal(ctx, &other, t.Namespace); err == nil && refusal == "" && !slices.Contains(out, other.Namespace) {
+			out = append(out, other.Namespace)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// passcodesCopyingTo lists the Passcodes (from the cache) whose spec.secretCopies asks for t.
+func (r *PasscodeReconciler) passcodesCopyingTo(ctx context.Context, t passcodesecret.CopyTarget) []accessv1alpha1.Passcode {
+	list := &accessv1alpha1.PasscodeList{}
+	if err := r.List(ctx, list, client.MatchingFields{SecretCopiesIndex: t.Namespace}); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the Passcodes that copy their Secret to a namespace", "namespace", t.Namespace)
+		return nil
+	}
+	return slices.DeleteFunc(list.Items, func(pc accessv1alpha1.Passcode) bool {
+		return !slices.Contains(passcodesecret.CopyTargets(&pc), t)
+	})
+}
+
 // cachedCopies lists pc's copies in every namespace the cache holds.
 func (r *PasscodeReconciler) cachedCopies(ctx context.Context, pc *accessv1alpha1.Passcode) ([]corev1.Secret, error) {
 	list := &corev1.SecretList{}
@@ -323,11 +398,41 @@ func (r *PasscodeReconciler) passcodesOfNamespace(ctx context.Context, o client.
 	return reqs
 }
 
-// passcodeOfCopy maps a copy (edited, deleted) to its Passcode.
-func passcodeOfCopy(_ context.Context, o client.Object) []reconcile.Request {
-	ns, name, ok := passcodesecret.CopySource(o)
+// passcodesOfCopy maps a copy (edited, deleted) to its Passcode, and a Secret the operator wrote to
+// the other Passcodes that ask for a copy of that name: when it goes, the first of them to write
+// takes the name; while it is there, they say who holds it.
+func (r *PasscodeReconciler) passcodesOfCopy(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	if ns, name, ok := passcodesecret.CopySource(o); ok {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	}
+	for _, pc := range r.passcodesCopyingTo(ctx, passcodesecret.CopyTarget{Namespace: o.GetNamespace(), Name: o.GetName()}) {
+		if req := (reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pc)}); !slices.Contains(reqs, req) {
+			reqs = append(reqs, req)
+		}
+	}
+	return reqs
+}
+
+// ownersOfCopiesAskedFor maps a Passcode (created, its spec changed, deleted) to the other Passcodes
+// whose copies it asks for (from the cache), so that an owner's SecretCopies condition shows a
+// Passcode refused its copy's name, and stops showing it when that one goes.
+func (r *PasscodeReconciler) ownersOfCopiesAskedFor(ctx context.Context, o client.Object) []reconcile.Request {
+	pc, ok := o.(*accessv1alpha1.Passcode)
 	if !ok {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	var reqs []reconcile.Request
+	for _, t := range passcodesecret.CopyTargets(pc) {
+		s := &corev1.Secret{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, s); err != nil {
+			continue // not cached: no copy of any Passcode's
+		}
+		ns, name, ok := passcodesecret.CopySource(s)
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}
+		if ok && (ns != pc.Namespace || name != pc.Name) && !slices.Contains(reqs, req) {
+			reqs = append(reqs, req)
+		}
+	}
+	return reqs
 }

@@ -58,7 +58,8 @@ type DashboardUserReconciler struct {
 	// notifier delivers them): user.role-changed and user.access-revoked go into
 	// status.pendingNotifications with the change, and the NotificationReconciler delivers them.
 	NotifyEvents notify.EventSet
-	// Batcher paces invites: at most --invite-batch-size per window.
+	// Batcher paces invites: at most --invite-batch-size per namespace and --invite-global-batch-size
+	// in all per window, the global share split evenly between the namespaces waiting.
 	Batcher *invite.Batcher
 	// PublicURL is the base of accept links.
 	PublicURL string
@@ -200,11 +201,11 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 		r.Batcher.Seed(now, recorded)
 	}
 	// The slot comes before any live read: a queued user costs no API request until its turn.
-	ok, wait := r.Batcher.Reserve(now, string(u.UID))
+	ok, wait := r.Batcher.Reserve(now, u.Namespace, string(u.UID))
 	metrics.InvitesQueued.Set(float64(r.Batcher.Queued(now)))
 	if !ok {
 		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonQueued
-		d.msg = fmt.Sprintf("Waiting for the next invite batch (at most %d every %s)", r.Batcher.Size, r.Batcher.Window)
+		d.msg = fmt.Sprintf("Waiting for the next invite batch (at most %d per project every %s)", r.Batcher.Size, r.Batcher.Window)
 		return deliveryWaiting, now.Add(wait), nil
 	}
 	live := &accessv1alpha1.DashboardUser{}
@@ -283,19 +284,19 @@ func settling(pcs []accessv1alpha1.Passcode) bool {
 
 // attemptsInWindow lists the users (any project) whose recorded delivery attempt falls in the batch
 // window starting at start. It seeds the Batcher once per process.
-func (r *DashboardUserReconciler) attemptsInWindow(ctx context.Context, start time.Time) ([]string, error) {
+func (r *DashboardUserReconciler) attemptsInWindow(ctx context.Context, start time.Time) ([]invite.Recorded, error) {
 	list := &accessv1alpha1.DashboardUserList{}
 	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
-	var uids []string
+	var recorded []invite.Recorded
 	for i := range list.Items {
 		inv := list.Items[i].Status.Invite
 		if inv != nil && inv.LastAttemptAt != nil && !inv.LastAttemptAt.Time.Before(start) {
-			uids = append(uids, string(list.Items[i].UID))
+			recorded = append(recorded, invite.Recorded{Namespace: list.Items[i].Namespace, User: string(list.Items[i].UID)})
 		}
 	}
-	return uids, nil
+	return recorded, nil
 }
 
 // send delivers the link of the attempt prepared in status and records the outcome there. It

@@ -611,8 +611,9 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
 // SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
-// Secrets (owned) and copies (by their annotation), their users (through the userRef index), and
-// the namespaces they copy to (metadata only, through the secretCopies index).
+// Secrets (owned) and copies (by their annotation, and for the Passcodes refused their names), the
+// holders of the copies a Passcode asks for, their users (through the userRef index), and the
+// namespaces they copy to (metadata only, through the secretCopies index).
 // The UserRefIndex and SecretCopiesIndex must be registered (internal/setup does it).
 func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
@@ -620,7 +621,9 @@ func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// Status writes (ours, and the access server's last-use stamps) need no reconcile.
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(passcodeOfCopy)).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfCopy)).
+		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(r.ownersOfCopiesAskedFor),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfNamespace),
 			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).

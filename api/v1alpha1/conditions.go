@@ -62,13 +62,18 @@ const (
 	ReasonSecretConflict = "SecretConflict"
 	// ReasonCopiesSynced: every spec.secretCopies copy is written (SecretCopies True).
 	ReasonCopiesSynced = "CopiesSynced"
+	// ReasonCopiesContested: every copy is written, and a Passcode of another namespace asks for one
+	// of them too; it is refused there (CopyConflict): the first to write a copy keeps its name
+	// (SecretCopies True; also a Warning Event).
+	ReasonCopiesContested = "CopiesContested"
 	// ReasonCopiesPending: no passcode was issued yet, so no copy is written (SecretCopies False).
 	ReasonCopiesPending = "CopiesPending"
 	// ReasonCopyRefused: a target namespace refused a copy: it does not consent, is outside
 	// --watch-namespaces or is the Passcode's own (SecretCopies False; also a Warning Event).
 	ReasonCopyRefused = "CopyRefused"
 	// ReasonCopyConflict: a Secret of the copy's name exists in the target namespace and is not a
-	// copy of this Passcode: it is never written (SecretCopies False).
+	// copy of this Passcode (someone else's, or another Passcode's copy, which was written first): it
+	// is never written (SecretCopies False; also a Warning Event).
 	ReasonCopyConflict = "CopyConflict"
 	// ReasonCopyFailed: writing or deleting a copy failed; it is retried with backoff (SecretCopies False).
 	ReasonCopyFailed = "CopyFailed"

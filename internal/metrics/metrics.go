@@ -51,7 +51,8 @@ var NotificationDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Nam
 
 // InvitesQueued is how many users wait for a later invite batch window (the Batcher's queue).
 var InvitesQueued = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "invites_queued",
-	Help: "Users waiting for a later invite batch window (at most --invite-batch-size per --invite-batch-window)."})
+	Help: "Users waiting for a later invite batch window " +
+		"(at most --invite-batch-size per namespace and --invite-global-batch-size in all per --invite-batch-window)."})
 
 // Access server metrics, named access_operator_server_*. Until release 0.x+1 they are also exported
 // under their former, documented names (access_operator_access_*, which repeated "access"), marked

@@ -34,8 +34,15 @@ const (
 	SMTPTLS         = "tls"
 )
 
-// MaxInviteBatchSize is the dashboard's limit of invites at one time.
+// MaxInviteBatchSize is the dashboard's limit of invites at one time, per project.
 const MaxInviteBatchSize = 50
+
+// DefaultInviteGlobalBatchSize and MaxInviteGlobalBatchSize bound the invites sent per window over
+// all namespaces: by default ten projects at full pace (500 per 10 s, 50 a second to the notifier).
+const (
+	DefaultInviteGlobalBatchSize = 500
+	MaxInviteGlobalBatchSize     = 100000
+)
 
 // Options are the manager's settings. Zero values are not meaningful: start from Default().
 type Options struct {
@@ -67,8 +74,11 @@ type Options struct {
 	// SMTPCAFile is a PEM bundle trusted for the SMTP server in addition to the system roots.
 	SMTPCAFile string
 	// NotifyEvents lists the lifecycle notifications to deliver (comma-separated event types).
-	NotifyEvents    string
+	NotifyEvents string
+	// InviteBatchSize is how many invites one namespace (dashboard project) may send per window.
 	InviteBatchSize int
+	// InviteGlobalBatchSize is how many invites all namespaces together may send per window.
+	InviteGlobalBatchSize int
 	// InviteBatchWindow is how often a new batch of invites may go out.
 	InviteBatchWindow time.Duration
 
@@ -103,6 +113,7 @@ func Default() Options {
 		WebhookSignature:       string(notify.SchemeStandard),
 		NotifyEvents:           notify.DefaultEvents,
 		InviteBatchSize:        MaxInviteBatchSize,
+		InviteGlobalBatchSize:  DefaultInviteGlobalBatchSize,
 		InviteBatchWindow:      10 * time.Second,
 		ThrottleIPv6Prefix:     64,
 		PasscodeWorkers:        16,
@@ -153,7 +164,10 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowInsecureDelivery, "allow-insecure-delivery", o.AllowInsecureDelivery,
 		"Allow --smtp-tls=none and http:// webhook URLs to hosts other than loopback: invite links then cross the network in clear text.")
 	fs.IntVar(&o.InviteBatchSize, "invite-batch-size", o.InviteBatchSize,
-		"Invites sent per batch window, from 1 to 50 (the dashboard's limit).")
+		"Invites sent per batch window in each namespace (dashboard project), from 1 to 50 (the dashboard's limit).")
+	fs.IntVar(&o.InviteGlobalBatchSize, "invite-global-batch-size", o.InviteGlobalBatchSize,
+		"Invites sent per batch window over all namespaces, from --invite-batch-size to 100000; when more are waiting, "+
+			"each window is split evenly between the namespaces waiting, so one namespace's burst never holds up another's invites.")
 	fs.DurationVar(&o.InviteBatchWindow, "invite-batch-window", o.InviteBatchWindow,
 		"How often a new batch of invites may go out, from 100ms to 1h: 10k queued invites take 10000/--invite-batch-size windows.")
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
@@ -170,6 +184,20 @@ func (o *Options) Bind(fs *flag.FlagSet) {
 		"Leading bits of an IPv6 client address that the failure throttle counts as one client, from 32 to 128 (a host usually holds a /64).")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", o.TrustedProxies,
 		"Comma-separated CIDRs of gateways whose X-Forwarded-For names the client; empty trusts none.")
+}
+
+// validateInvitePace checks the invite batch flags: per namespace, in all, and the window.
+func (o *Options) validateInvitePace(p *problems) {
+	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
+		p.bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
+	}
+	if o.InviteGlobalBatchSize < max(o.InviteBatchSize, 1) || o.InviteGlobalBatchSize > MaxInviteGlobalBatchSize {
+		p.bad("invite-global-batch-size", "%d is not allowed; use --invite-batch-size (%d) to %d", o.InviteGlobalBatchSize,
+			o.InviteBatchSize, MaxInviteGlobalBatchSize)
+	}
+	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
+		p.bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
+	}
 }
 
 // problems collects what is wrong with the flags, each message naming its flag.
@@ -211,12 +239,7 @@ func (o *Options) Validate() error {
 	default:
 		bad("smtp-tls", "%q is not allowed; use none, starttls or tls", o.SMTPTLS)
 	}
-	if o.InviteBatchSize < 1 || o.InviteBatchSize > MaxInviteBatchSize {
-		bad("invite-batch-size", "%d is not allowed; use 1 to %d", o.InviteBatchSize, MaxInviteBatchSize)
-	}
-	if o.InviteBatchWindow < 100*time.Millisecond || o.InviteBatchWindow > time.Hour {
-		bad("invite-batch-window", "%s is not allowed; use 100ms to 1h", o.InviteBatchWindow)
-	}
+	o.validateInvitePace(&p)
 	if _, err := o.Namespaces(); err != nil {
 		bad("watch-namespaces", "%v", err)
 	}

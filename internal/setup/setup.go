@@ -466,7 +466,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Recorder:     mgr.GetEventRecorder("dashboarduser-controller"),
 		Notifier:     notifier,
 		NotifyEvents: events,
-		Batcher:      &invite.Batcher{Size: o.InviteBatchSize, Window: o.InviteBatchWindow},
+		Batcher:      &invite.Batcher{Size: o.InviteBatchSize, Global: o.InviteGlobalBatchSize, Window: o.InviteBatchWindow},
 		PublicURL:    o.PublicURL,
 		Workers:      o.UserWorkers,
 	}
