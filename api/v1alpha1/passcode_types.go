@@ -89,6 +89,7 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$')",message="must be a Secret type: letters, digits, '-', '_', '.' and '/', e.g. Opaque or kubernetes.io/basic-auth"
 	// +kubebuilder:validation:XValidation:rule="self != 'kubernetes.io/service-account-token'",message="must not be kubernetes.io/service-account-token: the API server fills such Secrets with a token"
+	// +kubebuilder:validation:XValidation:rule="self != 'bootstrap.kubernetes.io/token'",message="must not be bootstrap.kubernetes.io/token: such a Secret is a bearer token for joining nodes to the cluster"
 	Type string `json:"type,omitempty"`
 
 	// data adds keys to the Secret, each rendered with Go text/template from .Passcode, .Email,

@@ -150,6 +150,8 @@ var badManifests = []TableEntry{
 	Entry("secretTemplate type with a space", okPasscode("secretTemplate: {type: 'my type'}"), "spec.secretTemplate.type", "must be a Secret type"),
 	Entry("secretTemplate type service-account-token", okPasscode("secretTemplate: {type: kubernetes.io/service-account-token}"),
 		"spec.secretTemplate.type", "fills such Secrets with a token"),
+	Entry("secretTemplate type bootstrap token", okPasscode("secretTemplate: {type: bootstrap.kubernetes.io/token}"),
+		"spec.secretTemplate.type", "a bearer token for joining nodes"),
 	Entry("secretTemplate data key the operator writes", okPasscode("secretTemplate: {data: {passcode: x}}"), "spec.secretTemplate.data", "the operator writes them"),
 	Entry("secretTemplate data key that is no data key", okPasscode("secretTemplate: {data: {'a/b': x}}"), "spec.secretTemplate.data", "keys must be Secret data keys"),
 	Entry("secretTemplate data naming an unknown field", okPasscode("secretTemplate: {data: {API_KEY: '{{ .Password }}'}}"),

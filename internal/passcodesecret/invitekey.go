@@ -45,6 +45,18 @@ func generatedInviteKey(s *corev1.Secret) bool {
 	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue && s.Annotations[InviteKeyGeneratedAnnotation] == inviteKeyMarked
 }
 
+// legacyInviteKey reports whether s carries the labels the operator puts on its invite key but not
+// the mark: a key made by a release before the mark existed, or one planted with those labels.
+// Nobody can tell which, so it is replaced, never used. A Passcode's Secret or a copy of that name
+// (their own label or annotation) is not the operator's key and is left alone.
+func legacyInviteKey(s *corev1.Secret) bool {
+	_, passcode := s.Labels[accessv1alpha1.PasscodeLabel]
+	_, copied := s.Annotations[CopyOfAnnotation]
+	return s.Labels[accessv1alpha1.ManagedByLabel] == accessv1alpha1.ManagedByValue &&
+		s.Labels[accessv1alpha1.InviteKeyLabel] == inviteKeyMarked && !passcode && !copied &&
+		s.Annotations[InviteKeyGeneratedAnnotation] != inviteKeyMarked
+}
+
 // InviteKey returns the project's invite key, creating it on first use. Invite links are derived
 // from it (and the user's UID and invite number), so a delivery retried after a crash or a failed
 // status write carries the same link as the first try. The key is created, never updated: Create
@@ -59,6 +71,9 @@ func InviteKey(ctx context.Context, cl client.Client, reader client.Reader, name
 		// Only a live NotFound may lead to a new key: the cache may be behind our own create. The
 		// cache keeps no data of an oversized Secret (setup.TrimManagedSecret): read it live.
 		err = reader.Get(ctx, key, s)
+	}
+	if err == nil && legacyInviteKey(s) {
+		err = replaceLegacyInviteKey(ctx, cl, reader, s)
 	}
 	switch {
 	case err == nil:
@@ -106,4 +121,24 @@ func randomKey() []byte {
 	b := make([]byte, inviteKeySize)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return b
+}
+
+// replaceLegacyInviteKey deletes an unmarked key (legacyInviteKey) as read live, so that a new,
+// marked one is made: it returns NotFound once it is gone. Links already delivered keep working
+// (acceptance checks the hash in the user's status); links not yet delivered are made with the new
+// key. The delete is conditional on the UID and resourceVersion read, so a key another replica made
+// meanwhile is never deleted; any other outcome leaves s as read live, and InviteKey judges that.
+func replaceLegacyInviteKey(ctx context.Context, cl client.Client, reader client.Reader, s *corev1.Secret) error {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil || !legacyInviteKey(s) {
+		return err
+	}
+	uid, rv := s.UID, s.ResourceVersion
+	err := cl.Delete(ctx, s, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return apierrors.NewNotFound(corev1.Resource("secrets"), s.Name)
+	case apierrors.IsConflict(err):
+		return reader.Get(ctx, client.ObjectKeyFromObject(s), s)
+	}
+	return fmt.Errorf("replacing the unmarked Secret %s: %w", accessv1alpha1.InviteKeySecretName, err)
 }

@@ -45,7 +45,9 @@ func TestInviteKeyAdoptsOnlyASecretTheOperatorCreated(t *testing.T) {
 	ours := map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}
 	for name, meta := range map[string]metav1.ObjectMeta{
 		"someone's Secret":                   {},
-		"our labels, no mark (a Passcode's)": {Labels: ours},
+		"a Passcode's Secret of that name": {Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue,
+			accessv1alpha1.InviteKeyLabel: "true", accessv1alpha1.PasscodeLabel: "p"}},
+		"a copy of that name": {Labels: ours, Annotations: map[string]string{CopyOfAnnotation: "other/p"}},
 		"the mark, not our label":            {Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}},
 	} {
 		meta.Namespace, meta.Name = "team", accessv1alpha1.InviteKeySecretName
@@ -63,7 +65,7 @@ func TestInviteKeyAdoptsOnlyASecretTheOperatorCreated(t *testing.T) {
 	}
 
 	// Planted between our live read and our create: AlreadyExists, and the Secret found is refused too.
-	planter := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName, Labels: ours},
+	planter := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName},
 		Data: map[string][]byte{KeyInviteKey: planted}}
 	racy := interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).Build(), interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, _ client.Object, _ ...client.CreateOption) error {
@@ -89,5 +91,36 @@ func TestInviteKeyAdoptsOnlyASecretTheOperatorCreated(t *testing.T) {
 	}
 	if s.Annotations[InviteKeyGeneratedAnnotation] != "true" {
 		t.Errorf("the operator's key must carry %s: %v", InviteKeyGeneratedAnnotation, s.Annotations)
+	}
+}
+
+// A key with the operator's labels but not its mark (made by a release before the mark, or planted
+// with those labels) is replaced by a new marked key, never used: invites go on after an upgrade,
+// and whoever planted it learns nothing.
+func TestAnUnmarkedKeyWithOurLabelsIsReplaced(t *testing.T) {
+	scheme := runtime.NewScheme()
+	_ = corev1.AddToScheme(scheme)
+	ctx := context.Background()
+	old := []byte("0123456789abcdef0123456789abcdef")
+	legacy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: accessv1alpha1.InviteKeySecretName, UID: "old",
+		Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}},
+		Data: map[string][]byte{KeyInviteKey: old}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(legacy).Build()
+	key, err := InviteKey(ctx, c, c, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(key) != inviteKeySize || string(key) == string(old) {
+		t.Fatalf("got the old key back (%d bytes); want a new one", len(key))
+	}
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(legacy), s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Annotations[InviteKeyGeneratedAnnotation] != "true" || string(s.Data[KeyInviteKey]) != string(key) {
+		t.Errorf("the new key must be marked and stored: %v", s.Annotations)
+	}
+	if again, err := InviteKey(ctx, c, c, "team"); err != nil || string(again) != string(key) {
+		t.Errorf("the new key must be kept: %v", err)
 	}
 }

@@ -131,10 +131,9 @@ func TestOperatorFlowsPassThePolicies(t *testing.T) {
 
 	t.Run("a foreign invite key stalls the invites and is left alone", func(t *testing.T) {
 		ns := newNamespace(t, "planted")
-		// Labelled as the operator labels its key, made by someone else (a Passcode of that name could
-		// make the same before the CRD refused it): the planter knows the key.
-		planted := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: accessv1alpha1.InviteKeySecretName,
-			Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}},
+		// Someone's Secret of that name: the operator neither uses it (its maker knows the key) nor
+		// takes it over.
+		planted := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: accessv1alpha1.InviteKeySecretName},
 			Data: map[string][]byte{passcodesecret.KeyInviteKey: []byte("0123456789abcdef0123456789abcdef")}}
 		if err := admin.Create(ctx, planted); err != nil {
 			t.Fatal(err)
@@ -188,6 +187,32 @@ func TestOperatorFlowsPassThePolicies(t *testing.T) {
 		key := get(t, &corev1.Secret{}, ns, accessv1alpha1.InviteKeySecretName)
 		if key.Annotations[passcodesecret.InviteKeyGeneratedAnnotation] != "true" || string(key.Data[passcodesecret.KeyInviteKey]) == string(planted.Data[passcodesecret.KeyInviteKey]) {
 			t.Error("the new key must be the operator's")
+		}
+	})
+
+	t.Run("an unmarked key with the operator's labels is replaced and invites go on", func(t *testing.T) {
+		ns := newNamespace(t, "legacy")
+		// As a release before the mark made its keys (or someone planted with the operator's labels):
+		// replaced by a new marked key, so invites go on after an upgrade and a planter learns nothing.
+		legacy := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: accessv1alpha1.InviteKeySecretName,
+			Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}},
+			Data: map[string][]byte{passcodesecret.KeyInviteKey: []byte("0123456789abcdef0123456789abcdef")}}
+		if err := admin.Create(ctx, legacy); err != nil {
+			t.Fatal(err)
+		}
+		lee := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "lee"},
+			Spec: accessv1alpha1.DashboardUserSpec{Email: "lee@example.com", Role: accessv1alpha1.RoleMember}}
+		if err := admin.Create(ctx, lee); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "the invite with a new key", func() bool {
+			u := get(t, &accessv1alpha1.DashboardUser{}, ns, "lee")
+			return u.Status.Invite != nil && u.Status.Invite.SentAt != nil
+		})
+		key := get(t, &corev1.Secret{}, ns, accessv1alpha1.InviteKeySecretName)
+		if key.UID == legacy.UID || key.Annotations[passcodesecret.InviteKeyGeneratedAnnotation] != "true" ||
+			string(key.Data[passcodesecret.KeyInviteKey]) == string(legacy.Data[passcodesecret.KeyInviteKey]) {
+			t.Error("the unmarked key must be replaced by a new marked one")
 		}
 	})
 }
