@@ -44,11 +44,11 @@ func TestInviteKeyAdoptsOnlyASecretTheOperatorCreated(t *testing.T) {
 	planted := []byte("0123456789abcdef0123456789abcdef") // a key the planter knows
 	ours := map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue, accessv1alpha1.InviteKeyLabel: "true"}
 	for name, meta := range map[string]metav1.ObjectMeta{
-		"someone's Secret":                   {},
+		"someone's Secret": {},
 		"a Passcode's Secret of that name": {Labels: map[string]string{accessv1alpha1.ManagedByLabel: accessv1alpha1.ManagedByValue,
 			accessv1alpha1.InviteKeyLabel: "true", accessv1alpha1.PasscodeLabel: "p"}},
-		"a copy of that name": {Labels: ours, Annotations: map[string]string{CopyOfAnnotation: "other/p"}},
-		"the mark, not our label":            {Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}},
+		"a copy of that name":     {Labels: ours, Annotations: map[string]string{CopyOfAnnotation: "other/p"}},
+		"the mark, not our label": {Annotations: map[string]string{InviteKeyGeneratedAnnotation: "true"}},
 	} {
 		meta.Namespace, meta.Name = "team", accessv1alpha1.InviteKeySecretName
 		foreign := &corev1.Secret{ObjectMeta: meta, Data: map[string][]byte{KeyInviteKey: planted}}
