@@ -147,7 +147,14 @@ func TestSCIMProvisioningThroughTheManager(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	if status, v := verify(); status != http.StatusOK || v["role"] != "Member" || fmt.Sprint(v["permissions"]) != "[reports.read dashboards.read segments.read campaigns.read]" {
+	// The Secret is written before the Passcode's status records the hash, and the access server
+	// answers from its cache of that status: wait for it to see the passcode.
+	var v map[string]any
+	waitFor(t, 30*time.Second, "the access server to know the passcode", func() bool {
+		status, v = verify()
+		return status == http.StatusOK
+	})
+	if v["role"] != "Member" || fmt.Sprint(v["permissions"]) != "[reports.read dashboards.read segments.read campaigns.read]" {
 		t.Errorf("verify as a Member: %d %v", status, v)
 	}
 
