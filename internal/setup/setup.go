@@ -16,7 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -316,7 +316,7 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 // NewManagerWithMapper is NewManager with the REST mapper WaitForAPIServer returned, which already
 // holds every mapping building the manager asks for: building it then needs no API server, so it
 // cannot fail because the API server went away again just after answering. nil: a new mapper.
-func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.PassiveClock, mapper meta.RESTMapper) (*Operator, error) {
+func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.PassiveClock, mapper apimeta.RESTMapper) (*Operator, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -327,7 +327,7 @@ func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.Passive
 	}
 	cfg, mgrOpts.LeaderElectionConfig = RESTConfigs(cfg, o)
 	if mapper != nil {
-		mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (meta.RESTMapper, error) { return mapper, nil }
+		mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (apimeta.RESTMapper, error) { return mapper, nil }
 	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -65,7 +65,7 @@ func classifyStartupError(err error) startupAction {
 		return startupFail
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostname), errors.As(err, &invalid):
 		return startupFail
-	case meta.IsNoMatchError(err):
+	case apimeta.IsNoMatchError(err):
 		return startupWaitCRDs
 	case apierrors.IsTooManyRequests(err), apierrors.IsServiceUnavailable(err), apierrors.IsInternalError(err),
 		apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), serverError(err):
@@ -121,7 +121,7 @@ const startupRequestTimeout = 10 * time.Second
 // --health-probe-bind-address; it closes that server before returning, so the manager can bind
 // the address. It returns ctx's error when ctx ends first (SIGTERM), and the error itself when it
 // is not transient.
-func WaitForAPIServer(ctx context.Context, cfg *rest.Config, o options.Options, log logr.Logger) (meta.RESTMapper, error) {
+func WaitForAPIServer(ctx context.Context, cfg *rest.Config, o options.Options, log logr.Logger) (apimeta.RESTMapper, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = startupRequestTimeout
@@ -170,7 +170,7 @@ func WaitForAPIServer(ctx context.Context, cfg *rest.Config, o options.Options, 
 
 // startupMappings asks the API server for every startupKinds mapping with a fresh dynamic mapper,
 // which then holds them.
-func startupMappings(cfg *rest.Config, httpClient *http.Client) (meta.RESTMapper, error) {
+func startupMappings(cfg *rest.Config, httpClient *http.Client) (apimeta.RESTMapper, error) {
 	mapper, err := apiutil.NewDynamicRESTMapper(cfg, httpClient)
 	if err != nil {
 		return nil, err

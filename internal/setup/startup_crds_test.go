@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -40,7 +40,7 @@ func TestWaitForAPIServerWaitsForTheCRDs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	type result struct {
-		mapper meta.RESTMapper
+		mapper apimeta.RESTMapper
 		err    error
 	}
 	done := make(chan result, 1)

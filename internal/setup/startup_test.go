@@ -14,7 +14,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -57,9 +57,9 @@ func TestClassifyStartupError(t *testing.T) {
 		{"504", apierrors.NewTimeoutError("slow", 1), startupWaitAPIServer},
 		{"server timeout", apierrors.NewServerTimeout(gr, "list", 1), startupWaitAPIServer},
 		{"502 from a proxy", apierrors.NewGenericServerResponse(502, "get", gr, "", "bad gateway", 0, false), startupWaitAPIServer},
-		{"CRD not installed (no kind)", &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: gr.Group, Kind: "Passcode"},
+		{"CRD not installed (no kind)", &apimeta.NoKindMatchError{GroupKind: schema.GroupKind{Group: gr.Group, Kind: "Passcode"},
 			SearchedVersions: []string{"v1alpha1"}}, startupWaitCRDs},
-		{"CRD not installed (no resource)", fmt.Errorf("x: %w", &meta.NoResourceMatchError{PartialResource: gr.WithVersion("v1alpha1")}), startupWaitCRDs},
+		{"CRD not installed (no resource)", fmt.Errorf("x: %w", &apimeta.NoResourceMatchError{PartialResource: gr.WithVersion("v1alpha1")}), startupWaitCRDs},
 
 		{"401: wrong credentials", apierrors.NewUnauthorized("Unauthorized"), startupFail},
 		{"403: no right to discovery", fmt.Errorf("failed to get server groups: %w", apierrors.NewForbidden(gr, "", errors.New("no"))), startupFail},

@@ -55,7 +55,7 @@ func TestManagerWaitsForTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	down = true
-	apiURL := "https://" + api.SecureServing.Address + ":" + api.SecureServing.Port
+	apiURL := "https://" + api.Address + ":" + api.Port
 
 	start := func(name string) *testenv.ManagerProcess {
 		m, err := testenv.NewManagerProcess(name, bin, cp.Kubeconfig, filepath.Join(dir, name+".log"))
