@@ -38,13 +38,25 @@ func main() {
 		log.Error(err, "Cannot load a kubeconfig (--kubeconfig, $KUBECONFIG or in-cluster)")
 		os.Exit(1)
 	}
-	mgr, err := setup.NewManager(cfg, opts, clock.RealClock{})
+	ctx := ctrl.SetupSignalHandler()
+	// An unreachable API server (or CRDs not installed yet) is waited for here, with the probes
+	// saying why, rather than left to kubelet's crash-loop backoff.
+	mapper, err := setup.WaitForAPIServer(ctx, cfg, opts, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("Stopped while waiting for the API server")
+			return
+		}
+		log.Error(err, "Cannot create the manager")
+		os.Exit(1)
+	}
+	mgr, err := setup.NewManagerWithMapper(cfg, opts, clock.RealClock{}, mapper)
 	if err != nil {
 		log.Error(err, "Cannot create the manager")
 		os.Exit(1)
 	}
 	log.Info("Starting manager", "accessBindAddress", opts.AccessBindAddress, "notifier", opts.Notifier)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
 	}

@@ -16,6 +16,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -309,6 +310,13 @@ type Operator struct {
 
 // NewManager builds a manager with probes, every controller and the access server registered.
 func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*Operator, error) {
+	return NewManagerWithMapper(cfg, o, clk, nil)
+}
+
+// NewManagerWithMapper is NewManager with the REST mapper WaitForAPIServer returned, which already
+// holds every mapping building the manager asks for: building it then needs no API server, so it
+// cannot fail because the API server went away again just after answering. nil: a new mapper.
+func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.PassiveClock, mapper apimeta.RESTMapper) (*Operator, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
@@ -318,6 +326,9 @@ func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*O
 		return nil, err
 	}
 	cfg, mgrOpts.LeaderElectionConfig = RESTConfigs(cfg, o)
+	if mapper != nil {
+		mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (apimeta.RESTMapper, error) { return mapper, nil }
+	}
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)

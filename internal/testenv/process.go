@@ -40,10 +40,17 @@ type ControlPlane struct {
 }
 
 // StartControlPlane starts a control plane and writes its kubeconfig into dir.
-func StartControlPlane(dir string) (*ControlPlane, error) {
+func StartControlPlane(dir string) (*ControlPlane, error) { return StartControlPlaneWith(dir, nil) }
+
+// StartControlPlaneWith is StartControlPlane with prepare, when set, changing the environment
+// before it starts (e.g. a fixed CertDir, so that the API server can be stopped and started again).
+func StartControlPlaneWith(dir string, prepare func(*envtest.Environment)) (*ControlPlane, error) {
 	env, err := New()
 	if err != nil {
 		return nil, err
+	}
+	if prepare != nil {
+		prepare(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
