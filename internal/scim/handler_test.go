@@ -188,8 +188,14 @@ var _ = Describe("Users", func() {
 		expectSCIMError(call(http.MethodPatch, ns+"/Users/"+id, token, setExternalID("x"), "If-Match", `W/"1"`), http.StatusPreconditionFailed, "")
 		expectSCIMError(call(http.MethodDelete, ns+"/Users/"+id, token, nil, "If-Match", `W/"1"`), http.StatusPreconditionFailed, "")
 
-		// The version also moves when the controller writes the user's status (the invite): read
-		// and write until no status write came in between.
+		// The version also moves when the controller writes the user's status (the invite, which may
+		// wait a second for the user's Passcodes): wait until it is sent, then read and write until no
+		// status write came in between, so that none can come after the write below.
+		Eventually(func() accessv1alpha1.UserPhase {
+			du := &accessv1alpha1.DashboardUser{}
+			Expect(op.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: id}, du)).To(Succeed())
+			return du.Status.Phase
+		}).WithTimeout(10 * time.Second).Should(Equal(accessv1alpha1.UserInvited))
 		var ok answer
 		Eventually(func() int {
 			etag = call(http.MethodGet, ns+"/Users/"+id, token, nil).header.Get("ETag")
