@@ -9,6 +9,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,8 +189,8 @@ func TestImageIsReproducible(t *testing.T) {
 	bin := filepath.Join(dir, "manager")
 	goBuild(t, "v1.2.3-test", bin)
 	created := time.Unix(0, 0).UTC()
-	var digests []v1.Hash
-	var archives []string
+	digests := make([]v1.Hash, 0, 2)
+	archives := make([]string, 0, 2)
 	for i := range 2 {
 		out := filepath.Join(dir, "run"+string(rune('a'+i)), "manager.tar")
 		digest, _, err := Write(bin, "ghcr.io/dashboardops/access-operator:dev", out, created)
@@ -262,7 +263,7 @@ func TestImageRunsLikeTheDockerfile(t *testing.T) {
 	}
 
 	fs := files(t, img)
-	var names []string
+	names := make([]string, 0, len(fs))
 	for name := range fs {
 		names = append(names, name)
 	}
@@ -368,20 +369,12 @@ func TestCheckStatic(t *testing.T) {
 		t.Errorf("a static linux build refused: %v", err)
 	}
 	for key, value := range map[string]string{"CGO_ENABLED": "1", "-trimpath": "", "GOOS": "darwin", "GOARCH": ""} {
-		bad := maps(ok)
+		bad := maps.Clone(ok)
 		bad[key] = value
 		if err := CheckStatic(bad); err == nil {
 			t.Errorf("%s=%q accepted", key, value)
 		}
 	}
-}
-
-func maps(m map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func TestFullName(t *testing.T) {

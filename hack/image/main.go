@@ -42,8 +42,9 @@ const (
 
 	// RefNameAnnotation names the image in index.json (OCI image layout).
 	RefNameAnnotation = "org.opencontainers.image.ref.name"
-	// ContainerdNameAnnotation is the name `ctr images import` tags the image with as given
-	// (it reads RefNameAnnotation only through its --base-name prefix filter).
+	// ContainerdNameAnnotation is the name `ctr images import` (containerd 1.6) tags the image
+	// with, as given; it reads RefNameAnnotation only without it (and prefixes a bare tag there
+	// with import-<date>, or drops a name outside --base-name).
 	ContainerdNameAnnotation = "io.containerd.image.name"
 )
 
