@@ -329,7 +329,8 @@ func TestImageRunsLikeTheDockerfile(t *testing.T) {
 }
 
 // TestMakeImageBuildsWithGoBuild: `make image` packs the binary GO_BUILD makes of the manager,
-// and the manager has the variable GO_BUILD's -X sets (the linker ignores -X of a missing one).
+// the manager has the variable GO_BUILD's -X sets (the linker ignores -X of a missing one), and it
+// links the fallback roots the image's missing CA file needs.
 func TestMakeImageBuildsWithGoBuild(t *testing.T) {
 	makefile := readFile(t, filepath.Join(root(t), "Makefile"))
 	recipe := regexp.MustCompile(`(?m)^image:.*\n((?:\t.*\n)+)`).FindStringSubmatch(makefile)
@@ -360,6 +361,10 @@ func TestMakeImageBuildsWithGoBuild(t *testing.T) {
 	}
 	if !found {
 		t.Error("main.go has no package-level var version for -X main.version to set")
+	}
+	// The image has no CA file: without the fallback roots the SMTP notifier could verify no server.
+	if !slices.ContainsFunc(f.Imports, func(i *ast.ImportSpec) bool { return i.Path.Value == `"golang.org/x/crypto/x509roots/fallback"` }) {
+		t.Error("main.go does not import golang.org/x/crypto/x509roots/fallback: the image has no CA file")
 	}
 }
 
