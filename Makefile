@@ -8,8 +8,12 @@ GOLANGCI_LINT := $(TOOL) golangci-lint
 # kube-apiserver, etcd and kubectl built from the Go module proxy by hack/control-plane.sh.
 ASSETS := $(shell hack/control-plane.sh print-dir)
 KUBECTL ?= $(if $(wildcard $(ASSETS)/kubectl),$(ASSETS)/kubectl,kubectl)
-# Build flags shared by `make build` and the Dockerfile's build stage (a test checks they agree).
-GO_BUILD := CGO_ENABLED=0 go build -trimpath -ldflags="-s -w"
+# Release version: the manager's (main.version, linked in by GO_BUILD) and `make dist`'s (krew wants
+# a semantic version with a leading v).
+VERSION ?= v0.0.0-dev
+# Build flags shared by `make build`, `make image` and the Dockerfile's build stage (tests check they
+# agree). No VCS stamp: the Dockerfile's build has no .git, and the image must not depend on it.
+GO_BUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=$(VERSION)"
 
 .PHONY: all
 all: build
@@ -99,9 +103,6 @@ build: ## Build the manager and the kubectl plugin into bin/.
 	$(GO_BUILD) -o bin/manager .
 	$(GO_BUILD) -o bin/kubectl-dashboard ./cmd/kubectl-dashboard
 
-# Release version of `make dist` (krew wants a semantic version with a leading v).
-VERSION ?= v0.0.0-dev
-
 .PHONY: dist
 dist: ## Cross-compile kubectl-dashboard (linux, darwin, windows x amd64, arm64) into dist/: krew archives, checksums.txt, dashboard.yaml.
 	go run ./hack/dist -version $(VERSION) -out dist
@@ -114,6 +115,11 @@ dev: control-plane build ## Run the operator on a local control plane; state in 
 .PHONY: run
 run: manifests ## Run the manager (--dev: log notifier, links to localhost) against your current kubeconfig.
 	go run . --dev --notifier=log
+
+.PHONY: image
+image: ## Build the manager image without Docker (IMG, VERSION): an OCI archive in bin/image/manager.tar for `ctr images import`; prints its digest.
+	$(GO_BUILD) -o bin/image/manager .
+	go run ./hack/image -binary bin/image/manager -name $(IMG) -out bin/image/manager.tar
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

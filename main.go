@@ -8,6 +8,11 @@ import (
 	"fmt"
 	"os"
 
+	// Mozilla's roots, used only when the system has none: the image `make image` builds carries no
+	// CA file (it would come from the build host and break "same tree, same digest"), and the SMTP
+	// notifier verifies its server with the system roots. The Dockerfile's distroless base has a CA
+	// file, which takes precedence, as does SSL_CERT_FILE.
+	_ "golang.org/x/crypto/x509roots/fallback"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -15,6 +20,9 @@ import (
 	"github.com/dashboardops/access-operator/internal/options"
 	"github.com/dashboardops/access-operator/internal/setup"
 )
+
+// version is set at link time: -ldflags "-X main.version=..." (GO_BUILD in the Makefile, VERSION=).
+var version = "v0.0.0-dev"
 
 func main() {
 	opts := options.Default()
@@ -55,7 +63,7 @@ func main() {
 		log.Error(err, "Cannot create the manager")
 		os.Exit(1)
 	}
-	log.Info("Starting manager", "accessBindAddress", opts.AccessBindAddress, "notifier", opts.Notifier)
+	log.Info("Starting manager", "version", version, "accessBindAddress", opts.AccessBindAddress, "notifier", opts.Notifier)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)

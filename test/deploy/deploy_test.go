@@ -217,7 +217,8 @@ func order(o *unstructured.Unstructured) int {
 }
 
 // TestDockerfileBuildsLikeMakeBuild: no Docker engine runs here, so the image's build step is held
-// to the command `make build` runs (and CI runs), flag for flag.
+// to the command `make build` and `make image` run (and CI runs), flag for flag; hack/image's tests
+// hold `make image`'s image to the Dockerfile's user and entrypoint.
 func TestDockerfileBuildsLikeMakeBuild(t *testing.T) {
 	root, _ := testenv.RepoRoot()
 	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
@@ -232,9 +233,14 @@ func TestDockerfileBuildsLikeMakeBuild(t *testing.T) {
 	if m == nil {
 		t.Fatal("the Makefile has no GO_BUILD")
 	}
-	goBuild := string(m[1])
+	// The Makefile's $(VERSION) is the Dockerfile's build argument ${VERSION}, with the same default.
+	goBuild := strings.ReplaceAll(string(m[1]), "$(VERSION)", "${VERSION}")
 	if !strings.Contains(string(dockerfile), "RUN "+goBuild+" -o bin/manager .") {
 		t.Errorf("the Dockerfile does not build with %q -o bin/manager .", goBuild)
+	}
+	version := regexp.MustCompile(`(?m)^VERSION \?= (\S+)$`).FindSubmatch(makefile)
+	if version == nil || !strings.Contains(string(dockerfile), "\nARG VERSION="+string(version[1])+"\n") {
+		t.Error("the Dockerfile's ARG VERSION= is not the Makefile's VERSION default")
 	}
 	if !strings.Contains(string(makefile), "$(GO_BUILD) -o bin/manager .") {
 		t.Error("make build does not build the manager with GO_BUILD")
