@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,7 +114,11 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	stored(upgraded)
 	// The cluster-wide manager role of the first release is gone: namespaced mode grants nothing
 	// about Secrets outside team-a.
-	gone(missingFrom(installed, upgraded))
+	dropped := missingFrom(installed, upgraded)
+	if !slices.ContainsFunc(dropped, func(o *unstructured.Unstructured) bool { return key(o) == "ClusterRole /access-operator-manager-role" }) {
+		t.Errorf("namespaced mode should drop the ClusterRole access-operator-manager-role; it drops %d objects", len(dropped))
+	}
+	gone(dropped)
 
 	run("uninstall", release)
 	var crds, rest []*unstructured.Unstructured

@@ -79,11 +79,11 @@ func TestValuesMatrix(t *testing.T) {
 	})
 	t.Run("webhook notifier and its Secret", func(t *testing.T) {
 		d := manager(t, typed(t, template(t, "notifier.type=webhook", "notifier.webhook.url=https://hooks.example.com/invites",
-			"notifier.webhook.signature=dashboard", "notifier.existingSecret=invite-webhook")))
+			"notifier.webhook.signature=x-dashboard", "notifier.existingSecret=invite-webhook")))
 		spec := d.Spec.Template.Spec
 		args := spec.Containers[0].Args
 		for _, want := range []string{"--notifier=webhook", "--webhook-url=https://hooks.example.com/invites",
-			"--webhook-secret-file=/etc/access-operator/notifier/webhook-secret", "--webhook-signature=dashboard"} {
+			"--webhook-secret-file=/etc/access-operator/notifier/webhook-secret", "--webhook-signature=x-dashboard"} {
 			if !slices.Contains(args, want) {
 				t.Errorf("args %v lack %s", args, want)
 			}
@@ -144,8 +144,14 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{[]string{"notifier.type=webhook", "notifier.webhook.url=https://h.example.com"}, "notifier.existingSecret: required"},
 		{[]string{"notifier.type=webhook", "notifier.existingSecret=s"}, "notifier.webhook.url: required"},
 		{[]string{"notifier.smtp.username=u"}, "notifier.existingSecret: required"},
-		{[]string{"image.digest=latest"}, "image.digest: \"latest\" is not a digest"},
-		{[]string{"image.pullPolicy=Sometimes"}, "image.pullPolicy: \"Sometimes\" is not allowed"},
+		// values.schema.json: names the path of the value and what is allowed.
+		{[]string{"image.digest=latest"}, "at '/image/digest': 'latest' does not match pattern"},
+		{[]string{"image.pullPolicy=Sometimes"}, "at '/image/pullPolicy': value must be one of"},
+		{[]string{"replica=3"}, "additional properties 'replica' not allowed"},
+		{[]string{"replicas=two"}, "at '/replicas'"},
+		{[]string{"notifier.smtp.tls=ssl"}, "at '/notifier/smtp/tls': value must be one of '', 'none', 'starttls', 'tls'"},
+		{[]string{"notifier.webhook.signature=hmac"}, "at '/notifier/webhook/signature'"},
+		{[]string{"extraArgs={verbose}"}, "at '/extraArgs/0'"},
 		{[]string{"watchNamespaces={Team_A}"}, "watchNamespaces: \"Team_A\" is not a namespace name"},
 		{[]string{"publicURL="}, "publicURL: the address users reach the access server at is required"},
 	} {
