@@ -78,15 +78,21 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 // template renders the chart as `helm install` would, CRDs included.
 func template(t *testing.T, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", release, chartDir, "--namespace", namespace, "--include-crds"}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
+	args := append([]string{"template", release, chartDir, "--namespace", namespace, "--include-crds"}, setFlags(set)...)
 	out, err := helm(t, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return decode(t, out)
+}
+
+// setFlags turns key=value pairs into helm's --set flags.
+func setFlags(set []string) []string {
+	out := make([]string, 0, 2*len(set))
+	for _, s := range set {
+		out = append(out, "--set", s)
+	}
+	return out
 }
 
 func decode(t *testing.T, data []byte) []*unstructured.Unstructured {
@@ -110,7 +116,7 @@ func decode(t *testing.T, data []byte) []*unstructured.Unstructured {
 
 // kustomize renders a folder of config/ as `kubectl apply -k` would. edit, when set, may change
 // the files first (on a copy in memory), e.g. to enable ../prometheus as config/default says.
-func kustomize(t *testing.T, dir string, edit func(fs filesys.FileSystem)) []*unstructured.Unstructured {
+func kustomize(t *testing.T, dir string, edit func(filesys.FileSystem)) []*unstructured.Unstructured {
 	t.Helper()
 	root := repoRoot(t)
 	mem := filesys.MakeFsInMemory()
@@ -368,10 +374,7 @@ func TestHelmLint(t *testing.T) {
 		{"watchNamespaces={team-a,team-b}", "serviceMonitor.enabled=true", "prometheusRule.enabled=true"},
 		{"image.digest=sha256:" + strings.Repeat("ab", 32), "notifier.type=webhook", "notifier.webhook.url=https://hooks.example.com/invites", "notifier.existingSecret=notifier"},
 	} {
-		args := []string{"lint", "--strict", chartDir, "--namespace", namespace}
-		for _, s := range set {
-			args = append(args, "--set", s)
-		}
+		args := append([]string{"lint", "--strict", chartDir, "--namespace", namespace}, setFlags(set)...)
 		if out, err := helm(t, args...); err != nil {
 			t.Errorf("%v\n%s", err, out)
 		}

@@ -105,10 +105,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 
 	digest := "sha256:" + strings.Repeat("fedcba9876543210", 4)
 	upgradeSet := []string{"image.digest=" + digest, "watchNamespaces={team-a}", "replicas=3"}
-	args := []string{"upgrade", release, chartDir}
-	for _, s := range upgradeSet {
-		args = append(args, "--set", s)
-	}
+	args := append([]string{"upgrade", release, chartDir}, setFlags(upgradeSet)...)
 	run(args...)
 	upgraded := template(t, upgradeSet...)
 	stored(upgraded)

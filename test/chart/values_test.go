@@ -155,10 +155,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 		{[]string{"watchNamespaces={Team_A}"}, "watchNamespaces: \"Team_A\" is not a namespace name"},
 		{[]string{"publicURL="}, "publicURL: the address users reach the access server at is required"},
 	} {
-		args := []string{"template", release, chartDir, "--namespace", namespace}
-		for _, s := range tc.set {
-			args = append(args, "--set", s)
-		}
+		args := append([]string{"template", release, chartDir, "--namespace", namespace}, setFlags(tc.set)...)
 		_, err := helm(t, args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("--set %v: got %v, want an error with %q", tc.set, err, tc.want)
