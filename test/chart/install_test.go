@@ -25,32 +25,7 @@ import (
 // but the CRDs, which Helm never deletes (docs/operations.md). No Pod runs here: this proves the
 // API server takes the objects, not that the manager starts.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
-	env, err := testenv.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.CRDDirectoryPaths = nil // the chart brings its own CRDs
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c, kc := apiServer(t, false) // the chart brings its own CRDs
 	ctx := context.Background()
 	// The release namespace exists before the install, with the Pod Security label that
 	// config/default's Namespace carries (docs/operations.md).
@@ -134,6 +109,61 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	}
 	if len(secrets.Items) != 0 {
 		t.Errorf("helm uninstall left %d release records", len(secrets.Items))
+	}
+}
+
+// apiServer starts a real kube-apiserver, with the CRDs of config/crd/bases already installed when
+// withCRDs, and returns a client and an admin kubeconfig for helm. It stops with the test.
+func apiServer(t *testing.T, withCRDs bool) (client.Client, string) {
+	t.Helper()
+	env, err := testenv.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !withCRDs {
+		env.CRDDirectoryPaths = nil
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c, kc
+}
+
+// TestHelmInstallWhereTheCRDsExist: a cluster that already has the CRDs (`make install`, or an
+// earlier install whose CRDs Helm kept) takes the chart: Helm skips crds/ and installs the rest.
+func TestHelmInstallWhereTheCRDsExist(t *testing.T) {
+	c, kc := apiServer(t, true)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := helm(t, "install", release, chartDir, "--kubeconfig", kc, "--namespace", namespace); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	dep := &unstructured.Unstructured{}
+	dep.SetAPIVersion("apps/v1")
+	dep.SetKind("Deployment")
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "access-operator-controller-manager"}, dep); err != nil {
+		t.Fatalf("the Deployment was not installed: %v", err)
 	}
 }
 
