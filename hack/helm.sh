@@ -30,7 +30,7 @@ mkdir -p "${DIR}"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
 tmp="$(mktemp -d)"
 trap 'rm -rf "${tmp}"' EXIT
-log "building helm v${HELM_VERSION} from the Go module proxy (a few minutes cold on 2 cores; later runs reuse it)"
+log "building helm v${HELM_VERSION} from the Go module proxy (5-8 minutes cold on 2 cores; later runs reuse it)"
 start=$SECONDS
 {
   echo "module example.invalid/helm-build"
