@@ -7,6 +7,8 @@ CONTROLLER_GEN := $(TOOL) controller-gen
 GOLANGCI_LINT := $(TOOL) golangci-lint
 # kube-apiserver, etcd and kubectl built from the Go module proxy by hack/control-plane.sh.
 ASSETS := $(shell hack/control-plane.sh print-dir)
+# helm, for the chart in charts/access-operator, built from the Go module proxy by hack/helm.sh.
+HELM := $(shell hack/helm.sh print-path)
 KUBECTL ?= $(if $(wildcard $(ASSETS)/kubectl),$(ASSETS)/kubectl,kubectl)
 # Release version: the manager's (main.version, linked in by GO_BUILD) and `make dist`'s (krew wants
 # a semantic version with a leading v).
@@ -28,6 +30,11 @@ help: ## Show the targets.
 manifests: ## Generate the CRDs and RBAC from the +kubebuilder markers, and docs/api.md from the CRDs.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/apidoc config/crd/bases docs/api.md
+	@# The Helm chart ships the same CRDs, manager rules, admission policies and alerts (test/chart holds them byte-equal).
+	cp config/crd/bases/*.yaml charts/access-operator/crds/
+	cp config/rbac/role.yaml charts/access-operator/files/manager-role.yaml
+	cp config/admission/passcode_delegation.yaml config/admission/manager_writes.yaml config/admission/invite_key_guard.yaml charts/access-operator/files/admission/
+	cp config/prometheus/prometheus_rule.yaml charts/access-operator/files/prometheus_rule.yaml
 
 .PHONY: generate
 generate: ## Generate the DeepCopy methods.
@@ -65,9 +72,18 @@ test-deps: ## Install nginx, caddy, chromium and prometheus (promtool) from apt 
 control-plane: ## Build kube-apiserver, kube-controller-manager, etcd and kubectl into bin/k8s/ (about 15 min the first time).
 	hack/control-plane.sh
 
+.PHONY: helm
+helm: ## Build helm (helm.sh/helm/v4) into bin/helm/<version>/ for the chart's tests and helm-lint.
+	hack/helm.sh
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict the chart in charts/access-operator, with its defaults and with namespaced mode and Prometheus on.
+	$(HELM) lint --strict charts/access-operator
+	$(HELM) lint --strict charts/access-operator --set 'watchNamespaces={team-a}' --set serviceMonitor.enabled=true --set prometheusRule.enabled=true
+
 .PHONY: test
-test: test-deps control-plane manifests ## Run every test, integration tests on a real kube-apiserver + etcd, then each fuzz target briefly.
-	KUBEBUILDER_ASSETS="$(ASSETS)" go test ./... -count=1 -timeout 30m
+test: test-deps control-plane helm manifests ## Run every test, integration tests on a real kube-apiserver + etcd, then each fuzz target briefly.
+	KUBEBUILDER_ASSETS="$(ASSETS)" HELM="$(HELM)" go test ./... -count=1 -timeout 30m
 	$(MAKE) fuzz
 
 # Every parser that faces the network or users, and the template budget: pkg:target.

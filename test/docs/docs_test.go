@@ -139,8 +139,8 @@ func TestEveryFileAndLinkTheDocsNameExists(t *testing.T) {
 }
 
 // knownCommands are what the snippets may run besides what is on PATH here: kubectl (built into
-// bin/k8s by hack/control-plane.sh) and the plugin it finds on PATH.
-var knownCommands = []string{"kubectl", "export", "cd", "echo", "printf", "make", "go"}
+// bin/k8s by hack/control-plane.sh), helm (bin/helm, hack/helm.sh) and the plugin it finds on PATH.
+var knownCommands = []string{"kubectl", "helm", "export", "cd", "echo", "printf", "make", "go"}
 
 func TestEveryShellSnippetCommandExists(t *testing.T) {
 	r := root(t)
