@@ -352,7 +352,7 @@ type PasscodeStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dpc,categories=dashboard
-// +kubebuilder:validation:XValidation:rule="has(self.spec.secretName) || self.metadata.name != 'access-operator-invite-key'",message="a Passcode without spec.secretName writes the Secret of its own name, and access-operator-invite-key holds the project's invite key: choose another name or set spec.secretName"
+// +kubebuilder:validation:XValidation:rule="has(self.spec.secretName) || self.metadata.name != 'access-operator-invite-key'",message="metadata.name must not be access-operator-invite-key unless spec.secretName is set: a Passcode without spec.secretName writes the Secret of its own name, and that Secret holds the project's invite key; choose another name or set spec.secretName"
 // +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userRef.name`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`

@@ -16,7 +16,7 @@ import (
 func TestPasscodesCannotWriteTheInviteKey(t *testing.T) {
 	ns := newNamespace(t, "squat")
 	refused(t, admin.Create(ctx, passcode(ns, accessv1alpha1.InviteKeySecretName)),
-		"a Passcode without spec.secretName writes the Secret of its own name, and access-operator-invite-key holds the project's invite key")
+		"metadata.name must not be access-operator-invite-key unless spec.secretName is set")
 	refused(t, admin.Create(ctx, passcode(ns, "squat", func(pc *accessv1alpha1.Passcode) { pc.Spec.SecretName = accessv1alpha1.InviteKeySecretName })),
 		"spec.secretName: Invalid value: must not be access-operator-invite-key")
 	refused(t, admin.Create(ctx, passcode(ns, "squat-copy", func(pc *accessv1alpha1.Passcode) {
