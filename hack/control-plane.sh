@@ -9,8 +9,10 @@
 # those replaces with released versions. Idempotent: a binary already built for the pinned
 # version (recorded in a stamp file) is kept.
 #
-# Usage: hack/control-plane.sh [print-dir]
+# Usage: hack/control-plane.sh [print-dir|node]
 #   print-dir   only print the assets directory (for KUBEBUILDER_ASSETS) without building
+#   node        also build kubelet, kube-scheduler and kube-proxy (for a real local node, `make cluster`);
+#               the default path (CI, `make test`) never builds them
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-1.37.2}"      # k8s.io/kubernetes v1.37.2 <-> staging v0.37.2
@@ -76,17 +78,13 @@ build_kube() {
     sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "${mod}" | grep -v '/sample-' |
       while read -r m; do echo "replace ${m} => ${m} ${STAGING_VERSION}"; done
   } > "${tmp}/go.mod"
-  cat > "${tmp}/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+  # Only the commands being built are imported, so the default path resolves no node-only modules.
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    local b
+    for b in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "${b}"; done
+    printf ')\n'
+  } > "${tmp}/tools.go"
   local date
   date="2026-01-01T00:00:00Z" # fixed so the same inputs give the same binary
   local ldflags=""
@@ -134,13 +132,15 @@ GO
 
 if built etcd "${ETCD_VERSION}"; then log "etcd v${ETCD_VERSION}: cached"; else build_etcd; fi
 missing=()
-for bin in kube-apiserver kube-controller-manager kubectl; do
+wanted=(kube-apiserver kube-controller-manager kubectl)
+[[ "${1:-}" == "node" ]] && wanted+=(kubelet kube-scheduler kube-proxy)
+for bin in "${wanted[@]}"; do
   built "${bin}" "${KUBE_VERSION}" || missing+=("${bin}")
 done
 if ((${#missing[@]})); then
   build_kube "${missing[@]}"
 else
-  log "kube-apiserver, kube-controller-manager, kubectl v${KUBE_VERSION}: cached"
+  log "${wanted[*]} v${KUBE_VERSION}: cached"
 fi
 log "ready in ${ASSETS}"
 echo "${ASSETS}"
