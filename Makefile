@@ -132,6 +132,11 @@ dev: control-plane build ## Run the operator on a local control plane; state in 
 run: manifests ## Run the manager (--dev: log notifier, links to localhost) against your current kubeconfig.
 	go run . --dev --notifier=log
 
+.PHONY: cluster
+cluster: image ## Run a real one-node cluster here (root, no Docker) with the operator from config/default and this tree's image; Ctrl-C stops it and restores the host.
+	hack/control-plane.sh node
+	IMG=$(IMG) hack/cluster/cluster.sh hack/cluster/operator.sh
+
 .PHONY: image
 image: ## Build the manager image without Docker (IMG, VERSION): an OCI archive in bin/image/manager.tar for `ctr images import`; prints its digest.
 	$(GO_BUILD) -o bin/image/manager .

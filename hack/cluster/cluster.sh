@@ -49,21 +49,39 @@ fi
 
 HOST_IP="$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
 [[ -n "${HOST_IP}" ]] || die "no host IPv4 address with a default route (the API server needs one Pods can reach)"
+if awk -v s="${STATE}/" 'index($5, s) == 1 {found=1} END {exit !found}' /proc/self/mountinfo; then
+  die "mounts under ${STATE} are left from an earlier run: unmount them first (grep ${STATE} /proc/self/mountinfo)"
+fi
+# Every run starts from an empty cluster (kept state would bring back Pods whose containers are
+# gone, reported Ready until the kubelet catches up); the PKI is kept.
+rm -rf "${STATE}/etcd" "${STATE}/kubelet" "${STATE}/pod-logs" "${STATE}/containerd" "${STATE}/cni" "${LOGS}"
 mkdir -p "${PKI}" "${LOGS}" "${STATE}/cni/net.d" "${STATE}/containerd" "${STATE}/kubelet"
 
 # --- host state to restore ------------------------------------------------------------------------
-# Only keys that these components write (kubelet's kernel defaults, bridge/CNI, kube-proxy conntrack).
-SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
-  net.bridge.bridge-nf-call-ip6tables net.netfilter.nf_conntrack_max
-  net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait
-  vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
-  kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
-: >"${STATE}/sysctl.before"
-for k in "${SYSCTLS[@]}"; do
-  v="$(sysctl -n "$k" 2>/dev/null)" && printf '%s=%s\n' "$k" "$v" >>"${STATE}/sysctl.before"
-done
-nft list ruleset >"${STATE}/nft.before"
-ip netns list 2>/dev/null | awk '{print $1}' | sort >"${STATE}/netns.before"
+# Host paths the runtime and the kubelet create whatever their config says (containerd 1.6's shim
+# sockets and runc state, libcni's cache, the kubelet's device-plugin dir and container-log links):
+# removed at the end when they did not exist before.
+HOST_DIRS=(/var/log/pods /var/log/containers /run/containerd /var/lib/cni /var/lib/kubelet /run/netns /opt/containerd)
+# "running" marks a run whose cleanup has not finished: then the files from before it are the
+# host's real state and are kept, not overwritten with what that run left.
+if [[ -e "${STATE}/running" ]]; then
+  log "an earlier run did not finish its cleanup; restoring to the host state recorded before it"
+else
+  # Only keys that these components write (kubelet's kernel defaults, bridge/CNI, kube-proxy conntrack).
+  SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables
+    net.bridge.bridge-nf-call-ip6tables net.netfilter.nf_conntrack_max
+    net.netfilter.nf_conntrack_tcp_timeout_established net.netfilter.nf_conntrack_tcp_timeout_close_wait
+    vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+    kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+  : >"${STATE}/sysctl.before"
+  for k in "${SYSCTLS[@]}"; do
+    v="$(sysctl -n "$k" 2>/dev/null)" && printf '%s=%s\n' "$k" "$v" >>"${STATE}/sysctl.before"
+  done
+  nft list ruleset >"${STATE}/nft.before"
+  ip netns list 2>/dev/null | awk '{print $1}' | sort >"${STATE}/netns.before"
+  for d in "${HOST_DIRS[@]}"; do [[ -e "$d" ]] && echo "$d"; done >"${STATE}/dirs.before"
+  touch "${STATE}/running"
+fi
 
 PIDS=()
 cleanup() {
@@ -87,7 +105,6 @@ cleanup() {
     pkill -KILL -P "${shim}" 2>/dev/null || true
     kill -KILL "${shim}" 2>/dev/null || true
   done
-  pkill -KILL -f "${STATE}/containerd/state" 2>/dev/null || true
   # Mounts under the state dir (volumes, rootfs, shm), deepest first.
   local m
   for m in $(awk -v s="${STATE}/" 'index($5, s) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
@@ -99,6 +116,9 @@ cleanup() {
   done
   ip link delete cni0 2>/dev/null || true
   rm -rf "${STATE}/cni/ipam" # the leases of Pods that are gone
+  for m in "${HOST_DIRS[@]}"; do
+    [[ -e "$m" ]] && ! grep -qx "$m" "${STATE}/dirs.before" && rm -rf "$m"
+  done
   if [[ -s "${STATE}/nft.before" ]]; then
     nft flush ruleset && nft -f "${STATE}/nft.before" || log "restoring the nftables ruleset failed"
   else
@@ -109,7 +129,8 @@ cleanup() {
   # The kubelet's cgroups (cgroupfs driver): kubepods* under each v1 hierarchy, deepest first.
   find /sys/fs/cgroup -depth -type d -name 'kubepods*' -o -depth -type d -path '*/kubepods*' 2>/dev/null |
     sort -r | while read -r d; do rmdir "$d" 2>/dev/null || true; done
-  log "stopped; state kept in ${STATE}"
+  rm -f "${STATE}/running"
+  log "stopped; logs kept in ${LOGS}"
   exit $rc
 }
 trap cleanup EXIT
@@ -168,7 +189,9 @@ KUBECTL=("${BIN}/kubectl")
 
 start() { # NAME CMD...: runs CMD in the background, logging to logs/NAME.log.
   local name=$1; shift
-  "$@" >"${LOGS}/${name}.log" 2>&1 &
+  # In its own session, so Ctrl-C reaches only this script, which then stops them in order
+  # (all at once, etcd goes first and kube-apiserver hangs in its shutdown).
+  setsid "$@" >"${LOGS}/${name}.log" 2>&1 &
   PIDS+=($!)
 }
 
@@ -189,6 +212,8 @@ root = "${STATE}/containerd/root"
 state = "${STATE}/containerd/state"
 [grpc]
   address = "${CTR_SOCK}"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "${STATE}/containerd/opt"
 [ttrpc]
   address = "${CTR_SOCK}.ttrpc"
 [plugins."io.containerd.grpc.v1.cri"]
@@ -271,6 +296,7 @@ healthzBindAddress: 127.0.0.1
 clusterDomain: cluster.local
 failSwapOn: false
 resolvConf: /etc/resolv.conf
+podLogsDir: "${STATE}/pod-logs"
 evictionHard: {memory.available: "50Mi", nodefs.available: "1%", imagefs.available: "1%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
@@ -295,6 +321,7 @@ start kube-proxy "${BIN}/kube-proxy" --config "${STATE}/kube-proxy.yaml"
 wait_for "node ${NODE}" 180 "${KUBECTL[@]}" wait --for=condition=Ready "node/${NODE}" --timeout=5s
 log "cluster up in $((SECONDS - START)) s; KUBECONFIG=${KUBECONFIG}"
 
+export CTR_SOCK
 if (($#)); then
   "$@"
 else

@@ -38,7 +38,7 @@ log "pod smoke Running and Ready with IP ${ip} after $((SECONDS - t0)) s"
 body="$(curl -fsS --max-time 5 "http://${ip}:8080/")"
 log "pod IP answers: ${body}"
 for _ in $(seq 30); do
-  if body="$(curl -fsS --max-time 2 "http://${svc}/")"; then break; fi
+  if body="$(curl -fsS --max-time 2 "http://${svc}/" 2>/dev/null)"; then break; fi
   sleep 1
 done
 [[ "${body}" == smoke ]] || { log "ClusterIP ${svc} did not answer"; exit 1; }
