@@ -1,0 +1,82 @@
+// Package cluster runs the real one-node cluster of hack/cluster (containerd, kubelet, kube-proxy on
+// this host) and checks that it works and that it leaves the host as it found it. It needs root and
+// changes the host while it runs, so it only runs with CLUSTER_E2E=1 (`make test` does not set it):
+//
+//	CLUSTER_E2E=1 go test ./test/cluster -count=1 -v
+package cluster
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func root(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// hostState is what the node changes while it runs and must put back: the nftables ruleset (iptables
+// is iptables-nft here), the sysctls the kubelet, CNI and kube-proxy write, links, netns and mounts.
+func hostState(t *testing.T) map[string]string {
+	t.Helper()
+	run := func(name string, args ...string) string {
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ours []string
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, "/.cluster/") {
+			ours = append(ours, l)
+		}
+	}
+	return map[string]string{
+		"nft ruleset": run("nft", "list", "ruleset"),
+		"sysctls": run("sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
+			"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
+			"net.netfilter.nf_conntrack_max"),
+		"links":  run("ip", "-o", "link", "show"),
+		"netns":  run("ip", "netns", "list"),
+		"mounts": strings.Join(ours, "\n"),
+	}
+}
+
+func TestLocalNodeRunsAPodBehindAServiceAndRestoresTheHost(t *testing.T) {
+	if os.Getenv("CLUSTER_E2E") != "1" {
+		t.Skip("set CLUSTER_E2E=1 to run the real node (root; changes the host while it runs)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("CLUSTER_E2E=1 needs root")
+	}
+	r := root(t)
+	before := hostState(t)
+	cmd := exec.Command(filepath.Join(r, "hack/cluster/cluster.sh"), filepath.Join(r, "hack/cluster/smoke.sh"))
+	cmd.Dir = r
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("cluster.sh smoke.sh: %v", err)
+	}
+	for _, want := range []string{"[smoke] pod IP answers: smoke", "[smoke] ClusterIP ", "[smoke] ok"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	after := hostState(t)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s not restored:\nbefore:\n%s\nafter:\n%s", k, v, after[k])
+		}
+	}
+}
