@@ -21,7 +21,8 @@ func root(t *testing.T) string {
 }
 
 // hostState is what the node changes while it runs and must put back: the nftables ruleset (iptables
-// is iptables-nft here), the sysctls the kubelet, CNI and kube-proxy write, links, netns and mounts.
+// is iptables-nft here), the sysctls the kubelet, CNI and kube-proxy write, links, netns, mounts,
+// host paths and cgroups.
 func hostState(t *testing.T) map[string]string {
 	t.Helper()
 	run := func(name string, args ...string) string {
@@ -41,7 +42,21 @@ func hostState(t *testing.T) map[string]string {
 			ours = append(ours, l)
 		}
 	}
+	// Paths the runtime and the kubelet create whatever their config says, and the kubelet's cgroups.
+	var paths []string
+	for _, p := range []string{"/var/log/pods", "/var/log/containers", "/run/containerd", "/var/lib/cni",
+		"/var/lib/kubelet", "/run/netns", "/opt/containerd"} {
+		if _, err := os.Stat(p); err == nil {
+			paths = append(paths, p)
+		}
+	}
+	cgroups, err := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string]string{
+		"host paths":  strings.Join(paths, "\n"),
+		"cgroups":     strings.Join(cgroups, "\n"),
 		"nft ruleset": run("nft", "list", "ruleset"),
 		"sysctls": run("sysctl", "net.ipv4.ip_forward", "net.ipv4.conf.all.route_localnet",
 			"vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
