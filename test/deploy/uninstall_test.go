@@ -63,13 +63,18 @@ func TestUninstallDoesNotWaitForTheManager(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(run, "make", "-s", "uninstall")
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+path)
+	// A discovery cache of its own: kubectl keeps one per host:port under ~/.kube/cache, and other
+	// suites' API servers may have had this port before.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+path, "KUBECACHEDIR="+t.TempDir())
 	// On the deadline, make and the kubectl it runs go together, and the output is not waited for.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make uninstall: %v\n%s", err, out)
+		left := &accessv1alpha1.DashboardRole{}
+		getErr := c.Get(ctx, client.ObjectKeyFromObject(role), left)
+		t.Fatalf("make uninstall: %v\n%s\nthe role now: finalizers %v, deletion %v (get: %v)", err, out,
+			left.Finalizers, left.DeletionTimestamp, getErr)
 	}
 	crd := &unstructured.Unstructured{}
 	crd.SetAPIVersion("apiextensions.k8s.io/v1")
