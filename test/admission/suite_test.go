@@ -6,14 +6,9 @@
 package admission
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/discovery"
@@ -32,10 +25,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
+	"github.com/dashboardops/access-operator/internal/testenv/manifests"
 )
 
 // managerSA is the user name of the ServiceAccount config/default runs the manager as.
@@ -82,11 +74,11 @@ func run(m *testing.M) (int, error) {
 // install applies what config/default renders, as `kubectl apply -k config/default` would, and
 // waits for the API server to enforce the policies.
 func install() error {
-	objs, err := render("config/default")
+	objs, err := manifests.Render("config/default")
 	if err != nil {
 		return err
 	}
-	sort.SliceStable(objs, func(i, j int) bool { return order(objs[i]) < order(objs[j]) })
+	manifests.SortForApply(objs)
 	for _, o := range objs {
 		if o.GetKind() == "CustomResourceDefinition" {
 			o.SetResourceVersion("")
@@ -103,46 +95,6 @@ func install() error {
 		err := sa.Create(ctx, probe.DeepCopy())
 		return err != nil && strings.Contains(err.Error(), "access-operator-manager-writes")
 	}, "the manager-writes policy to be enforced")
-}
-
-func order(o *unstructured.Unstructured) int {
-	switch o.GetKind() {
-	case "Namespace":
-		return 0
-	case "CustomResourceDefinition":
-		return 1
-	}
-	return 2
-}
-
-// render runs kustomize on a folder of config/, as `kubectl apply -k` would.
-func render(dir string) ([]*unstructured.Unstructured, error) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return nil, err
-	}
-	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join(root, dir))
-	if err != nil {
-		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
-	}
-	out, err := resMap.AsYaml()
-	if err != nil {
-		return nil, err
-	}
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				return objs, nil
-			}
-			return nil, err
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
 }
 
 // as is a client that impersonates user (a ServiceAccount's name puts it in its groups, as its
@@ -225,7 +177,7 @@ func accepted(t *testing.T, err error, what string) {
 // does for its status (envtest runs none): a misspelt field or a wrong type is only a warning
 // there, and an error on every matching write at run time (failurePolicy Fail). There must be none.
 func TestPoliciesTypeCheck(t *testing.T) {
-	objs, err := render("config/admission")
+	objs, err := manifests.Render("config/admission")
 	if err != nil {
 		t.Fatal(err)
 	}

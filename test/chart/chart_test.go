@@ -8,9 +8,7 @@ package chart
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -21,12 +19,11 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
+	"github.com/dashboardops/access-operator/internal/testenv/manifests"
 )
 
 const (
@@ -97,19 +94,9 @@ func setFlags(set []string) []string {
 
 func decode(t *testing.T, data []byte) []*unstructured.Unstructured {
 	t.Helper()
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
+	objs, err := manifests.Decode(data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return objs
 }
@@ -137,15 +124,11 @@ func kustomize(t *testing.T, dir string, edit func(filesys.FileSystem)) []*unstr
 	if edit != nil {
 		edit(mem)
 	}
-	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, "/"+dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	out, err := resMap.AsYaml()
+	objs, err := manifests.RenderFS(mem, "/"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decode(t, out)
+	return objs
 }
 
 // helmLabels are the labels the chart adds to every object it templates, with their values for

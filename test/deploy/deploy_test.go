@@ -4,11 +4,8 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,44 +20,19 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dashboardops/access-operator/internal/testenv"
+	"github.com/dashboardops/access-operator/internal/testenv/manifests"
 )
 
 // render runs kustomize on a folder of config/, as `kubectl apply -k` would.
 func render(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	root, err := testenv.RepoRoot()
+	objs, err := manifests.Render(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resMap, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(root, dir))
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	out, err := resMap.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
 	}
 	return objs
 }
@@ -192,7 +164,7 @@ func TestInstallIsAcceptedByTheAPIServer(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Namespaces and CRDs first, as kubectl apply orders them.
-	sort.SliceStable(objs, func(i, j int) bool { return order(objs[i]) < order(objs[j]) })
+	manifests.SortForApply(objs)
 	for _, o := range objs {
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("kubectl"), client.ForceOwnership); err != nil {
 			t.Errorf("applying %s %s: %v", o.GetKind(), o.GetName(), err)
@@ -204,16 +176,6 @@ func TestInstallIsAcceptedByTheAPIServer(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: "access-operator-system", Name: "access-operator-controller-manager"}, got); err != nil {
 		t.Fatalf("the Deployment was not stored: %v", err)
 	}
-}
-
-func order(o *unstructured.Unstructured) int {
-	switch o.GetKind() {
-	case "Namespace":
-		return 0
-	case "CustomResourceDefinition":
-		return 1
-	}
-	return 2
 }
 
 // TestDockerfileBuildsLikeMakeBuild: no Docker engine runs here, so the image's build step is held
