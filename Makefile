@@ -15,6 +15,8 @@ KUBECTL ?= $(if $(wildcard $(ASSETS)/kubectl),$(ASSETS)/kubectl,kubectl)
 VERSION ?= v0.0.0-dev
 # Build flags shared by `make build`, `make image` and the Dockerfile's build stage (tests check they
 # agree). No VCS stamp: the Dockerfile's build has no .git, and the image must not depend on it.
+# Where `make image` writes the OCI archive (the node tests build more than one).
+IMAGE_TAR ?= bin/image/manager.tar
 GO_BUILD := CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w -X main.version=$(VERSION)"
 
 .PHONY: all
@@ -85,6 +87,17 @@ helm-lint: helm ## helm lint --strict the chart in charts/access-operator, with 
 test: test-deps control-plane helm manifests ## Run every test, integration tests on a real kube-apiserver + etcd, then each fuzz target briefly.
 	KUBEBUILDER_ASSETS="$(ASSETS)" HELM="$(HELM)" go test ./... -count=1 -timeout 30m
 	$(MAKE) fuzz
+	$(MAKE) test-cluster
+
+# CLUSTER_E2E=0 skips the node tests (they need root); make test runs them by default.
+CLUSTER_E2E ?= 1
+
+.PHONY: test-cluster
+test-cluster: control-plane helm ## The node tests (root; RUN=regexp picks some): a real one-node cluster, the install as Pods (test/node), then a check that the host is as before.
+	@if [ "$(CLUSTER_E2E)" = 0 ]; then echo "test-cluster: skipped (CLUSTER_E2E=0)"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "test-cluster: the node tests need root (containerd, kubelet, kube-proxy); CLUSTER_E2E=0 skips them" >&2; exit 1; fi; \
+	hack/control-plane.sh node && \
+	KUBEBUILDER_ASSETS="$(ASSETS)" HELM="$(HELM)" NODE_RUN='$(RUN)' CLUSTER_E2E=1 go test ./test/cluster -count=1 -v -timeout 50m
 
 # Every parser that faces the network or users, and the template budget: pkg:target.
 FUZZ_TARGETS := internal/accessserver:FuzzDecodeVerifyRequest internal/accessserver:FuzzForwardAuth \
@@ -140,7 +153,7 @@ cluster: image ## Run a real one-node cluster here (root, no Docker) with the op
 .PHONY: image
 image: ## Build the manager image without Docker (IMG, VERSION): an OCI archive in bin/image/manager.tar for `ctr images import`; prints its digest.
 	$(GO_BUILD) -o bin/image/manager .
-	go run ./hack/image -binary bin/image/manager -name $(IMG) -out bin/image/manager.tar
+	go run ./hack/image -binary bin/image/manager -name $(IMG) -out $(IMAGE_TAR)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

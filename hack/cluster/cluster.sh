@@ -10,7 +10,10 @@
 # Usage: hack/cluster/cluster.sh [CMD...]
 #   Without CMD it waits for Ctrl-C; with CMD it runs CMD (KUBECONFIG set) and then stops.
 # Env: STATE (default .cluster), NODE (default node1). Needs root, cgroup v1 or v2, apt for missing packages.
-# NOT wired into `make test` or CI yet: opt-in through `make cluster` only.
+# CMD gets KUBECONFIG, CTR_SOCK (containerd's socket), CLUSTER_STATE and CLUSTER_HOST_IP. The API server
+# runs supervised: CMD stops it by creating $CLUSTER_STATE/hold/kube-apiserver and killing the PID in
+# $CLUSTER_STATE/run/kube-apiserver.pid, and starts it again by removing the hold file.
+# Used by `make cluster` and by the node tests (`make test-cluster`, test/node).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,6 +33,10 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 [[ $(id -u) == 0 ]] || die "needs root (containerd, kubelet, kube-proxy change the host)"
+
+# One cluster per host: the ports (6443, 10250, 23790), cni0 and the nft tables are the host's.
+exec 9>/run/lock/access-operator-cluster.lock
+flock -n 9 || { log "another local cluster runs on this host: waiting for it to stop"; flock 9; }
 
 # --- packages -----------------------------------------------------------------------------------
 need_pkgs=()
@@ -54,8 +61,9 @@ if awk -v s="${STATE}/" 'index($5, s) == 1 {found=1} END {exit !found}' /proc/se
 fi
 # Every run starts from an empty cluster (kept state would bring back Pods whose containers are
 # gone, reported Ready until the kubelet catches up); the PKI is kept.
-rm -rf "${STATE}/etcd" "${STATE}/kubelet" "${STATE}/pod-logs" "${STATE}/containerd" "${STATE}/cni" "${LOGS}"
-mkdir -p "${PKI}" "${LOGS}" "${STATE}/cni/net.d" "${STATE}/containerd" "${STATE}/kubelet"
+rm -rf "${STATE}/etcd" "${STATE}/kubelet" "${STATE}/pod-logs" "${STATE}/containerd" "${STATE}/cni" "${LOGS}" \
+  "${STATE}/run" "${STATE}/hold"
+mkdir -p "${PKI}" "${LOGS}" "${STATE}/cni/net.d" "${STATE}/containerd" "${STATE}/kubelet" "${STATE}/run" "${STATE}/hold"
 
 # --- host state to restore ------------------------------------------------------------------------
 # Host paths the runtime and the kubelet create whatever their config says (containerd 1.6's shim
@@ -191,7 +199,27 @@ start() { # NAME CMD...: runs CMD in the background, logging to logs/NAME.log.
   local name=$1; shift
   # In its own session, so Ctrl-C reaches only this script, which then stops them in order
   # (all at once, etcd goes first and kube-apiserver hangs in its shutdown).
-  setsid "$@" >"${LOGS}/${name}.log" 2>&1 &
+  setsid "$@" >"${LOGS}/${name}.log" 2>&1 9>&- &
+  PIDS+=($!)
+}
+
+supervise() { # NAME CMD...: like start, but CMD runs again when it exits, as a kubelet restarts a
+  # static Pod, unless hold/NAME exists: then it waits until the file is removed. run/NAME.pid holds
+  # the PID of CMD (not of this loop), for tests that stop the API server on purpose.
+  local name=$1; shift
+  setsid bash -c '
+    name=$1 state=$2; shift 2
+    child=""
+    trap '"'"'[[ -n "$child" ]] && kill "$child" 2>/dev/null; wait; exit 0'"'"' TERM
+    while :; do
+      while [[ -e "${state}/hold/${name}" ]]; do sleep 0.2; done
+      "$@" >>"${state}/logs/${name}.log" 2>&1 &
+      child=$!
+      echo "${child}" >"${state}/run/${name}.pid"
+      wait "${child}" || true
+      child=""
+      sleep 0.5
+    done' supervise "${name}" "${STATE}" "$@" </dev/null >/dev/null 2>&1 9>&- &
   PIDS+=($!)
 }
 
@@ -256,7 +284,7 @@ ctr --address "${CTR_SOCK}" -n k8s.io images ls -q | grep -qx "${PAUSE_IMAGE}" |
 start etcd "${BIN}/etcd" --data-dir "${STATE}/etcd" --listen-client-urls http://127.0.0.1:23790 \
   --advertise-client-urls http://127.0.0.1:23790 --listen-peer-urls http://127.0.0.1:23800 \
   --initial-advertise-peer-urls http://127.0.0.1:23800 --initial-cluster default=http://127.0.0.1:23800
-start kube-apiserver "${BIN}/kube-apiserver" --etcd-servers http://127.0.0.1:23790 \
+supervise kube-apiserver "${BIN}/kube-apiserver" --etcd-servers http://127.0.0.1:23790 \
   --advertise-address "${HOST_IP}" --bind-address 0.0.0.0 --secure-port 6443 \
   --tls-cert-file "${PKI}/apiserver.crt" --tls-private-key-file "${PKI}/apiserver.key" \
   --client-ca-file "${PKI}/ca.crt" --service-cluster-ip-range "${SVC_CIDR}" \
@@ -321,7 +349,7 @@ start kube-proxy "${BIN}/kube-proxy" --config "${STATE}/kube-proxy.yaml"
 wait_for "node ${NODE}" 180 "${KUBECTL[@]}" wait --for=condition=Ready "node/${NODE}" --timeout=5s
 log "cluster up in $((SECONDS - START)) s; KUBECONFIG=${KUBECONFIG}"
 
-export CTR_SOCK
+export CTR_SOCK CLUSTER_STATE="${STATE}" CLUSTER_HOST_IP="${HOST_IP}"
 if (($#)); then
   "$@"
 else

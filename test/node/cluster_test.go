@@ -1,0 +1,320 @@
+// Package node runs the production install on the real one-node cluster of hack/cluster: the
+// operator's own image in containerd, config/default applied as shipped (only the image reference
+// set), the manager as two Pods under its ServiceAccount's RBAC and the restricted Pod Security
+// Standard. It runs only inside hack/cluster/cluster.sh, which sets KUBECONFIG and CTR_SOCK:
+//
+//	make test-cluster                 # as make test does (root)
+//	hack/cluster/cluster.sh go test ./test/node -count=1 -v -run TestX
+//
+// Outside a cluster every test skips. The tests share one cluster and run in file order; each
+// installs what it needs and leaves the cluster without the operator (uninstall) when it ends.
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/setup"
+	"github.com/dashboardops/access-operator/internal/testenv"
+)
+
+// The names config/default gives the install.
+const (
+	namespace  = "access-operator-system"
+	deployment = "access-operator-controller-manager"
+	accessSvc  = "access-operator-access"
+	managerSel = "control-plane=controller-manager"
+)
+
+// Cluster is the running node and the clients to it.
+type Cluster struct {
+	Root       string // repository root
+	State      string // hack/cluster's state dir (.cluster)
+	HostIP     string // the node's address; Pods reach the host (and its API server :6443) on it
+	Kubeconfig string // cluster-admin
+	CtrSock    string // containerd's socket
+	Kubectl    string // kubectl built by hack/control-plane.sh
+	Client     client.Client
+}
+
+var (
+	clusterOnce sync.Once
+	theCluster  *Cluster
+	clusterErr  error
+)
+
+// node returns the cluster, or skips the test outside hack/cluster/cluster.sh.
+func node(t *testing.T) *Cluster {
+	t.Helper()
+	if os.Getenv("CTR_SOCK") == "" || os.Getenv("CLUSTER_STATE") == "" {
+		t.Skip("runs only on the real node: make test-cluster, or hack/cluster/cluster.sh go test ./test/node")
+	}
+	clusterOnce.Do(func() { theCluster, clusterErr = connect() })
+	if clusterErr != nil {
+		t.Fatal(clusterErr)
+	}
+	return theCluster
+}
+
+func connect() (*Cluster, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Root: root, State: os.Getenv("CLUSTER_STATE"), HostIP: os.Getenv("CLUSTER_HOST_IP"),
+		Kubeconfig: os.Getenv("KUBECONFIG"), CtrSock: os.Getenv("CTR_SOCK"), Kubectl: filepath.Join(assets, "kubectl")}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, accessv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
+	}
+	c.Client, err = client.New(cfg, client.Options{Scheme: scheme})
+	return c, err
+}
+
+// run runs a command in the repository root with the cluster's environment; it fails the test on error.
+func (c *Cluster) run(t *testing.T, stdin []byte, name string, args ...string) string {
+	t.Helper()
+	out, err := c.try(stdin, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// try is run without failing: the output (stdout and stderr) and the error.
+func (c *Cluster) try(stdin []byte, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = c.Root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// KubectlT runs kubectl against the cluster as cluster-admin.
+func (c *Cluster) KubectlT(t *testing.T, args ...string) string {
+	t.Helper()
+	return c.run(t, nil, c.Kubectl, args...)
+}
+
+// Image builds the manager image from this tree with `make image` (the build users get), linked
+// with version, named name, into bin/image/<file>, and imports it into the node's containerd.
+func (c *Cluster) Image(t *testing.T, name, version, file string) {
+	t.Helper()
+	tar := filepath.Join("bin", "image", file)
+	c.run(t, nil, "make", "-s", "image", "IMG="+name, "VERSION="+version, "IMAGE_TAR="+tar)
+	c.ImportImage(t, filepath.Join(c.Root, tar))
+}
+
+// ImportImage imports an OCI archive into the CRI's image store (no registry on this node).
+func (c *Cluster) ImportImage(t *testing.T, tar string) {
+	t.Helper()
+	c.run(t, nil, "ctr", "--address", c.CtrSock, "-n", "k8s.io", "images", "import", tar)
+}
+
+// Render is config/default as `make render` prints it, with img as the manager's image.
+func (c *Cluster) Render(t *testing.T, img string) []byte {
+	t.Helper()
+	return []byte(c.run(t, nil, "make", "-s", "render", "IMG="+img, "KUBECTL="+c.Kubectl))
+}
+
+// Apply applies manifests server-side, as `make deploy` does.
+func (c *Cluster) Apply(t *testing.T, manifests []byte) {
+	t.Helper()
+	c.run(t, manifests, c.Kubectl, "apply", "--server-side", "--force-conflicts", "-f", "-")
+}
+
+// Deploy installs config/default with img and waits until every replica is updated and Ready.
+func (c *Cluster) Deploy(t *testing.T, img string) {
+	t.Helper()
+	c.Apply(t, c.Render(t, img))
+	c.WaitRollout(t)
+}
+
+// WaitRollout waits for the manager Deployment's rollout; on failure it prints the Pods and logs.
+func (c *Cluster) WaitRollout(t *testing.T) {
+	t.Helper()
+	out, err := c.try(nil, c.Kubectl, "-n", namespace, "rollout", "status", "deployment/"+deployment, "--timeout=300s")
+	if err != nil {
+		t.Fatalf("rollout: %v\n%s\n%s", err, out, c.Diagnose())
+	}
+}
+
+// Undeploy runs `make undeploy`, as a user removes the install.
+func (c *Cluster) Undeploy(t *testing.T) string {
+	t.Helper()
+	return c.run(t, nil, "make", "-s", "undeploy", "KUBECTL="+c.Kubectl)
+}
+
+// Diagnose is what a failing test prints: the Pods, their events and the manager logs' tails.
+func (c *Cluster) Diagnose() string {
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"-n", namespace, "get", "pods", "-o", "wide"},
+		{"-n", namespace, "get", "events", "--sort-by=.lastTimestamp"},
+		{"-n", namespace, "logs", "-l", managerSel, "--tail=40", "--prefix", "--all-containers"},
+	} {
+		out, _ := c.try(nil, c.Kubectl, args...)
+		fmt.Fprintf(&b, "$ kubectl %s\n%s\n", strings.Join(args, " "), out)
+	}
+	return b.String()
+}
+
+// ManagerPods are the manager's Pods, not being deleted.
+func (c *Cluster) ManagerPods(t *testing.T) []corev1.Pod {
+	t.Helper()
+	var pods corev1.PodList
+	if err := c.Client.List(context.Background(), &pods, client.InNamespace(namespace),
+		client.MatchingLabels{"control-plane": "controller-manager"}); err != nil {
+		t.Fatal(err)
+	}
+	var live []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// Leader is the name of the Pod holding the leader election Lease ("" when none does).
+func (c *Cluster) Leader(t *testing.T) string {
+	t.Helper()
+	var lease coordinationv1.Lease
+	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: setup.LeaderElectionID}, &lease); err != nil {
+		return ""
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return ""
+	}
+	// controller-runtime's identity is "<hostname>_<uuid>"; the hostname is the Pod's name.
+	holder, _, _ := strings.Cut(*lease.Spec.HolderIdentity, "_")
+	return holder
+}
+
+// ManagerLogs are the logs of every manager container, the previous instances' included.
+func (c *Cluster) ManagerLogs(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range c.ManagerPods(t) {
+		for _, prev := range []bool{false, true} {
+			out, err := c.try(nil, c.Kubectl, "-n", namespace, "logs", p.Name, "--previous="+strconv.FormatBool(prev))
+			if err == nil {
+				b.WriteString(out)
+			}
+		}
+	}
+	return b.String()
+}
+
+// AccessURL is the access Service's ClusterIP address (kube-proxy balances it across ready Pods).
+func (c *Cluster) AccessURL(t *testing.T) string {
+	t.Helper()
+	var svc corev1.Service
+	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: accessSvc}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+}
+
+// Verify asks POST /v1/verify at base: the HTTP status and, when valid, the user's email.
+func Verify(ctx context.Context, hc *http.Client, base, account, code string) (int, string, error) {
+	body, _ := json.Marshal(map[string]string{"account": account, "passcode": code})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/verify", bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out struct {
+		Email string `json:"email"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out.Email, nil
+}
+
+// KillContainer SIGKILLs a container through containerd, as an OOM kill or a crash would end it; the
+// kubelet then restarts it in the same Pod (same IP).
+func (c *Cluster) KillContainer(t *testing.T, containerID string) {
+	t.Helper()
+	id := strings.TrimPrefix(containerID, "containerd://")
+	c.run(t, nil, "ctr", "--address", c.CtrSock, "-n", "k8s.io", "tasks", "kill", "--signal", "SIGKILL", id)
+}
+
+// StopAPIServer stops kube-apiserver and keeps it down until StartAPIServer (cluster.sh supervises it).
+func (c *Cluster) StopAPIServer(t *testing.T) {
+	t.Helper()
+	hold := filepath.Join(c.State, "hold", "kube-apiserver")
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(hold) }) // never leave the cluster without its API server
+	b, err := os.ReadFile(filepath.Join(c.State, "run", "kube-apiserver.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("stopping kube-apiserver (pid %d): %v", pid, err)
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// StartAPIServer lets the supervisor start kube-apiserver again and waits until it is ready.
+func (c *Cluster) StartAPIServer(t *testing.T) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(c.State, "hold", "kube-apiserver")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := c.try(nil, c.Kubectl, "get", "--raw", "/readyz"); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("kube-apiserver not ready 2 minutes after its restart")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
