@@ -35,13 +35,17 @@ type SMTPServer struct {
 }
 
 // StartSMTPServer starts a server on a free loopback port.
-func StartSMTPServer() (*SMTPServer, error) {
+func StartSMTPServer() (*SMTPServer, error) { return StartSMTPServerOn("127.0.0.1") }
+
+// StartSMTPServerOn starts a server on a free port of host (the node tests use the host's address,
+// which Pods reach).
+func StartSMTPServerOn(host string) (*SMTPServer, error) {
 	s := &SMTPServer{done: make(chan struct{})}
 	s.server = smtp.NewServer(smtpBackend{s})
 	s.server.Domain = "localhost"
 	s.server.ReadTimeout = 10 * time.Second
 	s.server.WriteTimeout = 10 * time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}

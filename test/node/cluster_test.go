@@ -150,6 +150,30 @@ func (c *Cluster) Render(t *testing.T, img string) []byte {
 	return []byte(c.run(t, nil, "make", "-s", "render", "IMG="+img, "KUBECTL="+c.Kubectl))
 }
 
+// WithSMTP is an install pointed at an SMTP server without TLS (--allow-insecure-delivery: it is not on loopback) (the test's own, on the host): the one
+// setting besides the image every real install changes (config/default names smtp.example.com).
+func WithSMTP(manifests []byte, addr string) []byte {
+	const shipped = "- --smtp-address=smtp.example.com:587\n"
+	i := bytes.Index(manifests, []byte(shipped))
+	if i < 0 {
+		panic("the install no longer names " + shipped)
+	}
+	indent := manifests[bytes.LastIndexByte(manifests[:i], '\n')+1 : i]
+	repl := fmt.Sprintf("- --smtp-address=%s\n%s- --smtp-tls=none\n%s- --allow-insecure-delivery\n", addr, indent, indent)
+	return bytes.Replace(manifests, []byte(shipped), []byte(repl), 1)
+}
+
+// SMTP starts an SMTP server on the host's address (Pods reach it there), stopped when the test ends.
+func (c *Cluster) SMTP(t *testing.T) *testenv.SMTPServer {
+	t.Helper()
+	s, err := testenv.StartSMTPServerOn(c.HostIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // Apply applies manifests server-side, as `make deploy` does.
 func (c *Cluster) Apply(t *testing.T, manifests []byte) {
 	t.Helper()

@@ -24,7 +24,9 @@ func TestInstallAsShippedRunsTwoReadyReplicasThatVerify(t *testing.T) {
 	c.Image(t, img, "v0.0.0-e2e", "e2e.tar")
 	t.Logf("image built and imported in %s", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	c.Deploy(t, img)
+	mail := c.SMTP(t)
+	c.Apply(t, WithSMTP(c.Render(t, img), mail.Addr))
+	c.WaitRollout(t)
 	t.Logf("config/default applied, 2 replicas Ready in %s", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() { c.Undeploy(t) })
 
@@ -67,6 +69,14 @@ func TestInstallAsShippedRunsTwoReadyReplicasThatVerify(t *testing.T) {
 	waitFor(t, 30*time.Second, "verify through the access Service's ClusterIP", func() bool {
 		status, email, err := Verify(ctx, hc, base, ns, code)
 		return err == nil && status == http.StatusOK && email == "ada@example.com"
+	})
+	waitFor(t, time.Minute, "the invite email", func() bool {
+		for _, m := range mail.Messages() {
+			if len(m.To) == 1 && m.To[0] == "ada@example.com" {
+				return true
+			}
+		}
+		return false
 	})
 	if logs := c.ManagerLogs(t); strings.Contains(strings.ToLower(logs), "forbidden") {
 		t.Errorf("the manager logged forbidden:\n%s", grepLines(logs, "forbidden"))
