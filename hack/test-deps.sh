@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need and a fresh machine lacks: nginx and caddy (the gateway tests),
-# chromium (the invite page tests), prometheus for promtool (the alert rule tests) and, when
-# missing, git and make. `make test` and .ci/run call it
+# chromium (the invite page tests), prometheus for promtool (the alert rule tests), the real node's
+# runtime (containerd, runc, CNI plugins, nftables, iptables, conntrack, openssl: the node tests;
+# not with CLUSTER_E2E=0) and, when missing, git and make. `make test` and .ci/run call it
 # first, so a missing package fails at once, before any build, with the command that fixes it.
 # Then it builds mailpit (the mail server of the SMTP e2e test) from the Go module proxy with
 # hack/mailpit.sh, cached under bin/.
@@ -13,6 +14,14 @@ for tool in git make; do command -v "$tool" >/dev/null || need+=("$tool"); done
 command -v caddy >/dev/null || need+=(caddy)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
+if [ "${CLUSTER_E2E:-1}" != 0 ]; then
+  command -v containerd >/dev/null || need+=(containerd)
+  command -v runc >/dev/null || need+=(runc)
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+  for tool in nft:nftables iptables:iptables conntrack:conntrack openssl:openssl; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+  done
+fi
 mailpit="$(dirname "$0")/mailpit.sh"
 ((${#need[@]})) || exec "${mailpit}"
 

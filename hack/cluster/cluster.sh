@@ -46,9 +46,10 @@ command -v runc >/dev/null || need_pkgs+=(runc)
 command -v nft >/dev/null || need_pkgs+=(nftables)
 command -v iptables >/dev/null || need_pkgs+=(iptables)
 command -v conntrack >/dev/null || need_pkgs+=(conntrack)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 if ((${#need_pkgs[@]})); then
   log "installing ${need_pkgs[*]} with apt"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >"${STATE}/apt.log" 2>&1 ||
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}"; } >"${STATE}/apt.log" 2>&1 ||
     die "apt-get install failed, see ${STATE}/apt.log"
 fi
 
