@@ -159,6 +159,10 @@ image: ## Build the manager image without Docker (IMG, VERSION): an OCI archive 
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: docker-push
+docker-push: ## Push the container image built by docker-build (needs a Docker engine and a registry login).
+	docker push $(IMG)
+
 ##@ Deployment
 
 .PHONY: install
