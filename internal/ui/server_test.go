@@ -24,6 +24,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 const (
@@ -337,7 +338,7 @@ func TestFormatCharactersShownEscaped(t *testing.T) {
 		if w.Code != http.StatusOK || !strings.Contains(body, `jane\u202emoc.elpmaxe \u2066x\u2069`) {
 			t.Errorf("GET %s: %d, the name is not shown escaped:\n%s", target, w.Code, body)
 		}
-		if strings.ContainsFunc(body, ops.Hidden) && strings.ContainsAny(body, "\u202e\u2066\u2069") {
+		if strings.ContainsFunc(body, users.Hidden) && strings.ContainsAny(body, "\u202e\u2066\u2069") {
 			t.Errorf("GET %s: a raw format character reached the page", target)
 		}
 	}
