@@ -3,31 +3,9 @@ package accessserver
 import (
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/validity"
 )
-
-// HashIndex indexes Passcodes by the hashes that may be valid: the current one and, while it
-// exists, the previous one. A lookup by the hash of a presented passcode is then one map access.
-const HashIndex = ".status.hashes"
-
-// HashIndexFunc extracts HashIndex's keys from a Passcode.
-func HashIndexFunc(o client.Object) []string {
-	pc, ok := o.(*accessv1alpha1.Passcode)
-	if !ok {
-		return nil
-	}
-	var keys []string
-	if pc.Status.Hash != "" {
-		keys = append(keys, pc.Status.Hash)
-	}
-	if p := pc.Status.Previous; p != nil && p.Hash != "" {
-		keys = append(keys, p.Hash)
-	}
-	return keys
-}
 
 // maxClockSkew is how far in this replica's future a status.issuedAt written by the leader may lie.
 const maxClockSkew = time.Minute

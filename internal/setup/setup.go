@@ -411,10 +411,6 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, t
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		accessserver.HashIndex, accessserver.HashIndexFunc); err != nil {
-		return nil, err
-	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
 		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
 		return nil, err

@@ -70,3 +70,17 @@ func Clamp(st *accessv1alpha1.PasscodeStatus, t Timings) {
 		p.ValidUntil = metav1.NewTime(l.PreviousUntil)
 	}
 }
+
+// Hashes are the hashes that may open a Passcode with status st: the current one and, while it
+// exists, the previous one (the grace period after a rotation). The access server indexes Passcodes
+// by them, and an import refuses a value whose hash another Passcode of the namespace holds.
+func Hashes(st *accessv1alpha1.PasscodeStatus) []string {
+	var out []string
+	if st.Hash != "" {
+		out = append(out, st.Hash)
+	}
+	if p := st.Previous; p != nil && p.Hash != "" {
+		out = append(out, p.Hash)
+	}
+	return out
+}

@@ -70,3 +70,13 @@ func TestClamp(t *testing.T) {
 		t.Errorf("LimitsOf = %+v", l)
 	}
 }
+
+func TestHashes(t *testing.T) {
+	st := accessv1alpha1.PasscodeStatus{Hash: "sha256:cur", Previous: &accessv1alpha1.PreviousPasscode{Hash: "sha256:prev"}}
+	if got := Hashes(&st); len(got) != 2 || got[0] != "sha256:cur" || got[1] != "sha256:prev" {
+		t.Errorf("Hashes = %v", got)
+	}
+	if got := Hashes(&accessv1alpha1.PasscodeStatus{Previous: &accessv1alpha1.PreviousPasscode{}}); len(got) != 0 {
+		t.Errorf("Hashes of an unissued Passcode = %v", got)
+	}
+}
