@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
 )
