@@ -1,6 +1,7 @@
-// Command manager runs the dashboard access operator: the DashboardUser and Passcode controllers
-// and the lifecycle notifications (on the elected leader), and the access server with the invite
-// page (on every replica).
+// Command manager runs the dashboard access operator: the DashboardUser, Passcode and
+// DashboardRole controllers and the lifecycle notifications (on the elected leader), and the access
+// server with the invite page and the SCIM endpoint (on every replica). Flags are parsed once into
+// options.Config; internal/setup wires the rest.
 package main
 
 import (

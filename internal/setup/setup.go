@@ -114,10 +114,12 @@ func NewSCIMTokenCache(mgr ctrl.Manager, namespaces []string) (cache.Cache, erro
 // lastAppliedAnnotation is where client-side `kubectl apply` keeps a full copy of the object.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// TrimForCache removes from an object entering the cache what no code of the operator reads:
-// managedFields and the copy client-side `kubectl apply` keeps in an annotation (each about as big
-// as the object). The operator never writes an object's metadata from a cached copy except its
-// owner references (a merge patch of that one field), so nothing trimmed is ever written back.
+// TrimForCache removes from an object entering the cache what no code of the operator reads from
+// the cache: managedFields and the copy client-side `kubectl apply` keeps in an annotation (each
+// about as big as the object). What reads field ownership (passcodesecret.Unrecorded: who last
+// wrote a Secret's passcode) therefore works on live reads only. The operator writes an object's
+// metadata from a cached copy only as merge patches of the fields it owns (owner references,
+// its finalizers), so nothing trimmed is ever written back.
 func TrimForCache(in any) (any, error) {
 	if obj, ok := in.(client.Object); ok {
 		obj.SetManagedFields(nil)

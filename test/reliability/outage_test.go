@@ -57,6 +57,36 @@ func failedRequests() float64 {
 	return n
 }
 
+// reconcilesOf is controller-runtime's count of the controller's finished reconciles.
+func reconcilesOf(controller string) float64 {
+	return controllerMetric("controller_runtime_reconcile_total", controller)
+}
+
+// activeWorkers is how many of the controller's workers are reconciling now.
+func activeWorkers(controller string) float64 {
+	return controllerMetric("controller_runtime_active_workers", controller)
+}
+
+// controllerMetric sums the samples of the metric name labelled with the controller.
+func controllerMetric(name, controller string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	var n float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == controller {
+					n += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return n
+}
+
 var _ = Describe("The manager through an API server outage", func() {
 	It("keeps verifying from its cache, and rotates exactly once when the API server is back", func() {
 		faults.Set(testenv.Faults{})
@@ -184,8 +214,15 @@ var _ = Describe("The manager through an API server outage", func() {
 		userCached(firstPoke)
 
 		By("touching the user again while the Passcode and Secret caches still hold revision 1")
+		// No status can show these reconciles (the Passcode cache is held back), so the barrier is
+		// the Passcode controller's own count: it reconciled at least ana's two Passcodes after the
+		// poke reached the cache, and is idle again.
+		reconciled := reconcilesOf("passcode")
 		userCached(poke(ana))
-		time.Sleep(3 * time.Second) // the reconciles it causes
+		Eventually(func(g Gomega) {
+			g.Expect(reconcilesOf("passcode") - reconciled).To(BeNumerically(">=", 2))
+			g.Expect(activeWorkers("passcode")).To(BeZero())
+		}).WithTimeout(time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
 		heldBack := time.Since(restartedAt)
 		refused := faults.Counts().ReadErrors - refusedBefore
 		release()
@@ -200,7 +237,13 @@ var _ = Describe("The manager through an API server outage", func() {
 			g.Expect(cached.Status.Hash).To(Equal(live.Status.Hash), "the cache is behind")
 		}).WithTimeout(2 * time.Minute).WithPolling(250 * time.Millisecond).Should(Succeed())
 		caughtUp := time.Since(restartedAt)
-		time.Sleep(2 * time.Second) // room for anything the fresh cache would still trigger
+		// The barrier for anything the fresh cache would still trigger: an edit of both Passcodes
+		// that changes nothing (a longer grace period does not lengthen the one running; a longer
+		// tenure applies from the next issue), then its generation observed.
+		reconciledAfter(map[client.Object]string{
+			&accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rotating"}}: `{"rotation":{"gracePeriod":"2h"}}`,
+			&accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "steady"}}:   `{"tenure":"31d"}`,
+		})
 		rotating, newCode = getPasscode(Default, ns, "rotating")
 		steady, _ = getPasscode(Default, ns, "steady")
 		timeline := fmt.Sprintf("after the restart: rotated at %s; Passcode and Secret informers held back until %s "+
