@@ -13,10 +13,10 @@ import (
 )
 
 // index is the access server's own index of the cache (see lookup): Passcodes by namespace and
-// hash (validity.Hashes: current and previous), users and DashboardRoles by namespace and name. It holds the cache's own
-// objects (never copied, never modified) and follows the informers' store as their handlers are
-// told of each change: an add, update or delete reaches it just after the store (on the informer's
-// notification goroutine, typically within microseconds).
+// hash (validity.Hashes: the current and the previous one), users and DashboardRoles by namespace
+// and name. It holds the cache's own objects (never copied, never modified) and follows the
+// informers' store as their handlers are told of each change: an add, update or delete reaches it
+// just after the store (on the informer's notification goroutine, typically within microseconds).
 //
 // It costs a map entry per object beside the informers' own stores; in exchange it reads the same
 // with or without --watch-namespaces (whose informers do not expose their indexers) and depends on
@@ -32,6 +32,7 @@ type index struct {
 	synced        atomic.Bool
 }
 
+// newIndex is an empty index: registerIndex fills it from informers, lookup from List and Get.
 func newIndex() *index {
 	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
 		users: map[string]*accessv1alpha1.DashboardUser{}, roles: map[string]*accessv1alpha1.DashboardRole{}}
