@@ -69,12 +69,14 @@ func scan(pcs []*accessv1alpha1.Passcode, users []*accessv1alpha1.DashboardUser,
 
 // storeScan is scan over what the informers' stores hold now.
 func storeScan(pcs, users toolscache.SharedIndexInformer, account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
-	var ps []*accessv1alpha1.Passcode
-	for _, o := range pcs.GetStore().List() {
+	stored := pcs.GetStore().List()
+	ps := make([]*accessv1alpha1.Passcode, 0, len(stored))
+	for _, o := range stored {
 		ps = append(ps, o.(*accessv1alpha1.Passcode))
 	}
-	var us []*accessv1alpha1.DashboardUser
-	for _, o := range users.GetStore().List() {
+	stored = users.GetStore().List()
+	us := make([]*accessv1alpha1.DashboardUser, 0, len(stored))
+	for _, o := range stored {
 		us = append(us, o.(*accessv1alpha1.DashboardUser))
 	}
 	return scan(ps, us, account, hash)
@@ -357,7 +359,7 @@ func BenchmarkIndexLookup(b *testing.B) {
 	ix := newIndex()
 	byHash := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{"hash": func(o any) ([]string, error) {
 		pc := o.(*accessv1alpha1.Passcode)
-		keys := []string{}
+		keys := make([]string, 0, 2)
 		for _, h := range []string{pc.Status.Hash, pc.Status.Previous.Hash} {
 			keys = append(keys, indexKey(pc.Namespace, h))
 		}

@@ -229,7 +229,10 @@ type Config struct {
 // an error by mistake shows none.
 type Secret string
 
-func (Secret) String() string   { return "<redacted>" }
+// String hides the secret from %v and %s.
+func (Secret) String() string { return "<redacted>" }
+
+// GoString hides the secret from %#v.
 func (Secret) GoString() string { return "<redacted>" }
 
 // Validate checks every flag and reports all problems at once, each naming its flag (Parse, for

@@ -95,9 +95,9 @@ func TestUserTable(t *testing.T) {
 
 // TestTableEscapesControlCharacters: an ANSI escape in a display name never reaches the terminal raw.
 func TestTableEscapesControlCharacters(t *testing.T) {
-	users := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
+	objs := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
 		Spec: accessv1alpha1.DashboardUserSpec{DisplayName: "\x1b[2J\x1b[31mRED\x07\u009b\tx", Role: "Member", Email: "a@x.io"}}}
-	out, err := printWith(t, false, users)
+	out, err := printWith(t, false, objs)
 	if err != nil {
 		t.Fatal(err)
 	}

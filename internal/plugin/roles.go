@@ -323,8 +323,9 @@ func (o *options) describeRole(r *accessv1alpha1.DashboardRole, list []accessv1a
 			}
 		}
 	}
-	var emails []string
-	for _, u := range users.OfRole(list, r.Name) {
+	holders := users.OfRole(list, r.Name)
+	emails := make([]string, 0, len(holders))
+	for _, u := range holders {
 		emails = append(emails, u.Spec.Email)
 	}
 	o.printf("Users:        %d\n", len(emails))

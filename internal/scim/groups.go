@@ -235,11 +235,11 @@ func (h *Handler) writeMember(ctx context.Context, c *memberChange) *Error {
 
 // planMembers turns a group's member changes into role changes, refusing unknown users and users
 // SCIM may not change. A removed user whose role is no longer this group keeps it.
-func planMembers(users []accessv1alpha1.DashboardUser, group string, before, after []string) ([]memberChange, *Error) {
+func planMembers(list []accessv1alpha1.DashboardUser, group string, before, after []string) ([]memberChange, *Error) {
 	added, removed := MemberChanges(before, after)
 	byID := map[string]*accessv1alpha1.DashboardUser{}
-	for i := range users {
-		byID[users[i].Name] = &users[i]
+	for i := range list {
+		byID[list[i].Name] = &list[i]
 	}
 	var out []memberChange
 	for _, id := range added {

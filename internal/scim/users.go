@@ -90,14 +90,14 @@ func (h *Handler) checkRole(ctx context.Context, account, role string) *Error {
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, req *request) {
-	users, err := h.users(r.Context(), req.account)
+	list, err := h.users(r.Context(), req.account)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	all := make([]map[string]any, len(users))
-	for i := range users {
-		all[i] = UserResource(&users[i], req.base)
+	all := make([]map[string]any, len(list))
+	for i := range list {
+		all[i] = UserResource(&list[i], req.base)
 	}
 	resp, err := listResponse(r, all)
 	if err != nil {
