@@ -1,6 +1,7 @@
-// Command manager runs the dashboard access operator: the DashboardUser and Passcode controllers
-// and the lifecycle notifications (on the elected leader), and the access server with the invite
-// page (on every replica).
+// Command manager runs the dashboard access operator: the DashboardUser, Passcode and
+// DashboardRole controllers and the lifecycle notifications (on the elected leader), and the access
+// server with the invite page and the SCIM endpoint (on every replica). Flags are parsed once into
+// options.Config; internal/setup wires the rest.
 package main
 
 import (
@@ -31,14 +32,15 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	if err := opts.Validate(); err != nil {
+	conf, err := opts.Parse() // once: setup reads the typed settings and the secret files' contents
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "invalid flags:\n%v\n", err)
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
-	if w := opts.InsecureDeliveryWarning(); w != "" {
-		log.Info("WARNING: --allow-insecure-delivery: "+w, "notifier", opts.Notifier)
+	if w := conf.InsecureDeliveryWarning(); w != "" {
+		log.Info("WARNING: --allow-insecure-delivery: "+w, "notifier", conf.Notifier)
 	}
 
 	cfg, err := ctrl.GetConfig()
@@ -49,7 +51,7 @@ func main() {
 	ctx := ctrl.SetupSignalHandler()
 	// An unreachable API server (or CRDs not installed yet) is waited for here, with the probes
 	// saying why, rather than left to kubelet's crash-loop backoff.
-	mapper, err := setup.WaitForAPIServer(ctx, cfg, opts, log)
+	mapper, err := setup.WaitForAPIServer(ctx, cfg, conf, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("Stopped while waiting for the API server")
@@ -58,12 +60,12 @@ func main() {
 		log.Error(err, "Cannot create the manager")
 		os.Exit(1)
 	}
-	mgr, err := setup.NewManagerWithMapper(cfg, opts, clock.RealClock{}, mapper)
+	mgr, err := setup.NewManagerWithMapper(cfg, conf, clock.RealClock{}, mapper)
 	if err != nil {
 		log.Error(err, "Cannot create the manager")
 		os.Exit(1)
 	}
-	log.Info("Starting manager", "version", version, "accessBindAddress", opts.AccessBindAddress, "notifier", opts.Notifier)
+	log.Info("Starting manager", "version", version, "accessBindAddress", conf.AccessBindAddress, "notifier", conf.Notifier)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)

@@ -107,17 +107,24 @@ var _ = Describe("DashboardRole", func() {
 
 		// Wake both controllers with changes that change nothing they report, a minute later (a
 		// transition time that moves on every reconcile would show): a user's annotation (the user
-		// reconciles, its role is looked up again) and a user of another role coming (the role is
-		// not even enqueued).
+		// reconciles, its role is looked up again) and a user of another role coming (not counted).
+		// Then a barrier for each: a spec edit that changes nothing either (a description, a display
+		// name), and the generation it bumps observed in status; a reconcile that wrote anything
+		// else about the changes before it shows in the comparison.
 		bo := getUser(Default, ns, "dr-bo")
-		roleRV, boStatus := role.ResourceVersion, bo.Status.DeepCopy()
+		roleStatus, boStatus := role.Status.DeepCopy(), bo.Status.DeepCopy()
 		fakeClock.Step(time.Minute)
 		poke(bo)
 		createUserWithRole(ns, "dr-cy", accessv1alpha1.RoleMember)
-		Consistently(func(g Gomega) {
-			g.Expect(get[accessv1alpha1.DashboardRole](g, ns, "analyst").ResourceVersion).To(Equal(roleRV))
-			g.Expect(getUser(g, ns, "dr-bo").Status).To(Equal(*boStatus))
-		}).WithTimeout(2 * time.Second).Should(Succeed())
+		bo = reconciledAfter[accessv1alpha1.DashboardUser](ns, "dr-bo", func(u *accessv1alpha1.DashboardUser) { u.Spec.DisplayName = "Bo" },
+			func(u *accessv1alpha1.DashboardUser) int64 { return u.Status.ObservedGeneration })
+		role = reconciledAfter[accessv1alpha1.DashboardRole](ns, "analyst", func(r *accessv1alpha1.DashboardRole) { r.Spec.Description = "reads" },
+			func(r *accessv1alpha1.DashboardRole) int64 { return r.Status.ObservedGeneration })
+		Expect(withGeneration(bo.Status.Conditions, boStatus.Conditions)).To(Equal(bo.Status.Conditions), "the user's conditions changed")
+		boStatus.Conditions, boStatus.ObservedGeneration = bo.Status.Conditions, bo.Status.ObservedGeneration
+		Expect(bo.Status).To(Equal(*boStatus), "the user's status changed")
+		Expect(withGeneration(role.Status.Conditions, roleStatus.Conditions)).To(Equal(role.Status.Conditions), "the role's conditions changed")
+		Expect(role.Status.Users).To(Equal(int32(1)), "a user of another role was counted")
 	})
 
 	It("may be deleted while in use: a Warning Event says so and its users are not Ready until it returns", func() {

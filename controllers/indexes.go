@@ -4,7 +4,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // UserRefIndex indexes Passcodes by spec.userRef.name, so a change to a user finds its Passcodes.
@@ -45,7 +45,7 @@ const RoleIndex = ".spec.role"
 // DashboardRole can take their names, so nothing ever looks them up.
 func RoleIndexFunc(o client.Object) []string {
 	u, ok := o.(*accessv1alpha1.DashboardUser)
-	if !ok || roles.IsSystem(string(u.Spec.Role)) {
+	if !ok || users.CustomRole(string(u.Spec.Role)) == "" {
 		return nil
 	}
 	return []string{string(u.Spec.Role)}

@@ -23,6 +23,7 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
+	"github.com/dashboardops/access-operator/internal/validity"
 )
 
 // NotificationReconciler delivers lifecycle notifications (docs/notifications.md). It runs beside
@@ -70,11 +71,11 @@ func expiringAt(pc *accessv1alpha1.Passcode) (time.Time, bool) {
 	if automatic(pc) || pc.Status.ExpiresAt == nil {
 		return time.Time{}, false
 	}
-	t, err := specTimings(pc)
+	t, err := validity.Parse(&pc.Spec)
 	if err != nil {
 		return time.Time{}, false
 	}
-	return pc.Status.ExpiresAt.Add(-t.renewBefore).Truncate(time.Second), true
+	return pc.Status.ExpiresAt.Add(-t.RenewBefore).Truncate(time.Second), true
 }
 
 // duePasscodeNotices returns the enabled notifications of pc's current revision that are not

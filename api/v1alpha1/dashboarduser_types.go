@@ -9,7 +9,8 @@ import (
 // +kubebuilder:validation:MaxLength=63
 type Role string
 
-// The dashboard's system roles (internal/roles holds their permissions).
+// The dashboard's system roles, spelled for Go clients: internal/roles.SystemNames is the list every
+// check uses (its permissions too), and a test in internal/users holds the two together.
 const (
 	RoleAdmin    Role = "Admin"
 	RoleCreator  Role = "Creator"

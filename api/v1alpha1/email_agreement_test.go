@@ -8,14 +8,13 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/dashboardops/access-operator/internal/notify"
-	"github.com/dashboardops/access-operator/internal/ops"
-	"github.com/dashboardops/access-operator/internal/plugin"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
-// One list of addresses, four judges: the CRD's rule on the real API server, the plugin's check,
-// SCIM's (ops.ValidateEmail, which the plugin's wraps) and notify.ParseRecipient (what every
-// notifier parses a recipient with). What the API accepts, the plugin and SCIM accept and a
-// notifier can deliver to; what it refuses, the plugin and SCIM refuse too.
+// One list of addresses, three judges: the CRD's rule on the real API server, users.ValidateEmail
+// (what the plugin and SCIM check with) and notify.ParseRecipient (what every notifier parses a
+// recipient with). What the API accepts, the plugin and SCIM accept and a notifier can deliver to;
+// what it refuses, the plugin and SCIM refuse too.
 var emailsForAllJudges = []string{
 	"jane@example.com", "jane.doe@example.com", "jane.doe+tag@mail.example.co.uk", "a_b%c-d@x-y.io", "j@x.io",
 	"0@0.io", "a.b.c.d@e.f.g", strings.Repeat("a", 64) + "@example.com",
@@ -39,10 +38,8 @@ var _ = Describe("Email addresses", func() {
 	It("are judged the same by the CRD, the plugin and the notifiers", func() {
 		for _, email := range emailsForAllJudges {
 			apiErr := dryRunCreate(user("email: '" + strings.ReplaceAll(email, "'", "''") + "'\nrole: Member"))
-			pluginErr := plugin.ValidateEmail(email)
-			Expect(pluginErr == nil).To(Equal(apiErr == nil), "%q: API server says %v, plugin says %v", email, apiErr, pluginErr)
-			scimErr := ops.ValidateEmail(email)
-			Expect(scimErr == nil).To(Equal(apiErr == nil), "%q: API server says %v, SCIM says %v", email, apiErr, scimErr)
+			ownErr := users.ValidateEmail(email)
+			Expect(ownErr == nil).To(Equal(apiErr == nil), "%q: API server says %v, users.ValidateEmail (plugin, SCIM) says %v", email, apiErr, ownErr)
 			if apiErr == nil {
 				addr, err := notify.ParseRecipient(email)
 				Expect(err).NotTo(HaveOccurred(), "%q is accepted at apply but a notifier could never deliver to it", email)
@@ -51,12 +48,12 @@ var _ = Describe("Email addresses", func() {
 		}
 	})
 
-	It("with a domain label longer than 63 characters, are refused by all four, naming the rule", func() {
+	It("with a domain label longer than 63 characters, are refused by all three, naming the rule", func() {
 		for _, email := range beyondDNS {
 			Expect(emailsForAllJudges).To(ContainElement(email))
 			apiErr := dryRunCreate(user("email: '" + email + "'\nrole: Member"))
 			Expect(apiErr).To(MatchError(And(ContainSubstring("spec.email"), ContainSubstring("at most 63 characters"))), email)
-			Expect(plugin.ValidateEmail(email)).To(MatchError(ContainSubstring("at most 63 characters")), email)
+			Expect(users.ValidateEmail(email)).To(MatchError(ContainSubstring("at most 63 characters")), email)
 			_, err := mail.ParseAddress(email)
 			Expect(err).NotTo(HaveOccurred(), "net/mail alone accepts %q: the notifiers need their own check", email)
 			_, err = notify.ParseRecipient(email)

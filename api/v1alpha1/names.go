@@ -31,7 +31,9 @@ const (
 
 	// RestartedAtAnnotation is set on the pod template of each spec.rolloutRestartTargets workload when
 	// a new passcode revision is written, as `kubectl rollout restart` does. Its value is that
-	// revision's status.issuedAt (RFC 3339), so writing it again for the same revision changes nothing.
+	// revision's status.issuedAt in RFC 3339 (UTC, whole seconds) with the revision number as its
+	// nanoseconds (internal/consumers.Value): writing it again for the same revision changes nothing,
+	// and two revisions issued within one second still differ.
 	RestartedAtAnnotation = "access.dashboardops.io/restarted-at"
 
 	// AcceptPasscodesFromAnnotation on a namespace is its consent to receive spec.secretCopies: the

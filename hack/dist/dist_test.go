@@ -8,8 +8,11 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -203,6 +206,45 @@ func TestDistPackaging(t *testing.T) {
 	if _, err := Dist(filepath.Join("..", ".."), t.TempDir(), "1.2", fake); err == nil || !strings.Contains(err.Error(), `invalid -version "1.2"`) {
 		t.Errorf("a version krew refuses: %v", err)
 	}
+}
+
+// TestDistBuildsTheHostPlatform is `make dist` with one real build, in every test run: the host's
+// platform is compiled with GoBuild (the others get a stand-in, as in TestDistPackaging), packed,
+// unpacked, and the binary from the archive runs. The six cross-compilations take minutes on a
+// cold build cache, so they wait for DIST_TEST_BUILD=1 (TestDistCrossCompiles).
+func TestDistBuildsTheHostPlatform(t *testing.T) {
+	host := Platform{runtime.GOOS, runtime.GOARCH}
+	if !slices.Contains(Platforms, host) {
+		t.Skipf("%s/%s is not a release platform", host.OS, host.Arch)
+	}
+	out := t.TempDir()
+	built := 0
+	build := func(root string, p Platform, file string) error {
+		if p != host {
+			return os.WriteFile(file, []byte("stand-in for "+p.OS+"/"+p.Arch), 0o755)
+		}
+		built++
+		return GoBuild(root, p, file)
+	}
+	if _, err := Dist(filepath.Join("..", ".."), out, "v0.0.1", build); err != nil {
+		t.Fatal(err)
+	}
+	if built != 1 {
+		t.Fatalf("built the host platform %d times", built)
+	}
+	checkDist(t, out, "v0.0.1", func(p Platform, data []byte) {
+		if p != host {
+			return
+		}
+		bin := filepath.Join(t.TempDir(), p.Binary())
+		if err := os.WriteFile(bin, data, 0o755); err != nil { //nolint:gosec // an executable, on purpose
+			t.Fatal(err)
+		}
+		help, err := exec.Command(bin, "--help").CombinedOutput() //nolint:gosec // the binary just built
+		if err != nil || !strings.Contains(string(help), "kubectl dashboard") {
+			t.Errorf("the packed %s/%s binary does not run: %v\n%s", p.OS, p.Arch, err, help)
+		}
+	})
 }
 
 // TestDistCrossCompiles is `make dist` for real: six cross-compilations, minutes on a cold build

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
-	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/accessserver"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 	"github.com/dashboardops/access-operator/internal/setup"
@@ -132,9 +131,6 @@ func startNamespacedServer(b *testing.B, operator *testenv.Operator, ns string) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	if err := c.IndexField(ctx, &accessv1alpha1.Passcode{}, accessserver.HashIndex, accessserver.HashIndexFunc); err != nil {
-		b.Fatal(err)
-	}
 	go func() { _ = c.Start(ctx) }()
 	if !c.WaitForCacheSync(ctx) {
 		b.Fatal("the namespaced cache did not sync")

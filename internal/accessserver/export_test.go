@@ -8,32 +8,24 @@ import (
 	"github.com/dashboardops/access-operator/internal/passcode"
 )
 
-// ReadsCache says how the server looks passcodes up (lookup.go): "indexers" (the informer cache's
-// own), "mirror" (kept by event handlers, ready), or "list" (List and Get).
+// ReadsCache says how the server looks passcodes up (lookup.go): "index" (its own, kept by event
+// handlers on the cache's informers, ready) or "list" (List and Get).
 func (s *Server) ReadsCache(ctx context.Context) string {
-	ix := s.indexes(ctx)
-	switch {
-	case ix.passcodes != nil:
-		return "indexers"
-	case ix.mirror != nil && ix.mirror.ready():
-		return "mirror"
+	if s.cacheIndex(ctx) != nil {
+		return "index"
 	}
 	return "list"
 }
 
-// LookupBothWays looks code up in account the way the server does (indexers or mirror) and with
-// List and Get, and describes what each found.
+// LookupBothWays looks code up in account the way the server does (its index) and with List and
+// Get, and describes what each found.
 func (s *Server) LookupBothWays(ctx context.Context, account, code string) (fast, listed string) {
 	hash := passcode.Hash(code)
-	listed = describeFound(s.list(ctx, account, hash))
-	ix := s.indexes(ctx)
-	switch {
-	case ix.passcodes != nil:
+	listed = describeFound(s.listed(ctx, account, hash))
+	if ix := s.cacheIndex(ctx); ix != nil {
 		return describeFound(ix.lookup(account, hash)), listed
-	case ix.mirror != nil && ix.mirror.ready():
-		return describeFound(ix.mirror.lookup(account, hash)), listed
 	}
-	return "no fast path", listed
+	return "no index", listed
 }
 
 func describeFound(pc *accessv1alpha1.Passcode, u *accessv1alpha1.DashboardUser, ok bool) string {

@@ -21,7 +21,6 @@ func fuzzServer(t testing.TB) http.Handler {
 	}
 	pc, u := fixture()
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pc, u).
-		WithIndex(&accessv1alpha1.Passcode{}, HashIndex, HashIndexFunc).
 		WithIndex(&accessv1alpha1.DashboardUser{}, InviteTokenIndex, InviteTokenIndexFunc).Build()
 	return New(Config{Reader: c, APIReader: c, Writer: c, Clock: clocktesting.NewFakeClock(now)}).Handler()
 }

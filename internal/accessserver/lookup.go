@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -12,164 +11,118 @@ import (
 )
 
 // lookup finds the Passcode that hash may open in account (exactly one, or none) and the user it
-// names, from the cache, without copying either: both are the cache's own objects, only read.
+// names, without copying either: both are the cache's own objects, only read. Every answer comes
+// from the server's own index (index.go), whatever the cache:
+//   - a cache that hands out informers (the manager's, over all namespaces or, with
+//     --watch-namespaces, one per namespace behind a wrapper): the index is kept by event handlers
+//     on its Passcode, DashboardUser and DashboardRole informers, and read alone once it has been
+//     told of everything they held; the cache's List and Get would cost several times the lookup
+//     itself (a GVK by reflection, a field selector and a result list per call, and with
+//     --watch-namespaces a REST mapping of the kind on each call);
+//   - a Reader with no informers (a plain client in unit tests), and a cache whose informers have
+//     not synced yet: an index of the account's Passcodes filled from List and Get for the request.
 //
-// The informer cache's List and Get cost several times the lookup itself per request (the GVK
-// from the scheme by reflection, options and a field selector built for each call, the result set
-// into a new PasscodeList by reflection, a PasscodeList and a DashboardUser allocated; with
-// --watch-namespaces also a REST mapping of the kind on each call), so the cache is read more
-// directly once its informers have synced:
-//   - the manager's cache (all namespaces): the informers' own indexers, the same index
-//     (HashIndex, registered through the manager's FieldIndexer) and the same store List and Get
-//     read (DashboardRoles too, for a custom role's permissions: permissions.go);
-//   - a cache whose informers hide their indexers (--watch-namespaces): a mirror kept by event
-//     handlers (mirror.go);
-//   - any other Reader (a fake client in tests): List and Get, as before.
+// So the rule (exactly one Passcode of the account holding the hash, its user by name in the same
+// namespace) is index.lookup's in every mode, and nothing depends on how controller-runtime names
+// its own indexes.
 func (s *Server) lookup(ctx context.Context, account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
-	ix := s.indexes(ctx)
-	switch {
-	case ix.passcodes != nil:
+	if ix := s.cacheIndex(ctx); ix != nil {
 		return ix.lookup(account, hash)
-	case ix.mirror != nil && ix.mirror.ready():
-		return ix.mirror.lookup(account, hash)
 	}
-	return s.list(ctx, account, hash)
+	return s.listed(ctx, account, hash)
 }
 
-// list is lookup with the Reader's List and Get.
-func (s *Server) list(ctx context.Context, account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
+// listed is lookup through an index of the account's Passcodes filled from List and Get.
+func (s *Server) listed(ctx context.Context, account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
+	ix := newIndex()
 	list := &accessv1alpha1.PasscodeList{}
-	if err := s.cfg.Reader.List(ctx, list, client.InNamespace(account), client.MatchingFields{HashIndex: hash},
-		client.UnsafeDisableDeepCopy); err != nil || len(list.Items) != 1 {
+	if err := s.cfg.Reader.List(ctx, list, client.InNamespace(account), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, false
 	}
-	pc := &list.Items[0]
+	for i := range list.Items {
+		ix.setPasscode(&list.Items[i])
+	}
+	pc, ok := ix.only(account, hash)
+	if !ok {
+		return nil, nil, false
+	}
 	user := &accessv1alpha1.DashboardUser{}
 	if err := s.cfg.Reader.Get(ctx, types.NamespacedName{Namespace: pc.Namespace, Name: pc.Spec.UserRef.Name}, user,
 		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, false
 	}
-	return pc, user, true
+	ix.setUser(user)
+	return ix.lookup(account, hash)
 }
 
-// cacheIndexes are the indexers behind the informer cache's Passcodes, DashboardUsers and
-// DashboardRoles, or else a mirror of them. Zero means the Reader is asked instead.
-type cacheIndexes struct {
-	passcodes, users, roles toolscache.Indexer
-	mirror                  *mirror
+// dashboardRole reads a DashboardRole the way lookup reads Passcodes: from the index, or with Get
+// while there is none. The object is the cache's own, only read.
+func (s *Server) dashboardRole(ctx context.Context, namespace, name string) *accessv1alpha1.DashboardRole {
+	if ix := s.cacheIndex(ctx); ix != nil {
+		return ix.role(namespace, name)
+	}
+	dr := &accessv1alpha1.DashboardRole{}
+	if err := s.cfg.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, dr, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	return dr
 }
+
+// resolvedIndex is what the server found behind its Reader: its index, or nil for a Reader that
+// hands out no informers (asked with List and Get for good).
+type resolvedIndex struct{ ix *index }
 
 // informerGetter is the part of the manager's cache (cache.Informers) that hands out informers.
 type informerGetter interface {
 	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
 }
 
-// indexerGetter is a client-go SharedIndexInformer, which the informer cache's informers are.
-type indexerGetter interface {
-	GetIndexer() toolscache.Indexer
-}
-
-// fieldIndexName and namespacedIndexKey are how controller-runtime's informer cache names a field
-// index in the informer's indexer and keys a value in a namespace (pkg/cache/internal:
-// FieldIndexName and KeyToNamespacedKey). resolveIndexes checks that the index is there by that
-// name; the envtest suite checks that lookups find what List finds.
-const fieldIndexName = "field:" + HashIndex
-
-func namespacedIndexKey(namespace, value string) string {
-	if namespace == "" {
-		return "__all_namespaces/" + value // never asked: an account is never empty
-	}
-	return namespace + "/" + value
-}
-
-// storeKey is the key of an object in an informer's store (client-go's MetaNamespaceKeyFunc, which
-// the informer cache's Get uses too).
-func storeKey(namespace, name string) string {
-	if namespace == "" {
-		return name
-	}
-	return namespace + "/" + name
-}
-
-// indexes resolves how to read the cache once the three informers have synced (before that, List and
-// Get wait for the sync as they always did) and remembers the answer. Resolving is serialized, so
-// that a mirror is registered once.
-func (s *Server) indexes(ctx context.Context) cacheIndexes {
-	if ix := s.index.Load(); ix != nil {
-		return *ix
+// cacheIndex is the server's index once it holds everything the informers held, or nil. The first
+// call after the three informers have synced registers the index's handlers (serialized, so once);
+// until the index is told of every object, and before the informers sync, callers read with List
+// and Get, which wait for the sync as they always did.
+func (s *Server) cacheIndex(ctx context.Context) *index {
+	if r := s.index.Load(); r != nil {
+		if r.ix != nil && !r.ix.ready() {
+			return nil
+		}
+		return r.ix
 	}
 	s.resolving.Lock()
 	defer s.resolving.Unlock()
-	if ix := s.index.Load(); ix != nil {
-		return *ix
-	}
-	ix, final := resolveIndexes(ctx, s.cfg.Reader)
-	if final {
-		s.index.Store(&ix)
-	}
-	return ix
-}
-
-// resolveIndexes finds the indexers behind r, or mirrors them; final is false while the informers
-// have not synced yet (or could not be had).
-func resolveIndexes(ctx context.Context, r client.Reader) (ix cacheIndexes, final bool) {
-	informers, ok := r.(informerGetter)
-	if !ok {
-		return cacheIndexes{}, true
-	}
-	synced := func(obj client.Object) cache.Informer {
-		inf, err := informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
-		if err != nil || !inf.HasSynced() {
+	if s.index.Load() == nil {
+		ix, final := resolveIndex(ctx, s.cfg.Reader)
+		if !final {
 			return nil
 		}
-		return inf
+		s.index.Store(&resolvedIndex{ix: ix})
 	}
-	passcodes := synced(&accessv1alpha1.Passcode{})
-	if passcodes == nil {
-		return cacheIndexes{}, false
+	r := s.index.Load()
+	if r.ix != nil && !r.ix.ready() {
+		return nil
 	}
-	users := synced(&accessv1alpha1.DashboardUser{})
-	if users == nil {
-		return cacheIndexes{}, false
-	}
-	roles := synced(&accessv1alpha1.DashboardRole{})
-	if roles == nil {
-		return cacheIndexes{}, false
-	}
-	pg, ok1 := passcodes.(indexerGetter)
-	ug, ok2 := users.(indexerGetter)
-	rg, ok3 := roles.(indexerGetter)
-	if ok1 && ok2 && ok3 {
-		if _, ok := pg.GetIndexer().GetIndexers()[fieldIndexName]; ok {
-			return cacheIndexes{passcodes: pg.GetIndexer(), users: ug.GetIndexer(), roles: rg.GetIndexer()}, true
-		}
-	}
-	m, err := newMirror(passcodes, users, roles)
-	if err != nil {
-		return cacheIndexes{}, true
-	}
-	return cacheIndexes{mirror: m}, true
+	return r.ix
 }
 
-// lookup is what List (InNamespace(account), MatchingFields{HashIndex: hash}) and Get do in the
-// informer cache, minus the copies: the index entry of the hash in the namespace, exactly one
-// Passcode there, and its user by namespace/name.
-func (ix cacheIndexes) lookup(account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
-	objs, err := ix.passcodes.ByIndex(fieldIndexName, namespacedIndexKey(account, hash))
-	if err != nil || len(objs) != 1 {
-		return nil, nil, false
-	}
-	pc, ok := objs[0].(*accessv1alpha1.Passcode)
+// resolveIndex registers an index on r's informers once they have synced; final is false while
+// they have not (or could not be had), and nil with final true means r hands out no informers.
+func resolveIndex(ctx context.Context, r client.Reader) (ix *index, final bool) {
+	informers, ok := r.(informerGetter)
 	if !ok {
-		return nil, nil, false
+		return nil, true
 	}
-	obj, exists, err := ix.users.GetByKey(storeKey(pc.Namespace, pc.Spec.UserRef.Name))
-	if err != nil || !exists {
-		return nil, nil, false
+	kinds := []client.Object{&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}, &accessv1alpha1.DashboardRole{}}
+	synced := make([]cache.Informer, 0, len(kinds))
+	for _, obj := range kinds {
+		inf, err := informers.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil || !inf.HasSynced() {
+			return nil, false
+		}
+		synced = append(synced, inf)
 	}
-	user, ok := obj.(*accessv1alpha1.DashboardUser)
-	if !ok {
-		return nil, nil, false
+	ix, err := registerIndex(synced[0], synced[1], synced[2])
+	if err != nil {
+		return nil, false
 	}
-	return pc, user, true
+	return ix, true
 }

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
 )
@@ -172,28 +169,6 @@ func (s *Server) permissions(ctx context.Context, namespace string, role accessv
 		return noPermissions
 	}
 	return s.roles.get(dr)
-}
-
-// dashboardRole reads a DashboardRole from the cache the way lookup reads Passcodes: the
-// informer's indexer, the mirror, or the Reader. The object is the cache's own, only read.
-func (s *Server) dashboardRole(ctx context.Context, namespace, name string) *accessv1alpha1.DashboardRole {
-	ix := s.indexes(ctx)
-	switch {
-	case ix.roles != nil:
-		obj, exists, err := ix.roles.GetByKey(storeKey(namespace, name))
-		if err != nil || !exists {
-			return nil
-		}
-		dr, _ := obj.(*accessv1alpha1.DashboardRole)
-		return dr
-	case ix.mirror != nil && ix.mirror.ready():
-		return ix.mirror.role(namespace, name)
-	}
-	dr := &accessv1alpha1.DashboardRole{}
-	if err := s.cfg.Reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, dr, client.UnsafeDisableDeepCopy); err != nil {
-		return nil
-	}
-	return dr
 }
 
 // maxEchoedPermission bounds how much of an unknown permission name an error quotes.

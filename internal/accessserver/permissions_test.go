@@ -39,8 +39,7 @@ func roleServer(t testing.TB, role accessv1alpha1.Role, drs ...*accessv1alpha1.D
 	for _, dr := range drs {
 		objs = append(objs, dr)
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&accessv1alpha1.Passcode{}, HashIndex, HashIndexFunc).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
 	return New(Config{Reader: c, APIReader: c, Writer: c, Clock: clocktesting.NewFakeClock(now)}), c
 }
 

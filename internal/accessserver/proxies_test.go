@@ -163,8 +163,7 @@ func proxyFixture(t *testing.T) (base string, valid, revoked, expired string) {
 	exp, _ := fixture()
 	exp.Name, exp.Status.Hash, exp.Status.Previous = "expired", passcode.Hash(expired), nil
 	exp.Status.IssuedAt, exp.Status.ExpiresAt = mt(now.Add(-time.Hour)), mt(now)
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects([]client.Object{pc, rev, exp, u}...).
-		WithIndex(&accessv1alpha1.Passcode{}, HashIndex, HashIndexFunc).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects([]client.Object{pc, rev, exp, u}...).Build()
 	s := New(Config{Reader: c, Clock: clocktesting.NewFakeClock(now), FailureBurst: 3,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	srv := httptest.NewServer(s.Handler())

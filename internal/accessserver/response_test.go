@@ -157,8 +157,7 @@ func grantServer(t *testing.T, email string) (http.Handler, string) {
 	pc, u := fixture()
 	pc.Status.Hash = passcode.Hash(code)
 	u.Spec.Email = email
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pc, u).
-		WithIndex(&accessv1alpha1.Passcode{}, HashIndex, HashIndexFunc).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pc, u).Build()
 	return New(Config{Reader: c, APIReader: c, Writer: c, Clock: clocktesting.NewFakeClock(now)}).Handler(), code
 }
 

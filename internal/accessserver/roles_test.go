@@ -132,7 +132,7 @@ var _ = Describe("Permissions", func() {
 		Eventually(func() string { return auth(newClient(), ns, code).headers.Get("X-Dashboard-Permissions") }).Should(Equal("users.manage"))
 	})
 
-	It("reads roles from the manager's indexer and, with --watch-namespaces, from the mirror", func() {
+	It("reads roles from its index, over the manager's cache and over one limited to namespaces (--watch-namespaces)", func() {
 		createRole(ns, "analyst", "reports.read")
 		other, err := op.NewNamespace(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -142,13 +142,12 @@ var _ = Describe("Permissions", func() {
 		c, err := cache.New(op.Config, cache.Options{Scheme: testenv.Scheme(),
 			DefaultNamespaces: map[string]cache.Config{ns: {}, other: {}}})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(c.IndexField(ctx, &accessv1alpha1.Passcode{}, accessserver.HashIndex, accessserver.HashIndexFunc)).To(Succeed())
 		cacheCtx, stop := context.WithCancel(ctx)
 		defer stop()
 		go func() { _ = c.Start(cacheCtx) }()
 		Expect(c.WaitForCacheSync(cacheCtx)).To(BeTrue())
 		srv := accessserver.New(accessserver.Config{Reader: c, APIReader: op.Client, Writer: op.Client, Clock: op.Clock})
-		Eventually(func() string { return srv.ReadsCache(ctx) }).Should(Equal("mirror"))
+		Eventually(func() string { return srv.ReadsCache(ctx) }).Should(Equal("index"))
 		Expect(srv.PermissionsOf(ctx, ns, "analyst")).To(Equal("reports.read"))
 		Expect(srv.PermissionsOf(ctx, other, "analyst")).To(BeEmpty())
 		setRolePermissions(ns, "analyst", "reports.read", "exports.download")

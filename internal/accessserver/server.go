@@ -25,7 +25,7 @@ import (
 type Config struct {
 	// BindAddress is where the server listens, e.g. ":8082".
 	BindAddress string
-	// Reader is the manager's informer cache, with HashIndex registered on Passcodes.
+	// Reader is the manager's informer cache (the server keeps its own index of it: lookup.go).
 	Reader client.Reader
 	// APIReader reads straight from the API server, to retry an invite acceptance that raced.
 	APIReader client.Reader
@@ -59,8 +59,8 @@ type Server struct {
 	lastUse  *lastUse
 	handler  http.Handler
 	addr     chan net.Addr
-	// index is how the cache is read, once resolved (lookup.go).
-	index     atomic.Pointer[cacheIndexes]
+	// index is the server's own index of the cache, once resolved (lookup.go).
+	index     atomic.Pointer[resolvedIndex]
 	resolving sync.Mutex
 	// roles holds the custom roles' permissions, per resourceVersion (permissions.go).
 	roles roleCache

@@ -131,18 +131,6 @@ func TestValidGrant(t *testing.T) {
 	}
 }
 
-func TestHashIndexFunc(t *testing.T) {
-	pc, _ := fixture()
-	if got := HashIndexFunc(pc); len(got) != 2 || got[0] != "sha256:cur" || got[1] != "sha256:prev" {
-		t.Errorf("keys %v", got)
-	}
-	pc.Status.Previous = nil
-	pc.Status.Hash = ""
-	if got := HashIndexFunc(pc); len(got) != 0 {
-		t.Errorf("an unissued Passcode has no keys, got %v", got)
-	}
-}
-
 func TestDecodeVerifyRequest(t *testing.T) {
 	cases := []struct {
 		body    string

@@ -3,61 +3,26 @@ package accessserver
 import (
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/validity"
 )
-
-// HashIndex indexes Passcodes by the hashes that may be valid: the current one and, while it
-// exists, the previous one. A lookup by the hash of a presented passcode is then one map access.
-const HashIndex = ".status.hashes"
-
-// HashIndexFunc extracts HashIndex's keys from a Passcode.
-func HashIndexFunc(o client.Object) []string {
-	pc, ok := o.(*accessv1alpha1.Passcode)
-	if !ok {
-		return nil
-	}
-	var keys []string
-	if pc.Status.Hash != "" {
-		keys = append(keys, pc.Status.Hash)
-	}
-	if p := pc.Status.Previous; p != nil && p.Hash != "" {
-		keys = append(keys, p.Hash)
-	}
-	return keys
-}
 
 // maxClockSkew is how far in this replica's future a status.issuedAt written by the leader may lie.
 const maxClockSkew = time.Minute
 
-// limits are the latest times the spec allows, whatever status says: status is written by the
-// operator, but whoever may patch passcodes/status must not mint a passcode that outlives its
-// tenure or a grace period longer than the spec's.
-type limits struct {
-	expires       time.Time // issuedAt + spec.tenure
-	previousUntil time.Time // issuedAt + spec.rotation.gracePeriod: the replaced passcode's end
-}
-
-// specLimits derives the limits from status.issuedAt and the spec. An issue time missing or in the
-// future, or a spec that does not parse, allows nothing.
-func specLimits(now time.Time, pc *accessv1alpha1.Passcode) (limits, bool) {
+// specLimits are validity.LimitsOf the spec and status.issuedAt: the latest times the spec allows,
+// whatever status says (status is written by the operator, but whoever may patch passcodes/status
+// must not mint a passcode that outlives its tenure or a grace period longer than the spec's). An
+// issue time missing or in the future, or a spec that does not parse, allows nothing.
+func specLimits(now time.Time, pc *accessv1alpha1.Passcode) (validity.Limits, bool) {
 	if pc.Status.IssuedAt == nil || pc.Status.IssuedAt.After(now.Add(maxClockSkew)) {
-		return limits{}, false
+		return validity.Limits{}, false
 	}
-	tenure, err := duration.Tenure(pc.Spec.Tenure)
+	t, err := validity.Parse(&pc.Spec)
 	if err != nil {
-		return limits{}, false
+		return validity.Limits{}, false
 	}
-	var grace time.Duration
-	if r := pc.Spec.Rotation; r != nil {
-		if grace, err = duration.GracePeriod(r.GracePeriod); err != nil {
-			return limits{}, false
-		}
-	}
-	issued := pc.Status.IssuedAt.Time
-	return limits{expires: issued.Add(tenure), previousUntil: issued.Add(grace)}, true
+	return validity.LimitsOf(pc.Status.IssuedAt.Time, t), true
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -99,9 +64,9 @@ func validGrant(now time.Time, account, hash string, pc *accessv1alpha1.Passcode
 	var until time.Time
 	switch {
 	case pc.Status.Hash == hash && pc.Status.ExpiresAt != nil:
-		until = earliest(pc.Status.ExpiresAt.Time, limits.expires)
+		until = earliest(pc.Status.ExpiresAt.Time, limits.Expires)
 	case pc.Status.Previous != nil && pc.Status.Previous.Hash == hash:
-		until = earliest(pc.Status.Previous.ValidUntil.Time, limits.previousUntil)
+		until = earliest(pc.Status.Previous.ValidUntil.Time, limits.PreviousUntil)
 	default:
 		return grant{}, false
 	}

@@ -7,12 +7,13 @@
 // passcode, a hash or an invite link, and its IdempotencyKey is derived by EventKey from stable
 // facts, so a restarted manager derives the same key for the same event (docs/notifications.md).
 //
-// There are three notifiers, chosen by the operator's configuration:
+// There are three notifiers, chosen by --notifier (each a Deliverer: invites and events):
 //
-//   - NewLog prints the accept link to a writer (stdout). It is for make dev and local clusters,
-//     where there is no mail server and the developer just wants to click the link.
+//   - NewLog prints the accept link to a writer (stdout). It is the flag's default, and allowed
+//     only with --dev (make dev, local clusters): anyone who may read the manager's logs could use
+//     the links.
 //   - NewSMTP sends a multipart (text and HTML) email through an SMTP relay, with STARTTLS or
-//     implicit TLS and optional SMTP AUTH. It is the default in production: everybody has an inbox.
+//     implicit TLS and optional SMTP AUTH: the usual choice in production, everybody has an inbox.
 //   - NewWebhook POSTs a signed JSON document to a URL, for organisations that deliver through
 //     their own system (chat, ticketing, a mail API) instead of SMTP.
 //

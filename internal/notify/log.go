@@ -21,7 +21,7 @@ type logNotifier struct {
 // Printing the link is its whole purpose (make dev: there is no mail server, the developer clicks
 // the link). It writes to w, never to the logr logger, so that the secret link stays out of the
 // structured logs that are collected and kept.
-func NewLog(w io.Writer) Notifier {
+func NewLog(w io.Writer) Deliverer {
 	return &logNotifier{w: w}
 }
 

@@ -28,6 +28,13 @@ type Notifier interface {
 	Send(ctx context.Context, inv Invite) error
 }
 
+// Deliverer delivers invites and lifecycle events: what the log, SMTP and webhook notifiers are,
+// so that the manager's wiring is handed both without asking.
+type Deliverer interface {
+	Notifier
+	EventNotifier
+}
+
 // maxIdempotencyKey bounds the key: it goes into a Message-ID and HTTP headers, and a UID plus an
 // invite number is far shorter.
 const maxIdempotencyKey = 200

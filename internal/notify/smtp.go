@@ -107,7 +107,7 @@ type smtpNotifier struct {
 // the conversation.
 //
 // cfg is validated; errors name the field, e.g. "smtp: From: ...".
-func NewSMTP(cfg SMTPConfig) (Notifier, error) {
+func NewSMTP(cfg SMTPConfig) (Deliverer, error) {
 	host, portText, err := net.SplitHostPort(cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("smtp: Address: %w", err)

@@ -131,7 +131,7 @@ type webhookNotifier struct {
 // requests whose id it has already handled, since a request that timed out here is retried with
 // the same id. Any answer other than 2xx is an error that names the status code; redirects are
 // not followed.
-func NewWebhook(cfg WebhookConfig) (Notifier, error) {
+func NewWebhook(cfg WebhookConfig) (Deliverer, error) {
 	u, err := url.Parse(cfg.URL)
 	// The parse error is not wrapped: it would quote the URL, which may carry a credential of its own.
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // FuzzInviteFile: whatever file `invite --from-file` is given, it either refuses it with a usage
@@ -31,7 +33,7 @@ func FuzzInviteFile(f *testing.F) {
 			t.Fatalf("%d invitees", len(invitees))
 		}
 		for _, inv := range invitees {
-			if ValidateEmail(inv.Email) != nil || len(inv.DisplayName) > maxDisplayName || strings.ContainsFunc(inv.DisplayName, Hidden) {
+			if users.ValidateEmail(inv.Email) != nil || len(inv.DisplayName) > maxDisplayName || strings.ContainsFunc(inv.DisplayName, users.Hidden) {
 				t.Fatalf("accepted %+v", inv)
 			}
 			if _, err := ParseRole(string(inv.Role)); err != nil {

@@ -1,12 +1,6 @@
 package ops
 
-import (
-	"errors"
-	"regexp"
-)
-
-// dns1123Label is Kubernetes' rule for a label (and so for most object names).
-var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+import "errors"
 
 // ExitUsage and ExitCode mirror the plugin's exit codes for the tests moved here with validate.go:
 // a UsageError is what the plugin turns into exit code 2.

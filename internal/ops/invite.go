@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // InviteResult is what Invite did: the lines the plugin prints and how many users it created.
@@ -38,7 +39,7 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 	var failures []string
 	var causes []error
 	for _, inv := range invitees {
-		name := ObjectNameForEmail(inv.Email)
+		name := users.ObjectNameForEmail(inv.Email)
 		if u, ok := byEmail[inv.Email]; ok {
 			res.linef("already invited: %s (dashboarduser/%s)", inv.Email, u.Name)
 			continue

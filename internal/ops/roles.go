@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -16,6 +15,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // The limits of a DashboardRole (api/v1alpha1), checked here too so that a bad call writes nothing.
@@ -42,8 +42,8 @@ func ValidateRoleName(name string) error {
 	if s, ok := roles.SystemSpelling(name); ok {
 		return fmt.Errorf("invalid role name %q: the system role %s is built in; a DashboardRole may not take its name in any case", name, s)
 	}
-	if len(name) > maxObjectName {
-		return fmt.Errorf("invalid role name %q: must be at most %d characters (it has %d)", name, maxObjectName, len(name))
+	if len(name) > users.MaxObjectName {
+		return fmt.Errorf("invalid role name %q: must be at most %d characters (it has %d)", name, users.MaxObjectName, len(name))
 	}
 	if !roleNamePattern.MatchString(name) {
 		msg := fmt.Sprintf("invalid role name %q: must be lower-case letters, digits and '-', starting and ending with a letter or digit", name)
@@ -60,7 +60,7 @@ func ValidateRoleDescription(s string) error {
 	if len(s) > maxRoleDescription {
 		return fmt.Errorf("must be at most %d characters (it has %d)", maxRoleDescription, len(s))
 	}
-	if p := hiddenProblem(s); p != "" {
+	if p := users.HiddenProblem(s); p != "" {
 		return errors.New(p)
 	}
 	return nil
@@ -200,14 +200,19 @@ func SystemRoleObjects(ns string) []accessv1alpha1.DashboardRole {
 	return out
 }
 
-// RoleCounts counts the users matching opts by namespace and spec.role: counts[ns][role].
+// RoleCounts counts the users matching opts by namespace and spec.role, users.Counted ones only:
+// counts[ns][role].
 func RoleCounts(ctx context.Context, c client.Client, opts ...client.ListOption) (map[string]map[string]int, error) {
 	var list accessv1alpha1.DashboardUserList
 	if err := c.List(ctx, &list, opts...); err != nil {
 		return nil, err
 	}
 	counts := map[string]map[string]int{}
-	for _, u := range list.Items {
+	for i := range list.Items {
+		u := &list.Items[i]
+		if !users.Counted(u) {
+			continue
+		}
 		if counts[u.Namespace] == nil {
 			counts[u.Namespace] = map[string]int{}
 		}
@@ -299,17 +304,15 @@ func usersNaming(count int, emails []string) string {
 	return s
 }
 
-// usersOfRole are the emails of the users in ns whose spec.role is name, sorted.
+// usersOfRole are the emails of the users of role name in ns (users.OfRole), sorted.
 func usersOfRole(ctx context.Context, c client.Client, ns, name string) ([]string, error) {
 	var list accessv1alpha1.DashboardUserList
 	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
 		return nil, err
 	}
 	var emails []string
-	for _, u := range list.Items {
-		if string(u.Spec.Role) == name {
-			emails = append(emails, u.Spec.Email)
-		}
+	for _, u := range users.OfRole(list.Items, name) {
+		emails = append(emails, u.Spec.Email)
 	}
 	sort.Strings(emails)
 	return emails, nil
@@ -360,31 +363,25 @@ func DeleteRole(ctx context.Context, c client.Client, ns, name string, force boo
 }
 
 // MissingRoleError is a custom role that does not exist (yet) in the namespace.
-type MissingRoleError struct {
-	Role, Namespace string
-}
+type MissingRoleError = users.MissingRoleError
 
-func (e *MissingRoleError) Error() string {
-	return fmt.Sprintf("role %q does not exist in namespace %q: create it with \"kubectl dashboard roles create %s --permission ...\" or use a system role (%s)",
-		e.Role, e.Namespace, e.Role, strings.Join(roles.SystemNames, ", "))
-}
-
-// CheckRoleExists says whether role can be given to users in ns now: a system role always can, a
-// custom one if its DashboardRole exists (else a MissingRoleError). The API accepts a user naming a
-// missing role (GitOps may create it later), so callers offer a way past this check.
+// CheckRoleExists says whether role can be given to users in ns now (users.RoleExists): nil, a
+// *MissingRoleError, or the read's error. The API accepts a user naming a missing role (GitOps may
+// create it later), so callers offer a way past this check.
 func CheckRoleExists(ctx context.Context, c client.Client, ns string, role accessv1alpha1.Role) error {
-	if roles.IsSystem(string(role)) {
-		return nil
-	}
-	r := &accessv1alpha1.DashboardRole{}
-	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: string(role)}, r)
-	if apierrors.IsNotFound(err) {
-		return &MissingRoleError{Role: string(role), Namespace: ns}
-	}
-	if err != nil {
+	err := users.RoleExists(ctx, roleGetter(c), ns, string(role))
+	var missing *MissingRoleError
+	if err != nil && !errors.As(err, &missing) {
 		return rolesAPIError(err, "get", ns, fmt.Sprintf("checking that role %q exists", role))
 	}
-	return nil
+	return err
+}
+
+// roleGetter reads DashboardRoles with c, for users.RoleExists.
+func roleGetter(c client.Reader) users.GetRole {
+	return func(ctx context.Context, key client.ObjectKey) error {
+		return c.Get(ctx, key, &accessv1alpha1.DashboardRole{})
+	}
 }
 
 // CheckInviteeRoles runs CheckRoleExists once for each distinct role of invitees, before anything
@@ -407,7 +404,10 @@ func CheckInviteeRoles(ctx context.Context, c client.Client, ns string, invitees
 // namespace's DashboardRoles by name. A caller who may not list DashboardRoles gets the system
 // roles alone (the API still judges whatever is submitted).
 func RoleChoices(ctx context.Context, c client.Client, ns string) []accessv1alpha1.Role {
-	out := slices.Clone(Roles)
+	out := make([]accessv1alpha1.Role, 0, len(roles.SystemNames))
+	for _, name := range roles.SystemNames {
+		out = append(out, accessv1alpha1.Role(name))
+	}
 	custom, err := ListRoles(ctx, c, ns, client.InNamespace(ns))
 	if err != nil {
 		return out

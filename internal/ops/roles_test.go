@@ -170,6 +170,26 @@ func TestDeleteRole(t *testing.T) {
 	}
 }
 
+// A user being deleted is no user of the role (users.Counted): it does not hold `roles delete`
+// back, and USERS does not count it either, so the refusal and the table agree.
+func TestDeleteRoleAndCountsLeaveOutUsersBeingDeleted(t *testing.T) {
+	ctx := context.Background()
+	going := user("p", "going", "analyst")
+	going.Finalizers = []string{"access.dashboardops.io/cleanup"}
+	now := metav1.Now()
+	going.DeletionTimestamp = &now
+	c := newFakeClient(t, nil, role("p", "analyst"), going, user("p", "stays", "Member"))
+
+	counts, err := RoleCounts(ctx, c)
+	if err != nil || counts["p"]["analyst"] != 0 || counts["p"]["Member"] != 1 {
+		t.Fatalf("RoleCounts = %v, %v; want analyst 0, Member 1", counts, err)
+	}
+	res, err := DeleteRole(ctx, c, "p", "analyst", false, DryRunNone)
+	if err != nil || len(res.Warnings) != 0 {
+		t.Fatalf("refused over a user being deleted: %+v, %v", res, err)
+	}
+}
+
 func TestDeleteRoleFallsBackToStatusUsers(t *testing.T) {
 	r := role("p", "analyst")
 	r.Status.Users = 2
@@ -199,8 +219,8 @@ func TestCheckRoleExistsAndForbidden(t *testing.T) {
 	if !errors.As(err, &missing) {
 		t.Fatalf("missing: %v", err)
 	}
-	want := `role "analyst" does not exist in namespace "q": create it with "kubectl dashboard roles create analyst --permission ..." ` +
-		`or use a system role (Admin, Creator, Member, Approver)`
+	want := `role "analyst" does not exist: create the DashboardRole "analyst" in namespace "q" or use a system role ` +
+		`(Admin, Creator, Member or Approver)`
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}

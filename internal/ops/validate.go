@@ -1,82 +1,23 @@
 package ops
 
 import (
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
-// The limits of the API (api/v1alpha1), checked here too so that a bad call writes nothing.
+// MaxInvites is the dashboard's limit of users invited in one call (the API's other limits on a
+// user are internal/users' rules, checked here too so that a bad call writes nothing).
 const (
-	// MaxInvites is the dashboard's limit of users invited in one call.
-	MaxInvites        = 50
-	maxEmailLength    = 254
-	minEmailLength    = 3
-	maxLocalPart      = 64
-	maxDomainLabel    = 63 // RFC 1035: a DNS label is at most 63 octets
-	maxDisplayName    = 128
-	maxObjectName     = 63 // a DNS-1123 label
-	nameHashLength    = 8  // hex characters of sha256(email)
-	fallbackNameStart = "user"
+	MaxInvites     = 50
+	maxDisplayName = 128
 )
-
-// emailPattern is the CRD's CEL rule for spec.email, verbatim.
-var emailPattern = regexp.MustCompile(`^[a-z0-9_%+-]+([.][a-z0-9_%+-]+)*@[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
-
-// nonAlphanumeric is what ObjectNameForEmail turns into '-'.
-var nonAlphanumeric = regexp.MustCompile(`[^a-z0-9]+`)
-
-// Roles are the dashboard's system roles, in the order the help lists them.
-var Roles = []accessv1alpha1.Role{
-	accessv1alpha1.RoleAdmin, accessv1alpha1.RoleCreator, accessv1alpha1.RoleMember, accessv1alpha1.RoleApprover,
-}
-
-// ValidateEmail applies the CRD's rules for spec.email: lower case, an address such as
-// jane@example.com, at most 254 characters, at most 64 before the '@', at most 63 in each label of
-// the domain (DNS cannot resolve a longer one, so no invite could ever be delivered). An address in
-// upper case is refused with the lower-case one as a hint, as the API server would refuse it.
-func ValidateEmail(email string) error {
-	if email == "" {
-		return errors.New("empty email address")
-	}
-	if lower := strings.ToLower(email); lower != email {
-		return fmt.Errorf("invalid email %q: must be lower case, so that one person is one user (did you mean %q?)", email, lower)
-	}
-	if len(email) > maxEmailLength {
-		return fmt.Errorf("invalid email %q: must be at most %d characters (it has %d)", email, maxEmailLength, len(email))
-	}
-	if len(email) < minEmailLength || !emailPattern.MatchString(email) {
-		return fmt.Errorf("invalid email %q: must be an email address such as jane@example.com", email)
-	}
-	if at := strings.IndexByte(email, '@'); at > maxLocalPart {
-		return fmt.Errorf("invalid email %q: the part before @ must be at most %d characters (it has %d)", email, maxLocalPart, at)
-	}
-	if label := longestDomainLabel(email); len(label) > maxDomainLabel {
-		return fmt.Errorf("invalid email %q: each part of the domain between dots must be at most %d characters (%q has %d)",
-			email, maxDomainLabel, label, len(label))
-	}
-	return nil
-}
-
-// longestDomainLabel is the longest dot-separated label after the '@' (the CRD's rule
-// !self.matches('@[^@]*[^.@]{64}') refuses the same addresses).
-func longestDomainLabel(email string) string {
-	longest := ""
-	for _, label := range strings.Split(email[strings.LastIndexByte(email, '@')+1:], ".") {
-		if len(label) > len(longest) {
-			longest = label
-		}
-	}
-	return longest
-}
 
 // ParseRole returns the role named s: a system role spelled exactly (Admin, Creator, Member or
 // Approver) or a DashboardRole's name, with the rules the API server applies (roles.CheckName). A
@@ -86,24 +27,6 @@ func ParseRole(s string) (accessv1alpha1.Role, error) {
 		return "", err
 	}
 	return accessv1alpha1.Role(s), nil
-}
-
-// ObjectNameForEmail derives a DashboardUser's object name from its (valid, lower-case) email,
-// deterministically: the address with every run of characters other than [a-z0-9] turned into '-',
-// trimmed and cut so that the whole name fits a DNS-1123 label (63 characters), then '-' and the
-// first 8 hex characters of sha256(email). The hash keeps addresses that read the same apart
-// (a.b@x.io and a-b@x.io).
-func ObjectNameForEmail(email string) string {
-	sum := sha256.Sum256([]byte(email))
-	suffix := hex.EncodeToString(sum[:])[:nameHashLength]
-	prefix := strings.Trim(nonAlphanumeric.ReplaceAllString(strings.ToLower(email), "-"), "-")
-	if maxPrefix := maxObjectName - 1 - nameHashLength; len(prefix) > maxPrefix {
-		prefix = strings.TrimRight(prefix[:maxPrefix], "-")
-	}
-	if prefix == "" {
-		prefix = fallbackNameStart
-	}
-	return prefix + "-" + suffix
 }
 
 // Invitee is one user to invite.
@@ -203,7 +126,7 @@ func displayNameProblems(name string) []string {
 	if len(name) > maxDisplayName {
 		bad = append(bad, fmt.Sprintf("name must be at most %d characters (it has %d)", maxDisplayName, len(name)))
 	}
-	if p := hiddenProblem(name); p != "" {
+	if p := users.HiddenProblem(name); p != "" {
 		bad = append(bad, "name "+p)
 	}
 	return bad
@@ -229,7 +152,7 @@ func validateInvitees(entries []inviteEntry, defaultRole string) ([]Invitee, err
 			continue
 		}
 		var bad []string
-		if err := ValidateEmail(e.email); err != nil {
+		if err := users.ValidateEmail(e.email); err != nil {
 			bad = append(bad, err.Error())
 		}
 		role := def

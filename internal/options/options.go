@@ -207,8 +207,45 @@ func (p *problems) bad(flagName, format string, args ...any) {
 	*p = append(*p, fmt.Errorf("--%s: %s", flagName, fmt.Sprintf(format, args...)))
 }
 
-// Validate checks every flag and reports all problems at once, each naming its flag.
+// Config is the manager's settings parsed once, as setup and main.go use them: the flags as given,
+// the lists parsed, and the secret files read. Parse builds it; nothing parses a flag again.
+type Config struct {
+	Options
+	// WatchNamespaceList is --watch-namespaces, deduplicated; nil means every namespace.
+	WatchNamespaceList []string
+	// Events are the lifecycle notifications --notify-events asks for.
+	Events notify.EventSet
+	// TrustedProxyPrefixes is --trusted-proxies; a bare address is a single-host prefix.
+	TrustedProxyPrefixes []netip.Prefix
+	// SMTPPassword is --smtp-password-file's content, without its trailing newline.
+	SMTPPassword Secret
+	// SMTPCAs is --smtp-ca-file's PEM bundle (public certificates).
+	SMTPCAs []byte
+	// WebhookSecret is --webhook-secret-file's key, decoded.
+	WebhookSecret Secret
+}
+
+// Secret is a secret file's content: it prints as "<redacted>", so a Config logged or wrapped into
+// an error by mistake shows none.
+type Secret string
+
+// String hides the secret from %v and %s.
+func (Secret) String() string { return "<redacted>" }
+
+// GoString hides the secret from %#v.
+func (Secret) GoString() string { return "<redacted>" }
+
+// Validate checks every flag and reports all problems at once, each naming its flag (Parse, for
+// callers that only check).
 func (o *Options) Validate() error {
+	_, err := o.Parse()
+	return err
+}
+
+// Parse checks every flag, reporting all problems at once, each naming its flag, and returns the
+// settings parsed, with the secret files read (once, here).
+func (o *Options) Parse() (Config, error) {
+	c := Config{Options: *o}
 	var p problems
 	bad := p.bad
 	if o.MetricsBindAddress != "0" {
@@ -233,30 +270,36 @@ func (o *Options) Validate() error {
 		bad("public-url", "%q is reachable only from the manager's own machine, so invite links would not open: "+
 			"set the address users reach (e.g. https://dashboard-access.example.com), or --dev on a workstation", o.PublicURL)
 	}
-	o.validateNotifier(&p)
+	o.validateNotifier(&p, &c)
 	switch o.SMTPTLS {
 	case SMTPTLSNone, SMTPTLSStartTLS, SMTPTLS:
 	default:
 		bad("smtp-tls", "%q is not allowed; use none, starttls or tls", o.SMTPTLS)
 	}
 	o.validateInvitePace(&p)
-	if _, err := o.Namespaces(); err != nil {
+	var err error
+	if c.WatchNamespaceList, err = parseNamespaces(o.WatchNamespaces); err != nil {
 		bad("watch-namespaces", "%v", err)
 	}
-	if _, err := o.TrustedProxyPrefixes(); err != nil {
+	if c.TrustedProxyPrefixes, err = parseProxies(o.TrustedProxies); err != nil {
 		bad("trusted-proxies", "%v", err)
 	}
 	o.validateThroughput(&p)
 	if o.ThrottleIPv6Prefix < 32 || o.ThrottleIPv6Prefix > 128 {
 		bad("throttle-ipv6-prefix", "%d is not allowed; use 32 to 128 (64 counts each /64 network as one client)", o.ThrottleIPv6Prefix)
 	}
-	return errors.Join(p...)
+	if len(p) > 0 {
+		return Config{}, errors.Join(p...)
+	}
+	return c, nil
 }
 
-// validateNotifier checks the flags of the chosen notifier and of what it delivers.
-func (o *Options) validateNotifier(p *problems) {
+// validateNotifier checks the flags of the chosen notifier and of what it delivers, and reads its
+// secret files into c.
+func (o *Options) validateNotifier(p *problems, c *Config) {
 	bad := p.bad
-	if _, err := o.Events(); err != nil {
+	var err error
+	if c.Events, err = notify.ParseEventSet(o.NotifyEvents); err != nil {
 		bad("notify-events", "%v", err)
 	}
 	switch o.Notifier {
@@ -275,14 +318,16 @@ func (o *Options) validateNotifier(p *problems) {
 		}
 		if o.WebhookSecretFile == "" {
 			bad("webhook-secret-file", "is required with --notifier=webhook")
-		} else if err := checkWebhookSecret(o.WebhookSecretFile); err != nil {
+		} else if key, err := readWebhookSecret(o.WebhookSecretFile); err != nil {
 			bad("webhook-secret-file", "%v", err)
+		} else {
+			c.WebhookSecret = Secret(key)
 		}
 		if s := notify.SignatureScheme(o.WebhookSignature); s != notify.SchemeStandard && s != notify.SchemeDashboard {
 			bad("webhook-signature", "%q is not allowed; use %s or %s", o.WebhookSignature, notify.SchemeStandard, notify.SchemeDashboard)
 		}
 	case NotifierSMTP:
-		o.validateSMTP(p)
+		o.validateSMTP(p, c)
 	default:
 		bad("notifier", "%q is not allowed; use log, smtp or webhook", o.Notifier)
 	}
@@ -304,8 +349,8 @@ func (o *Options) validateThroughput(p *problems) {
 	}
 }
 
-// validateSMTP checks the flags of --notifier=smtp.
-func (o *Options) validateSMTP(p *problems) {
+// validateSMTP checks the flags of --notifier=smtp and reads its files into c.
+func (o *Options) validateSMTP(p *problems, c *Config) {
 	bad := p.bad
 	if o.SMTPAddress == "" {
 		bad("smtp-address", "is required with --notifier=smtp")
@@ -324,8 +369,10 @@ func (o *Options) validateSMTP(p *problems) {
 		bad("smtp-password-file", "is required with --smtp-username")
 	}
 	if o.SMTPPasswordFile != "" {
-		if err := checkSecretFile(o.SMTPPasswordFile); err != nil {
+		if b, err := readSecretFile(o.SMTPPasswordFile); err != nil {
 			bad("smtp-password-file", "%v", err)
+		} else {
+			c.SMTPPassword = Secret(strings.TrimRight(string(b), "\r\n"))
 		}
 	}
 	if o.SMTPCAFile != "" {
@@ -335,6 +382,8 @@ func (o *Options) validateSMTP(p *problems) {
 			bad("smtp-ca-file", "cannot read %q: %v", o.SMTPCAFile, errors.Unwrap(err))
 		} else if _, err := notify.RootCAs(b); err != nil {
 			bad("smtp-ca-file", "%q %v", o.SMTPCAFile, err)
+		} else {
+			c.SMTPCAs = b
 		}
 	}
 }
@@ -374,11 +423,11 @@ func loopbackHost(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// Namespaces is --watch-namespaces as a list; nil means every namespace.
-func (o *Options) Namespaces() ([]string, error) {
+// parseNamespaces is --watch-namespaces as a list; nil means every namespace.
+func parseNamespaces(list string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
-	for _, ns := range splitList(o.WatchNamespaces) {
+	for _, ns := range splitList(list) {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
 			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(msgs, "; "))
 		}
@@ -390,11 +439,6 @@ func (o *Options) Namespaces() ([]string, error) {
 	return out, nil
 }
 
-// Events is --notify-events parsed.
-func (o *Options) Events() (notify.EventSet, error) {
-	return notify.ParseEventSet(o.NotifyEvents)
-}
-
 // allEventTypes lists every lifecycle notification type for the flag's help.
 func allEventTypes() string {
 	names := make([]string, 0, len(notify.EventTypes()))
@@ -404,10 +448,10 @@ func allEventTypes() string {
 	return strings.Join(names, ", ")
 }
 
-// TrustedProxyPrefixes is --trusted-proxies parsed; a bare address counts as a single-host prefix.
-func (o *Options) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+// parseProxies is --trusted-proxies parsed; a bare address counts as a single-host prefix.
+func parseProxies(list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, s := range splitList(o.TrustedProxies) {
+	for _, s := range splitList(list) {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			out = append(out, p.Masked())
 			continue
@@ -466,29 +510,33 @@ func checkHTTPURL(raw string) error {
 	return nil
 }
 
-// checkSecretFile makes sure a secret file exists and is not empty, without reading it into errors.
-// checkWebhookSecret: a readable, non-empty file whose whsec_ form, if used, decodes.
-func checkWebhookSecret(path string) error {
-	if err := checkSecretFile(path); err != nil {
-		return err
+// readWebhookSecret reads a readable, non-empty file whose whsec_ form, if used, decodes, and
+// returns the key.
+func readWebhookSecret(path string) ([]byte, error) {
+	b, err := readSecretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key, err := notify.ParseWebhookSecret(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%q %v", path, err)
+	}
+	return key, nil
+}
+
+// readSecretFile reads a secret file that must exist and not be empty; its content never goes into
+// an error.
+func readSecretFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
+	}
+	if info.IsDir() || info.Size() == 0 {
+		return nil, fmt.Errorf("%q must be a non-empty file", path)
 	}
 	b, err := os.ReadFile(path) //nolint:gosec // the path is the operator's own flag
 	if err != nil {
-		return fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
+		return nil, fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
 	}
-	if _, err := notify.ParseWebhookSecret(string(b)); err != nil {
-		return fmt.Errorf("%q %v", path, err)
-	}
-	return nil
-}
-
-func checkSecretFile(path string) error {
-	info, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("cannot read %q: %v", path, errors.Unwrap(err))
-	}
-	if info.IsDir() || info.Size() == 0 {
-		return fmt.Errorf("%q must be a non-empty file", path)
-	}
-	return nil
+	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -190,10 +191,10 @@ func TestSecretFileContentNeverInError(t *testing.T) {
 
 func TestNamespacesDeduplicates(t *testing.T) {
 	o := Default()
-	o.WatchNamespaces = "a,b,,a"
-	ns, err := o.Namespaces()
-	if err != nil || strings.Join(ns, ",") != "a,b" {
-		t.Fatalf("got %v, %v", ns, err)
+	o.Dev, o.WatchNamespaces = true, "a,b,,a"
+	c, err := o.Parse()
+	if err != nil || strings.Join(c.WatchNamespaceList, ",") != "a,b" {
+		t.Fatalf("got %v, %v", c.WatchNamespaceList, err)
 	}
 }
 
@@ -230,10 +231,12 @@ func TestInsecureDeliveryWarning(t *testing.T) {
 
 func TestNotifyEventsDefaultAndErrorListsAllowed(t *testing.T) {
 	o := Default()
-	got, err := o.Events()
-	if err != nil || got.String() != "passcode.expiring,passcode.expired" {
-		t.Fatalf("default --notify-events = %q, %v; want passcode.expiring,passcode.expired", got, err)
+	o.Dev = true
+	c, err := o.Parse()
+	if err != nil || c.Events.String() != "passcode.expiring,passcode.expired" {
+		t.Fatalf("default --notify-events = %q, %v; want passcode.expiring,passcode.expired", c.Events, err)
 	}
+	o.Dev = false
 	o.Dev, o.NotifyEvents = true, "passcode.expiring,user.deleted"
 	err = o.Validate()
 	if err == nil {
@@ -262,4 +265,35 @@ func testCAPEM(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// Parse reads each secret file once and keeps what setup needs, and a Config printed shows no
+// secret.
+func TestParseReadsTheSecretFilesOnce(t *testing.T) {
+	dir := t.TempDir()
+	password, whsec := filepath.Join(dir, "password"), filepath.Join(dir, "whsec")
+	for path, content := range map[string]string{password: "hunter2\n", whsec: "whsec_aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\n"} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := Default()
+	o.Notifier, o.SMTPAddress, o.SMTPFrom, o.SMTPUsername, o.SMTPPasswordFile = NotifierSMTP, "smtp.example.com:587", "a@example.com", "u", password
+	o.PublicURL = "https://dashboard.example.com"
+	c, err := o.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPPassword != "hunter2" {
+		t.Errorf("SMTPPassword = %q", string(c.SMTPPassword))
+	}
+	if out := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(out, "hunter2") {
+		t.Errorf("a printed Config shows the password: %s", out)
+	}
+	o = Default()
+	o.Notifier, o.WebhookURL, o.WebhookSecretFile = NotifierWebhook, "https://hooks.example.com/x", whsec
+	o.PublicURL = "https://dashboard.example.com"
+	if c, err = o.Parse(); err != nil || string(c.WebhookSecret) != "hello world hello world" {
+		t.Errorf("WebhookSecret = %q, %v", string(c.WebhookSecret), err)
+	}
 }

@@ -97,6 +97,7 @@ type Written struct {
 // Passcode's status: the revision annotation is status.revision+1, the expiry is readable, and the
 // passcode key was last written by this operator's field manager (a live read carries
 // managedFields; an edit by anyone else moves the key's ownership to them, and is repaired instead).
+// A cached Secret has none (setup.TrimForCache strips them), so s must come from a live read.
 func Unrecorded(s *corev1.Secret, pc *accessv1alpha1.Passcode) (Written, bool) {
 	if s == nil || Revision(s) != pc.Status.Revision+1 || !OwnedBy(s, pc) {
 		return Written{}, false

@@ -1,20 +1,19 @@
 package plugin
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/roles"
 )
 
 // completeRoles completes a role: the system roles, then the project's DashboardRoles.
 func (o *options) completeRoles(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	names := make([]string, 0, len(Roles))
-	for _, r := range Roles {
-		names = append(names, string(r))
-	}
+	names := slices.Clone(roles.SystemNames)
 	return append(names, o.listNames(cmd, &accessv1alpha1.DashboardRoleList{})...), cobra.ShellCompDirectiveNoFileComp
 }
 

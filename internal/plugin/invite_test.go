@@ -12,6 +12,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/plugin"
+	usersrules "github.com/dashboardops/access-operator/internal/users"
 )
 
 // users lists the DashboardUsers of ns by name.
@@ -44,7 +45,7 @@ var _ = Describe("invite", func() {
 		got := users(ns)
 		Expect(got).To(HaveLen(3))
 		for _, email := range []string{"ana@example.com", "bob.smith@example.com", "carl@example.org"} {
-			name := plugin.ObjectNameForEmail(email)
+			name := usersrules.ObjectNameForEmail(email)
 			Expect(got).To(HaveKey(name))
 			Expect(got[name].Spec.Email).To(Equal(email))
 			Expect(got[name].Spec.Role).To(Equal(accessv1alpha1.RoleCreator))
@@ -55,10 +56,10 @@ var _ = Describe("invite", func() {
 
 		By("inviting them again: reported, not duplicated, not an error")
 		r = run("invite", "-n", ns, "--role", "Admin", "ana@example.com", "bob.smith@example.com", "carl@example.org").succeed()
-		Expect(r.Out).To(ContainSubstring("already invited: ana@example.com (dashboarduser/%s)", plugin.ObjectNameForEmail("ana@example.com")))
+		Expect(r.Out).To(ContainSubstring("already invited: ana@example.com (dashboarduser/%s)", usersrules.ObjectNameForEmail("ana@example.com")))
 		Expect(r.Out).To(ContainSubstring("0 users successfully invited\n"))
 		Expect(users(ns)).To(HaveLen(3))
-		Expect(users(ns)[plugin.ObjectNameForEmail("ana@example.com")].Spec.Role).To(Equal(accessv1alpha1.RoleCreator), "an existing user is left alone")
+		Expect(users(ns)[usersrules.ObjectNameForEmail("ana@example.com")].Spec.Role).To(Equal(accessv1alpha1.RoleCreator), "an existing user is left alone")
 	})
 
 	It("finds a user already invited under another name by email, and invites a duplicate email once", func() {
@@ -118,7 +119,7 @@ dee@example.com,,Dee
 		}
 		Expect(got).To(HaveLen(len(want)))
 		for email, w := range want {
-			u := got[plugin.ObjectNameForEmail(email)]
+			u := got[usersrules.ObjectNameForEmail(email)]
 			Expect(u.Spec.Email).To(Equal(email))
 			Expect(string(u.Spec.Role)).To(Equal(w[0]), email)
 			Expect(u.Spec.DisplayName).To(Equal(w[1]), email)
@@ -140,7 +141,7 @@ dee@example.com,,Dee
 		Expect(users(ns)).To(BeEmpty())
 
 		r = run("invite", "-n", ns, "--role", "Member", "--dry-run=server", "ana@example.com", "bob@example.com").succeed()
-		Expect(r.Out).To(ContainSubstring("dashboarduser/%s created: ana@example.com as Member (server dry run)", plugin.ObjectNameForEmail("ana@example.com")))
+		Expect(r.Out).To(ContainSubstring("dashboarduser/%s created: ana@example.com as Member (server dry run)", usersrules.ObjectNameForEmail("ana@example.com")))
 		Expect(r.Out).To(ContainSubstring("2 users successfully invited (server dry run)"))
 		Expect(users(ns)).To(BeEmpty())
 

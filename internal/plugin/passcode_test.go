@@ -16,6 +16,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/plugin"
+	usersrules "github.com/dashboardops/access-operator/internal/users"
 )
 
 func getPasscode(ns, name string) *accessv1alpha1.Passcode {
@@ -273,8 +274,8 @@ var _ = Describe("passcode", func() {
 		runAs(limited, "invite", "-n", ns, "--role", "Member", "omar@example.com").succeed()
 		runAs(limited, "users", "set-role", "omar@example.com", "Admin", "-n", ns).succeed()
 		runAs(limited, "passcode", "grant", "omar@example.com", "-n", ns, "--tenure", "1d").succeed()
-		runAs(limited, "passcode", "reset", plugin.ObjectNameForEmail("omar@example.com")+"-api", "-n", ns).succeed()
-		runAs(limited, "passcode", "status", plugin.ObjectNameForEmail("omar@example.com")+"-api", "-n", ns).succeed()
+		runAs(limited, "passcode", "reset", usersrules.ObjectNameForEmail("omar@example.com")+"-api", "-n", ns).succeed()
+		runAs(limited, "passcode", "status", usersrules.ObjectNameForEmail("omar@example.com")+"-api", "-n", ns).succeed()
 		runAs(limited, "users", "export", "-n", ns, "-o", "json").succeed()
 
 		r := runAs(limited, "users", "list", "-A").fail(plugin.ExitAPIError, "forbidden")

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/ops"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 func sampleUsers() []client.Object {
@@ -95,9 +95,9 @@ func TestUserTable(t *testing.T) {
 
 // TestTableEscapesControlCharacters: an ANSI escape in a display name never reaches the terminal raw.
 func TestTableEscapesControlCharacters(t *testing.T) {
-	users := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
+	objs := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
 		Spec: accessv1alpha1.DashboardUserSpec{DisplayName: "\x1b[2J\x1b[31mRED\x07\u009b\tx", Role: "Member", Email: "a@x.io"}}}
-	out, err := printWith(t, false, users)
+	out, err := printWith(t, false, objs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,14 +114,14 @@ func TestTableEscapesControlCharacters(t *testing.T) {
 // TestTableEscapesFormatCharacters: a right-to-left override (and every other invisible format
 // character but the joiners) in a display name is shown escaped, so the row reads as it is stored.
 func TestTableEscapesFormatCharacters(t *testing.T) {
-	users := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
+	objs := []client.Object{&accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Name: "jane"},
 		Spec: accessv1alpha1.DashboardUserSpec{DisplayName: "jane\u202emoc.elpmaxe \u2066x\u2069\u200e\U000e0041 👩\u200d💻", Role: "Member", Email: "a@x.io"}}}
-	out, err := printWith(t, false, users)
+	out, err := printWith(t, false, objs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range out {
-		if c != '\n' && ops.Hidden(c) {
+		if c != '\n' && users.Hidden(c) {
 			t.Fatalf("a raw format character %U reached the output: %q", c, out)
 		}
 	}

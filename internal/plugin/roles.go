@@ -14,6 +14,7 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
 	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // The TYPE column's values.
@@ -300,8 +301,8 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// describeRole prints r as `roles describe` shows it, with the users among users who have it.
-func (o *options) describeRole(r *accessv1alpha1.DashboardRole, users []accessv1alpha1.DashboardUser) {
+// describeRole prints r as `roles describe` shows it, with its users among list (users.OfRole).
+func (o *options) describeRole(r *accessv1alpha1.DashboardRole, list []accessv1alpha1.DashboardUser) {
 	kind := roleCustom
 	if roles.IsSystem(r.Name) {
 		kind = roleBuiltIn
@@ -322,11 +323,10 @@ func (o *options) describeRole(r *accessv1alpha1.DashboardRole, users []accessv1
 			}
 		}
 	}
-	var emails []string
-	for _, u := range users {
-		if string(u.Spec.Role) == r.Name {
-			emails = append(emails, u.Spec.Email)
-		}
+	holders := users.OfRole(list, r.Name)
+	emails := make([]string, 0, len(holders))
+	for _, u := range holders {
+		emails = append(emails, u.Spec.Email)
 	}
 	o.printf("Users:        %d\n", len(emails))
 	for _, e := range emails {
@@ -343,11 +343,12 @@ func checkRole(cmd *cobra.Command, c client.Client, ns string, role accessv1alph
 	return missingRoleHint(ops.CheckRoleExists(commandContext(cmd), c, ns, role))
 }
 
-// missingRoleHint adds the way past a MissingRoleError to it.
+// missingRoleHint adds the plugin's ways past a MissingRoleError to it.
 func missingRoleHint(err error) error {
 	var missing *ops.MissingRoleError
 	if errors.As(err, &missing) {
-		return fmt.Errorf("%w\n(pass --allow-missing-role if it will be created later, e.g. by GitOps)", err)
+		return fmt.Errorf("%w\n(create it with \"kubectl dashboard roles create %s --permission ...\", "+
+			"or pass --allow-missing-role if it will be created later, e.g. by GitOps)", err, missing.Role)
 	}
 	return err
 }

@@ -182,8 +182,8 @@ var _ = Describe("roles", func() {
 	Describe("set-role and invite with a custom role", func() {
 		It("accept a DashboardRole that exists, and refuse one that does not unless --allow-missing-role", func() {
 			createUser(ns, "jane", "jane@example.com", accessv1alpha1.RoleMember, "")
-			missing := `role "analyst" does not exist in namespace "` + ns + `": create it with "kubectl dashboard roles create analyst --permission ..." ` +
-				`or use a system role (Admin, Creator, Member, Approver)`
+			missing := `role "analyst" does not exist: create the DashboardRole "analyst" in namespace "` + ns + `" or use a system role ` +
+				`(Admin, Creator, Member or Approver)`
 			run("users", "set-role", "jane", "analyst", "-n", ns).fail(plugin.ExitAPIError, missing, "--allow-missing-role")
 			run("invite", "--role", "analyst", "omar@example.com", "-n", ns).fail(plugin.ExitAPIError, missing)
 			Expect(users(ns)).To(HaveLen(1))

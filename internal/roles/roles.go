@@ -196,3 +196,9 @@ func isLabel(s string) bool {
 	}
 	return true
 }
+
+// SystemPhrase lists the system roles for messages: "Admin, Creator, Member or Approver".
+func SystemPhrase() string {
+	last := len(SystemNames) - 1
+	return strings.Join(SystemNames[:last], ", ") + " or " + SystemNames[last]
+}

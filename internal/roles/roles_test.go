@@ -1,6 +1,7 @@
 package roles
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,5 +86,28 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("CheckName(%q) = %v, want an error containing %q", in, err, want)
 		}
+	}
+}
+
+// The CRD refuses a spec.role that is neither a system role spelled exactly nor a DashboardRole's
+// name, with CEL that lists the system roles itself: it must list SystemNames, no more, no less.
+func TestTheCRDListsTheSystemRoles(t *testing.T) {
+	b, err := os.ReadFile("../../config/crd/bases/access.dashboardops.io_dashboardusers.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := string(b)
+	exact := "rule: self in ['" + strings.Join(SystemNames, "', '") + "'] ||"
+	lower := "rule: '!(self in [''" + strings.ToLower(strings.Join(SystemNames, "'', ''")) + "''])'"
+	for _, want := range []string{exact, lower, "must be a system role (" + SystemPhrase() + ")"} {
+		if !strings.Contains(crd, want) {
+			t.Errorf("the CRD's spec.role rules lack %s", want)
+		}
+	}
+}
+
+func TestSystemPhrase(t *testing.T) {
+	if got, want := SystemPhrase(), "Admin, Creator, Member or Approver"; got != want {
+		t.Errorf("SystemPhrase() = %q, want %q", got, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // groupPatcher patches Group resources.
@@ -52,17 +53,6 @@ func (h *Handler) roleNamed(ctx context.Context, account, name string) (role, *E
 	return role{name: dr.Name, version: dr.ResourceVersion}, nil
 }
 
-// membersOf are the users holding role r.
-func membersOf(users []accessv1alpha1.DashboardUser, r string) []accessv1alpha1.DashboardUser {
-	var out []accessv1alpha1.DashboardUser
-	for _, u := range users {
-		if string(u.Spec.Role) == r {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
 	all, err := h.roleList(ctx, req.account)
@@ -70,14 +60,14 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, req *reques
 		writeError(w, err)
 		return
 	}
-	users, err := h.users(ctx, req.account)
+	list, err := h.users(ctx, req.account)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	resources := make([]map[string]any, len(all))
 	for i, ro := range all {
-		resources[i] = GroupResource(ro.name, membersOf(users, ro.name), req.base, ro.version)
+		resources[i] = GroupResource(ro.name, users.OfRole(list, ro.name), req.base, ro.version)
 	}
 	resp, err := listResponse(r, resources)
 	if err != nil {
@@ -94,12 +84,12 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, req *request)
 		writeError(w, err)
 		return
 	}
-	users, err := h.users(ctx, req.account)
+	list, err := h.users(ctx, req.account)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeResource(w, http.StatusOK, project(r, GroupResource(ro.name, membersOf(users, ro.name), req.base, ro.version)))
+	writeResource(w, http.StatusOK, project(r, GroupResource(ro.name, users.OfRole(list, ro.name), req.base, ro.version)))
 }
 
 // createGroup refuses: groups are the roles, defined as DashboardRoles (in Git). A group named
@@ -167,7 +157,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	users, err := h.liveUsers(ctx, req.account) // members as they are now: see Handler.Live
+	list, err := h.liveUsers(ctx, req.account) // members as they are now: see Handler.Live
 	if err != nil {
 		writeError(w, err)
 		return
@@ -177,7 +167,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	before := GroupResource(ro.name, membersOf(users, ro.name), req.base, ro.version)
+	before := GroupResource(ro.name, users.OfRole(list, ro.name), req.base, ro.version)
 	after, err := compute(before, body)
 	if err != nil {
 		writeError(w, err)
@@ -187,7 +177,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		writeError(w, err)
 		return
 	}
-	changes, err := planMembers(users, ro.name, MemberIDs(before), MemberIDs(after))
+	changes, err := planMembers(list, ro.name, MemberIDs(before), MemberIDs(after))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -203,13 +193,13 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request, req *reque
 		return
 	}
 	for _, c := range changes { // the cache may not have seen the writes yet
-		for i := range users {
-			if users[i].Name == c.user.Name {
-				users[i] = *c.user
+		for i := range list {
+			if list[i].Name == c.user.Name {
+				list[i] = *c.user
 			}
 		}
 	}
-	writeResource(w, status, project(r, GroupResource(ro.name, membersOf(users, ro.name), req.base, ro.version)))
+	writeResource(w, status, project(r, GroupResource(ro.name, users.OfRole(list, ro.name), req.base, ro.version)))
 }
 
 // memberChange is one user's new role. leaving is the group a removed member leaves ("" for one
@@ -245,11 +235,11 @@ func (h *Handler) writeMember(ctx context.Context, c *memberChange) *Error {
 
 // planMembers turns a group's member changes into role changes, refusing unknown users and users
 // SCIM may not change. A removed user whose role is no longer this group keeps it.
-func planMembers(users []accessv1alpha1.DashboardUser, group string, before, after []string) ([]memberChange, *Error) {
+func planMembers(list []accessv1alpha1.DashboardUser, group string, before, after []string) ([]memberChange, *Error) {
 	added, removed := MemberChanges(before, after)
 	byID := map[string]*accessv1alpha1.DashboardUser{}
-	for i := range users {
-		byID[users[i].Name] = &users[i]
+	for i := range list {
+		byID[list[i].Name] = &list[i]
 	}
 	var out []memberChange
 	for _, id := range added {

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/ops"
 	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // DefaultRole is the role of a user created over SCIM without roles: the least a system role
@@ -152,18 +152,18 @@ func ParseUser(res map[string]any, current *User, before map[string]any) (User, 
 func emailOf(res map[string]any) (string, *Error) {
 	userName := strings.TrimSpace(getString(res, attrUserName))
 	e := strings.ToLower(userName)
-	invalid := ops.ValidateEmail(e)
+	invalid := users.ValidateEmail(e)
 	if invalid == nil {
 		return e, nil
 	}
-	if e := strings.ToLower(strings.TrimSpace(primaryEmail(res))); e != "" && ops.ValidateEmail(e) == nil {
+	if e := strings.ToLower(strings.TrimSpace(primaryEmail(res))); e != "" && users.ValidateEmail(e) == nil {
 		return e, nil
 	}
 	if userName == "" {
 		return "", badRequest(TypeInvalidValue, "userName: required, the user's email address")
 	}
 	if strings.Contains(userName, "@") {
-		// An address the dashboard refuses: say why (ops.ValidateEmail names the rule).
+		// An address the dashboard refuses: say why (users.ValidateEmail names the rule).
 		return "", badRequest(TypeInvalidValue, "userName: %s; emails holds no valid address either", strings.TrimPrefix(invalid.Error(), "invalid email "))
 	}
 	return "", badRequest(TypeInvalidValue, "userName: %q is not an email address and emails holds none: a dashboard user is named by email", userName)
@@ -230,7 +230,7 @@ func displayNameOf(res, before map[string]any) (string, *Error) {
 	if len(name) > maxDisplayName {
 		return "", badRequest(TypeInvalidValue, "displayName: must be at most %d characters (it has %d)", maxDisplayName, len(name))
 	}
-	if p := ops.HiddenProblem(name); p != "" {
+	if p := users.HiddenProblem(name); p != "" {
 		return "", badRequest(TypeInvalidValue, "displayName: %s", p)
 	}
 	return name, nil

@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -14,8 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/ops"
-	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // userPatcher patches User resources: a user holds one role, so adding roles replaces it.
@@ -76,28 +76,28 @@ func (h *Handler) current(ctx context.Context, r *http.Request, account string) 
 // checkRole refuses a role that names no system role and no DashboardRole of the account: an
 // identity provider's typo would otherwise leave the user with no permissions.
 func (h *Handler) checkRole(ctx context.Context, account, role string) *Error {
-	if roles.IsSystem(role) {
+	err := users.RoleExists(ctx, func(ctx context.Context, key types.NamespacedName) error {
+		return h.Reader.Get(ctx, key, &accessv1alpha1.DashboardRole{})
+	}, account, role)
+	var missing *users.MissingRoleError
+	switch {
+	case err == nil:
 		return nil
+	case errors.As(err, &missing):
+		return badRequest(TypeInvalidValue, "roles: %v", missing)
 	}
-	if err := h.Reader.Get(ctx, client.ObjectKey{Namespace: account, Name: role}, &accessv1alpha1.DashboardRole{}); err != nil {
-		if e := apiError(err, ""); e.Status == http.StatusNotFound {
-			return badRequest(TypeInvalidValue, "roles: %q is neither a system role (%s) nor a DashboardRole in this account",
-				role, strings.Join(roles.SystemNames, ", "))
-		}
-		return apiError(err, "DashboardRole "+role)
-	}
-	return nil
+	return apiError(err, "DashboardRole "+role)
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, req *request) {
-	users, err := h.users(r.Context(), req.account)
+	list, err := h.users(r.Context(), req.account)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	all := make([]map[string]any, len(users))
-	for i := range users {
-		all[i] = UserResource(&users[i], req.base)
+	all := make([]map[string]any, len(list))
+	for i := range list {
+		all[i] = UserResource(&list[i], req.base)
 	}
 	resp, err := listResponse(r, all)
 	if err != nil {
@@ -116,7 +116,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, req *request) 
 	writeResource(w, http.StatusOK, project(r, UserResource(du, req.base)))
 }
 
-// createUser makes a DashboardUser named after the email (ops.ObjectNameForEmail), labelled as
+// createUser makes a DashboardUser named after the email (users.ObjectNameForEmail), labelled as
 // SCIM's. The controller invites it like any other user.
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
@@ -134,15 +134,15 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, req *reques
 		writeError(w, err)
 		return
 	}
-	users, err := h.liveUsers(ctx, req.account) // a user created a moment ago is a conflict too
+	existing, err := h.liveUsers(ctx, req.account) // a user created a moment ago is a conflict too
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	for i := range users {
-		if users[i].Spec.Email == u.Email {
-			e := errorf(http.StatusConflict, TypeUniqueness, "userName: %s already exists", describe(&users[i]))
-			if !Writable(&users[i]) {
+	for i := range existing {
+		if existing[i].Spec.Email == u.Email {
+			e := errorf(http.StatusConflict, TypeUniqueness, "userName: %s already exists", describe(&existing[i]))
+			if !Writable(&existing[i]) {
 				e.Detail += fmt.Sprintf("; it was not created over SCIM, so SCIM only reads it unless it is annotated %s=\"true\"", accessv1alpha1.SCIMManagedAnnotation)
 			}
 			writeError(w, e)
@@ -151,7 +151,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, req *reques
 	}
 	du := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{
 		Namespace: req.account,
-		Name:      ops.ObjectNameForEmail(u.Email),
+		Name:      users.ObjectNameForEmail(u.Email),
 		Labels:    map[string]string{accessv1alpha1.ProvisionedByLabel: accessv1alpha1.ProvisionedBySCIM},
 	}}
 	u.Apply(du)

@@ -101,10 +101,7 @@ func TestLabelledSecretsCostTheCachesLittle(t *testing.T) {
 	}
 	o := options.Default()
 	o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
-	mgrOpts, err := setup.ManagerOptions(o, scheme)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgrOpts := setup.ManagerOptions(options.Config{Options: o}, scheme)
 	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		t.Fatal(err)

@@ -50,7 +50,12 @@ func TestReadyzWaitsForCachesAndTheAccessServer(t *testing.T) {
 	opts.MetricsBindAddress = "0"
 	opts.HealthProbeBindAddress = probe
 	opts.AccessBindAddress = access
-	op, err := setup.NewManager(&rest.Config{Host: proxy.URL}, opts, clock.RealClock{})
+	opts.Dev = true
+	conf, err := opts.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := setup.NewManager(&rest.Config{Host: proxy.URL}, conf, clock.RealClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +201,7 @@ func accepts(addr string) bool {
 func TestOneRateLimitForTheWholeManager(t *testing.T) {
 	opts := options.Default()
 	opts.KubeAPIQPS, opts.KubeAPIBurst = 123, 456
-	manager, leaderElection := setup.RESTConfigs(&rest.Config{Host: "https://example.invalid"}, opts)
+	manager, leaderElection := setup.RESTConfigs(&rest.Config{Host: "https://example.invalid"}, options.Config{Options: opts})
 	if manager.RateLimiter == nil || manager.RateLimiter.QPS() != 123 || manager.Burst != 456 {
 		t.Fatalf("the manager's clients share no rate limiter set from the flags: %v", manager.RateLimiter)
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -115,10 +114,12 @@ func NewSCIMTokenCache(mgr ctrl.Manager, namespaces []string) (cache.Cache, erro
 // lastAppliedAnnotation is where client-side `kubectl apply` keeps a full copy of the object.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-// TrimForCache removes from an object entering the cache what no code of the operator reads:
-// managedFields and the copy client-side `kubectl apply` keeps in an annotation (each about as big
-// as the object). The operator never writes an object's metadata from a cached copy except its
-// owner references (a merge patch of that one field), so nothing trimmed is ever written back.
+// TrimForCache removes from an object entering the cache what no code of the operator reads from
+// the cache: managedFields and the copy client-side `kubectl apply` keeps in an annotation (each
+// about as big as the object). What reads field ownership (passcodesecret.Unrecorded: who last
+// wrote a Secret's passcode) therefore works on live reads only. The operator writes an object's
+// metadata from a cached copy only as merge patches of the fields it owns (owner references,
+// its finalizers), so nothing trimmed is ever written back.
 func TrimForCache(in any) (any, error) {
 	if obj, ok := in.(client.Object); ok {
 		obj.SetManagedFields(nil)
@@ -214,12 +215,8 @@ func managedSecretIdentity(s *corev1.Secret) *corev1.Secret {
 	return out
 }
 
-// ManagerOptions builds the manager's options from validated flags.
-func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, error) {
-	namespaces, err := o.Namespaces()
-	if err != nil {
-		return ctrl.Options{}, fmt.Errorf("--watch-namespaces: %w", err)
-	}
+// ManagerOptions builds the manager's options from the parsed settings.
+func ManagerOptions(o options.Config, scheme *runtime.Scheme) ctrl.Options {
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
 		// HTTP/2 Stream Cancellation and Rapid Reset CVEs: serve HTTP/1.1 only unless asked.
@@ -243,43 +240,20 @@ func ManagerOptions(o options.Options, scheme *runtime.Scheme) (ctrl.Options, er
 		LeaderElectionNamespace:       o.LeaderElectionNamespace, // "" = the in-cluster namespace
 		LeaderElectionReleaseOnCancel: true,
 		PprofBindAddress:              o.PprofBindAddress,
-		Cache:                         CacheOptions(namespaces),
-	}, nil
+		Cache:                         CacheOptions(o.WatchNamespaceList),
+	}
 }
 
-// Notifier builds the invite notifier --notifier names. Secret files are read here, once, and their
-// content goes nowhere else.
-func Notifier(o options.Options) (notify.Notifier, error) {
+// Notifier builds the notifier --notifier names, from the secrets options.Parse read: it delivers
+// invites and lifecycle events alike.
+func Notifier(o options.Config) (notify.Deliverer, error) {
 	switch o.Notifier {
 	case options.NotifierSMTP:
-		var password string
-		if o.SMTPPasswordFile != "" {
-			b, err := os.ReadFile(o.SMTPPasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("--smtp-password-file: %w", err)
-			}
-			password = strings.TrimRight(string(b), "\r\n")
-		}
-		var cas []byte
-		if o.SMTPCAFile != "" {
-			b, err := os.ReadFile(o.SMTPCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("--smtp-ca-file: %w", err)
-			}
-			cas = b
-		}
 		return notify.NewSMTP(notify.SMTPConfig{Address: o.SMTPAddress, From: o.SMTPFrom, Username: o.SMTPUsername,
-			Password: password, TLS: o.SMTPTLS, CAs: cas})
+			Password: string(o.SMTPPassword), TLS: o.SMTPTLS, CAs: o.SMTPCAs})
 	case options.NotifierWebhook:
-		content, err := os.ReadFile(o.WebhookSecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
-		}
-		secret, err := notify.ParseWebhookSecret(string(content))
-		if err != nil {
-			return nil, fmt.Errorf("--webhook-secret-file: %w", err)
-		}
-		return notify.NewWebhook(notify.WebhookConfig{URL: o.WebhookURL, Secret: secret, Scheme: notify.SignatureScheme(o.WebhookSignature)})
+		return notify.NewWebhook(notify.WebhookConfig{URL: o.WebhookURL, Secret: []byte(o.WebhookSecret),
+			Scheme: notify.SignatureScheme(o.WebhookSignature)})
 	default:
 		return notify.NewLog(os.Stdout), nil
 	}
@@ -309,22 +283,19 @@ type Operator struct {
 }
 
 // NewManager builds a manager with probes, every controller and the access server registered.
-func NewManager(cfg *rest.Config, o options.Options, clk clock.PassiveClock) (*Operator, error) {
+func NewManager(cfg *rest.Config, o options.Config, clk clock.PassiveClock) (*Operator, error) {
 	return NewManagerWithMapper(cfg, o, clk, nil)
 }
 
 // NewManagerWithMapper is NewManager with the REST mapper WaitForAPIServer returned, which already
 // holds every mapping building the manager asks for: building it then needs no API server, so it
 // cannot fail because the API server went away again just after answering. nil: a new mapper.
-func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.PassiveClock, mapper apimeta.RESTMapper) (*Operator, error) {
+func NewManagerWithMapper(cfg *rest.Config, o options.Config, clk clock.PassiveClock, mapper apimeta.RESTMapper) (*Operator, error) {
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, err
 	}
-	mgrOpts, err := ManagerOptions(o, scheme)
-	if err != nil {
-		return nil, err
-	}
+	mgrOpts := ManagerOptions(o, scheme)
 	cfg, mgrOpts.LeaderElectionConfig = RESTConfigs(cfg, o)
 	if mapper != nil {
 		mgrOpts.MapperProvider = func(*rest.Config, *http.Client) (apimeta.RESTMapper, error) { return mapper, nil }
@@ -343,11 +314,7 @@ func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.Passive
 	if err := Controllers(mgr, o, clk, notifier); err != nil {
 		return nil, err
 	}
-	namespaces, err := o.Namespaces()
-	if err != nil {
-		return nil, fmt.Errorf("--watch-namespaces: %w", err)
-	}
-	tokens, err := NewSCIMTokenCache(mgr, namespaces)
+	tokens, err := NewSCIMTokenCache(mgr, o.WatchNamespaceList)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +341,7 @@ func NewManagerWithMapper(cfg *rest.Config, o options.Options, clk clock.Passive
 // gives each REST client, one per resource, a bucket of its own, so the flags would otherwise limit
 // each resource, not the manager); lease renewals keep a client outside it, so a burst of
 // reconciles never delays one.
-func RESTConfigs(cfg *rest.Config, o options.Options) (manager, leaderElection *rest.Config) {
+func RESTConfigs(cfg *rest.Config, o options.Config) (manager, leaderElection *rest.Config) {
 	leaderElection = rest.CopyConfig(cfg)
 	manager = rest.CopyConfig(cfg)
 	manager.QPS, manager.Burst = float32(o.KubeAPIQPS), o.KubeAPIBurst
@@ -406,15 +373,7 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 // AccessServer registers the access server, which runs on every replica, the cache index it
 // looks passcodes up by, the DashboardRole informer it reads permissions from, and its SCIM
 // endpoint, which reads bearer tokens from tokens (NewSCIMTokenCache).
-func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
-	proxies, err := o.TrustedProxyPrefixes()
-	if err != nil {
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		accessserver.HashIndex, accessserver.HashIndexFunc); err != nil {
-		return nil, err
-	}
+func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
 		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
 		return nil, err
@@ -433,7 +392,7 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, t
 		APIReader:          mgr.GetAPIReader(),
 		Writer:             mgr.GetClient(),
 		Clock:              clk,
-		TrustedProxies:     proxies,
+		TrustedProxies:     o.TrustedProxyPrefixes,
 		ThrottleIPv6Prefix: o.ThrottleIPv6Prefix,
 	})
 	if err := mgr.Add(srv); err != nil {
@@ -442,8 +401,9 @@ func AccessServer(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, t
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind, and the cache indexes they share.
-func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, notifier notify.Notifier) error {
+// Controllers registers one reconciler per Kind, and the cache indexes they share. The notification
+// controllers run for the events --notify-events asks for that notifier delivers (none: not run).
+func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, notifier notify.Deliverer) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
 		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
 		return err
@@ -456,20 +416,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		controllers.RoleIndex, controllers.RoleIndexFunc); err != nil {
 		return err
 	}
-	namespaces, err := o.Namespaces()
-	if err != nil {
-		return fmt.Errorf("--watch-namespaces: %w", err)
-	}
-	events, err := o.Events()
-	if err != nil {
-		return fmt.Errorf("--notify-events: %w", err)
-	}
-	eventNotifier, ok := notifier.(notify.EventNotifier)
-	if !ok {
-		events = 0 // a notifier of invites only (tests' fakes)
-	} else {
-		events = events.Filter(eventNotifier.Delivers)
-	}
+	events := o.Events.Filter(notifier.Delivers)
 	users := &controllers.DashboardUserReconciler{
 		Client:       mgr.GetClient(),
 		APIReader:    mgr.GetAPIReader(),
@@ -491,7 +438,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
 		Workers:   o.PasscodeWorkers,
 
-		WatchNamespaces: namespaces,
+		WatchNamespaces: o.WatchNamespaceList,
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
@@ -509,7 +456,7 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
 			Clock:     clk,
-			Notifier:  eventNotifier,
+			Notifier:  notifier,
 			Events:    events,
 			Workers:   o.UserWorkers,
 		}

@@ -121,7 +121,7 @@ const startupRequestTimeout = 10 * time.Second
 // --health-probe-bind-address; it closes that server before returning, so the manager can bind
 // the address. It returns ctx's error when ctx ends first (SIGTERM), and the error itself when it
 // is not transient.
-func WaitForAPIServer(ctx context.Context, cfg *rest.Config, o options.Options, log logr.Logger) (apimeta.RESTMapper, error) {
+func WaitForAPIServer(ctx context.Context, cfg *rest.Config, o options.Config, log logr.Logger) (apimeta.RESTMapper, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = startupRequestTimeout

@@ -45,7 +45,7 @@ func TestWaitForAPIServerWaitsForTheCRDs(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, err := setup.WaitForAPIServer(ctx, cfg, opts, logr.Discard())
+		m, err := setup.WaitForAPIServer(ctx, cfg, options.Config{Options: opts}, logr.Discard())
 		done <- result{m, err}
 	}()
 

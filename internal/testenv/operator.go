@@ -80,6 +80,7 @@ func StartOperatorWith(c OperatorConfig) (*Operator, error) {
 		return fail(err)
 	}
 	opts := options.Default()
+	opts.Dev = true // the log notifier and a loopback --public-url, as on a workstation
 	opts.MetricsBindAddress = "0"
 	opts.HealthProbeBindAddress = "0"
 	opts.AccessBindAddress = "127.0.0.1:0"
@@ -91,7 +92,11 @@ func StartOperatorWith(c OperatorConfig) (*Operator, error) {
 		mgrCfg = rest.CopyConfig(cfg)
 		mgrCfg.WrapTransport = transport.Wrappers(mgrCfg.WrapTransport, c.WrapTransport)
 	}
-	if op.Operator, err = setup.NewManager(mgrCfg, opts, op.Clock); err != nil {
+	conf, err := opts.Parse()
+	if err != nil {
+		return fail(err)
+	}
+	if op.Operator, err = setup.NewManager(mgrCfg, conf, op.Clock); err != nil {
 		return fail(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

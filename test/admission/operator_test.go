@@ -32,7 +32,12 @@ func startOperator(t *testing.T) {
 	opts := options.Default()
 	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.AccessBindAddress = "0", "0", "127.0.0.1:0"
 	opts.InviteBatchWindow = time.Second
-	op, err := setup.NewManager(c, opts, clock.RealClock{})
+	opts.Dev = true
+	conf, err := opts.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := setup.NewManager(c, conf, clock.RealClock{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
 // consumersManifest is what a platform team applies: a legacy credential to keep, a workload that
@@ -99,7 +101,22 @@ func TestConsumersThroughTheBinaries(t *testing.T) {
 	if jsonpath("deployment/etl", `{.spec.template.metadata.annotations.access\.dashboardops\.io/restarted-at}`) == "" {
 		t.Fatal("the Deployment's pod template has no restarted-at annotation")
 	}
-	time.Sleep(2 * time.Second)
+	// A repeated restart would come from a later reconcile: the barrier waits for one after it
+	// (a longer tenure applies from the next issue only), then for the deployment controller to
+	// have seen the Deployment as it is, so a second restart would show as a third ReplicaSet.
+	templated := jsonpath("deployment/etl", `{.spec.template.metadata.annotations.access\.dashboardops\.io/restarted-at}`)
+	pc := &accessv1alpha1.Passcode{}
+	pc.Namespace, pc.Name = "default", "etl-api"
+	reconciledAfter(t, dev.client(), pc, `{"tenure":"31d"}`, func() int64 { return pc.Status.ObservedGeneration })
+	if pc.Status.Revision != 2 {
+		t.Fatalf("revision %d after the barrier, want 2", pc.Status.Revision)
+	}
+	waitFor(t, 30*time.Second, "the deployment controller to observe the Deployment", func() bool {
+		return jsonpath("deployment/etl", "{.metadata.generation}") == jsonpath("deployment/etl", "{.status.observedGeneration}")
+	})
+	if got := jsonpath("deployment/etl", `{.spec.template.metadata.annotations.access\.dashboardops\.io/restarted-at}`); got != templated {
+		t.Fatalf("the Deployment was restarted again (restarted-at %q, then %q)", templated, got)
+	}
 	if n := replicaSets(dev); n != 2 {
 		t.Fatalf("%d ReplicaSets after one reset, want 2: a restart was repeated", n)
 	}

@@ -180,7 +180,7 @@ func TestCrashStormKeepsPasscodesAndInvitesConsistent(t *testing.T) {
 	select {
 	case <-inFlight:
 	case <-time.After(30 * time.Second):
-		t.Log("no webhook delivery within 30 s; the first kill is at a random moment too")
+		t.Fatal("premise: no webhook delivery in flight within 30 s, so the first kill could not strike during one")
 	}
 	killAndRestart(1)
 	offsets := make([]time.Duration, kills-1)
@@ -188,12 +188,23 @@ func TestCrashStormKeepsPasscodesAndInvitesConsistent(t *testing.T) {
 		offsets[i] = 5*time.Second + time.Duration(rng.Int64N(int64(storm-10*time.Second)))
 	}
 	slices.Sort(offsets)
+	afterIssue, evenKills := 0, 0
 	for i, at := range offsets {
 		time.Sleep(time.Until(start.Add(at)))
 		if n := i + 2; n%2 == 0 {
-			watched.nextIssue(10 * time.Second)
+			evenKills++
+			if watched.nextIssue(10 * time.Second) {
+				afterIssue++
+			} else {
+				t.Logf("kill %d: no new passcode within 10 s, so it strikes at a random moment", n)
+			}
 		}
 		killAndRestart(i + 2)
+	}
+	// The premise of the even kills: at least one struck right after a Secret's write, before its
+	// Passcode's status (the resets keep new passcodes coming, so a miss is the watch or the storm failing).
+	if evenKills > 0 && afterIssue == 0 {
+		t.Errorf("premise: none of the %d even kills followed a new passcode; the window between a Secret's write and its status was never hit", evenKills)
 	}
 	time.Sleep(time.Until(start.Add(storm)))
 	stopResets()
@@ -455,15 +466,17 @@ type secretLog struct {
 	issued chan struct{} // a signal for each revision seen for the first time
 }
 
-// nextIssue waits up to limit for a revision the watch has not seen before.
-func (l *secretLog) nextIssue(limit time.Duration) {
+// nextIssue waits up to limit for a revision the watch has not seen before, and says whether one came.
+func (l *secretLog) nextIssue(limit time.Duration) bool {
 	select {
 	case <-l.issued: // an old signal
 	default:
 	}
 	select {
 	case <-l.issued:
+		return true
 	case <-time.After(limit):
+		return false
 	}
 }
 

@@ -118,6 +118,19 @@ func TestLeaderFailoverKeepsRotatingAndAnswering(t *testing.T) {
 		t.Fatal(err)
 	}
 	killedAt := time.Now()
+	// The premise: the leader died before any rotation fell due, and it rotated none before.
+	if !killedAt.Before(firstRenewal) {
+		t.Fatalf("premise: the leader was killed %v after the first renewal time (the sleep overran): the rotations did not fall due "+
+			"while no one led", killedAt.Sub(firstRenewal).Round(time.Millisecond))
+	}
+	if list, ok := consistentPasscodes(ctx, c, ns); ok {
+		for _, pc := range list.Items {
+			if pc.Status.Revision != revAtKill[pc.Name] {
+				t.Fatalf("premise: %s was rotated (revision %d, %d before) by the leader before it was killed", pc.Name,
+					pc.Status.Revision, revAtKill[pc.Name])
+			}
+		}
+	}
 
 	var newHolder string
 	waitFor(t, 60*time.Second, "another replica to take the Lease", func() bool {
@@ -139,6 +152,10 @@ func TestLeaderFailoverKeepsRotatingAndAnswering(t *testing.T) {
 		return strings.Contains(strings.ToLower(survivor.Output()), "successfully acquired lease")
 	})
 	t.Logf("%s took the Lease over %v after %s was killed", survivor.Name, takeover.Round(time.Millisecond), leader.Name)
+	if tookOver := killedAt.Add(takeover); !tookOver.After(firstRenewal) {
+		t.Fatalf("premise: the Lease was taken over %v before the first renewal time: no rotation fell due while no one led",
+			firstRenewal.Sub(tookOver).Round(time.Millisecond))
+	}
 
 	// The survivor finishes the rotations that fell due.
 	waitFor(t, 45*time.Second, "the survivor to rotate every passcode", func() bool {

@@ -113,7 +113,10 @@ func TestInvitesThroughMailpit(t *testing.T) {
 		u := getUser(t, c, "ben")
 		return u.Status.Phase == accessv1alpha1.UserInvited && u.Status.Invite != nil && u.Status.Invite.LastError == ""
 	})
-	time.Sleep(2 * time.Second) // a second delivery, if there were one, would have time to land
+	// A second delivery would come from a later reconcile: the barrier waits for one after it.
+	for _, name := range []string{"ana", "ben"} {
+		userReconciledAfter(t, c, "default", name)
+	}
 	for _, email := range []string{"ana@example.com", "ben@example.com"} {
 		if msgs := mp.messagesTo(email); len(msgs) != 1 {
 			t.Errorf("%s has %d messages in mailpit, want exactly 1", email, len(msgs))

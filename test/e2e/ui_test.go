@@ -21,6 +21,7 @@ import (
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // readOnlyRBAC lets the ServiceAccount "viewer" read the users and passcodes of default, and
@@ -205,11 +206,11 @@ func TestUIUsersPage(t *testing.T) {
 		t.Errorf("Edit Role said %q", got)
 	}
 	got := submit(t, bctx, userPage(base, "ana@example.com"), "h-grant", chromedp.SetValue(chromedp.CSS("#tenure"), "30d"), chromedp.SetValue(chromedp.CSS("#grace"), "1h"))
-	if !strings.Contains(got, "created for dashboarduser/"+ops.ObjectNameForEmail("ana@example.com")) {
+	if !strings.Contains(got, "created for dashboarduser/"+users.ObjectNameForEmail("ana@example.com")) {
 		t.Fatalf("Grant Passcode said %q", got)
 	}
 	c := dev.client()
-	anaName := ops.ObjectNameForEmail("ana@example.com")
+	anaName := users.ObjectNameForEmail("ana@example.com")
 	waitFor(t, 60*time.Second, "ana's passcode to be Active", func() bool {
 		user := &accessv1alpha1.DashboardUser{}
 		return c.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: anaName}, user) == nil &&
@@ -328,13 +329,13 @@ func searchAndSortInTheBrowser(t *testing.T, bctx context.Context) {
 // which needs its box ticked.
 func inlineRoleAndResend(t *testing.T, bctx context.Context, dev *devRun) {
 	t.Helper()
-	cid := ops.ObjectNameForEmail("cid@example.com")
+	cid := users.ObjectNameForEmail("cid@example.com")
 	do(t, bctx, "Edit Role in cid's row", chromedp.SetValue(chromedp.ID("role-"+cid), "Approver"),
 		chromedp.Click(chromedp.CSS(`button[aria-label="Save the role of cid@example.com"]`)), chromedp.WaitVisible(chromedp.CSS(".ok, .error")))
 	if got := text(t, bctx, ".ok, .error"); !strings.Contains(got, "dashboarduser/"+cid+" role changed from Member to Approver") {
 		t.Errorf("inline Edit Role said %q", got)
 	}
-	bob := ops.ObjectNameForEmail("bob@example.com")
+	bob := users.ObjectNameForEmail("bob@example.com")
 	do(t, bctx, "Resend invite to bob", chromedp.Click(chromedp.CSS(`button[aria-label="Resend invite to bob@example.com"]`)),
 		chromedp.WaitVisible(chromedp.ID("resend-"+bob)),
 		chromedp.Evaluate[chromedp.Void](`document.querySelectorAll(".ok, .error").forEach(e => e.remove())`),

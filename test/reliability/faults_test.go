@@ -100,6 +100,16 @@ func (g grant) rotations() int64 {
 // a passcode regenerated because of a transient error.
 func (g grant) wantRevision() int64 { return 1 + int64(len(g.resets)) + g.rotations() }
 
+// inertEdit is a spec edit that changes nothing the controller does with g's Passcode now: a
+// longer tenure applies from the next issue; an Automatic one's renewBefore is set to the default
+// it already has (a third of the tenure), so its renewal time stays.
+func (g grant) inertEdit() string {
+	if g.automatic {
+		return `{"rotation":{"renewBefore":"10d"}}` // 30d / 3
+	}
+	return map[string]string{"30d": `{"tenure":"31d"}`, "7d": `{"tenure":"8d"}`}[g.tenure]
+}
+
 func (g grant) create(ns string) {
 	pc := &accessv1alpha1.Passcode{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: g.name},
@@ -226,8 +236,17 @@ var _ = Describe("The manager under API faults", func() {
 			}
 			return ""
 		})
-		// Leave room for anything the manager would still do (a late repair, a second invite).
-		time.Sleep(3 * time.Second)
+		// The barrier for anything the manager would still do (a late repair, a second invite): an
+		// edit of every Passcode and user that changes nothing, then its generation observed.
+		edits := map[client.Object]string{}
+		for _, g := range plan {
+			edits[passcodeRef(ns, g.name)] = g.inertEdit()
+		}
+		for u := range faultUsers {
+			obj, patch := userBarrier(ns, fmt.Sprintf("user-%02d", u))
+			edits[obj] = patch
+		}
+		reconciledAfter(edits)
 
 		By("checking every Passcode, Secret and user")
 		injected := faults.Counts()

@@ -9,19 +9,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/validity"
 )
 
-// mirror indexes the cache's Passcodes by namespace and hash (HashIndex), and its users and
-// DashboardRoles by namespace and name, kept up to date by event handlers on the cache's
-// informers. It is for a cache
-// whose informers do not expose their indexers: with --watch-namespaces the manager's cache keeps
-// one informer per namespace behind a wrapper, and its List and Get map the kind to its REST
-// mapping on every call, which costs more than the rest of a request.
+// index is the access server's own index of the cache (see lookup): Passcodes by namespace and
+// hash (validity.Hashes: the current and the previous one), users and DashboardRoles by namespace
+// and name. It holds the cache's own objects (never copied, never modified) and follows the
+// informers' store as their handlers are told of each change: an add, update or delete reaches it
+// just after the store (on the informer's notification goroutine, typically within microseconds).
 //
-// It holds the cache's own objects (never copied, never modified) and follows the informers' store
-// as their handlers are told of each change: an add, update or delete reaches it just after the
-// store (on the informer's notification goroutine, typically within microseconds).
-type mirror struct {
+// It costs a map entry per object beside the informers' own stores; in exchange it reads the same
+// with or without --watch-namespaces (whose informers do not expose their indexers) and depends on
+// no internal name of controller-runtime's.
+type index struct {
 	mu        sync.RWMutex
 	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
 	byHash    map[string]map[string]*accessv1alpha1.Passcode // namespace/hash -> store key -> Passcode
@@ -32,11 +32,16 @@ type mirror struct {
 	synced        atomic.Bool
 }
 
-// newMirror registers the mirror's handlers on the Passcode, DashboardUser and DashboardRole
-// informers. It is ready once all three have been told of every object already in the cache.
-func newMirror(passcodes, users, roles cache.Informer) (*mirror, error) {
-	m := &mirror{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
+// newIndex is an empty index: registerIndex fills it from informers, lookup from List and Get.
+func newIndex() *index {
+	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
 		users: map[string]*accessv1alpha1.DashboardUser{}, roles: map[string]*accessv1alpha1.DashboardRole{}}
+}
+
+// registerIndex registers a new index's handlers on the Passcode, DashboardUser and DashboardRole
+// informers. It is ready once all three have been told of every object already in the cache.
+func registerIndex(passcodes, users, roles cache.Informer) (*index, error) {
+	m := newIndex()
 	handlers := []struct {
 		informer cache.Informer
 		funcs    toolscache.ResourceEventHandlerFuncs
@@ -59,8 +64,8 @@ func newMirror(passcodes, users, roles cache.Informer) (*mirror, error) {
 	return m, nil
 }
 
-// ready reports whether the mirror holds everything the cache held when it was made.
-func (m *mirror) ready() bool {
+// ready reports whether the index holds everything the cache held when its handlers were registered.
+func (m *index) ready() bool {
 	if m.synced.Load() {
 		return true
 	}
@@ -73,7 +78,7 @@ func (m *mirror) ready() bool {
 	return true
 }
 
-func (m *mirror) setPasscode(obj any) {
+func (m *index) setPasscode(obj any) {
 	pc, ok := obj.(*accessv1alpha1.Passcode)
 	if !ok {
 		return
@@ -83,8 +88,8 @@ func (m *mirror) setPasscode(obj any) {
 	defer m.mu.Unlock()
 	m.unindex(key)
 	m.passcodes[key] = pc
-	for _, hash := range HashIndexFunc(pc) {
-		k := namespacedIndexKey(pc.Namespace, hash)
+	for _, hash := range validity.Hashes(&pc.Status) {
+		k := indexKey(pc.Namespace, hash)
 		set := m.byHash[k]
 		if set == nil {
 			set = map[string]*accessv1alpha1.Passcode{}
@@ -94,7 +99,7 @@ func (m *mirror) setPasscode(obj any) {
 	}
 }
 
-func (m *mirror) deletePasscode(obj any) {
+func (m *index) deletePasscode(obj any) {
 	key, ok := deletedKey(obj)
 	if !ok {
 		return
@@ -106,13 +111,13 @@ func (m *mirror) deletePasscode(obj any) {
 }
 
 // unindex removes the hashes of the Passcode held under key; m.mu is held.
-func (m *mirror) unindex(key string) {
+func (m *index) unindex(key string) {
 	old, ok := m.passcodes[key]
 	if !ok {
 		return
 	}
-	for _, hash := range HashIndexFunc(old) {
-		k := namespacedIndexKey(old.Namespace, hash)
+	for _, hash := range validity.Hashes(&old.Status) {
+		k := indexKey(old.Namespace, hash)
 		if set := m.byHash[k]; set != nil {
 			delete(set, key)
 			if len(set) == 0 {
@@ -125,7 +130,7 @@ func (m *mirror) unindex(key string) {
 // keepByName returns the event handlers that keep store (store key -> object) equal to an
 // informer's objects of type T, under m's lock: the users and the DashboardRoles, which are looked
 // up by name only.
-func keepByName[T metav1.Object](m *mirror, store map[string]T) toolscache.ResourceEventHandlerFuncs {
+func keepByName[T metav1.Object](m *index, store map[string]T) toolscache.ResourceEventHandlerFuncs {
 	set := func(obj any) {
 		o, ok := obj.(T)
 		if !ok {
@@ -151,7 +156,7 @@ func keepByName[T metav1.Object](m *mirror, store map[string]T) toolscache.Resou
 }
 
 // role is the DashboardRole namespace/name, or nil.
-func (m *mirror) role(namespace, name string) *accessv1alpha1.DashboardRole {
+func (m *index) role(namespace, name string) *accessv1alpha1.DashboardRole {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.roles[storeKey(namespace, name)]
@@ -164,21 +169,59 @@ func deletedKey(obj any) (string, bool) {
 	return key, err == nil
 }
 
-// lookup is cacheIndexes.lookup on the mirror.
-func (m *mirror) lookup(account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
+// lookup finds the one Passcode of account whose current or previous hash is hash (two Passcodes
+// with one hash open neither: whose would it be?) and the user it names in its namespace.
+func (m *index) lookup(account, hash string) (*accessv1alpha1.Passcode, *accessv1alpha1.DashboardUser, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	set := m.byHash[namespacedIndexKey(account, hash)]
-	if len(set) != 1 {
+	pc, ok := m.onlyLocked(account, hash)
+	if !ok {
 		return nil, nil, false
-	}
-	var pc *accessv1alpha1.Passcode
-	for _, p := range set {
-		pc = p
 	}
 	user, ok := m.users[storeKey(pc.Namespace, pc.Spec.UserRef.Name)]
 	if !ok {
 		return nil, nil, false
 	}
 	return pc, user, true
+}
+
+// only is the one Passcode of account holding hash, as lookup finds it.
+func (m *index) only(account, hash string) (*accessv1alpha1.Passcode, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.onlyLocked(account, hash)
+}
+
+// onlyLocked is only with m.mu held.
+func (m *index) onlyLocked(account, hash string) (*accessv1alpha1.Passcode, bool) {
+	set := m.byHash[indexKey(account, hash)]
+	if len(set) != 1 {
+		return nil, false
+	}
+	for _, pc := range set {
+		return pc, true
+	}
+	return nil, false
+}
+
+// setUser adds or replaces a user.
+func (m *index) setUser(u *accessv1alpha1.DashboardUser) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users[storeKey(u.Namespace, u.Name)] = u
+}
+
+// indexKey keys a hash in a namespace. A namespace holds no '/'; an account asked for might, but a
+// Passcode found is checked against the account again (validGrant), so a key read two ways cannot
+// open another namespace's passcode.
+func indexKey(namespace, hash string) string {
+	return namespace + "/" + hash
+}
+
+// storeKey is the key of an object in an informer's store (client-go's MetaNamespaceKeyFunc).
+func storeKey(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
 }
