@@ -192,6 +192,7 @@ func (r *PasscodeReconciler) recordCopies(pc *accessv1alpha1.Passcode, now time.
 // is scheduled without the persisted gate (status.nextRetryAt), which would also hold back the next
 // expiry or revocation; the failure count still grows the delay.
 func (r *PasscodeReconciler) copiesFailed(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, err error) ctrl.Result {
+	countFailure("passcode", apiReason(err))
 	pc.Status.Failures++
 	pc.Status.NextRetryAt = nil
 	wait := retryBackoff(pc.Status.Failures)

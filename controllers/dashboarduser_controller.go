@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -67,7 +68,8 @@ type DashboardUserReconciler struct {
 	// several at once keep one slow invite from holding up the others. Zero means 1.
 	Workers int
 
-	// holds counts, per user UID, how often its first invite has waited for its Passcodes.
+	// holds counts, per user, how often its first invite has waited for its Passcodes (see
+	// inviteHold); a user's count goes when it is invited or deleted, so the map stays bounded.
 	holds sync.Map
 	// keyMu serializes reading (and on first use, making) the projects' invite keys.
 	keyMu sync.Mutex
@@ -86,12 +88,9 @@ const sendTimeout = 30 * time.Second
 // reads top-down like the Passcode reconciler: get, one deferred status patch, observe, decide
 // (decideUser), act, schedule.
 func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	u := &accessv1alpha1.DashboardUser{}
-	if err := r.Get(ctx, req.NamespacedName, u); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !u.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // its Passcodes go with it (owner references)
+	u, err := r.getAlive(ctx, req)
+	if u == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
 	before := u.DeepCopy()
@@ -160,6 +159,21 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		res = mergeResults(res, ctrl.Result{RequeueAfter: max(requeueAt.Sub(now), time.Millisecond)})
 	}
 	return res, nil
+}
+
+// getAlive reads the user from the cache: nil when it is gone or being deleted (its Passcodes go
+// with it, by owner references), and then its invite hold is forgotten.
+func (r *DashboardUserReconciler) getAlive(ctx context.Context, req ctrl.Request) (*accessv1alpha1.DashboardUser, error) {
+	u := &accessv1alpha1.DashboardUser{}
+	err := r.Get(ctx, req.NamespacedName, u)
+	if apierrors.IsNotFound(err) || (err == nil && !u.DeletionTimestamp.IsZero()) {
+		r.holds.Delete(req.NamespacedName) // its deletion is the last event it gets
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // delivery is how far deliver got.
@@ -231,7 +245,7 @@ func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1
 		inv.TokenHash = "" // made under another key (the key Secret was deleted): a new link
 	}
 	prepareAttempt(now, inv, linkHash)
-	r.holds.Delete(u.UID)
+	r.holds.Delete(client.ObjectKeyFromObject(u))
 	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
 }
 
@@ -258,18 +272,27 @@ func (r *DashboardUserReconciler) holdFirstInvite(u *accessv1alpha1.DashboardUse
 	if u.Status.Invite.Number != 0 {
 		return 0, false // not the first invite
 	}
-	held, _ := r.holds.LoadOrStore(u.UID, 0)
-	n := held.(int)
+	key := client.ObjectKeyFromObject(u)
+	n := 0
+	if held, ok := r.holds.Load(key); ok && held.(inviteHold).uid == u.UID {
+		n = held.(inviteHold).n
+	}
 	switch {
 	case n < maxInviteHolds && settling(pcs):
-		r.holds.Store(u.UID, n+1)
+		r.holds.Store(key, inviteHold{u.UID, n + 1})
 		return inviteHoldWait, true
 	case n == 0 && len(pcs) == 0:
-		r.holds.Store(u.UID, n+1)
+		r.holds.Store(key, inviteHold{u.UID, n + 1})
 		return time.Second, true
 	}
-	r.holds.Store(u.UID, maxInviteHolds) // done waiting, also while it queues for a batch
+	r.holds.Store(key, inviteHold{u.UID, maxInviteHolds}) // done waiting, also while it queues for a batch
 	return 0, false
+}
+
+// inviteHold is how often the first invite of the user with uid has waited for its Passcodes.
+type inviteHold struct {
+	uid types.UID // a user created again under the name starts from 0
+	n   int
 }
 
 // settling reports whether a Passcode of the user has not been acted on yet.

@@ -28,8 +28,9 @@ import (
 // NotificationReconciler delivers lifecycle notifications (docs/notifications.md). It runs beside
 // the Passcode and DashboardUser reconcilers, never inside them: it reads the state they wrote
 // (so a notification always follows the write of the change it tells of), sends, and then records
-// the delivery in status. A failed send is retried with controller-runtime's per-object backoff on
-// this controller's own workers, so a slow or failing receiver never holds up passcode work.
+// the delivery in status. A failed send is retried with controller-runtime's per-object backoff (on
+// the one retry curve, failureRateLimiter) on this controller's own workers, so a slow or failing
+// receiver never holds up passcode work.
 //
 // What is due is derived from status alone, never from memory: a new process (a restart, a new
 // leader) finds exactly what the last one had not recorded as delivered, and derives the same
@@ -374,9 +375,9 @@ func (n *NotificationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if n.passcodeTypes() != 0 {
 		if err := ctrl.NewControllerManagedBy(mgr).
 			For(&accessv1alpha1.Passcode{}).
-			WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+			WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: failureRateLimiter()}).
 			Named("passcode-notifications").
-			Complete(n); err != nil {
+			Complete(countFailures("passcode-notifications", n)); err != nil {
 			return err
 		}
 	}
@@ -388,7 +389,7 @@ func (n *NotificationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			u, ok := o.(*accessv1alpha1.DashboardUser)
 			return ok && len(u.Status.PendingNotifications) > 0
 		}))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, RateLimiter: failureRateLimiter()}).
 		Named("dashboarduser-notifications").
-		Complete(reconcile.Func(n.ReconcileUser))
+		Complete(countFailures("dashboarduser-notifications", reconcile.Func(n.ReconcileUser)))
 }

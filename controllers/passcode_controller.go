@@ -47,7 +47,8 @@ type PasscodeReconciler struct {
 	// WatchNamespaces is --watch-namespaces (nil: every namespace); copies go nowhere else.
 	WatchNamespaces []string
 
-	// written remembers, per Passcode UID, the status this process last wrote (see statusMark).
+	// written remembers, per Passcode, the status this process last wrote (see statusMark); a
+	// Passcode's mark goes with it (forget), so the map holds no more than the Passcodes there are.
 	written sync.Map
 }
 
@@ -58,14 +59,15 @@ type PasscodeReconciler struct {
 // "expectations" of Kubernetes controllers. Without a mark (a new process, a new leader) the stored
 // Passcode and Secret are read before a passcode is ended, and always before one is issued.
 type statusMark struct {
+	uid      types.UID // the object the mark is of: a Passcode created again under the name has none
 	revision int64
 	phase    accessv1alpha1.PasscodePhase
 }
 
 // cacheConfirmed reports whether pc's cached status is the one this process last wrote.
 func (r *PasscodeReconciler) cacheConfirmed(pc *accessv1alpha1.Passcode) bool {
-	m, ok := r.written.Load(pc.UID)
-	return ok && m.(statusMark) == statusMark{revision: pc.Status.Revision, phase: pc.Status.Phase}
+	m, ok := r.written.Load(client.ObjectKeyFromObject(pc))
+	return ok && m.(statusMark) == statusMark{uid: pc.UID, revision: pc.Status.Revision, phase: pc.Status.Phase}
 }
 
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=passcodes,verbs=get;list;watch;patch
@@ -81,6 +83,9 @@ func (r *PasscodeReconciler) cacheConfirmed(pc *accessv1alpha1.Passcode) bool {
 func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pc := &accessv1alpha1.Passcode{}
 	if err := r.Get(ctx, req.NamespacedName, pc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(req.NamespacedName) // its deletion is the last event it gets
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return r.reconcile(ctx, pc, false)
@@ -220,7 +225,7 @@ func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *access
 		return ctrl.Result{}, true // nothing to write; the mark, if any, still holds
 	}
 	if err != nil {
-		r.written.Delete(pc.UID)
+		r.written.Delete(client.ObjectKeyFromObject(pc))
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// A conflict: the copy was behind, nothing recorded from it. NotFound: deleted
 			// meanwhile, or an API server still starting that does not serve the CRD yet. Either
@@ -229,7 +234,7 @@ func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *access
 		}
 		return statusWriteFailed(ctx, err, pc.Status.Failures), false
 	}
-	r.written.Store(pc.UID, statusMark{revision: pc.Status.Revision, phase: pc.Status.Phase})
+	r.written.Store(client.ObjectKeyFromObject(pc), statusMark{uid: pc.UID, revision: pc.Status.Revision, phase: pc.Status.Phase})
 	return ctrl.Result{}, true
 }
 

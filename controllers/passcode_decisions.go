@@ -304,13 +304,17 @@ func nextDeadline(now time.Time, pc *accessv1alpha1.Passcode) (time.Duration, bo
 	return best, found
 }
 
+// maxRetryBackoff caps retryBackoff.
+const maxRetryBackoff = 5 * time.Minute
+
 // retryBackoff is the delay after the n-th consecutive failure: 1s, 2s, 4s ... at most 5 minutes.
+// Every controller retries on this curve (see failureRateLimiter).
 func retryBackoff(failures int32) time.Duration {
 	d := time.Second
-	for i := int32(1); i < failures && d < 5*time.Minute; i++ {
+	for i := int32(1); i < failures && d < maxRetryBackoff; i++ {
 		d *= 2
 	}
-	return min(d, 5*time.Minute)
+	return min(d, maxRetryBackoff)
 }
 
 func ptrTime(t time.Time) *metav1.Time {

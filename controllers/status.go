@@ -11,11 +11,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/metrics"
 )
 
 // setCondition sets one condition, stamping LastTransitionTime from the injected clock (never the
@@ -33,6 +36,7 @@ func setCondition(conds *[]metav1.Condition, typ string, status metav1.Condition
 
 // backoff is the persisted retry state of an object's status: both kinds keep the same fields.
 type backoff struct {
+	controller string // the controller that failed, for metrics.ReconcileFailures
 	conditions *[]metav1.Condition
 	failures   *int32
 	next       **metav1.Time
@@ -41,11 +45,11 @@ type backoff struct {
 }
 
 func passcodeBackoff(pc *accessv1alpha1.Passcode) backoff {
-	return backoff{&pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, &pc.Status.ObservedGeneration, pc.Generation}
+	return backoff{"passcode", &pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, &pc.Status.ObservedGeneration, pc.Generation}
 }
 
 func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
-	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
+	return backoff{"dashboarduser", &u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
 }
 
 // failed records a failed step of a reconcile: a refusal no retry can fix stalls the object until
@@ -88,6 +92,7 @@ func refused(b backoff, now time.Time, what string, err error) {
 // message names the step and the API's reason, never the error's full text (which could quote
 // object data).
 func retry(b backoff, now time.Time, what string, err error) time.Duration {
+	countFailure(b.controller, apiReason(err))
 	*b.failures++
 	wait := retryBackoff(*b.failures)
 	*b.next = ptrTime(now.Add(wait))
@@ -118,10 +123,48 @@ func backingOff(b backoff, now time.Time) (time.Duration, bool) {
 // stall records a problem only a person can fix: Ready False and Stalled, no retry until the
 // object changes.
 func stall(b backoff, now time.Time, reason, msg string) {
+	countFailure(b.controller, reason)
 	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, b.generation, now)
 	setCondition(b.conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, b.generation, now)
 	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionReconciling)
 	succeeded(b)
+}
+
+// The one error policy of every controller: a failure is counted in
+// access_operator_reconcile_failures_total{controller,reason} wherever it ends (in status, for the
+// Passcode and DashboardUser reconcilers, which return no errors; as a returned error for the
+// others, see countFailures), and is retried on one curve, retryBackoff: persisted in status where
+// status has the fields, controller-runtime's per-object rate limiter set to the same curve
+// (failureRateLimiter) elsewhere.
+
+// countFailure counts one failed reconcile.
+func countFailure(controller, reason string) {
+	metrics.ReconcileFailures.WithLabelValues(controller, reason).Inc()
+}
+
+// apiReason is the API server's reason for err (a bounded set of words), or Unknown.
+func apiReason(err error) string {
+	if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+		return string(r)
+	}
+	return string(metav1.StatusReasonUnknown)
+}
+
+// failureRateLimiter is retryBackoff as controller-runtime's per-object rate limiter: 1s, 2s, 4s
+// ... at most 5 minutes, for the controllers that return their errors.
+func failureRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, maxRetryBackoff)
+}
+
+// countFailures wraps a reconciler that returns its errors: each one is counted (countFailure).
+func countFailures(controller string, r reconcile.Reconciler) reconcile.Reconciler {
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		if err != nil {
+			countFailure(controller, apiReason(err))
+		}
+		return res, err
+	})
 }
 
 // statusWriteFailed turns a failed status write into a retry after the backoff the status would
