@@ -190,8 +190,9 @@ func (r *PasscodeReconciler) recordCopies(pc *accessv1alpha1.Passcode, now time.
 
 // copiesFailed records a failed copy write: the primary is done (Ready describes it), so the retry
 // is scheduled without the persisted gate (status.nextRetryAt), which would also hold back the next
-// expiry or revocation; the failure count still grows the delay.
-func (r *PasscodeReconciler) copiesFailed(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, err error) ctrl.Result {
+// expiry or revocation; the failure count still grows the delay. It returns the result and why the
+// Passcode is still Reconciling.
+func (r *PasscodeReconciler) copiesFailed(ctx context.Context, pc *accessv1alpha1.Passcode, now time.Time, err error) (ctrl.Result, [2]string) {
 	countFailure("passcode", apiReason(err))
 	pc.Status.Failures++
 	pc.Status.NextRetryAt = nil
@@ -200,9 +201,8 @@ func (r *PasscodeReconciler) copiesFailed(ctx context.Context, pc *accessv1alpha
 		wait = next
 	}
 	log.FromContext(ctx).Error(err, "Writing the Secret copies failed; retrying with backoff", "failures", pc.Status.Failures)
-	setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying,
-		fmt.Sprintf("writing the Secret copies failed; retry %d in %s", pc.Status.Failures, wait), pc.Generation, now)
-	return ctrl.Result{RequeueAfter: wait}
+	return ctrl.Result{RequeueAfter: wait}, [2]string{accessv1alpha1.ReasonRetrying,
+		fmt.Sprintf("writing the Secret copies failed; retry %d in %s", pc.Status.Failures, wait)}
 }
 
 // copyContents is what every copy holds: what the primary holds after act. issued is false before

@@ -106,7 +106,8 @@ func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 
 	ttl, err := duration.InviteTTL(inviteTTL(u))
 	if err != nil {
-		stall(userBackoff(u), now, accessv1alpha1.ReasonInvalidSpec, "spec.invite.ttl: "+err.Error())
+		f := stall(userBackoff(u), accessv1alpha1.ReasonInvalidSpec, "spec.invite.ttl: "+err.Error())
+		summarize(userBackoff(u), now, summary{fail: &f})
 		u.Status.ObservedGeneration = u.Generation
 		return ctrl.Result{}, nil
 	}
@@ -258,7 +259,8 @@ func (r *DashboardUserReconciler) foreignInviteKey(u *accessv1alpha1.DashboardUs
 		c.Status != metav1.ConditionTrue || c.Reason != accessv1alpha1.ReasonInviteKeyConflict {
 		r.event(u, corev1.EventTypeWarning, accessv1alpha1.ReasonInviteKeyConflict, "%s", err.Error())
 	}
-	stall(userBackoff(u), now, accessv1alpha1.ReasonInviteKeyConflict, err.Error())
+	f := stall(userBackoff(u), accessv1alpha1.ReasonInviteKeyConflict, err.Error())
+	summarize(userBackoff(u), now, summary{fail: &f})
 	u.Status.ObservedGeneration = u.Generation
 	return ctrl.Result{RequeueAfter: time.Minute}
 }
@@ -362,7 +364,9 @@ func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.Da
 // retry records a failed step (see failed).
 func (r *DashboardUserReconciler) retry(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, what string, err error) (
 	ctrl.Result, error) {
-	return failed(ctx, userBackoff(u), now, what, err), nil
+	f, res := failed(ctx, userBackoff(u), now, what, err)
+	summarize(userBackoff(u), now, summary{fail: &f})
+	return res, nil
 }
 
 // passcodesOf lists the user's Passcodes from the cache, read-only.

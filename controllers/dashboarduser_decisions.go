@@ -213,38 +213,42 @@ func invitedMessage(email string, expires time.Time) string {
 	return fmt.Sprintf("Invite sent to %s; the link works until %s", email, expires.UTC().Format(time.RFC3339))
 }
 
-// setUserConditions sets Ready, and Reconciling while the user waits on the operator, and Stalled
-// only for a spec the operator cannot act on. missingRole names the DashboardRole spec.role names
+// userSummary is what Ready and Reconciling say of u: Ready from the invite's state (status,
+// reason, msg), Reconciling while the user waits on the operator; never Stalled (only a spec the
+// operator cannot act on stalls, see failed). missingRole names the DashboardRole spec.role names
 // when none exists: the user is then not Ready (RoleNotFound), over whatever the invite's state
 // says. It is a wait, not a stall: the role may be applied after the user (GitOps applies in any
 // order), and its creation wakes the user. An invite still in progress keeps its own Reconciling
 // reason (queued, failing, delivering); otherwise Reconciling says what the user waits for. A
-// revoked user is left alone: its access is settled whatever its role. The conditions are computed
-// first and set once, so a reconcile that changes nothing moves no transition time.
-func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg, missingRole string) {
-	conds := &u.Status.Conditions
+// revoked user is left alone: its access is settled whatever its role. keep: nothing to say (a
+// retry waits and no failure message is known): the conditions stay as they are.
+func userSummary(u *accessv1alpha1.DashboardUser, status metav1.ConditionStatus, reason, msg, missingRole string) (s summary, keep bool) {
 	if reason == accessv1alpha1.ReasonInviteFailed && msg == "" {
 		// Keep the message that says why the last delivery failed: Reconciling carries it, also
 		// while Ready says RoleNotFound.
-		failure := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReconciling)
+		failure := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReconciling)
 		if failure == nil || failure.Reason != accessv1alpha1.ReasonInviteFailed {
-			return // nothing to take it from (a failed API call since says Retrying): keep what is there
+			return summary{}, true // nothing to take it from (a failed API call since says Retrying)
 		}
 		msg = failure.Message
 	}
+	s = summary{ready: status, reason: reason, message: msg}
 	progress := reason == accessv1alpha1.ReasonQueued || reason == accessv1alpha1.ReasonInviteFailed || reason == accessv1alpha1.ReasonProgressing
-	progressReason, progressMsg := reason, msg
+	if progress {
+		s.progress = &[2]string{reason, msg}
+	}
 	if missingRole != "" && u.Spec.Access != accessv1alpha1.AccessRevoked {
-		status, reason, msg = metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, roleNotFoundMessage(u.Namespace, missingRole)
+		s.ready, s.reason, s.message = metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, roleNotFoundMessage(u.Namespace, missingRole)
 		if !progress {
-			progress, progressReason, progressMsg = true, reason, msg
+			s.progress = &[2]string{s.reason, s.message}
 		}
 	}
-	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
-	if progress {
-		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, progressReason, progressMsg, u.Generation, now)
-	} else {
-		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+	return s, false
+}
+
+// setUserConditions sets the summary conditions userSummary computes (unless it keeps them).
+func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg, missingRole string) {
+	if s, keep := userSummary(u, status, reason, msg, missingRole); !keep {
+		summarize(userBackoff(u), now, s)
 	}
-	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
 }

@@ -52,18 +52,26 @@ func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
 	return backoff{"dashboarduser", &u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
 }
 
+// failure is why a reconcile stopped short of its outcome. It decides the summary conditions
+// (summarize): Ready False with its reason, and Stalled when only a person can fix it, else
+// Reconciling (Retrying).
+type failure struct {
+	stalled         bool
+	reason, message string
+}
+
 // failed records a failed step of a reconcile: a refusal no retry can fix stalls the object until
 // it changes; anything else is retried with the persisted backoff. The error goes to the log only;
-// status gets the step and the API's reason.
-func failed(ctx context.Context, b backoff, now time.Time, what string, err error) ctrl.Result {
+// the failure names the step and the API's reason.
+func failed(ctx context.Context, b backoff, now time.Time, what string, err error) (failure, ctrl.Result) {
 	if permanent(err) {
 		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the object changes", "step", what)
-		refused(b, now, what, err)
 		*b.observed = b.generation
-		return ctrl.Result{}
+		return refused(b, what, err), ctrl.Result{}
 	}
 	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", *b.failures+1)
-	return ctrl.Result{RequeueAfter: retry(b, now, what, err)}
+	f, wait := retry(b, now, what, err)
+	return f, ctrl.Result{RequeueAfter: wait}
 }
 
 // permanent reports an API refusal that no retry can fix: the request itself is invalid.
@@ -73,7 +81,7 @@ func permanent(err error) bool {
 
 // refused stalls the object on a permanent API refusal, saying what was refused: the API server's
 // reason and the fields it named, never their values (a refused status write could quote a hash).
-func refused(b backoff, now time.Time, what string, err error) {
+func refused(b backoff, what string, err error) failure {
 	var fields []string
 	var status apierrors.APIStatus
 	if errors.As(err, &status) && status.Status().Details != nil {
@@ -85,22 +93,19 @@ func refused(b backoff, now time.Time, what string, err error) {
 	if len(fields) > 0 {
 		msg += ": " + strings.Join(fields, ", ")
 	}
-	stall(b, now, accessv1alpha1.ReasonRefused, msg)
+	return stall(b, accessv1alpha1.ReasonRefused, msg)
 }
 
 // retry records a transient failure with a persisted, growing backoff and returns the wait. The
 // message names the step and the API's reason, never the error's full text (which could quote
 // object data).
-func retry(b backoff, now time.Time, what string, err error) time.Duration {
+func retry(b backoff, now time.Time, what string, err error) (failure, time.Duration) {
 	countFailure(b.controller, apiReason(err))
 	*b.failures++
 	wait := retryBackoff(*b.failures)
 	*b.next = ptrTime(now.Add(wait))
 	msg := fmt.Sprintf("%s failed (%s); retry %d in %s", what, apierrors.ReasonForError(err), *b.failures, wait)
-	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
-	setCondition(b.conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
-	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionStalled)
-	return wait
+	return failure{reason: accessv1alpha1.ReasonRetrying, message: msg}, wait
 }
 
 // succeeded clears the backoff after a reconcile that reached its outcome.
@@ -120,14 +125,49 @@ func backingOff(b backoff, now time.Time) (time.Duration, bool) {
 	return (*b.next).Sub(now), true
 }
 
-// stall records a problem only a person can fix: Ready False and Stalled, no retry until the
-// object changes.
-func stall(b backoff, now time.Time, reason, msg string) {
+// stall records a problem only a person can fix: no retry until the object changes.
+func stall(b backoff, reason, msg string) failure {
 	countFailure(b.controller, reason)
-	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, b.generation, now)
-	setCondition(b.conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, b.generation, now)
-	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionReconciling)
 	succeeded(b)
+	return failure{stalled: true, reason: reason, message: msg}
+}
+
+// summary is what the summary conditions say after one reconcile: Ready, and Reconciling while the
+// object waits on the operator. A reconcile computes it once, from its plan and outcome, and
+// summarize sets it once: no step overwrites another's Ready.
+type summary struct {
+	ready           metav1.ConditionStatus // "": Ready stays as it is
+	reason, message string
+	// progress, when set, is why the object is Reconciling (its reason and message).
+	progress *[2]string
+	// fail, when set, decides everything (see failure).
+	fail *failure
+}
+
+// summarize sets Ready, Reconciling and Stalled from s: the one place they are set. Conditions
+// whose content does not change keep their transition time (setCondition).
+func summarize(b backoff, now time.Time, s summary) {
+	conds, gen := b.conditions, b.generation
+	if f := s.fail; f != nil {
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message, gen, now)
+		if f.stalled {
+			setCondition(conds, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, f.reason, f.message, gen, now)
+			apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+			return
+		}
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, f.reason, f.message, gen, now)
+		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
+		return
+	}
+	if s.ready != "" { // else Ready stays as it is
+		setCondition(conds, accessv1alpha1.ConditionReady, s.ready, s.reason, s.message, gen, now)
+	}
+	if p := s.progress; p != nil {
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, p[0], p[1], gen, now)
+	} else {
+		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+	}
+	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
 }
 
 // The one error policy of every controller: a failure is counted in
