@@ -321,34 +321,3 @@ func ptrTime(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t)
 	return &mt
 }
-
-// clampToSpec keeps an issued passcode within what the spec allows now: a shortened tenure ends
-// the current passcode at issuedAt + tenure, a shortened grace period ends the previous one at
-// issuedAt + gracePeriod. The access server applies the same limits on every request, so status
-// and its answers agree. A longer tenure applies from the next issue.
-func clampToSpec(pc *accessv1alpha1.Passcode, t timings) {
-	st := &pc.Status
-	if st.Phase != accessv1alpha1.PasscodeActive || st.IssuedAt == nil {
-		return
-	}
-	if limit := st.IssuedAt.Add(t.tenure); st.ExpiresAt != nil && limit.Before(st.ExpiresAt.Time) {
-		st.ExpiresAt = ptrTime(limit)
-	}
-	if p := st.Previous; p != nil {
-		if limit := st.IssuedAt.Add(t.grace); limit.Before(p.ValidUntil.Time) {
-			p.ValidUntil = metav1.NewTime(limit)
-		}
-	}
-}
-
-// refreshRenewal keeps status.renewalTime in line with the current spec, so that switching an
-// Active passcode to Automatic, or changing renewBefore, takes effect without a new passcode.
-func refreshRenewal(pc *accessv1alpha1.Passcode, t timings) {
-	if pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.Status.ExpiresAt == nil || !automatic(pc) {
-		pc.Status.RenewalTime = nil
-		return
-	}
-	// Second precision, like everything stored in status: an unrounded time would differ from the
-	// stored one on every reconcile and cause a status write each time.
-	pc.Status.RenewalTime = ptrTime(pc.Status.ExpiresAt.Add(-t.renewBefore).Truncate(time.Second))
-}

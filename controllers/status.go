@@ -142,12 +142,17 @@ type summary struct {
 	progress *[2]string
 	// fail, when set, decides everything (see failure).
 	fail *failure
+	// keep: nothing new to say; the conditions stay as they are.
+	keep bool
 }
 
 // summarize sets Ready, Reconciling and Stalled from s: the one place they are set. Conditions
 // whose content does not change keep their transition time (setCondition).
 func summarize(b backoff, now time.Time, s summary) {
 	conds, gen := b.conditions, b.generation
+	if s.keep {
+		return
+	}
 	if f := s.fail; f != nil {
 		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message, gen, now)
 		if f.stalled {
