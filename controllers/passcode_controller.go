@@ -105,7 +105,8 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 }
 
 // act carries out plan p on pc: the owner reference first (it also proves pc current, see
-// confirmedByOwnerPatch), then the Secret, its copies and the rollout restarts of a new revision.
+// confirmedByOwnerPatch), then the Secret and its copies. A new revision's rollout restarts are
+// marked due in status (markRestartDue) and done by PasscodeRestartReconciler.
 // It returns the result and the summary to record (nil: nothing to record).
 func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, o observed, p plan, now time.Time) (ctrl.Result, *summary) {
 	if o.pastGate {
@@ -128,11 +129,7 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 		return r.actFailed(ctx, pc, now, err)
 	}
 	copyErr := r.syncCopies(ctx, pc, o.user, o.secret, p.d, now)
-	restartErr := r.restartTargets(ctx, pc, now) // before the summary: Ready's message names missing targets
 	pc.Status.ObservedGeneration = pc.Generation
-	if restartErr != nil {
-		return r.failedStep(ctx, pc, now, "restarting spec.rolloutRestartTargets", restartErr)
-	}
 	s := passcodeSummary(pc, p.d)
 	if copyErr != nil {
 		res, progress := r.copiesFailed(ctx, pc, now, copyErr)
@@ -238,8 +235,10 @@ func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Passcode{}, builder.WithPredicates(
-			// Status writes (ours, and the access server's last-use stamps) need no reconcile.
-			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			// Status writes (ours, and the access server's last-use stamps) need no reconcile, but
+			// for restart targets found missing: Ready's message names them.
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
+				predicate.Funcs{UpdateFunc: restartRecordedMissing}))).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfCopy)).
 		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(r.ownersOfCopiesAskedFor),

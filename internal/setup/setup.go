@@ -496,6 +496,11 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
 	}
+	restarts := &controllers.PasscodeRestartReconciler{Client: mgr.GetClient(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("passcode-controller")}
+	if err := restarts.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Passcode rollout restart controller: %w", err)
+	}
 	roles := &controllers.DashboardRoleReconciler{
 		Client:   mgr.GetClient(),
 		Clock:    clk,
