@@ -39,8 +39,6 @@ type PasscodeReconciler struct {
 	// Workers is how many Passcodes are reconciled at once (one key is never reconciled twice at
 	// once); zero means 1.
 	Workers int
-	// WatchNamespaces is --watch-namespaces (nil: every namespace); copies go nowhere else.
-	WatchNamespaces []string
 
 	// written remembers, per Passcode, the status this process last wrote (see statusMark); a
 	// Passcode's mark goes with it (forget), so the map holds no more than the Passcodes there are.
@@ -84,7 +82,7 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !pc.DeletionTimestamp.IsZero() {
-		return r.finalizeCopies(ctx, pc) // the Secret goes with it (owner reference), its copies by the finalizer
+		return ctrl.Result{}, nil // the Secret goes with it (owner reference), its copies by PasscodeCopiesReconciler
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("user", pc.Spec.UserRef.Name))
 	now := r.Clock.Now()
@@ -97,6 +95,9 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if s == nil {
 		return res, nil // nothing to record
 	}
+	// The owner reference's patch (act) succeeded on pc's resourceVersion: a status write on the
+	// resourceVersion it returned conflicts with nothing but a write since.
+	before.ResourceVersion = pc.ResourceVersion
 	summarize(passcodeBackoff(pc), now, *s)
 	if failed, ok := r.writeStatus(ctx, before, pc); !ok {
 		return failed, nil
@@ -105,8 +106,9 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 }
 
 // act carries out plan p on pc: the owner reference first (it also proves pc current, see
-// confirmedByOwnerPatch), then the Secret and its copies. A new revision's rollout restarts are
-// marked due in status (markRestartDue) and done by PasscodeRestartReconciler.
+// confirmedByOwnerPatch), then the Secret. What follows a new status has reconcilers of its own:
+// the copies in other namespaces (PasscodeCopiesReconciler) and a new revision's rollout restarts,
+// marked due in status (markRestartDue, PasscodeRestartReconciler).
 // It returns the result and the summary to record (nil: nothing to record).
 func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcode, o observed, p plan, now time.Time) (ctrl.Result, *summary) {
 	if o.pastGate {
@@ -128,14 +130,8 @@ func (r *PasscodeReconciler) act(ctx context.Context, pc *accessv1alpha1.Passcod
 	if err := r.writeSecret(ctx, pc, o, now, p.d); err != nil {
 		return r.actFailed(ctx, pc, now, err)
 	}
-	copyErr := r.syncCopies(ctx, pc, o.user, o.secret, p.d, now)
 	pc.Status.ObservedGeneration = pc.Generation
 	s := passcodeSummary(pc, p.d)
-	if copyErr != nil {
-		res, progress := r.copiesFailed(ctx, pc, now, copyErr)
-		s.progress = &progress
-		return res, &s
-	}
 	succeeded(passcodeBackoff(pc))
 	if wait, ok := nextDeadline(now, pc); ok {
 		return ctrl.Result{RequeueAfter: wait}, &s
@@ -188,7 +184,11 @@ func checkSpec(pc *accessv1alpha1.Passcode) (timings, error) {
 // writeStatus patches pc's status when it changed (patchStatus) and keeps the mark of what this
 // process wrote. A failed write returns the result that retries it.
 func (r *PasscodeReconciler) writeStatus(ctx context.Context, before, pc *accessv1alpha1.Passcode) (ctrl.Result, bool) {
-	wrote, err := patchStatus(ctx, r.Client, before, pc, passcodeStatus, pc.Status.Failures > before.Status.Failures)
+	// The merge patch writes the conditions list whole: while PasscodeCopiesReconciler may write
+	// its condition into it, the patch is made on the resourceVersion read, so it never drops or
+	// reverts that condition (a conflict is retried on a fresh copy).
+	wrote, err := patchStatus(ctx, r.Client, before, pc, passcodeStatus,
+		pc.Status.Failures > before.Status.Failures || copiesActive(pc))
 	if !wrote {
 		return ctrl.Result{}, true // nothing to write; the mark, if any, still holds
 	}
@@ -227,11 +227,9 @@ func (r *PasscodeReconciler) event(pc *accessv1alpha1.Passcode, eventType, reaso
 
 func passcodeStatus(pc *accessv1alpha1.Passcode) any { return pc.Status }
 
-// SetupWithManager registers the reconciler: Passcodes (spec and annotation changes), their
-// Secrets (owned) and copies (by their annotation, and for the Passcodes refused their names), the
-// holders of the copies a Passcode asks for, their users (through the userRef index), and the
-// namespaces they copy to (metadata only, through the secretCopies index).
-// The UserRefIndex and SecretCopiesIndex must be registered (internal/setup does it).
+// SetupWithManager registers the reconciler: Passcodes (spec and annotation changes, missing
+// restart targets recorded), their Secrets (owned) and their users (through the userRef index,
+// which must be registered: internal/setup does it).
 func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Passcode{}, builder.WithPredicates(
@@ -240,11 +238,6 @@ func (r *PasscodeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{},
 				predicate.Funcs{UpdateFunc: restartRecordedMissing}))).
 		Owns(&corev1.Secret{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfCopy)).
-		Watches(&accessv1alpha1.Passcode{}, handler.EnqueueRequestsFromMapFunc(r.ownersOfCopiesAskedFor),
-			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfNamespace),
-			builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Watches(&accessv1alpha1.DashboardUser{}, handler.EnqueueRequestsFromMapFunc(r.passcodesOfUser)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		Named("passcode").

@@ -490,11 +490,14 @@ func Controllers(mgr ctrl.Manager, o options.Options, clk clock.PassiveClock, no
 		Clock:     clk,
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
 		Workers:   o.PasscodeWorkers,
-
-		WatchNamespaces: namespaces,
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	copies := &controllers.PasscodeCopiesReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("passcode-controller"), WatchNamespaces: namespaces, Workers: o.PasscodeWorkers}
+	if err := copies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Passcode copies controller: %w", err)
 	}
 	restarts := &controllers.PasscodeRestartReconciler{Client: mgr.GetClient(), Clock: clk,
 		Recorder: mgr.GetEventRecorder("passcode-controller")}
