@@ -130,6 +130,12 @@ func (r *PasscodeReconciler) read(ctx context.Context, pc *accessv1alpha1.Passco
 		o.foreign = true
 		return o
 	}
+	if passcodesecret.Revision(o.secret.obj) > pc.Status.Revision && ownerDue(pc, o.user) {
+		// The Secret is ahead of the cached status, and act's owner patch on pc's resourceVersion
+		// settles whether the cache is behind (it conflicts) without a read: wait for it.
+		o.behind = true
+		return o
+	}
 	if o.behind, o.readErr = r.statusBehindSecret(ctx, pc, o.secret.obj); o.readErr != nil {
 		o.reading = "reading the Passcode"
 		return o
