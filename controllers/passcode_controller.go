@@ -95,8 +95,8 @@ func (r *PasscodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if s == nil {
 		return res, nil // nothing to record
 	}
-	// The owner reference's patch (act) succeeded on pc's resourceVersion: a status write on the
-	// resourceVersion it returned conflicts with nothing but a write since.
+	// Only act's owner patch moves pc's resourceVersion, and it succeeded on the one read: a status
+	// write on the one it returned conflicts with nothing but a write since.
 	before.ResourceVersion = pc.ResourceVersion
 	summarize(passcodeBackoff(pc), now, *s)
 	if failed, ok := r.writeStatus(ctx, before, pc); !ok {
