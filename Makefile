@@ -173,9 +173,10 @@ install: manifests ## Install the CRDs into the cluster of your current kubeconf
 uninstall: release-role-finalizers ## Remove the CRDs (and with them every DashboardUser, DashboardRole and Passcode).
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
 
-# Every DashboardRole carries a finalizer that only the running manager takes off. Uninstalling may
-# stop the manager first (undeploy deletes everything at once), and then deleting the CRDs would wait
-# for it forever: take it off every role first (it guards nothing but a warning).
+# Earlier releases put a finalizer on every DashboardRole that only a running manager takes off
+# (the current one does at its first reconcile). Uninstalling an install upgraded while roles still
+# carry it may stop the manager first (undeploy deletes everything at once), and then deleting the
+# CRDs would wait for it forever: take it off every role first (it guards nothing but a warning).
 .PHONY: release-role-finalizers
 release-role-finalizers:
 	@$(KUBECTL) get dashboardroles.access.dashboardops.io -A -o jsonpath='{range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null | \

@@ -150,8 +150,11 @@ var _ = Describe("Rollout restart targets (deployment controller)", func() {
 			Expect(restartedAt(Default, "api")).To(Equal(consumers.Value(pc.Status.IssuedAt.Time, revision)))
 			Expect(time.Parse(time.RFC3339, restartedAt(Default, "api"))).To(BeTemporally("~", pc.Status.IssuedAt.Time, time.Second))
 			settled("api", int(revision))
-			Expect(apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady).Message).
-				To(HaveSuffix("; restart targets not found: StatefulSet/gone"))
+			// Recorded by the restarts' own reconciler; Ready (the Passcode reconciler's) follows.
+			waitForPasscode(ns, "api-key", func(g Gomega, pc *accessv1alpha1.Passcode) {
+				g.Expect(apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReady).Message).
+					To(HaveSuffix("; restart targets not found: StatefulSet/gone"))
+			})
 		}
 		Eventually(func(g Gomega) []string { return eventReasons(g, ns, "api-key") }).Should(ContainElements(
 			accessv1alpha1.ReasonRolloutRestarted, accessv1alpha1.ReasonRestartTargetNotFound))

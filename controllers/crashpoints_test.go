@@ -114,6 +114,10 @@ func faultyClient(t *testing.T, p *faultPlan, objs ...client.Object) client.With
 			opts ...client.SubResourcePatchOption) error {
 			return p.around(func() error { return c.SubResource(sub).Patch(ctx, o, patch, opts...) })
 		},
+		SubResourceApply: func(ctx context.Context, c client.Client, sub string, o runtime.ApplyConfiguration,
+			opts ...client.SubResourceApplyOption) error {
+			return p.around(func() error { return c.SubResource(sub).Apply(ctx, o, opts...) })
+		},
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
 			return p.around(func() error { return c.SubResource(sub).Update(ctx, o, opts...) })
 		},
@@ -294,7 +298,16 @@ func runPasscodeFlow(t *testing.T, flow passcodeFlow, plan *faultPlan) int {
 	}
 	run := func(r *PasscodeReconciler, p *faultPlan) {
 		converge(t, p, func() (ctrl.Result, error) {
-			return r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+			res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+			if err != nil || !flow.restarts {
+				return res, err
+			}
+			// The rollout restarts of a new revision: their own reconciler, after the status write.
+			restarts := &PasscodeRestartReconciler{Client: r.Client, Clock: r.Clock, Recorder: r.Recorder}
+			if _, err := restarts.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+				return res, err
+			}
+			return res, nil
 		},
 			func() any { return get().Status }, func() time.Duration {
 				if st := get().Status.NextRetryAt; st != nil && clk.Now().Before(st.Time) {

@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -21,14 +22,16 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
 
-// RoleInUseFinalizer is on every DashboardRole the operator has seen. It never blocks a deletion:
-// it holds the role just long enough to count who still names it, so the Warning Event can be
-// emitted on the role itself (once the object is gone there is nothing to attach it to).
-const RoleInUseFinalizer = "access.dashboardops.io/role-in-use"
+// legacyRoleFinalizer was on every DashboardRole an earlier release had seen, only so that a Warning
+// Event could be emitted on a role deleted in use. It made uninstalls wait for a manager already
+// gone (and `make undeploy` race one putting it back); roles now report their users in status
+// instead, and the controller takes the finalizer off the roles that still carry it.
+const legacyRoleFinalizer = "access.dashboardops.io/role-in-use"
 
 // DashboardRoleReconciler keeps a DashboardRole's status: how many DashboardUsers of its namespace
-// name it, and Ready. Deleting a role in use is allowed and reported by a Warning Event; the users
-// that named it report RoleNotFound themselves (the DashboardUser reconciler watches roles).
+// name it (status.users, and Ready's message "used by N users": who a deletion would hurt), and
+// Ready. Deleting a role in use is never held back; the users that named it report RoleNotFound
+// themselves (the DashboardUser reconciler watches roles).
 type DashboardRoleReconciler struct {
 	client.Client
 	// Clock is the only source of "now": tests inject a fake one.
@@ -40,8 +43,8 @@ type DashboardRoleReconciler struct {
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=dashboardroles,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=access.dashboardops.io,resources=dashboardroles/status,verbs=get;patch
 
-// Reconcile counts a role's users from the cache and writes status when it changed; a deleted role
-// is reported if still in use and let go.
+// Reconcile observes a role's users from the cache, takes an earlier release's finalizer off, and
+// writes status when it changed.
 func (r *DashboardRoleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	role := &accessv1alpha1.DashboardRole{}
 	if err := r.Get(ctx, req.NamespacedName, role); err != nil {
@@ -53,9 +56,9 @@ func (r *DashboardRoleReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	n := countUsers(users)
 	if !role.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, role, n)
+		return ctrl.Result{}, r.releaseDeleted(ctx, role, n)
 	}
-	if err := r.setFinalizer(ctx, role, true); err != nil {
+	if err := r.dropLegacyFinalizer(ctx, role); err != nil {
 		return ctrl.Result{}, ignoreGone(err)
 	}
 	before := role.DeepCopy()
@@ -64,33 +67,29 @@ func (r *DashboardRoleReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	return ctrl.Result{}, ignoreGone(err)
 }
 
-// finalize reports a deleted role its users still name, then lets it go. The Event comes before
-// the finalizer's removal, so a crash in between repeats the Event rather than losing it; the
-// deletion is never held back by users, only by a failed write (retried).
-func (r *DashboardRoleReconciler) finalize(ctx context.Context, role *accessv1alpha1.DashboardRole, users int32) error {
-	if !controllerutil.ContainsFinalizer(role, RoleInUseFinalizer) {
-		return nil // reported already (or never seen alive): nothing of ours to do
+// releaseDeleted lets go of a role deleted while an earlier release's finalizer held it, warning
+// (as that release did) when users still name it. The Event comes first, so a crash in between
+// repeats it rather than losing it.
+func (r *DashboardRoleReconciler) releaseDeleted(ctx context.Context, role *accessv1alpha1.DashboardRole, users int32) error {
+	if !controllerutil.ContainsFinalizer(role, legacyRoleFinalizer) {
+		return nil // held by someone else's finalizer: nothing of ours to do
 	}
 	if msg := deletedInUseMessage(users); msg != "" && r.Recorder != nil {
 		log.FromContext(ctx).Info("DashboardRole deleted while in use", "users", users)
 		r.Recorder.Eventf(role, nil, corev1.EventTypeWarning, accessv1alpha1.ReasonDeletedInUse, accessv1alpha1.ReasonDeletedInUse, "%s", msg)
 	}
-	return ignoreGone(r.setFinalizer(ctx, role, false))
+	return ignoreGone(r.dropLegacyFinalizer(ctx, role))
 }
 
-// setFinalizer adds or removes RoleInUseFinalizer. The patch carries the resourceVersion it was
+// dropLegacyFinalizer takes legacyRoleFinalizer off. The patch carries the resourceVersion it was
 // computed from, so it never drops a finalizer someone else added meanwhile (it conflicts and is
 // retried).
-func (r *DashboardRoleReconciler) setFinalizer(ctx context.Context, role *accessv1alpha1.DashboardRole, want bool) error {
-	if controllerutil.ContainsFinalizer(role, RoleInUseFinalizer) == want {
+func (r *DashboardRoleReconciler) dropLegacyFinalizer(ctx context.Context, role *accessv1alpha1.DashboardRole) error {
+	if !controllerutil.ContainsFinalizer(role, legacyRoleFinalizer) {
 		return nil
 	}
 	changed := role.DeepCopy()
-	if want {
-		controllerutil.AddFinalizer(changed, RoleInUseFinalizer)
-	} else {
-		controllerutil.RemoveFinalizer(changed, RoleInUseFinalizer)
-	}
+	controllerutil.RemoveFinalizer(changed, legacyRoleFinalizer)
 	if err := r.Patch(ctx, changed, client.MergeFromWithOptions(role, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
@@ -122,11 +121,12 @@ func (r *DashboardRoleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.DashboardRole{}, builder.WithPredicates(
 			// Our own status writes need no reconcile; a spec edit, a deletion or a finalizer
-			// taken off by hand do.
+			// change do.
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.Funcs{UpdateFunc: deletionOrFinalizersChanged}))).
 		Watches(&accessv1alpha1.DashboardUser{}, rolesOfUser()).
+		WithOptions(controller.Options{RateLimiter: failureRateLimiter()}).
 		Named("dashboardrole").
-		Complete(r)
+		Complete(countFailures("dashboardrole", r))
 }
 
 func deletionOrFinalizersChanged(e event.UpdateEvent) bool {

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/controllers"
 )
 
 func createRole(ns, name string) {
@@ -48,7 +47,7 @@ func roleNotFound(role, ns string) func(Gomega, *accessv1alpha1.DashboardUser) {
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(string(ready.Status) + "/" + ready.Reason).To(Equal("False/RoleNotFound"))
 		g.Expect(ready.Message).To(HavePrefix(`role "` + role + `" does not exist: create the DashboardRole "` + role +
-			`" in namespace "` + ns + `" or set spec.role to a system role`))
+			`" in namespace "` + ns + `" or use a system role`))
 		g.Expect(ready.ObservedGeneration).To(Equal(u.Generation))
 	}
 }
@@ -76,7 +75,7 @@ var _ = Describe("DashboardRole", func() {
 		bo := createUserWithRole(ns, "dr-bo", "analyst")
 		createUserWithRole(ns, "dr-cy", accessv1alpha1.RoleMember)
 		role := waitUntil[accessv1alpha1.DashboardRole](ns, "analyst", roleUsers(2, "used by 2 users"))
-		Expect(role.Finalizers).To(ContainElement(controllers.RoleInUseFinalizer))
+		Expect(role.Finalizers).To(BeEmpty(), "nothing holds a role's deletion (or an uninstall)")
 		Eventually(func(g Gomega) status.Status {
 			return kstatusOf(g, &accessv1alpha1.DashboardRole{}, types.NamespacedName{Namespace: ns, Name: "analyst"})
 		}).Should(Equal(status.CurrentStatus))
@@ -127,7 +126,7 @@ var _ = Describe("DashboardRole", func() {
 		Expect(role.Status.Users).To(Equal(int32(1)), "a user of another role was counted")
 	})
 
-	It("may be deleted while in use: a Warning Event says so and its users are not Ready until it returns", func() {
+	It("may be deleted while in use: its status said so, and its users are not Ready until it returns", func() {
 		createUserWithRole(ns, "dr-dora", "analyst") // applied before its role, as GitOps may
 		createUserWithRole(ns, "dr-eli", "analyst")
 		waitUntil[accessv1alpha1.DashboardUser](ns, "dr-dora", roleNotFound("analyst", ns))
@@ -148,18 +147,31 @@ var _ = Describe("DashboardRole", func() {
 			})
 		}
 
-		// Deleting it is never blocked, and reported on the role.
+		// Deleting it is never blocked: its status told who it would hurt ("used by 2 users" above).
 		Expect(k8sClient.Delete(ctx, &accessv1alpha1.DashboardRole{ObjectMeta: metaName(ns, "analyst")})).To(Succeed())
 		Eventually(func() bool {
 			err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "analyst"}, &accessv1alpha1.DashboardRole{})
 			return apierrors.IsNotFound(err)
 		}).WithTimeout(15 * time.Second).Should(BeTrue())
-		Eventually(func(g Gomega) []string { return warnings(g, ns, "analyst") }).Should(ConsistOf(
-			"DeletedInUse: Deleted while 2 users still name it: they lose its permissions and are not Ready until they get another role"))
 		for _, name := range []string{"dr-dora", "dr-eli"} {
 			waitUntil[accessv1alpha1.DashboardUser](ns, name, roleNotFound("analyst", ns))
 		}
 		Expect(inbox.invites("dr-dora@example.com")).To(HaveLen(1), "losing the role sends nothing")
+	})
+
+	It("loses an earlier release's finalizer on upgrade, and then goes at once", func() {
+		role := &accessv1alpha1.DashboardRole{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "legacy",
+			Finalizers: []string{"access.dashboardops.io/role-in-use"}},
+			Spec: accessv1alpha1.DashboardRoleSpec{Permissions: []accessv1alpha1.Permission{"reports.read"}}}
+		Expect(k8sClient.Create(ctx, role)).To(Succeed())
+		waitUntil[accessv1alpha1.DashboardRole](ns, "legacy", func(g Gomega, r *accessv1alpha1.DashboardRole) {
+			g.Expect(r.Finalizers).To(BeEmpty())
+			g.Expect(r.Status.ObservedGeneration).To(Equal(r.Generation))
+		})
+		Expect(k8sClient.Delete(ctx, &accessv1alpha1.DashboardRole{ObjectMeta: metaName(ns, "legacy")})).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "legacy"}, &accessv1alpha1.DashboardRole{}))
+		}).WithTimeout(15 * time.Second).Should(BeTrue())
 	})
 
 	It("goes without a warning when nobody names it", func() {

@@ -8,18 +8,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/roles"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // Pure decisions of the DashboardRole reconciler, and of the DashboardUser reconciler about a
 // user's role: functions of the objects and "now", table-tested without an API server.
 
-// countUsers counts the users that name a role. A user being deleted no longer counts: it is going,
-// and its passcodes go with it.
-func countUsers(users []accessv1alpha1.DashboardUser) int32 {
+// countUsers counts the users of a role among those that name it (users.Counted: one meaning for
+// the USERS column, `roles delete` and SCIM).
+func countUsers(list []accessv1alpha1.DashboardUser) int32 {
 	var n int32
-	for i := range users {
-		if users[i].DeletionTimestamp.IsZero() {
+	for i := range list {
+		if users.Counted(&list[i]) {
 			n++
 		}
 	}
@@ -63,15 +63,10 @@ func deletedInUseMessage(users int32) string {
 }
 
 // customRole returns the DashboardRole a user's spec.role names, or "" for a system role.
-func customRole(u *accessv1alpha1.DashboardUser) string {
-	if roles.IsSystem(string(u.Spec.Role)) {
-		return ""
-	}
-	return string(u.Spec.Role)
-}
+func customRole(u *accessv1alpha1.DashboardUser) string { return users.CustomRole(string(u.Spec.Role)) }
 
-// roleNotFoundMessage says which role a user misses, and the two ways out.
+// roleNotFoundMessage says which role a user misses, and the two ways out (the plugin, the users
+// page and SCIM say the same).
 func roleNotFoundMessage(namespace, role string) string {
-	return fmt.Sprintf("role %q does not exist: create the DashboardRole %q in namespace %q or set spec.role to a system role (%s)",
-		role, role, namespace, "Admin, Creator, Member or Approver")
+	return (&users.MissingRoleError{Role: role, Namespace: namespace}).Error()
 }

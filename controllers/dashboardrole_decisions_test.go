@@ -81,7 +81,7 @@ func roleUser() *accessv1alpha1.DashboardUser {
 }
 
 func TestSetUserConditionsWithAMissingRole(t *testing.T) {
-	want := `role "data-analyst" does not exist: create the DashboardRole "data-analyst" in namespace "team-a" or set spec.role to a system role`
+	want := `role "data-analyst" does not exist: create the DashboardRole "data-analyst" in namespace "team-a" or use a system role`
 	cases := []struct {
 		name                        string
 		access                      accessv1alpha1.Access

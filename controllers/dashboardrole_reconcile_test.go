@@ -64,8 +64,8 @@ func reconcileRole(t *testing.T, r *DashboardRoleReconciler, name string) *acces
 	return role
 }
 
-// TestARoleCountsItsUsersAndIdlesWithoutWrites: a new role gets its finalizer and a status that
-// counts the users naming it (not users of other roles or namespaces, not system roles); a
+// TestARoleCountsItsUsersAndIdlesWithoutWrites: a new role gets a status that counts the users
+// naming it (and no finalizer) (not users of other roles or namespaces, not system roles); a
 // reconcile with nothing new writes nothing.
 func TestARoleCountsItsUsersAndIdlesWithoutWrites(t *testing.T) {
 	other := userWithRole("eve", "analyst")
@@ -80,10 +80,10 @@ func TestARoleCountsItsUsersAndIdlesWithoutWrites(t *testing.T) {
 		ready.Message != "used by 2 users" {
 		t.Fatalf("status %+v", role.Status)
 	}
-	if len(role.Finalizers) != 1 || role.Finalizers[0] != RoleInUseFinalizer {
+	if len(role.Finalizers) != 0 {
 		t.Fatalf("finalizers %q", role.Finalizers)
 	}
-	want := map[string]int{"patch v1alpha1.DashboardRole": 1, "patch v1alpha1.DashboardRole/status": 1}
+	want := map[string]int{"patch v1alpha1.DashboardRole/status": 1}
 	if fmt.Sprint(w.calls) != fmt.Sprint(want) {
 		t.Fatalf("writes %v, want %v", w.calls, want)
 	}
@@ -106,16 +106,30 @@ func TestARoleCountsItsUsersAndIdlesWithoutWrites(t *testing.T) {
 	}
 }
 
-// deletedRole is a role the API server marked deleted, held by the operator's finalizer.
+// TestAnEarlierReleasesFinalizerIsTakenOff: a role an earlier release put its finalizer on loses
+// it at the first reconcile after the upgrade (and gets its status in the same reconcile), so an
+// uninstall never waits for the manager.
+func TestAnEarlierReleasesFinalizerIsTakenOff(t *testing.T) {
+	old := testRole("analyst")
+	old.Finalizers = []string{legacyRoleFinalizer, "example.com/keep"}
+	c := roleClient(t, old, userWithRole("ada", "analyst"))
+	r := &DashboardRoleReconciler{Client: c, Clock: clocktesting.NewFakeClock(t0), Recorder: events.NewFakeRecorder(10)}
+	role := reconcileRole(t, r, "analyst")
+	if fmt.Sprint(role.Finalizers) != "[example.com/keep]" || role.Status.Users != 1 {
+		t.Fatalf("finalizers %q (want only someone else's), users %d", role.Finalizers, role.Status.Users)
+	}
+}
+
+// deletedRole is a role the API server marked deleted, held by an earlier release's finalizer.
 func deletedRole(name string) *accessv1alpha1.DashboardRole {
 	role := testRole(name)
-	role.Finalizers = []string{RoleInUseFinalizer}
+	role.Finalizers = []string{legacyRoleFinalizer}
 	role.DeletionTimestamp = &metav1.Time{Time: t0}
 	return role
 }
 
-// TestDeletingARoleInUseWarnsAndNeverBlocks: the Warning Event says how many users still name it,
-// and the finalizer goes at once; a role nobody names goes without a warning.
+// TestDeletingARoleInUseWarnsAndNeverBlocks: a role deleted while an earlier release's finalizer
+// held it: the Warning Event says how many users still name it, and the finalizer goes at once; a role nobody names goes without a warning.
 func TestDeletingARoleInUseWarnsAndNeverBlocks(t *testing.T) {
 	c := roleClient(t, deletedRole("analyst"), deletedRole("unused"), userWithRole("ada", "analyst"), userWithRole("bo", "analyst"),
 		userWithRole("cy", "analyst"))
@@ -178,7 +192,7 @@ func TestAUserWithAMissingRoleIsInvitedButNotReady(t *testing.T) {
 		t.Fatalf("phase %q after %d deliveries: a missing role holds no invite back", got.Status.Phase, len(notifier.links))
 	}
 	ready := apimeta.FindStatusCondition(got.Status.Conditions, accessv1alpha1.ConditionReady)
-	want := `role "data-analyst" does not exist: create the DashboardRole "data-analyst" in namespace "team" or set spec.role to a system role`
+	want := `role "data-analyst" does not exist: create the DashboardRole "data-analyst" in namespace "team" or use a system role`
 	if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != accessv1alpha1.ReasonRoleNotFound || len(ready.Message) < len(want) ||
 		ready.Message[:len(want)] != want {
 		t.Fatalf("Ready %+v", ready)

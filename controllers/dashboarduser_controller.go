@@ -3,15 +3,11 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,10 +23,10 @@ import (
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
 	"github.com/dashboardops/access-operator/internal/invite"
-	"github.com/dashboardops/access-operator/internal/metrics"
 	"github.com/dashboardops/access-operator/internal/notify"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
 	"github.com/dashboardops/access-operator/internal/passcodestatus"
+	"github.com/dashboardops/access-operator/internal/users"
 )
 
 // DashboardUserReconciler invites users, follows their invites to acceptance or expiry, records
@@ -67,7 +63,8 @@ type DashboardUserReconciler struct {
 	// several at once keep one slow invite from holding up the others. Zero means 1.
 	Workers int
 
-	// holds counts, per user UID, how often its first invite has waited for its Passcodes.
+	// holds counts, per user, how often its first invite has waited for its Passcodes (see
+	// inviteHold); a user's count goes when it is invited or deleted, so the map stays bounded.
 	holds sync.Map
 	// keyMu serializes reading (and on first use, making) the projects' invite keys.
 	keyMu sync.Mutex
@@ -83,263 +80,120 @@ const sendTimeout = 30 * time.Second
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile moves one DashboardUser through Pending, Invited, Active, InviteExpired and Revoked. It
-// reads top-down like the Passcode reconciler: get, one deferred status patch, observe, decide
-// (decideUser), act, schedule.
-func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, retErr error) {
-	u := &accessv1alpha1.DashboardUser{}
-	if err := r.Get(ctx, req.NamespacedName, u); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !u.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // its Passcodes go with it (owner references)
+// reads top to bottom like the Passcode reconciler: observe, decide (decideUser), act (deliver), one
+// status write.
+func (r *DashboardUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	u, err := r.getAlive(ctx, req)
+	if u == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
+
+	o := r.observe(ctx, u, now)
+	d := decideUser(now, u, o)
 	before := u.DeepCopy()
-	defer func() {
-		// A write that adds a failure or a notification is made only on the status it was computed
-		// from: from a stale copy it would bring back notifications already delivered and removed.
-		_, err := patchStatus(ctx, r.Client, before, u, userStatus, u.Status.Failures > before.Status.Failures ||
-			len(u.Status.PendingNotifications) > len(before.Status.PendingNotifications))
-		if err != nil && !apierrors.IsNotFound(err) {
-			res, retErr = statusWriteFailed(ctx, err, u.Status.Failures), nil
-		}
-	}()
-
-	ttl, err := duration.InviteTTL(inviteTTL(u))
-	if err != nil {
-		stall(userBackoff(u), now, accessv1alpha1.ReasonInvalidSpec, "spec.invite.ttl: "+err.Error())
-		u.Status.ObservedGeneration = u.Generation
-		return ctrl.Result{}, nil
+	res, s := r.act(ctx, u, o, d, now)
+	if s == nil {
+		return res, nil // nothing to record
 	}
-	d := decideUser(now, u)
-	// A persisted backoff holds across restarts and unrelated events; a spec change retries at once,
-	// and a revocation never waits for it.
-	if wait, ok := backingOff(userBackoff(u), now); ok &&
-		(u.Spec.Access != accessv1alpha1.AccessRevoked || u.Status.Phase == accessv1alpha1.UserRevoked) {
-		return ctrl.Result{RequeueAfter: wait}, nil
-	}
-	pcs, err := r.passcodesOf(ctx, u)
-	if err != nil {
-		return r.retry(ctx, u, now, "listing the user's Passcodes", err)
-	}
-	summary, flip := passcodestatus.Summarize(now, pcs)
-	missingRole, err := r.missingRole(ctx, u)
-	if err != nil {
-		return r.retry(ctx, u, now, "reading the user's DashboardRole", err)
-	}
-
-	d.status.Conditions, d.status.PasscodeStatus = u.Status.Conditions, summary
-	d.status.Failures, d.status.NextRetryAt = u.Status.Failures, u.Status.NextRetryAt
-	u.Status = d.status
-	u.Status.PendingNotifications = queueNotifications(u.Status.PendingNotifications, d.notices, r.NotifyEvents)
-	for _, e := range d.events {
-		r.event(u, e.eventType, e.reason, "%s", e.message)
-	}
-	requeueAt := d.requeueAt
-	if d.step == userDeliver {
-		var out delivery
-		if out, requeueAt, err = r.deliver(ctx, u, now, ttl, pcs, &d); err != nil {
-			if foreign := (*passcodesecret.ForeignInviteKeyError)(nil); errors.As(err, &foreign) {
-				return r.foreignInviteKey(u, now, foreign), nil
-			}
-			return r.retry(ctx, u, now, "delivering the invite", err)
-		}
-		if out == deliveryStale || (out == deliveryWaiting && isZeroStatus(&before.Status)) {
-			// Nothing to tell yet, or the cached copy is behind: no write (the watch or the
-			// Batcher's queue brings the user back).
-			u.Status = before.Status
-			return ctrl.Result{RequeueAfter: max(requeueAt.Sub(now), time.Millisecond)}, nil
-		}
-	}
-
-	setUserConditions(u, now, d.ready, d.reason, d.msg, missingRole)
-	succeeded(userBackoff(u))
-	u.Status.ObservedGeneration = u.Generation
-	res = ctrl.Result{RequeueAfter: flip}
-	if !requeueAt.IsZero() {
-		res = mergeResults(res, ctrl.Result{RequeueAfter: max(requeueAt.Sub(now), time.Millisecond)})
+	summarize(userBackoff(u), now, *s)
+	// A write that adds a failure or a notification is made only on the status it was computed
+	// from: from a stale copy it would bring back notifications already delivered and removed.
+	_, err = patchStatus(ctx, r.Client, before, u, userStatus, u.Status.Failures > before.Status.Failures ||
+		len(u.Status.PendingNotifications) > len(before.Status.PendingNotifications))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return statusWriteFailed(ctx, err, u.Status.Failures), nil
 	}
 	return res, nil
 }
 
-// delivery is how far deliver got.
-type delivery int
-
-const (
-	// deliveryDone: an attempt was made (sent or failed) and is recorded in status.
-	deliveryDone delivery = iota
-	// deliveryWaiting: the user waits for its Passcodes to be issued or for its batch window.
-	deliveryWaiting
-	// deliveryStale: the cached user is older than the stored one; nothing was sent.
-	deliveryStale
-)
-
-// maxInviteHolds bounds how many times a user's first invite waits for its Passcodes (a Passcode's
-// status change wakes it; else it looks again after inviteHoldWait), so a Passcode that keeps
-// failing holds the invite back for 5 minutes at most.
-const maxInviteHolds = 30
-
-// inviteHoldWait is how long a held invite waits for a wake-up by its Passcode before looking again:
-// long, so that thousands of users waiting behind a deep Passcode queue cost no busy loop.
-const inviteHoldWait = 10 * time.Second
-
-// deliver makes one delivery attempt of the invite, recorded in status (written when Reconcile
-// returns), after the user's Passcodes are issued and a batch slot is taken. It returns when to
-// look again, and an error only for a failed read (a failed delivery is an outcome, recorded with
-// its own backoff).
-func (r *DashboardUserReconciler) deliver(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
-	pcs []accessv1alpha1.Passcode, d *userDecision) (delivery, time.Time, error) {
-	if wait, hold := r.holdFirstInvite(u, pcs); hold {
-		d.ready, d.reason, d.msg = metav1.ConditionFalse, accessv1alpha1.ReasonProgressing, "Waiting for the user's Passcodes to be issued"
-		return deliveryWaiting, now.Add(wait), nil
+// observe reads what decideUser needs: the invite's TTL, whether a persisted backoff holds (a spec
+// change retries at once, and a revocation never waits for it), the user's Passcodes and its role.
+func (r *DashboardUserReconciler) observe(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time) userObserved {
+	o := userObserved{enabled: r.NotifyEvents}
+	if o.ttl, o.ttlErr = duration.InviteTTL(inviteTTL(u)); o.ttlErr != nil {
+		return o
 	}
-	if !r.Batcher.Seeded() {
-		recorded, err := r.attemptsInWindow(ctx, r.Batcher.WindowStart(now))
-		if err != nil {
-			return deliveryWaiting, time.Time{}, err
-		}
-		r.Batcher.Seed(now, recorded)
+	if wait, ok := backingOff(userBackoff(u), now); ok &&
+		(u.Spec.Access != accessv1alpha1.AccessRevoked || u.Status.Phase == accessv1alpha1.UserRevoked) {
+		o.backoff = wait
+		return o
 	}
-	// The slot comes before any live read: a queued user costs no API request until its turn.
-	ok, wait := r.Batcher.Reserve(now, u.Namespace, string(u.UID))
-	metrics.InvitesQueued.Set(float64(r.Batcher.Queued(now)))
-	if !ok {
-		d.ready, d.reason = metav1.ConditionFalse, accessv1alpha1.ReasonQueued
-		d.msg = fmt.Sprintf("Waiting for the next invite batch (at most %d per project every %s)", r.Batcher.Size, r.Batcher.Window)
-		return deliveryWaiting, now.Add(wait), nil
+	if o.pcs, o.readErr = r.passcodesOf(ctx, u); o.readErr != nil {
+		o.reading = "listing the user's Passcodes"
+		return o
 	}
-	live := &accessv1alpha1.DashboardUser{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(u), live); err != nil {
-		r.Batcher.Release(string(u.UID))
-		return deliveryWaiting, time.Time{}, err
+	o.passcodes, o.flip = passcodestatus.Summarize(now, o.pcs)
+	if o.missingRole, o.readErr = r.missingRole(ctx, u); o.readErr != nil {
+		o.reading = "reading the user's DashboardRole"
 	}
-	if live.ResourceVersion != u.ResourceVersion {
-		// The cache is behind (often our own last status write): the newer object comes by watch.
-		r.Batcher.Release(string(u.UID))
-		return deliveryStale, now.Add(time.Second), nil
-	}
-	r.keyMu.Lock() // one worker makes a project's key; the others then read it from the cache
-	key, err := passcodesecret.InviteKey(ctx, r.Client, r.APIReader, u.Namespace)
-	r.keyMu.Unlock()
-	if err != nil {
-		r.Batcher.Release(string(u.UID))
-		return deliveryWaiting, time.Time{}, err
-	}
-	inv := u.Status.Invite
-	linkHash := func(n int32) string { return invite.Hash(invite.Token(key, string(u.UID), n)) }
-	if inv.TokenHash != "" && inv.TokenHash != linkHash(inv.Number) {
-		inv.TokenHash = "" // made under another key (the key Secret was deleted): a new link
-	}
-	prepareAttempt(now, inv, linkHash)
-	r.holds.Delete(u.UID)
-	return deliveryDone, r.send(ctx, u, now, ttl, invite.Token(key, string(u.UID), inv.Number), d), nil
+	return o
 }
 
-// foreignInviteKey stalls the user's invite on an invite key Secret the operator did not create
-// (someone else would know its links). The Secret is not watched, so it looks again every minute;
-// the Warning Event is emitted once, when the user stalls on it.
-func (r *DashboardUserReconciler) foreignInviteKey(u *accessv1alpha1.DashboardUser, now time.Time,
-	err *passcodesecret.ForeignInviteKeyError) ctrl.Result {
-	if c := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionStalled); c == nil ||
-		c.Status != metav1.ConditionTrue || c.Reason != accessv1alpha1.ReasonInviteKeyConflict {
-		r.event(u, corev1.EventTypeWarning, accessv1alpha1.ReasonInviteKeyConflict, "%s", err.Error())
-	}
-	stall(userBackoff(u), now, accessv1alpha1.ReasonInviteKeyConflict, err.Error())
-	u.Status.ObservedGeneration = u.Generation
-	return ctrl.Result{RequeueAfter: time.Minute}
-}
-
-// holdFirstInvite reports whether (and how long) a user's first invite waits for its Passcodes, so
-// that the one status write that records the invite also shows them: while one is not acted on yet
-// (a Passcode's status change wakes the user), and for a second once when none is seen yet
-// (Passcodes applied together with the user). It counts in memory, not by the clock, and gives up
-// after maxInviteHolds.
-func (r *DashboardUserReconciler) holdFirstInvite(u *accessv1alpha1.DashboardUser, pcs []accessv1alpha1.Passcode) (time.Duration, bool) {
-	if u.Status.Invite.Number != 0 {
-		return 0, false // not the first invite
-	}
-	held, _ := r.holds.LoadOrStore(u.UID, 0)
-	n := held.(int)
+// act carries out decision d: a delivery when one is due, then the decided status with the
+// delivery's outcome, its Events, and the summary to record (nil: nothing to record).
+func (r *DashboardUserReconciler) act(ctx context.Context, u *accessv1alpha1.DashboardUser, o userObserved, d userDecision,
+	now time.Time) (ctrl.Result, *summary) {
+	b := userBackoff(u)
 	switch {
-	case n < maxInviteHolds && settling(pcs):
-		r.holds.Store(u.UID, n+1)
-		return inviteHoldWait, true
-	case n == 0 && len(pcs) == 0:
-		r.holds.Store(u.UID, n+1)
-		return time.Second, true
+	case d.wait > 0:
+		return ctrl.Result{RequeueAfter: d.wait}, nil
+	case d.stall != nil:
+		f := stall(b, d.stall.reason, d.stall.message)
+		u.Status.ObservedGeneration = u.Generation
+		return ctrl.Result{}, &summary{fail: &f}
+	case d.readErr != nil:
+		return r.failedStep(ctx, u, now, d.reading, d.readErr)
 	}
-	r.holds.Store(u.UID, maxInviteHolds) // done waiting, also while it queues for a batch
-	return 0, false
-}
-
-// settling reports whether a Passcode of the user has not been acted on yet.
-func settling(pcs []accessv1alpha1.Passcode) bool {
-	for i := range pcs {
-		if pcs[i].DeletionTimestamp.IsZero() && pcs[i].Status.ObservedGeneration < pcs[i].Generation {
-			return true
+	next := d.status
+	out := outcome{ready: d.ready, reason: d.reason, msg: d.msg, requeueAt: d.requeueAt}
+	if d.step == userDeliver {
+		out = r.deliver(ctx, u, &next, now, o, out)
+		if out.kind == deliveryStale || (out.kind == deliveryWaiting && out.err == nil && isZeroStatus(&u.Status)) {
+			// Nothing to tell yet, or the cached copy is behind: no write (the watch or the
+			// Batcher's queue brings the user back).
+			return ctrl.Result{RequeueAfter: max(out.requeueAt.Sub(now), time.Millisecond)}, nil
 		}
 	}
-	return false
+	u.Status = next
+	for _, e := range append(d.events, out.events...) {
+		r.event(u, e.eventType, e.reason, "%s", e.message)
+	}
+	if foreign := (*passcodesecret.ForeignInviteKeyError)(nil); errors.As(out.err, &foreign) {
+		return r.foreignInviteKey(u, foreign)
+	} else if out.err != nil {
+		return r.failedStep(ctx, u, now, "delivering the invite", out.err)
+	}
+	s := userSummary(u, out.ready, out.reason, out.msg, o.missingRole)
+	succeeded(b)
+	u.Status.ObservedGeneration = u.Generation
+	res := ctrl.Result{RequeueAfter: o.flip}
+	if !out.requeueAt.IsZero() {
+		res = mergeResults(res, ctrl.Result{RequeueAfter: max(out.requeueAt.Sub(now), time.Millisecond)})
+	}
+	return res, &s
 }
 
-// attemptsInWindow lists the users (any project) whose recorded delivery attempt falls in the batch
-// window starting at start. It seeds the Batcher once per process.
-func (r *DashboardUserReconciler) attemptsInWindow(ctx context.Context, start time.Time) ([]invite.Recorded, error) {
-	list := &accessv1alpha1.DashboardUserList{}
-	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+// failedStep records a failed step (see failed).
+func (r *DashboardUserReconciler) failedStep(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, what string,
+	err error) (ctrl.Result, *summary) {
+	f, res := failed(ctx, userBackoff(u), now, what, err)
+	return res, &summary{fail: &f}
+}
+
+// getAlive reads the user from the cache: nil when it is gone or being deleted (its Passcodes go
+// with it, by owner references), and then its invite hold is forgotten.
+func (r *DashboardUserReconciler) getAlive(ctx context.Context, req ctrl.Request) (*accessv1alpha1.DashboardUser, error) {
+	u := &accessv1alpha1.DashboardUser{}
+	err := r.Get(ctx, req.NamespacedName, u)
+	if apierrors.IsNotFound(err) || (err == nil && !u.DeletionTimestamp.IsZero()) {
+		r.holds.Delete(req.NamespacedName) // its deletion is the last event it gets
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	var recorded []invite.Recorded
-	for i := range list.Items {
-		inv := list.Items[i].Status.Invite
-		if inv != nil && inv.LastAttemptAt != nil && !inv.LastAttemptAt.Time.Before(start) {
-			recorded = append(recorded, invite.Recorded{Namespace: list.Items[i].Namespace, User: string(list.Items[i].UID)})
-		}
-	}
-	return recorded, nil
-}
-
-// send delivers the link of the attempt prepared in status and records the outcome there. It
-// returns when to look again.
-func (r *DashboardUserReconciler) send(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, ttl time.Duration,
-	token string, d *userDecision) time.Time {
-	inv := u.Status.Invite
-	sendCtx, cancel := context.WithTimeout(ctx, sendTimeout)
-	err := r.Notifier.Send(sendCtx, notify.Invite{
-		Project:        u.Namespace,
-		Email:          u.Spec.Email,
-		DisplayName:    u.Spec.DisplayName,
-		Role:           string(u.Spec.Role),
-		AcceptURL:      strings.TrimSuffix(r.PublicURL, "/") + "/invitations/" + token,
-		ExpiresAt:      now.Add(ttl).Truncate(time.Second),
-		IdempotencyKey: invite.IdempotencyKey(string(u.UID), inv.Number),
-	})
-	cancel()
-	if err != nil {
-		// Notifiers keep the link out of their errors; strip it anyway before it reaches status.
-		msg := strings.ReplaceAll(err.Error(), token, "<token>")
-		metrics.InviteDeliveries.WithLabelValues(u.Namespace, "failed").Inc()
-		wait := deliveryFailed(now, inv, msg)
-		r.event(u, corev1.EventTypeWarning, accessv1alpha1.ReasonInviteFailed, "Delivering the invite failed (attempt %d): %s", inv.Attempts, msg)
-		d.reason = accessv1alpha1.ReasonInviteFailed
-		d.msg = fmt.Sprintf("Delivering the invite failed (attempt %d, retry in %s): %s", inv.Attempts, wait, msg)
-		return now.Add(wait)
-	}
-	metrics.InviteDeliveries.WithLabelValues(u.Namespace, "sent").Inc()
-	delivered(now, &u.Status, ttl)
-	if inv.Number > 1 {
-		// A first invite is told by status alone (Ready: Invited, invite.sentAt); a new link after a
-		// resend or a renewed grant replaces one, so it is recorded as an Event too.
-		r.event(u, corev1.EventTypeNormal, accessv1alpha1.ReasonInvited, "Invite %d sent to %s as %s", inv.Number, u.Spec.Email, u.Spec.Role)
-	}
-	d.ready, d.reason, d.msg = metav1.ConditionTrue, accessv1alpha1.ReasonInvited, invitedMessage(u.Spec.Email, inv.ExpiresAt.Time)
-	return inv.ExpiresAt.Time
-}
-
-// retry records a failed step (see failed).
-func (r *DashboardUserReconciler) retry(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time, what string, err error) (
-	ctrl.Result, error) {
-	return failed(ctx, userBackoff(u), now, what, err), nil
+	return u, nil
 }
 
 // passcodesOf lists the user's Passcodes from the cache, read-only.
@@ -359,18 +213,13 @@ func (r *DashboardUserReconciler) passcodesOf(ctx context.Context, u *accessv1al
 // a transient gap; the access server gives the user no permissions meanwhile. The cache may lag
 // behind a role just created: the role's creation wakes the user again (see usersOfRole).
 func (r *DashboardUserReconciler) missingRole(ctx context.Context, u *accessv1alpha1.DashboardUser) (string, error) {
-	name := customRole(u)
-	if name == "" {
-		return "", nil
+	err := users.RoleExists(ctx, func(ctx context.Context, key types.NamespacedName) error {
+		return r.Get(ctx, key, &accessv1alpha1.DashboardRole{})
+	}, u.Namespace, string(u.Spec.Role))
+	if missing := (*users.MissingRoleError)(nil); errors.As(err, &missing) {
+		return missing.Role, nil
 	}
-	err := r.Get(ctx, client.ObjectKey{Namespace: u.Namespace, Name: name}, &accessv1alpha1.DashboardRole{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return name, nil
-	case err != nil:
-		return "", err
-	}
-	return "", nil
+	return "", err
 }
 
 // isZeroStatus: the user's status was never written.

@@ -32,8 +32,37 @@ type userEvent struct {
 	eventType, reason, message string
 }
 
-// userDecision is the outcome of decideUser: the status it leads to and the step to take.
+// userObserved is what one DashboardUser reconcile read: decideUser takes nothing else. Reading
+// stops at the first thing that ends the reconcile (a refused spec, a backoff that holds, a failed
+// read), so what follows it is zero.
+type userObserved struct {
+	ttl    time.Duration
+	ttlErr error
+	// backoff is how long a persisted backoff still holds (zero: it does not).
+	backoff time.Duration
+	readErr error
+	reading string
+	// pcs are the user's Passcodes (cache, read-only); passcodes and flip their summary and when it
+	// changes by itself.
+	pcs       []accessv1alpha1.Passcode
+	passcodes accessv1alpha1.PasscodeSummary
+	flip      time.Duration
+	// missingRole is the DashboardRole spec.role names when none exists.
+	missingRole string
+	// enabled are the lifecycle notifications to queue (--notify-events).
+	enabled notify.EventSet
+}
+
+// userDecision is the outcome of decideUser: why the reconcile stops before acting, or the status
+// it leads to and the step to take.
 type userDecision struct {
+	// wait: a persisted backoff holds; nothing to record.
+	wait time.Duration
+	// stall is a spec the operator cannot act on; readErr a read to retry (reading: what).
+	stall   *failure
+	readErr error
+	reading string
+
 	step userStep
 	// status is the user's status after the decision (before the step's own outcome).
 	status accessv1alpha1.DashboardUserStatus
@@ -78,8 +107,25 @@ func resetInviteStatus(st *accessv1alpha1.DashboardUserStatus) {
 	st.Phase = accessv1alpha1.UserPending
 }
 
-// decideUser decides one reconcile of u at now.
-func decideUser(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
+// decideUser decides one reconcile of u at now, from what was observed: every status change of
+// the reconcile but a delivery's own outcome is made here, on a copy.
+func decideUser(now time.Time, u *accessv1alpha1.DashboardUser, o userObserved) userDecision {
+	switch {
+	case o.ttlErr != nil:
+		return userDecision{stall: &failure{stalled: true, reason: accessv1alpha1.ReasonInvalidSpec, message: "spec.invite.ttl: " + o.ttlErr.Error()}}
+	case o.backoff > 0:
+		return userDecision{wait: o.backoff}
+	case o.readErr != nil:
+		return userDecision{readErr: o.readErr, reading: o.reading}
+	}
+	d := decideLifecycle(now, u)
+	d.status.PasscodeStatus = o.passcodes
+	d.status.PendingNotifications = queueNotifications(d.status.PendingNotifications, d.notices, o.enabled)
+	return d
+}
+
+// decideLifecycle follows access, requests and the invite.
+func decideLifecycle(now time.Time, u *accessv1alpha1.DashboardUser) userDecision {
 	d := userDecision{status: *u.Status.DeepCopy()}
 	st := &d.status
 	if old := st.ObservedRole; old != "" && old != u.Spec.Role {
@@ -213,38 +259,40 @@ func invitedMessage(email string, expires time.Time) string {
 	return fmt.Sprintf("Invite sent to %s; the link works until %s", email, expires.UTC().Format(time.RFC3339))
 }
 
-// setUserConditions sets Ready, and Reconciling while the user waits on the operator, and Stalled
-// only for a spec the operator cannot act on. missingRole names the DashboardRole spec.role names
+// userSummary is what Ready and Reconciling say of u: Ready from the invite's state (status,
+// reason, msg), Reconciling while the user waits on the operator; never Stalled (only a spec the
+// operator cannot act on stalls, see failed). missingRole names the DashboardRole spec.role names
 // when none exists: the user is then not Ready (RoleNotFound), over whatever the invite's state
 // says. It is a wait, not a stall: the role may be applied after the user (GitOps applies in any
 // order), and its creation wakes the user. An invite still in progress keeps its own Reconciling
 // reason (queued, failing, delivering); otherwise Reconciling says what the user waits for. A
-// revoked user is left alone: its access is settled whatever its role. The conditions are computed
-// first and set once, so a reconcile that changes nothing moves no transition time.
-func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg, missingRole string) {
-	conds := &u.Status.Conditions
+// revoked user is left alone: its access is settled whatever its role. When a retry waits and no
+// failure message is known, there is nothing new to say (keep).
+func userSummary(u *accessv1alpha1.DashboardUser, status metav1.ConditionStatus, reason, msg, missingRole string) summary {
 	if reason == accessv1alpha1.ReasonInviteFailed && msg == "" {
 		// Keep the message that says why the last delivery failed: Reconciling carries it, also
 		// while Ready says RoleNotFound.
-		failure := apimeta.FindStatusCondition(*conds, accessv1alpha1.ConditionReconciling)
+		failure := apimeta.FindStatusCondition(u.Status.Conditions, accessv1alpha1.ConditionReconciling)
 		if failure == nil || failure.Reason != accessv1alpha1.ReasonInviteFailed {
-			return // nothing to take it from (a failed API call since says Retrying): keep what is there
+			return summary{keep: true} // nothing to take it from (a failed API call since says Retrying)
 		}
 		msg = failure.Message
 	}
+	s := summary{ready: status, reason: reason, message: msg}
 	progress := reason == accessv1alpha1.ReasonQueued || reason == accessv1alpha1.ReasonInviteFailed || reason == accessv1alpha1.ReasonProgressing
-	progressReason, progressMsg := reason, msg
+	if progress {
+		s.progress = &[2]string{reason, msg}
+	}
 	if missingRole != "" && u.Spec.Access != accessv1alpha1.AccessRevoked {
-		status, reason, msg = metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, roleNotFoundMessage(u.Namespace, missingRole)
+		s.ready, s.reason, s.message = metav1.ConditionFalse, accessv1alpha1.ReasonRoleNotFound, roleNotFoundMessage(u.Namespace, missingRole)
 		if !progress {
-			progress, progressReason, progressMsg = true, reason, msg
+			s.progress = &[2]string{s.reason, s.message}
 		}
 	}
-	setCondition(conds, accessv1alpha1.ConditionReady, status, reason, msg, u.Generation, now)
-	if progress {
-		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, progressReason, progressMsg, u.Generation, now)
-	} else {
-		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
-	}
-	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
+	return s
+}
+
+// setUserConditions sets the summary conditions userSummary computes (unless it keeps them).
+func setUserConditions(u *accessv1alpha1.DashboardUser, now time.Time, status metav1.ConditionStatus, reason, msg, missingRole string) {
+	summarize(userBackoff(u), now, userSummary(u, status, reason, msg, missingRole))
 }

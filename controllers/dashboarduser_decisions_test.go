@@ -142,7 +142,7 @@ func TestDecideUser(t *testing.T) {
 	}
 	for _, c := range cases {
 		orig := c.u.DeepCopy()
-		d := decideUser(t0, c.u)
+		d := decideUser(t0, c.u, userObserved{})
 		var reasons []string
 		for _, e := range d.events {
 			reasons = append(reasons, e.reason)

@@ -1,7 +1,8 @@
-// Package controllers holds one reconciler per Kind, PasscodeReconciler, DashboardUserReconciler and
-// DashboardRoleReconciler (it counts a role's users and reports a role deleted in use), and
-// NotificationReconciler, which follows users and passcodes to deliver lifecycle notifications after
-// the changes they report. They glue the domain packages under internal/ to the Kubernetes API; the
-// decisions they make are pure functions of the object and an injected clock, so they can be
-// table-tested without a server.
+// Package controllers holds the reconcilers: PasscodeReconciler (issue, expire, revoke, repair),
+// PasscodeCopiesReconciler (the Secret's copies in other namespaces) and PasscodeRestartReconciler
+// (the rollout restarts of a new revision), DashboardUserReconciler, DashboardRoleReconciler (it
+// counts a role's users), and NotificationReconciler, which delivers lifecycle notifications after
+// the changes they report. Each reads top to bottom: observe once, decide (a pure function of what
+// was observed and an injected clock, table-tested without a server), act, one status write; Ready
+// is computed once per reconcile (summarize), and every failure is counted the same way (status.go).
 package controllers

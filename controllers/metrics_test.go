@@ -4,6 +4,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	dto "github.com/prometheus/client_model/go"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -70,5 +72,32 @@ var _ = Describe("Passcode metrics", func() {
 			v, _ := series(g, "access_operator_passcode_resets_total", map[string]string{"namespace": ns})
 			return v
 		}).Should(Equal(1.0))
+	})
+
+	It("count a failure by controller and reason, and the object in the failing gauge until it is fixed", func() {
+		ns := newNamespace()
+		createUser(ns, "jane")
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "held"},
+			StringData: map[string]string{"password": "theirs"}})).To(Succeed())
+		failures := func(g Gomega) float64 {
+			v, _ := series(g, "access_operator_reconcile_failures_total", map[string]string{"controller": "passcode", "reason": "SecretConflict"})
+			return v
+		}
+		stalled := func(g Gomega) float64 {
+			v, _ := series(g, "access_operator_objects_failing", map[string]string{"kind": "Passcode", "state": "Stalled"})
+			return v
+		}
+		before, stalledBefore := failures(Default), stalled(Default)
+		createPasscode(ns, "stalls", "jane", "1h", func(pc *accessv1alpha1.Passcode) { pc.Spec.SecretName = "held" })
+		waitForPasscode(ns, "stalls", func(g Gomega, pc *accessv1alpha1.Passcode) {
+			g.Expect(readyReason(pc)).To(Equal("False/SecretConflict"))
+		})
+		Eventually(failures).Should(BeNumerically(">", before))
+		Eventually(stalled).Should(BeNumerically(">", stalledBefore))
+
+		// Fixed (the Secret goes): no longer counted as Stalled.
+		Expect(k8sClient.Delete(ctx, &corev1.Secret{ObjectMeta: metaName(ns, "held")})).To(Succeed())
+		waitForPasscode(ns, "stalls", inPhase(accessv1alpha1.PasscodeActive, 1))
+		Eventually(stalled).Should(BeNumerically("<=", stalledBefore))
 	})
 })

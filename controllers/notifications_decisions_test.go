@@ -133,18 +133,18 @@ func TestDecideUserAsksForNotifications(t *testing.T) {
 	u := &accessv1alpha1.DashboardUser{Spec: accessv1alpha1.DashboardUserSpec{Email: "a@x.io", Role: accessv1alpha1.RoleAdmin}}
 	u.Generation = 4
 	u.Status.ObservedRole = accessv1alpha1.RoleMember
-	d := decideUser(t0, u)
+	d := decideUser(t0, u, userObserved{enabled: ^notify.EventSet(0)})
 	if len(d.notices) != 1 || d.notices[0].Type != "user.role-changed" || d.notices[0].PreviousRole != "Member" || d.notices[0].Role != "Admin" ||
 		d.notices[0].Generation != 4 {
 		t.Errorf("role change: %+v", d.notices)
 	}
 	u.Status.ObservedRole = accessv1alpha1.RoleAdmin
 	u.Spec.Access = accessv1alpha1.AccessRevoked
-	if d := decideUser(t0, u); len(d.notices) != 1 || d.notices[0].Type != "user.access-revoked" {
+	if d := decideUser(t0, u, userObserved{enabled: ^notify.EventSet(0)}); len(d.notices) != 1 || d.notices[0].Type != "user.access-revoked" {
 		t.Errorf("revocation: %+v", d.notices)
 	}
 	u.Status.Phase = accessv1alpha1.UserRevoked
-	if d := decideUser(t0, u); len(d.notices) != 0 {
+	if d := decideUser(t0, u, userObserved{enabled: ^notify.EventSet(0)}); len(d.notices) != 0 {
 		t.Errorf("already revoked: %+v", d.notices)
 	}
 }

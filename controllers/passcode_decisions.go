@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
-	"github.com/dashboardops/access-operator/internal/duration"
 	"github.com/dashboardops/access-operator/internal/passcodesecret"
+	"github.com/dashboardops/access-operator/internal/validity"
 )
 
 // The Passcode reconciler's decisions are pure functions of the Passcode, what the reconciler
@@ -54,31 +54,13 @@ type decision struct {
 	adopt *passcodesecret.Written
 }
 
-// timings are the Passcode's durations, parsed from spec.
-type timings struct {
-	tenure, renewBefore, grace time.Duration
-}
+// timings are the Passcode's durations, parsed from spec (internal/validity: the access server
+// applies the same limits on every request).
+type timings = validity.Timings
 
 // specTimings parses the spec's durations. The CRD's CEL rules accept exactly what this accepts, so
 // an error means the API server's validation was bypassed: the Passcode is Stalled.
-func specTimings(pc *accessv1alpha1.Passcode) (timings, error) {
-	tenure, err := duration.Tenure(pc.Spec.Tenure)
-	if err != nil {
-		return timings{}, fmt.Errorf("spec.tenure: %w", err)
-	}
-	t := timings{tenure: tenure}
-	if r := pc.Spec.Rotation; r != nil {
-		if t.renewBefore, err = duration.RenewBefore(r.RenewBefore, tenure); err != nil {
-			return timings{}, fmt.Errorf("spec.rotation.renewBefore: %w", err)
-		}
-		if t.grace, err = duration.GracePeriod(r.GracePeriod); err != nil {
-			return timings{}, fmt.Errorf("spec.rotation.gracePeriod: %w", err)
-		}
-	} else {
-		t.renewBefore = duration.DefaultRenewBefore(tenure)
-	}
-	return t, nil
-}
+func specTimings(pc *accessv1alpha1.Passcode) (timings, error) { return validity.Parse(&pc.Spec) }
 
 func automatic(pc *accessv1alpha1.Passcode) bool {
 	return pc.Spec.Rotation != nil && pc.Spec.Rotation.Policy == accessv1alpha1.RotationAutomatic
@@ -249,8 +231,8 @@ func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash st
 	now = now.Truncate(time.Second) // status times have second precision; never round up
 	st := &pc.Status
 	st.Previous = nil
-	if grace && t.grace > 0 && st.Hash != "" && st.ExpiresAt != nil {
-		until := now.Add(t.grace)
+	if grace && t.Grace > 0 && st.Hash != "" && st.ExpiresAt != nil {
+		until := now.Add(t.Grace)
 		if st.ExpiresAt.Before(&metav1.Time{Time: until}) {
 			until = st.ExpiresAt.Time
 		}
@@ -263,7 +245,7 @@ func issuedStatus(now time.Time, pc *accessv1alpha1.Passcode, t timings, hash st
 	st.UserUID = userUID
 	st.Revision++
 	st.IssuedAt = ptrTime(now)
-	st.ExpiresAt = ptrTime(now.Add(t.tenure))
+	st.ExpiresAt = ptrTime(now.Add(t.Tenure))
 	refreshRenewal(pc, t)
 }
 
@@ -304,47 +286,20 @@ func nextDeadline(now time.Time, pc *accessv1alpha1.Passcode) (time.Duration, bo
 	return best, found
 }
 
+// maxRetryBackoff caps retryBackoff.
+const maxRetryBackoff = 5 * time.Minute
+
 // retryBackoff is the delay after the n-th consecutive failure: 1s, 2s, 4s ... at most 5 minutes.
+// Every controller retries on this curve (see failureRateLimiter).
 func retryBackoff(failures int32) time.Duration {
 	d := time.Second
-	for i := int32(1); i < failures && d < 5*time.Minute; i++ {
+	for i := int32(1); i < failures && d < maxRetryBackoff; i++ {
 		d *= 2
 	}
-	return min(d, 5*time.Minute)
+	return min(d, maxRetryBackoff)
 }
 
 func ptrTime(t time.Time) *metav1.Time {
 	mt := metav1.NewTime(t)
 	return &mt
-}
-
-// clampToSpec keeps an issued passcode within what the spec allows now: a shortened tenure ends
-// the current passcode at issuedAt + tenure, a shortened grace period ends the previous one at
-// issuedAt + gracePeriod. The access server applies the same limits on every request, so status
-// and its answers agree. A longer tenure applies from the next issue.
-func clampToSpec(pc *accessv1alpha1.Passcode, t timings) {
-	st := &pc.Status
-	if st.Phase != accessv1alpha1.PasscodeActive || st.IssuedAt == nil {
-		return
-	}
-	if limit := st.IssuedAt.Add(t.tenure); st.ExpiresAt != nil && limit.Before(st.ExpiresAt.Time) {
-		st.ExpiresAt = ptrTime(limit)
-	}
-	if p := st.Previous; p != nil {
-		if limit := st.IssuedAt.Add(t.grace); limit.Before(p.ValidUntil.Time) {
-			p.ValidUntil = metav1.NewTime(limit)
-		}
-	}
-}
-
-// refreshRenewal keeps status.renewalTime in line with the current spec, so that switching an
-// Active passcode to Automatic, or changing renewBefore, takes effect without a new passcode.
-func refreshRenewal(pc *accessv1alpha1.Passcode, t timings) {
-	if pc.Status.Phase != accessv1alpha1.PasscodeActive || pc.Status.ExpiresAt == nil || !automatic(pc) {
-		pc.Status.RenewalTime = nil
-		return
-	}
-	// Second precision, like everything stored in status: an unrounded time would differ from the
-	// stored one on every reconcile and cause a status write each time.
-	pc.Status.RenewalTime = ptrTime(pc.Status.ExpiresAt.Add(-t.renewBefore).Truncate(time.Second))
 }

@@ -231,7 +231,7 @@ func TestRetryBackoff(t *testing.T) {
 func TestSpecTimingsDefaults(t *testing.T) {
 	pc := &accessv1alpha1.Passcode{Spec: accessv1alpha1.PasscodeSpec{Tenure: "30d"}}
 	tm, err := specTimings(pc)
-	if err != nil || tm.renewBefore != 10*24*time.Hour || tm.grace != 0 {
+	if err != nil || tm.RenewBefore != 10*24*time.Hour || tm.Grace != 0 {
 		t.Fatalf("defaults: %+v, %v", tm, err)
 	}
 	pc.Spec.Tenure = "0m" // only reachable if the API server's validation was bypassed

@@ -11,11 +11,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/metrics"
 )
 
 // setCondition sets one condition, stamping LastTransitionTime from the injected clock (never the
@@ -33,6 +36,7 @@ func setCondition(conds *[]metav1.Condition, typ string, status metav1.Condition
 
 // backoff is the persisted retry state of an object's status: both kinds keep the same fields.
 type backoff struct {
+	controller string // the controller that failed, for metrics.ReconcileFailures
 	conditions *[]metav1.Condition
 	failures   *int32
 	next       **metav1.Time
@@ -41,25 +45,33 @@ type backoff struct {
 }
 
 func passcodeBackoff(pc *accessv1alpha1.Passcode) backoff {
-	return backoff{&pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, &pc.Status.ObservedGeneration, pc.Generation}
+	return backoff{"passcode", &pc.Status.Conditions, &pc.Status.Failures, &pc.Status.NextRetryAt, &pc.Status.ObservedGeneration, pc.Generation}
 }
 
 func userBackoff(u *accessv1alpha1.DashboardUser) backoff {
-	return backoff{&u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
+	return backoff{"dashboarduser", &u.Status.Conditions, &u.Status.Failures, &u.Status.NextRetryAt, &u.Status.ObservedGeneration, u.Generation}
+}
+
+// failure is why a reconcile stopped short of its outcome. It decides the summary conditions
+// (summarize): Ready False with its reason, and Stalled when only a person can fix it, else
+// Reconciling (Retrying).
+type failure struct {
+	stalled         bool
+	reason, message string
 }
 
 // failed records a failed step of a reconcile: a refusal no retry can fix stalls the object until
 // it changes; anything else is retried with the persisted backoff. The error goes to the log only;
-// status gets the step and the API's reason.
-func failed(ctx context.Context, b backoff, now time.Time, what string, err error) ctrl.Result {
+// the failure names the step and the API's reason.
+func failed(ctx context.Context, b backoff, now time.Time, what string, err error) (failure, ctrl.Result) {
 	if permanent(err) {
 		log.FromContext(ctx).Error(err, "Refused by the API server; stalled until the object changes", "step", what)
-		refused(b, now, what, err)
 		*b.observed = b.generation
-		return ctrl.Result{}
+		return refused(b, what, err), ctrl.Result{}
 	}
 	log.FromContext(ctx).Error(err, "Reconcile failed; retrying with backoff", "step", what, "failures", *b.failures+1)
-	return ctrl.Result{RequeueAfter: retry(b, now, what, err)}
+	f, wait := retry(b, now, what, err)
+	return f, ctrl.Result{RequeueAfter: wait}
 }
 
 // permanent reports an API refusal that no retry can fix: the request itself is invalid.
@@ -69,7 +81,7 @@ func permanent(err error) bool {
 
 // refused stalls the object on a permanent API refusal, saying what was refused: the API server's
 // reason and the fields it named, never their values (a refused status write could quote a hash).
-func refused(b backoff, now time.Time, what string, err error) {
+func refused(b backoff, what string, err error) failure {
 	var fields []string
 	var status apierrors.APIStatus
 	if errors.As(err, &status) && status.Status().Details != nil {
@@ -81,21 +93,19 @@ func refused(b backoff, now time.Time, what string, err error) {
 	if len(fields) > 0 {
 		msg += ": " + strings.Join(fields, ", ")
 	}
-	stall(b, now, accessv1alpha1.ReasonRefused, msg)
+	return stall(b, accessv1alpha1.ReasonRefused, msg)
 }
 
 // retry records a transient failure with a persisted, growing backoff and returns the wait. The
 // message names the step and the API's reason, never the error's full text (which could quote
 // object data).
-func retry(b backoff, now time.Time, what string, err error) time.Duration {
+func retry(b backoff, now time.Time, what string, err error) (failure, time.Duration) {
+	countFailure(b.controller, apiReason(err))
 	*b.failures++
 	wait := retryBackoff(*b.failures)
 	*b.next = ptrTime(now.Add(wait))
 	msg := fmt.Sprintf("%s failed (%s); retry %d in %s", what, apierrors.ReasonForError(err), *b.failures, wait)
-	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
-	setCondition(b.conditions, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, accessv1alpha1.ReasonRetrying, msg, b.generation, now)
-	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionStalled)
-	return wait
+	return failure{reason: accessv1alpha1.ReasonRetrying, message: msg}, wait
 }
 
 // succeeded clears the backoff after a reconcile that reached its outcome.
@@ -115,13 +125,91 @@ func backingOff(b backoff, now time.Time) (time.Duration, bool) {
 	return (*b.next).Sub(now), true
 }
 
-// stall records a problem only a person can fix: Ready False and Stalled, no retry until the
-// object changes.
-func stall(b backoff, now time.Time, reason, msg string) {
-	setCondition(b.conditions, accessv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg, b.generation, now)
-	setCondition(b.conditions, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, msg, b.generation, now)
-	apimeta.RemoveStatusCondition(b.conditions, accessv1alpha1.ConditionReconciling)
+// stall records a problem only a person can fix: no retry until the object changes.
+func stall(b backoff, reason, msg string) failure {
+	countFailure(b.controller, reason)
 	succeeded(b)
+	return failure{stalled: true, reason: reason, message: msg}
+}
+
+// summary is what the summary conditions say after one reconcile: Ready, and Reconciling while the
+// object waits on the operator. A reconcile computes it once, from its plan and outcome, and
+// summarize sets it once: no step overwrites another's Ready.
+type summary struct {
+	ready           metav1.ConditionStatus // "": Ready stays as it is
+	reason, message string
+	// progress, when set, is why the object is Reconciling (its reason and message).
+	progress *[2]string
+	// fail, when set, decides everything (see failure).
+	fail *failure
+	// keep: nothing new to say; the conditions stay as they are.
+	keep bool
+}
+
+// summarize sets Ready, Reconciling and Stalled from s: the one place they are set. Conditions
+// whose content does not change keep their transition time (setCondition).
+func summarize(b backoff, now time.Time, s summary) {
+	conds, gen := b.conditions, b.generation
+	if s.keep {
+		return
+	}
+	if f := s.fail; f != nil {
+		setCondition(conds, accessv1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message, gen, now)
+		if f.stalled {
+			setCondition(conds, accessv1alpha1.ConditionStalled, metav1.ConditionTrue, f.reason, f.message, gen, now)
+			apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+			return
+		}
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, f.reason, f.message, gen, now)
+		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
+		return
+	}
+	if s.ready != "" { // else Ready stays as it is
+		setCondition(conds, accessv1alpha1.ConditionReady, s.ready, s.reason, s.message, gen, now)
+	}
+	if p := s.progress; p != nil {
+		setCondition(conds, accessv1alpha1.ConditionReconciling, metav1.ConditionTrue, p[0], p[1], gen, now)
+	} else {
+		apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionReconciling)
+	}
+	apimeta.RemoveStatusCondition(conds, accessv1alpha1.ConditionStalled)
+}
+
+// The one error policy of every controller: a failure is counted in
+// access_operator_reconcile_failures_total{controller,reason} wherever it ends (in status, for the
+// Passcode and DashboardUser reconcilers, which return no errors; as a returned error for the
+// others, see countFailures), and is retried on one curve, retryBackoff: persisted in status where
+// status has the fields, controller-runtime's per-object rate limiter set to the same curve
+// (failureRateLimiter) elsewhere.
+
+// countFailure counts one failed reconcile.
+func countFailure(controller, reason string) {
+	metrics.ReconcileFailures.WithLabelValues(controller, reason).Inc()
+}
+
+// apiReason is the API server's reason for err (a bounded set of words), or Unknown.
+func apiReason(err error) string {
+	if r := apierrors.ReasonForError(err); r != metav1.StatusReasonUnknown {
+		return string(r)
+	}
+	return string(metav1.StatusReasonUnknown)
+}
+
+// failureRateLimiter is retryBackoff as controller-runtime's per-object rate limiter: 1s, 2s, 4s
+// ... at most 5 minutes, for the controllers that return their errors.
+func failureRateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](time.Second, maxRetryBackoff)
+}
+
+// countFailures wraps a reconciler that returns its errors: each one is counted (countFailure).
+func countFailures(controller string, r reconcile.Reconciler) reconcile.Reconciler {
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		if err != nil {
+			countFailure(controller, apiReason(err))
+		}
+		return res, err
+	})
 }
 
 // statusWriteFailed turns a failed status write into a retry after the backoff the status would

@@ -20,7 +20,8 @@ func TestRetryStallAndBackoff(t *testing.T) {
 	errs := []error{apierrors.NewConflict(accessv1alpha1.GroupVersion.WithResource("passcodes").GroupResource(), "x", errors.New("changed")),
 		apierrors.NewInternalError(errors.New("etcd")), apierrors.NewTimeoutError("slow", 1)}
 	for i, err := range errs {
-		wait := retry(b, t0, "writing the Secret", err)
+		f, wait := retry(b, t0, "writing the Secret", err)
+		summarize(b, t0, summary{fail: &f})
 		if want := time.Second << i; wait != want || pc.Status.Failures != int32(i+1) || !pc.Status.NextRetryAt.Time.Equal(t0.Add(want)) {
 			t.Fatalf("failure %d: wait %v failures %d", i+1, wait, pc.Status.Failures)
 		}
@@ -41,7 +42,8 @@ func TestRetryStallAndBackoff(t *testing.T) {
 	if _, ok := backingOff(passcodeBackoff(pc), t0.Add(time.Second)); ok {
 		t.Fatal("a spec change retries at once")
 	}
-	stall(passcodeBackoff(pc), t0, accessv1alpha1.ReasonSecretConflict, "Secret x belongs to someone else")
+	f := stall(passcodeBackoff(pc), accessv1alpha1.ReasonSecretConflict, "Secret x belongs to someone else")
+	summarize(passcodeBackoff(pc), t0, summary{fail: &f})
 	if pc.Status.Failures != 0 || pc.Status.NextRetryAt != nil ||
 		apimeta.FindStatusCondition(pc.Status.Conditions, accessv1alpha1.ConditionReconciling) != nil ||
 		!apimeta.IsStatusConditionTrue(pc.Status.Conditions, accessv1alpha1.ConditionStalled) {
@@ -97,7 +99,7 @@ func TestAdoptWrittenAndUrgent(t *testing.T) {
 	}
 }
 
-func TestSetPasscodeConditions(t *testing.T) {
+func TestPasscodeSummary(t *testing.T) {
 	withReady := func(pc *accessv1alpha1.Passcode, reason, msg string) *accessv1alpha1.Passcode {
 		setCondition(&pc.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionTrue, reason, msg, pc.Generation, t0)
 		return pc
@@ -122,7 +124,7 @@ func TestSetPasscodeConditions(t *testing.T) {
 			decision{kind: actRefuseReset, message: "Reset refused: the user is Revoked"}, "True/Issued", "Reset refused", false},
 	}
 	for _, c := range cases {
-		setPasscodeConditions(c.pc, t0, c.d)
+		summarize(passcodeBackoff(c.pc), t0, passcodeSummary(c.pc, c.d))
 		ready := apimeta.FindStatusCondition(c.pc.Status.Conditions, accessv1alpha1.ConditionReady)
 		reconciling := apimeta.IsStatusConditionTrue(c.pc.Status.Conditions, accessv1alpha1.ConditionReconciling)
 		if ready == nil || string(ready.Status)+"/"+ready.Reason != c.ready || !strings.Contains(ready.Message, c.msg) || reconciling != c.reconciles {

@@ -114,7 +114,8 @@ const (
 	// ReasonRoleAvailable: the role exists and applies to the users that name it; the Ready message
 	// says how many do.
 	ReasonRoleAvailable = "Available"
-	// ReasonDeletedInUse: the role was deleted while users still named it (Warning Event only): they
-	// lose its permissions and are not Ready (RoleNotFound) until they get another role.
+	// ReasonDeletedInUse: the role was deleted while users still named it (a Warning Event, only on
+	// roles an earlier release's finalizer held): they lose its permissions and are not Ready
+	// (RoleNotFound) until they get another role.
 	ReasonDeletedInUse = "DeletedInUse"
 )

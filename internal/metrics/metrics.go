@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -39,6 +41,16 @@ var (
 	// RolloutRestarts counts workloads restarted because a new passcode revision was written.
 	RolloutRestarts = newCounter("rollout_restarts_total", "Workloads (spec.rolloutRestartTargets) restarted for a new passcode revision.")
 )
+
+// ReconcileFailures counts failed reconciles of every controller by reason: the API server's
+// reason for a step that is retried (Timeout, ServiceUnavailable, Conflict, Unknown for an error
+// that is no API status), the Stalled reason for a problem only a person can fix (InvalidSpec,
+// SecretConflict, Refused ...). The Passcode and DashboardUser reconcilers record their failures
+// in status and return no error, so controller_runtime_reconcile_errors_total never sees them:
+// this counter does, for all controllers alike.
+var ReconcileFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "reconcile_failures_total",
+	Help: "Failed reconciles by controller and reason (the API's reason when retried, the Stalled reason when stalled)."},
+	[]string{"controller", "reason"})
 
 // InviteDeliveries counts invite deliveries by result (sent, failed).
 var InviteDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "invite_deliveries_total",
@@ -148,7 +160,28 @@ var (
 		[]string{nsLabel, "name", "user"}, nil)
 	phaseDesc = prometheus.NewDesc(namespace+"_passcodes",
 		"Passcodes by phase.", []string{nsLabel, "phase"}, nil)
+	failingDesc = prometheus.NewDesc(namespace+"_objects_failing",
+		"Objects whose last reconcile failed, by kind and state: Retrying (condition Reconciling, reason Retrying) "+
+			"or Stalled (condition Stalled: only a person can fix it).", []string{"kind", "state"}, nil)
 )
+
+// Failing states, as the failing gauge labels them.
+const (
+	stateRetrying = "Retrying"
+	stateStalled  = "Stalled"
+)
+
+// failingState is the failing state an object's conditions show, or "".
+func failingState(conds []metav1.Condition) string {
+	if apimeta.IsStatusConditionTrue(conds, accessv1alpha1.ConditionStalled) {
+		return stateStalled
+	}
+	if c := apimeta.FindStatusCondition(conds, accessv1alpha1.ConditionReconciling); c != nil &&
+		c.Status == metav1.ConditionTrue && c.Reason == accessv1alpha1.ReasonRetrying {
+		return stateRetrying
+	}
+	return ""
+}
 
 // passcodeCollector reads Passcodes from the informer cache at scrape time, so deleted Passcodes
 // leave no stale series and no bookkeeping is needed in the reconciler. Every replica has the
@@ -174,6 +207,7 @@ func (c passcodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- expirationDesc
 	ch <- renewalDesc
 	ch <- phaseDesc
+	ch <- failingDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -213,13 +247,51 @@ func (c passcodeCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range phases {
 		ch <- prometheus.MustNewConstMetric(phaseDesc, prometheus.GaugeValue, float64(n), k.ns, k.phase)
 	}
+	c.collectFailing(ch, list)
+}
+
+// collectFailing exports how many objects of each kind are Retrying and Stalled (zeros included,
+// so an alert's series exists before the first failure). pcs are the Passcodes Collect listed.
+func (c passcodeCollector) collectFailing(ch chan<- prometheus.Metric, pcs *accessv1alpha1.PasscodeList) {
+	count := map[string]map[string]int{}
+	add := func(kind string, conds []metav1.Condition) {
+		if count[kind] == nil {
+			count[kind] = map[string]int{stateRetrying: 0, stateStalled: 0}
+		}
+		if s := failingState(conds); s != "" {
+			count[kind][s]++
+		}
+	}
+	add("Passcode", nil)
+	for i := range pcs.Items {
+		add("Passcode", pcs.Items[i].Status.Conditions)
+	}
+	add("DashboardUser", nil)
+	users := &accessv1alpha1.DashboardUserList{}
+	if c.reader.List(context.Background(), users, client.UnsafeDisableDeepCopy) == nil {
+		for i := range users.Items {
+			add("DashboardUser", users.Items[i].Status.Conditions)
+		}
+	}
+	add("DashboardRole", nil)
+	roles := &accessv1alpha1.DashboardRoleList{}
+	if c.reader.List(context.Background(), roles, client.UnsafeDisableDeepCopy) == nil {
+		for i := range roles.Items {
+			add("DashboardRole", roles.Items[i].Status.Conditions)
+		}
+	}
+	for kind, states := range count {
+		for state, n := range states {
+			ch <- prometheus.MustNewConstMetric(failingDesc, prometheus.GaugeValue, float64(n), kind, state)
+		}
+	}
 }
 
 // Register adds every metric to controller-runtime's registry; reader is the manager's cache and
 // elected its Elected() channel: the per-Passcode gauges are exported once it is closed.
 func Register(reader client.Reader, elected <-chan struct{}) error {
 	for _, c := range []prometheus.Collector{PasscodeRotations, PasscodeResets, PasscodeRevocations,
-		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, InviteDeliveries, NotificationDeliveries, InvitesQueued,
+		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, ReconcileFailures, InviteDeliveries, NotificationDeliveries, InvitesQueued,
 		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		passcodeCollector{reader: reader, elected: elected}} {

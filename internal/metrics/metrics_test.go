@@ -93,3 +93,40 @@ func TestDeprecatedNamesFollowTheNewOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestFailingObjectsPerKind: the leader exports, per kind, how many objects are Retrying and how
+// many Stalled, read from their conditions (zeros included).
+func TestFailingObjectsPerKind(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cond := func(typ, reason string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason}
+	}
+	stalledPc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "a"},
+		Status: accessv1alpha1.PasscodeStatus{Conditions: []metav1.Condition{cond(accessv1alpha1.ConditionStalled, "SecretConflict")}}}
+	retryingPc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "b"},
+		Status: accessv1alpha1.PasscodeStatus{Conditions: []metav1.Condition{cond(accessv1alpha1.ConditionReconciling, accessv1alpha1.ReasonRetrying)}}}
+	waiting := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "c"},
+		Status: accessv1alpha1.PasscodeStatus{Conditions: []metav1.Condition{cond(accessv1alpha1.ConditionReconciling, "UserNotFound")}}}
+	retryingUser := &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "jane"},
+		Status: accessv1alpha1.DashboardUserStatus{Conditions: []metav1.Condition{cond(accessv1alpha1.ConditionReconciling, accessv1alpha1.ReasonRetrying)}}}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(stalledPc, retryingPc, waiting, retryingUser).Build()
+	elected := make(chan struct{})
+	close(elected)
+	want := `
+# HELP access_operator_objects_failing Objects whose last reconcile failed, by kind and state: Retrying (condition Reconciling, reason Retrying) or Stalled (condition Stalled: only a person can fix it).
+# TYPE access_operator_objects_failing gauge
+access_operator_objects_failing{kind="DashboardRole",state="Retrying"} 0
+access_operator_objects_failing{kind="DashboardRole",state="Stalled"} 0
+access_operator_objects_failing{kind="DashboardUser",state="Retrying"} 1
+access_operator_objects_failing{kind="DashboardUser",state="Stalled"} 0
+access_operator_objects_failing{kind="Passcode",state="Retrying"} 1
+access_operator_objects_failing{kind="Passcode",state="Stalled"} 1
+`
+	if err := testutil.CollectAndCompare(passcodeCollector{reader: reader, elected: elected}, strings.NewReader(want),
+		"access_operator_objects_failing"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -437,11 +437,19 @@ func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, not
 		Clock:     clk,
 		Recorder:  mgr.GetEventRecorder("passcode-controller"),
 		Workers:   o.PasscodeWorkers,
-
-		WatchNamespaces: o.WatchNamespaceList,
 	}
 	if err := passcodes.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Passcode controller: %w", err)
+	}
+	copies := &controllers.PasscodeCopiesReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("passcode-controller"), WatchNamespaces: o.WatchNamespaceList, Workers: o.PasscodeWorkers}
+	if err := copies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Passcode copies controller: %w", err)
+	}
+	restarts := &controllers.PasscodeRestartReconciler{Client: mgr.GetClient(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("passcode-controller")}
+	if err := restarts.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Passcode rollout restart controller: %w", err)
 	}
 	roles := &controllers.DashboardRoleReconciler{
 		Client:   mgr.GetClient(),
