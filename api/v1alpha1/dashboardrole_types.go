@@ -31,7 +31,8 @@ type DashboardRoleSpec struct {
 
 // DashboardRoleStatus is what the operator observed about a role.
 type DashboardRoleStatus struct {
-	// users counts the DashboardUsers in this namespace whose spec.role names this role.
+	// users counts the DashboardUsers in this namespace whose spec.role names this role, leaving out
+	// users being deleted (they have already lost their access).
 	// +optional
 	Users int32 `json:"users"`
 
