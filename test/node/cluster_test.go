@@ -28,6 +28,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
@@ -255,8 +256,11 @@ func (c *Cluster) ManagerLogs(t *testing.T) string {
 	for _, p := range c.ManagerPods(t) {
 		for _, prev := range []bool{false, true} {
 			out, err := c.try(nil, c.Kubectl, "-n", namespace, "logs", p.Name, "--previous="+strconv.FormatBool(prev))
-			if err == nil {
+			switch {
+			case err == nil:
 				b.WriteString(out)
+			case !prev: // a container that never restarted has no previous logs; the current ones must be there
+				t.Errorf("the logs of %s: %v\n%s", p.Name, err, out)
 			}
 		}
 	}
@@ -341,4 +345,94 @@ func (c *Cluster) StartAPIServer(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+var imageOnce sync.Once
+
+// BuiltImage builds and imports img once per test binary (the tests of one run share the build).
+func (c *Cluster) BuiltImage(t *testing.T) {
+	t.Helper()
+	built := false
+	imageOnce.Do(func() {
+		start := time.Now()
+		c.Image(t, img, "v0.0.0-e2e", "e2e.tar")
+		t.Logf("image built and imported in %s", time.Since(start).Round(time.Millisecond))
+		built = true
+	})
+	if !built && t.Failed() {
+		t.FailNow()
+	}
+}
+
+// Install installs config/default as shipped (this tree's image, invites to a host SMTP server it
+// starts) and waits until both replicas are Ready; the install is removed with `make undeploy`
+// when the test ends. It returns the SMTP server.
+func (c *Cluster) Install(t *testing.T) *testenv.SMTPServer {
+	t.Helper()
+	c.BuiltImage(t)
+	mail := c.SMTP(t)
+	start := time.Now()
+	c.Apply(t, WithSMTP(c.Render(t, img), mail.Addr))
+	t.Cleanup(func() { c.Undeploy(t) })
+	c.WaitRollout(t)
+	t.Logf("install-to-Ready: config/default applied, 2 replicas Ready in %s", time.Since(start).Round(time.Millisecond))
+	return mail
+}
+
+// Namespace creates a namespace with annotations, deleted when the test ends (before the install
+// is removed: its Passcodes' finalizers need the manager).
+func (c *Cluster) Namespace(t *testing.T, name string, annotations map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
+	if err := c.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.Delete(context.Background(), ns) })
+}
+
+// tryWithin is try with a time limit: a command that hangs is killed and reported as such.
+func (c *Cluster) tryWithin(limit time.Duration, stdin []byte, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = c.Root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("still running after %s (killed): %w", limit, err)
+	}
+	return string(out), err
+}
+
+// NoForbidden fails the test when any manager log (both Pods, the previous containers' included)
+// has a line containing "forbidden": the manager lacked a right the install should grant.
+func (c *Cluster) NoForbidden(t *testing.T) {
+	t.Helper()
+	logs := c.ManagerLogs(t)
+	if logs == "" {
+		t.Error("no manager logs to check")
+	}
+	if strings.Contains(strings.ToLower(logs), "forbidden") {
+		t.Errorf("the manager logged forbidden:\n%s", grepLines(logs, "forbidden"))
+	}
+}
+
+// Auth asks GET /v1/auth at base: the HTTP status and the response's identity headers.
+func Auth(ctx context.Context, hc *http.Client, base, account, code string) (int, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/auth", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Dashboard-Account-Id", account)
+	req.Header.Set("X-Dashboard-Passcode", code)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Header, nil
 }
