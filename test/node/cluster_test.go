@@ -13,6 +13,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -324,28 +325,78 @@ func (c *Cluster) StopAPIServer(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("stopping kube-apiserver (pid %d): %v", pid, err)
 	}
-	for syscall.Kill(pid, 0) == nil {
-		time.Sleep(100 * time.Millisecond)
+	// It stops listening at once, but its graceful shutdown can then wait a minute for watches:
+	// killed after 10 s, as a crash would end it (etcd keeps the state).
+	for start := time.Now(); syscall.Kill(pid, 0) == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 
-// StartAPIServer lets the supervisor start kube-apiserver again and waits until it is ready.
-func (c *Cluster) StartAPIServer(t *testing.T) {
+// StartAPIServer lets the supervisor start kube-apiserver again and waits until it is ready (it
+// returns when it was), then restarts kube-controller-manager and kube-scheduler.
+func (c *Cluster) StartAPIServer(t *testing.T) time.Time {
 	t.Helper()
 	if err := os.Remove(filepath.Join(c.State, "hold", "kube-apiserver")); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
+	var ready time.Time
 	for {
 		if _, err := c.try(nil, c.Kubectl, "get", "--raw", "/readyz"); err == nil {
-			return
+			ready = time.Now()
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("kube-apiserver not ready 2 minutes after its restart")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// kube-controller-manager's and kube-scheduler's informers can stay stale for a minute after
+	// the API server's return (a Deployment deleted and created again was then rolled out from its
+	// old template): restart them, as their leader election would in a real cluster.
+	for name, port := range map[string]int{"kube-controller-manager": 10257, "kube-scheduler": 10259} {
+		c.restartSupervised(t, name, port)
+	}
+	return ready
 }
+
+// restartSupervised kills a control-plane process that cluster.sh supervises and waits until its
+// successor answers /healthz on port.
+func (c *Cluster) restartSupervised(t *testing.T, name string, port int) {
+	t.Helper()
+	pidFile := filepath.Join(c.State, "run", name+".pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("%s is not supervised (hack/cluster/cluster.sh): %v", name, err)
+	}
+	old := strings.TrimSpace(string(b))
+	pid, err := strconv.Atoi(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // its own self-signed serving certificate, on loopback
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(pidFile)
+		if now := strings.TrimSpace(string(b)); now != "" && now != old {
+			resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy a minute after its restart", name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 
 var imageOnce sync.Once
 
