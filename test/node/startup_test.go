@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"os"
 	"strconv"
@@ -44,7 +45,13 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	// Poll the victim's /readyz from the host (the Pod keeps its IP) every 200 ms: when it first
 	// answers 200 after the API server's return.
 	var mu sync.Mutex
-	var back, readyAt time.Time
+	var kubernetes corev1.Service
+	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "kubernetes"}, &kubernetes); err != nil {
+		t.Fatal(err)
+	}
+	apiSvc := "https://" + kubernetes.Spec.ClusterIP + ":443/readyz"
+	insecure := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // only whether it answers
+	var back, readyAt, svcAt time.Time
 	var killed, sawWaiting bool
 	stop := make(chan struct{})
 	polled := make(chan struct{})
@@ -57,7 +64,15 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 			case <-time.After(200 * time.Millisecond):
 			}
 			status, _ := readyz(victim.Status.PodIP)
+			svcUp := false
+			if resp, err := insecure.Get(apiSvc); err == nil {
+				_ = resp.Body.Close()
+				svcUp = resp.StatusCode == http.StatusOK
+			}
 			mu.Lock()
+			if svcUp && killed && svcAt.IsZero() {
+				svcAt = time.Now()
+			}
 			if status == http.StatusServiceUnavailable {
 				sawWaiting = true
 			}
@@ -71,7 +86,9 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	}()
 	defer func() { close(stop); <-polled }()
 
+	stopping := time.Now()
 	c.StopAPIServer(t)
+	t.Logf("API server stopped in %s", time.Since(stopping).Round(time.Millisecond))
 	c.KillContainer(t, managerContainer(t, victim).ContainerID)
 	time.Sleep(500 * time.Millisecond) // a poll in flight may still reach the old process
 	mu.Lock()
@@ -79,7 +96,10 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	mu.Unlock()
 	t.Logf("API server stopped, manager container of %s killed; starting the API server again in %s", victim.Name, down)
 	time.Sleep(down)
+	starting := time.Now()
 	up := c.StartAPIServer(t)
+	t.Logf("API server ready %s after its start, controller-manager and scheduler restarted %s after that",
+		up.Sub(starting).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 	mu.Lock()
 	back = up
 	mu.Unlock()
@@ -91,10 +111,14 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	mu.Lock()
 	t.Logf("API-server-back-to-Ready: the restarted manager's /readyz answered 200 %s after the API server was ready",
 		readyAt.Sub(back).Round(time.Millisecond))
+	if !svcAt.IsZero() { // Pods reach the API server through its Service: kube-proxy must see its endpoint again
+		t.Logf("the API server answered through its Service (%s, kube-proxy) %s after it was ready; the manager's /readyz 200 came %s after that",
+			kubernetes.Spec.ClusterIP, svcAt.Sub(back).Round(time.Millisecond), readyAt.Sub(svcAt).Round(time.Millisecond))
+	}
 	for _, p := range c.ManagerPods(t) {
 		if p.Name == victim.Name {
 			logs := c.run(t, nil, c.Kubectl, "-n", namespace, "logs", p.Name)
-			t.Logf("the restarted manager's start:\n%s", grepLines(logs, "start"))
+			t.Logf("the restarted manager's start (%d bytes of log):\n%s", len(logs), grepLines(logs, "start"))
 		}
 	}
 	if !sawWaiting {

@@ -34,6 +34,17 @@ func TestUndeployRemovesWhatOperationsSays(t *testing.T) {
 	}
 	code := grant(t, c, ns, "un", "un@example.com", "viewer")
 	grant(t, c, ns, "deux", "deux@example.com", accessv1alpha1.RoleAdmin)
+	// A passcode copied into another namespace: its Passcode carries the copies finalizer.
+	const copies = "team-undeploy-copies"
+	c.Namespace(t, copies, map[string]string{accessv1alpha1.AcceptPasscodesFromAnnotation: ns})
+	copied := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "un-copied"},
+		Spec: accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: "un"}, Tenure: "1h",
+			SecretCopies: []accessv1alpha1.SecretCopy{{Namespace: copies}}}}
+	if err := c.Client.Create(ctx, copied); err != nil {
+		t.Fatal(err)
+	}
+	copiedCode := secretPasscode(t, c, ns, "un-copied", "")
+	waitFor(t, 30*time.Second, "the copy", func() bool { return passcodeIn(c, copies, "un-copied") == copiedCode })
 	own := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scim-token",
 		Labels: map[string]string{accessv1alpha1.SCIMTokenLabel: "true"}},
 		StringData: map[string]string{accessv1alpha1.SCIMTokenKey: "node-scim-token-0123456789abcdef"}}
@@ -57,7 +68,9 @@ func TestUndeployRemovesWhatOperationsSays(t *testing.T) {
 	if err != nil {
 		var r accessv1alpha1.DashboardRoleList
 		_ = c.Client.List(ctx, &r)
-		t.Fatalf("make undeploy: %v\n%s\nroles left: %+v\n%s", err, out, r.Items, c.Diagnose())
+		var p accessv1alpha1.PasscodeList
+		_ = c.Client.List(ctx, &p)
+		t.Fatalf("make undeploy: %v\n%s\nroles left: %+v\npasscodes left: %+v\n%s", err, out, r.Items, p.Items, c.Diagnose())
 	}
 	t.Logf("make undeploy took %s", time.Since(start).Round(time.Millisecond))
 
@@ -79,6 +92,8 @@ func TestUndeployRemovesWhatOperationsSays(t *testing.T) {
 		_ = c.Client.List(ctx, &secrets, client.InNamespace(ns), client.HasLabels{accessv1alpha1.PasscodeLabel})
 		return len(secrets.Items) == 0
 	})
+	// The copies go with their Passcode (docs/secret-copies.md: deleting the Passcode deletes its copies).
+	waitGone(t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: copies, Name: "un-copied"}})
 	for _, name := range []string{accessv1alpha1.InviteKeySecretName, own.Name} {
 		var s corev1.Secret
 		if err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
