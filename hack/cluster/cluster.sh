@@ -357,7 +357,9 @@ log "cluster up in $((SECONDS - START)) s; KUBECONFIG=${KUBECONFIG}"
 
 export CTR_SOCK CLUSTER_STATE="${STATE}" CLUSTER_HOST_IP="${HOST_IP}"
 if (($#)); then
-  "$@"
+  # Without the lock's fd: a process CMD leaves behind (a test killed mid-way) must not hold the
+  # host-wide lock after this script has stopped the cluster.
+  "$@" 9>&-
 else
   log "Ctrl-C stops it"
   while sleep 3600; do :; done

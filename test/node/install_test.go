@@ -76,9 +76,7 @@ func TestInstallAsShippedRunsTwoReadyReplicasThatVerify(t *testing.T) {
 		}
 		return false
 	})
-	if logs := c.ManagerLogs(t); strings.Contains(strings.ToLower(logs), "forbidden") {
-		t.Errorf("the manager logged forbidden:\n%s", grepLines(logs, "forbidden"))
-	}
+	c.NoForbidden(t)
 }
 
 // waitFor polls cond every 200 ms until it holds, failing the test after limit.
