@@ -325,10 +325,10 @@ func (c *Cluster) StopAPIServer(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("stopping kube-apiserver (pid %d): %v", pid, err)
 	}
-	// It stops listening at once, but its graceful shutdown can then wait a minute for watches:
-	// killed after 10 s, as a crash would end it (etcd keeps the state).
+	// It stops listening at once, but its graceful shutdown then waits up to a minute for watches:
+	// killed after 3 s, as a crash would end it (etcd keeps the state).
 	for start := time.Now(); syscall.Kill(pid, 0) == nil; time.Sleep(100 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
+		if time.Since(start) > 3*time.Second {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}

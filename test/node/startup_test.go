@@ -118,7 +118,11 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	for _, p := range c.ManagerPods(t) {
 		if p.Name == victim.Name {
 			logs := c.run(t, nil, c.Kubectl, "-n", namespace, "logs", p.Name)
-			t.Logf("the restarted manager's start (%d bytes of log):\n%s", len(logs), grepLines(logs, "start"))
+			lines := grepLines(logs, "start")
+			if lines == "" {
+				lines = logs[:min(len(logs), 1500)]
+			}
+			t.Logf("the restarted manager's start (%d bytes of log):\n%s", len(logs), lines)
 		}
 	}
 	if !sawWaiting {
