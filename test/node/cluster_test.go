@@ -8,6 +8,12 @@
 //
 // Outside a cluster every test skips. The tests share one cluster and run in file order; each
 // installs what it needs and leaves the cluster without the operator (uninstall) when it ends.
+//
+// Bigger settings, off by default to keep the package within a few minutes:
+//
+//	NODE_APISERVER_DOWN_SECONDS=330   # TestManagerStartsWhileTheAPIServerIsDown keeps the API
+//	                                  # server down this long (default 20), e.g. past kubelet's
+//	                                  # longest crash-loop backoff (5 min); add -timeout 20m
 package node
 
 import (
