@@ -196,5 +196,9 @@ deploy: manifests ## Install the operator (config/default) with IMG as the manag
 	$(MAKE) -s render IMG=$(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
+# The custom resources go first, while the manager still runs and takes its finalizers off (a
+# Passcode's copies in other namespaces are deleted with it); deleting everything at once stopped the
+# manager first and left such Passcodes, and so the CRDs and the command, waiting for ever.
 undeploy: release-role-finalizers ## Remove the operator installed by deploy.
+	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
 	$(KUBECTL) delete --ignore-not-found -k config/default

@@ -12,7 +12,8 @@
 # Env: STATE (default .cluster), NODE (default node1). Needs root, cgroup v1 or v2, apt for missing packages.
 # CMD gets KUBECONFIG, CTR_SOCK (containerd's socket), CLUSTER_STATE and CLUSTER_HOST_IP. The API server
 # runs supervised: CMD stops it by creating $CLUSTER_STATE/hold/kube-apiserver and killing the PID in
-# $CLUSTER_STATE/run/kube-apiserver.pid, and starts it again by removing the hold file.
+# $CLUSTER_STATE/run/kube-apiserver.pid, and starts it again by removing the hold file;
+# kube-controller-manager and kube-scheduler are supervised the same way (killing one restarts it).
 # Used by `make cluster` and by the node tests (`make test-cluster`, test/node).
 set -euo pipefail
 
@@ -285,6 +286,7 @@ ctr --address "${CTR_SOCK}" -n k8s.io images ls -q | grep -qx "${PAUSE_IMAGE}" |
 start etcd "${BIN}/etcd" --data-dir "${STATE}/etcd" --listen-client-urls http://127.0.0.1:23790 \
   --advertise-client-urls http://127.0.0.1:23790 --listen-peer-urls http://127.0.0.1:23800 \
   --initial-advertise-peer-urls http://127.0.0.1:23800 --initial-cluster default=http://127.0.0.1:23800
+# The API server reaches the kubelet (kubectl logs, exec) at the node's IP: its name does not resolve here.
 supervise kube-apiserver "${BIN}/kube-apiserver" --etcd-servers http://127.0.0.1:23790 \
   --advertise-address "${HOST_IP}" --bind-address 0.0.0.0 --secure-port 6443 \
   --tls-cert-file "${PKI}/apiserver.crt" --tls-private-key-file "${PKI}/apiserver.key" \
@@ -292,14 +294,18 @@ supervise kube-apiserver "${BIN}/kube-apiserver" --etcd-servers http://127.0.0.1
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "${PKI}/sa.pub" \
   --service-account-signing-key-file "${PKI}/sa.key" --authorization-mode Node,RBAC \
   --kubelet-client-certificate "${PKI}/apiserver-kubelet-client.crt" \
-  --kubelet-client-key "${PKI}/apiserver-kubelet-client.key" --allow-privileged=true
+  --kubelet-client-key "${PKI}/apiserver-kubelet-client.key" --allow-privileged=true \
+  --kubelet-preferred-address-types InternalIP,Hostname
 wait_for kube-apiserver 120 "${KUBECTL[@]}" get --raw /readyz
-start kube-controller-manager "${BIN}/kube-controller-manager" --kubeconfig "${STATE}/controller-manager.kubeconfig" \
+# Supervised too: after a test restarts the API server it restarts these (their informers can stay
+# stale for a minute after the API server's return; in a real cluster their leader election makes
+# them exit and the kubelet restarts them).
+supervise kube-controller-manager "${BIN}/kube-controller-manager" --kubeconfig "${STATE}/controller-manager.kubeconfig" \
   --authentication-kubeconfig "${STATE}/controller-manager.kubeconfig" \
   --authorization-kubeconfig "${STATE}/controller-manager.kubeconfig" \
   --service-account-private-key-file "${PKI}/sa.key" --root-ca-file "${PKI}/ca.crt" \
   --use-service-account-credentials --leader-elect=false --bind-address 127.0.0.1
-start kube-scheduler "${BIN}/kube-scheduler" --kubeconfig "${STATE}/scheduler.kubeconfig" \
+supervise kube-scheduler "${BIN}/kube-scheduler" --kubeconfig "${STATE}/scheduler.kubeconfig" \
   --authentication-kubeconfig "${STATE}/scheduler.kubeconfig" --authorization-kubeconfig "${STATE}/scheduler.kubeconfig" \
   --leader-elect=false --bind-address 127.0.0.1
 
@@ -352,7 +358,9 @@ log "cluster up in $((SECONDS - START)) s; KUBECONFIG=${KUBECONFIG}"
 
 export CTR_SOCK CLUSTER_STATE="${STATE}" CLUSTER_HOST_IP="${HOST_IP}"
 if (($#)); then
-  "$@"
+  # Without the lock's fd: a process CMD leaves behind (a test killed mid-way) must not hold the
+  # host-wide lock after this script has stopped the cluster.
+  "$@" 9>&-
 else
   log "Ctrl-C stops it"
   while sleep 3600; do :; done

@@ -8,11 +8,18 @@
 //
 // Outside a cluster every test skips. The tests share one cluster and run in file order; each
 // installs what it needs and leaves the cluster without the operator (uninstall) when it ends.
+//
+// Bigger settings, off by default to keep the package within a few minutes:
+//
+//	NODE_APISERVER_DOWN_SECONDS=330   # TestManagerStartsWhileTheAPIServerIsDown keeps the API
+//	                                  # server down this long (default 20), e.g. past kubelet's
+//	                                  # longest crash-loop backoff (5 min); add -timeout 20m
 package node
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,6 +35,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
@@ -255,8 +263,11 @@ func (c *Cluster) ManagerLogs(t *testing.T) string {
 	for _, p := range c.ManagerPods(t) {
 		for _, prev := range []bool{false, true} {
 			out, err := c.try(nil, c.Kubectl, "-n", namespace, "logs", p.Name, "--previous="+strconv.FormatBool(prev))
-			if err == nil {
+			switch {
+			case err == nil:
 				b.WriteString(out)
+			case !prev: // a container that never restarted has no previous logs; the current ones must be there
+				t.Errorf("the logs of %s: %v\n%s", p.Name, err, out)
 			}
 		}
 	}
@@ -320,25 +331,169 @@ func (c *Cluster) StopAPIServer(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("stopping kube-apiserver (pid %d): %v", pid, err)
 	}
-	for syscall.Kill(pid, 0) == nil {
-		time.Sleep(100 * time.Millisecond)
+	// It stops listening at once, but its graceful shutdown then waits up to a minute for watches:
+	// killed after 3 s, as a crash would end it (etcd keeps the state).
+	for start := time.Now(); syscall.Kill(pid, 0) == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Since(start) > 3*time.Second {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 
-// StartAPIServer lets the supervisor start kube-apiserver again and waits until it is ready.
-func (c *Cluster) StartAPIServer(t *testing.T) {
+// StartAPIServer lets the supervisor start kube-apiserver again and waits until it is ready (it
+// returns when it was), then restarts kube-controller-manager and kube-scheduler.
+func (c *Cluster) StartAPIServer(t *testing.T) time.Time {
 	t.Helper()
 	if err := os.Remove(filepath.Join(c.State, "hold", "kube-apiserver")); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
+	var ready time.Time
 	for {
 		if _, err := c.try(nil, c.Kubectl, "get", "--raw", "/readyz"); err == nil {
-			return
+			ready = time.Now()
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("kube-apiserver not ready 2 minutes after its restart")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// kube-controller-manager's and kube-scheduler's informers can stay stale for a minute after
+	// the API server's return (a Deployment deleted and created again was then rolled out from its
+	// old template): restart them, as their leader election would in a real cluster.
+	for name, port := range map[string]int{"kube-controller-manager": 10257, "kube-scheduler": 10259} {
+		c.restartSupervised(t, name, port)
+	}
+	return ready
+}
+
+// restartSupervised kills a control-plane process that cluster.sh supervises and waits until its
+// successor answers /healthz on port.
+func (c *Cluster) restartSupervised(t *testing.T, name string, port int) {
+	t.Helper()
+	pidFile := filepath.Join(c.State, "run", name+".pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("%s is not supervised (hack/cluster/cluster.sh): %v", name, err)
+	}
+	old := strings.TrimSpace(string(b))
+	pid, err := strconv.Atoi(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // its own self-signed serving certificate, on loopback
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(pidFile)
+		if now := strings.TrimSpace(string(b)); now != "" && now != old {
+			resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/healthz", port))
+			if err == nil {
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy a minute after its restart", name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+var imageOnce sync.Once
+
+// BuiltImage builds and imports img once per test binary (the tests of one run share the build).
+func (c *Cluster) BuiltImage(t *testing.T) {
+	t.Helper()
+	built := false
+	imageOnce.Do(func() {
+		start := time.Now()
+		c.Image(t, img, "v0.0.0-e2e", "e2e.tar")
+		t.Logf("image built and imported in %s", time.Since(start).Round(time.Millisecond))
+		built = true
+	})
+	if !built && t.Failed() {
+		t.FailNow()
+	}
+}
+
+// Install installs config/default as shipped (this tree's image, invites to a host SMTP server it
+// starts) and waits until both replicas are Ready; the install is removed with `make undeploy`
+// when the test ends. It returns the SMTP server.
+func (c *Cluster) Install(t *testing.T) *testenv.SMTPServer {
+	t.Helper()
+	c.BuiltImage(t)
+	mail := c.SMTP(t)
+	start := time.Now()
+	c.Apply(t, WithSMTP(c.Render(t, img), mail.Addr))
+	t.Cleanup(func() {
+		// Bounded: a removal that hangs (a finalizer nobody takes off) fails this test, not the run.
+		if out, err := c.tryWithin(3*time.Minute, nil, "make", "-s", "undeploy", "KUBECTL="+c.Kubectl); err != nil {
+			t.Errorf("make undeploy: %v\n%s", err, out)
+		}
+	})
+	c.WaitRollout(t)
+	t.Logf("install-to-Ready: config/default applied, 2 replicas Ready in %s", time.Since(start).Round(time.Millisecond))
+	return mail
+}
+
+// Namespace creates a namespace with annotations, deleted when the test ends (before the install
+// is removed: its Passcodes' finalizers need the manager).
+func (c *Cluster) Namespace(t *testing.T, name string, annotations map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
+	if err := c.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Client.Delete(context.Background(), ns) })
+}
+
+// tryWithin is try with a time limit: a command that hangs is killed and reported as such.
+func (c *Cluster) tryWithin(limit time.Duration, stdin []byte, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = c.Root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("still running after %s (killed): %w", limit, err)
+	}
+	return string(out), err
+}
+
+// NoForbidden fails the test when any manager log (both Pods, the previous containers' included)
+// has a line containing "forbidden": the manager lacked a right the install should grant.
+func (c *Cluster) NoForbidden(t *testing.T) {
+	t.Helper()
+	logs := c.ManagerLogs(t)
+	if logs == "" {
+		t.Error("no manager logs to check")
+	}
+	if strings.Contains(strings.ToLower(logs), "forbidden") {
+		t.Errorf("the manager logged forbidden:\n%s", grepLines(logs, "forbidden"))
+	}
+}
+
+// Auth asks GET /v1/auth at base: the HTTP status and the response's identity headers.
+func Auth(ctx context.Context, hc *http.Client, base, account, code string) (int, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/auth", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Dashboard-Account-Id", account)
+	req.Header.Set("X-Dashboard-Passcode", code)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode, resp.Header, nil
 }
