@@ -245,7 +245,8 @@ type verifier struct {
 	last    time.Time
 }
 
-// window is a time in which a question may go unanswered (never answered wrongly), and how many did.
+// window is a time in which a question asked may go unanswered (never answered wrongly), and how
+// many did.
 type window struct {
 	from, to time.Time
 	why      string
@@ -337,6 +338,7 @@ func (v *verifier) ask(ctx context.Context, hc *http.Client, i int) {
 	u, email := v.current[name], v.emails[v.users[name]]
 	v.mu.Unlock()
 
+	asked := time.Now()
 	status, got, err := Verify(ctx, hc, v.base, v.ns, u.code)
 	if ctx.Err() != nil {
 		return
@@ -353,7 +355,7 @@ func (v *verifier) ask(ctx context.Context, hc *http.Client, i int) {
 	switch {
 	case err != nil:
 		for i := range v.windows {
-			if w := &v.windows[i]; !now.Before(w.from) && !now.After(w.to) {
+			if w := &v.windows[i]; !asked.Before(w.from) && !asked.After(w.to) {
 				w.failed++
 				return
 			}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,49 @@ func TestUpgradeFromTheLastRelease(t *testing.T) {
 	}
 	unchanged(t, c, ns, before)
 	v.report(t, "during the upgrade")
+
+	// A link the release delivered still accepts: the new manager replaces the release's unmarked
+	// invite key (internal/passcodesecret), and acceptance goes by the token's hash in status.
+	acceptInvite(t, c, mail, ns, "ada", emails["ada"])
+}
+
+// inviteToken is the token of the invitation link in an invite email (soft line breaks of
+// quoted-printable undone).
+var inviteToken = regexp.MustCompile(`/invitations/([A-Z2-7]{26})`)
+
+// acceptInvite accepts the invite delivered to email through the access Service, as the users page
+// does, and checks that the DashboardUser records it.
+func acceptInvite(t *testing.T, c *Cluster, mail *testenv.SMTPServer, ns, user, email string) {
+	t.Helper()
+	var token string
+	for _, m := range invitesTo(mail, map[string]string{user: email}) {
+		body := strings.ReplaceAll(string(m.Data), "=\r\n", "")
+		if match := inviteToken.FindStringSubmatch(body); match != nil {
+			token = match[1]
+		}
+	}
+	if token == "" {
+		t.Fatalf("no invitation link in the email to %s", email)
+	}
+	req, err := http.NewRequest(http.MethodPost, c.AccessURL(t)+"/invitations/"+token+"/accept", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("accepting %s's invite after the upgrade: status %d, want 200", user, resp.StatusCode)
+	}
+	var u accessv1alpha1.DashboardUser
+	if err := c.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: user}, &u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Status.Invite == nil || u.Status.Invite.AcceptedAt == nil {
+		t.Errorf("DashboardUser %s: the invite accepted (200) but status.invite.acceptedAt is not set", user)
+	}
 }
 
 // releaseInstall builds tag's manager from its source (git archive, the Makefile's static build),
