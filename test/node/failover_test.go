@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -191,7 +190,7 @@ func envInt(t *testing.T, name string, def int) int {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		t.Fatal(fmt.Sprintf("%s=%q: want a positive integer", name, s))
+		t.Fatalf("%s=%q: want a positive integer", name, s)
 	}
 	return n
 }

@@ -90,7 +90,7 @@ func createUsers(t *testing.T, c *Cluster, ns string, names ...string) map[strin
 // renewBefore before the end of tenure (grace keeps the replaced one valid).
 func createPasscodes(t *testing.T, c *Cluster, ns, prefix string, n int, users []string, tenure, renewBefore, grace string) []string {
 	t.Helper()
-	var names []string
+	names := make([]string, 0, n)
 	for i := range n {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -107,9 +107,9 @@ func createPasscodes(t *testing.T, c *Cluster, ns, prefix string, n int, users [
 // issued is what the operator issued for one Passcode: its Secret's passcode and the status fields
 // an issuance sets (not lastUsedAt, which verifying moves).
 type issued struct {
-	Code                            string
-	Hash                            string
-	Revision                        int64
+	Code                             string
+	Hash                             string
+	Revision                         int64
 	IssuedAt, ExpiresAt, RenewalTime time.Time
 }
 

@@ -191,7 +191,7 @@ func invitesTo(mail *testenv.SMTPServer, emails map[string]string) []testenv.Ema
 
 // recipients are the messages' To addresses.
 func recipients(msgs []testenv.Email) []string {
-	var out []string
+	out := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, strings.Join(m.To, ","))
 	}
