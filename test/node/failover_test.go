@@ -17,9 +17,9 @@ import (
 const leaseDuration = 15 * time.Second
 
 // TestLeaderFailover runs the install as shipped and fails its leader over twice, each time just
-// before rotations fall due (a minute apart): the leader Pod deleted (it releases the Lease on the way out), then
-// the new leader's container SIGKILLed through containerd (it cannot release it: the Lease must
-// run out). Each time another manager takes the Lease, the rotations that fell due meanwhile happen
+// before rotations fall due (a minute apart): the leader Pod deleted (it releases the Lease on
+// the way out), then the new leader's container SIGKILLed through containerd (it cannot release
+// it: the Lease must run out). Each time another manager takes the Lease, the rotations that fell due meanwhile happen
 // exactly once (one new passcode in each Secret, one revision step), and POST /v1/verify through
 // the access Service's ClusterIP answers correctly throughout, every ~50 ms.
 //
