@@ -86,7 +86,7 @@ func TestHelmInstallUpgradeUninstallOnTheNode(t *testing.T) {
 		"--set", "resources.limits.memory=192Mi")
 	c.WaitRollout(t)
 	t.Logf("helm upgrade (memory limit): rolled out in %s", time.Since(start).Round(time.Millisecond))
-	waitGone(t, c, old)
+	waitPodsGone(t, c, old)
 	time.Sleep(2 * time.Second)
 	stop()
 	want := resource.MustParse("192Mi")

@@ -17,7 +17,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -385,16 +384,11 @@ func (v *verifier) endTolerance(at time.Time) {
 }
 
 // waitGone waits until the Pods are deleted for good (terminated, not only terminating).
-func waitGone(t *testing.T, c *Cluster, pods []corev1.Pod) {
+func waitPodsGone(t *testing.T, c *Cluster, pods []corev1.Pod) {
 	t.Helper()
-	waitFor(t, 2*time.Minute, "the old Pods to be gone", func() bool {
-		for _, p := range pods {
-			if err := c.Client.Get(context.Background(), client.ObjectKeyFromObject(&p), &corev1.Pod{}); !apierrors.IsNotFound(err) {
-				return false
-			}
-		}
-		return true
-	})
+	for i := range pods {
+		waitGone(t, c, &pods[i])
+	}
 }
 
 // counts are the questions asked, answered wrongly and not answered so far.

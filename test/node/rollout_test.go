@@ -50,7 +50,7 @@ func TestRollingUpdateToANewImage(t *testing.T) {
 	c.WaitRollout(t)
 	t.Logf("rolled out to %s in %s", nextImg, time.Since(start).Round(time.Millisecond))
 	// Ask until the old Pods are gone, and a little longer.
-	waitGone(t, c, old)
+	waitPodsGone(t, c, old)
 	time.Sleep(2 * time.Second)
 	stop()
 

@@ -62,7 +62,7 @@ func TestUpgradeFromTheLastRelease(t *testing.T) {
 	}
 	c.Apply(t, WithSMTP(c.Render(t, img), mail.Addr))
 	c.WaitRollout(t)
-	waitGone(t, c, old)
+	waitPodsGone(t, c, old)
 	v.endTolerance(time.Now().Add(time.Second))
 	for _, p := range c.ManagerPods(t) {
 		if got := p.Spec.Containers[0].Image; got != img {
