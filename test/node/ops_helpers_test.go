@@ -383,7 +383,7 @@ func (v *verifier) endTolerance(at time.Time) {
 	}
 }
 
-// waitGone waits until the Pods are deleted for good (terminated, not only terminating).
+// waitPodsGone waits until the Pods are deleted for good (terminated, not only terminating).
 func waitPodsGone(t *testing.T, c *Cluster, pods []corev1.Pod) {
 	t.Helper()
 	for i := range pods {
