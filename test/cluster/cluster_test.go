@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -101,14 +102,27 @@ func TestLocalNodeRunsTheInstallAndRestoresTheHost(t *testing.T) {
 		t.Fatal("CLUSTER_E2E=1 needs root")
 	}
 	r := root(t)
+	// The host-wide lock first (cluster.sh's): "before" must not be another run's cluster.
+	lock, err := os.OpenFile("/run/lock/access-operator-cluster.lock", os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = lock.Close() }()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Log("another local cluster runs on this host: waiting for it to stop")
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+	}
 	before := hostState(t)
 	cmd := exec.Command(filepath.Join(r, "hack/cluster/cluster.sh"), filepath.Join(r, "hack/cluster/e2e.sh"))
 	cmd.Dir = r
+	cmd.Env = append(os.Environ(), "CLUSTER_LOCK_HELD=1")
 	// Streamed: the node tests take minutes, and their progress is the log to read when one fails.
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(os.Stdout, &buf)
 	cmd.Stderr = cmd.Stdout
-	err := cmd.Run()
+	err = cmd.Run()
 	out := buf.Bytes()
 	if err != nil {
 		t.Errorf("cluster.sh e2e.sh: %v (the host is checked all the same)", err)
