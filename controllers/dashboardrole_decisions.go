@@ -40,26 +40,26 @@ func usersPhrase(n int32) string {
 // setRoleStatus records what a reconcile of a role observed: how many users name it, and Ready.
 // A role has nothing to wait for (its permissions are checked by the API), so it is Ready once
 // seen; the message is the count, so `kubectl describe` answers "who would a deletion hurt".
-func setRoleStatus(role *accessv1alpha1.DashboardRole, now time.Time, users int32) {
+func setRoleStatus(role *accessv1alpha1.DashboardRole, now time.Time, n int32) {
 	st := &role.Status
-	st.Users = users
+	st.Users = n
 	st.ObservedGeneration = role.Generation
 	setCondition(&st.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionTrue, accessv1alpha1.ReasonRoleAvailable,
-		"used by "+usersPhrase(users), role.Generation, now)
+		"used by "+usersPhrase(n), role.Generation, now)
 	apimeta.RemoveStatusCondition(&st.Conditions, accessv1alpha1.ConditionReconciling)
 	apimeta.RemoveStatusCondition(&st.Conditions, accessv1alpha1.ConditionStalled)
 }
 
 // deletedInUseMessage is the Warning Event on a role deleted while users still name it, or "" when
 // none does (nothing to warn about).
-func deletedInUseMessage(users int32) string {
-	switch users {
+func deletedInUseMessage(n int32) string {
+	switch n {
 	case 0:
 		return ""
 	case 1:
 		return "Deleted while 1 user still names it: it loses the role's permissions and is not Ready until it gets another role"
 	}
-	return fmt.Sprintf("Deleted while %d users still name it: they lose its permissions and are not Ready until they get another role", users)
+	return fmt.Sprintf("Deleted while %d users still name it: they lose its permissions and are not Ready until they get another role", n)
 }
 
 // customRole returns the DashboardRole a user's spec.role names, or "" for a system role.
