@@ -94,7 +94,8 @@ func ancestors(mount, p, file string) []string {
 		out = append(out, path.Join(mount, p, file))
 	}
 	// In a container with its own cgroup namespace the path is "/" and the container's cgroup is
-	// mounted at the root: its file is there.
+	// mounted at the root: its file is there. Without one (cgroup v1 runtimes), the path is the
+	// host's, absent inside the container, whose own group is also mounted at the root.
 	return append(out, path.Join(mount, file))
 }
 

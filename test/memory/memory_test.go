@@ -234,8 +234,7 @@ func passcodes(ctx context.Context, cl client.Client, k int) ([]string, error) {
 // memsw is set too where it exists) and removes it when the test ends.
 func newCgroup(t *testing.T, name string, limit int64) string {
 	t.Helper()
-	cg := filepath.Join(memoryRoot, name)
-	_ = os.Remove(cg) // a left-over of an interrupted run, empty
+	cg := filepath.Join(memoryRoot, fmt.Sprintf("%s-%d", name, os.Getpid())) // two runs at once do not share
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Fatal(err)
 	}
