@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/dashboardops/access-operator/internal/memlimit"
 	"github.com/dashboardops/access-operator/internal/options"
 	"github.com/dashboardops/access-operator/internal/setup"
 )
@@ -39,6 +40,15 @@ func main() {
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	// Before anything fills the caches: the collector must know the container's limit from the start.
+	if d, err := memlimit.FromEnvironment(); err != nil {
+		log.Error(err, "Cannot read the container's memory limit; the Go runtime keeps no soft limit")
+	} else if d.Applied > 0 {
+		log.Info("Go soft memory limit set from the container's", "softLimitBytes", d.Applied,
+			"containerLimitBytes", d.ContainerLimit, "fraction", memlimit.Fraction, "from", d.Source)
+	} else {
+		log.Info("No Go soft memory limit set from the container", "why", d.Source)
+	}
 	if w := conf.InsecureDeliveryWarning(); w != "" {
 		log.Info("WARNING: --allow-insecure-delivery: "+w, "notifier", conf.Notifier)
 	}
