@@ -1,0 +1,183 @@
+package reliability
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+)
+
+// maxWritesPerPasscodeLife is the bound of issue 25: the manager's writes (Passcode, its status,
+// its Secret, its Events, its user's status) over one Passcode's life from issue to expiry, with
+// the default lifecycle notifications (passcode.expiring, passcode.expired) on.
+const maxWritesPerPasscodeLife = 8
+
+// writeRecorder counts the manager's writes as they leave its transport (what the API server
+// receives), per namespace, as "VERB resource[/subresource]".
+type writeRecorder struct {
+	mu     sync.Mutex
+	counts map[string]map[string]int // namespace -> key -> writes
+}
+
+var writes = &writeRecorder{counts: map[string]map[string]int{}}
+
+func (w *writeRecorder) Wrap(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		switch req.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+			if ns, key, ok := writeKey(req.Method, req.URL.Path); ok {
+				w.mu.Lock()
+				if w.counts[ns] == nil {
+					w.counts[ns] = map[string]int{}
+				}
+				w.counts[ns][key]++
+				w.mu.Unlock()
+			}
+		}
+		return next.RoundTrip(req)
+	})
+}
+
+// in returns a copy of the counts of namespace ns.
+func (w *writeRecorder) in(ns string) map[string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.counts[ns])
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// writeKey parses .../namespaces/<ns>/<resource>[/<name>[/<subresource>]].
+func writeKey(method, path string) (ns, key string, ok bool) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	i := slices.Index(parts, "namespaces")
+	if i < 0 || len(parts) < i+3 {
+		return "", "", false
+	}
+	rest := parts[i+2:]
+	key = method + " " + rest[0]
+	if len(rest) > 2 {
+		key += "/" + rest[2]
+	}
+	return parts[i+1], key, true
+}
+
+var _ = Describe("A passcode's whole life", func() {
+	It("costs at most 8 manager writes from issue to expiry, with the default notifications", func() {
+		const n = 20
+		ns, err := op.NewNamespace(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		for i := range n {
+			createUser(ns, fmt.Sprintf("u%d", i))
+		}
+		// The users' own writes (invites) are not the passcodes': count from when they settled.
+		Eventually(func(g Gomega) {
+			list := &accessv1alpha1.DashboardUserList{}
+			g.Expect(op.Client.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(n))
+			for _, u := range list.Items {
+				g.Expect(u.Status.Phase).To(Equal(accessv1alpha1.UserInvited), u.Name)
+			}
+		}).WithTimeout(time.Minute).Should(Succeed())
+		writesSettled(ns)
+		base := writes.in(ns)
+
+		for i := range n {
+			Expect(op.Client.Create(ctx, &accessv1alpha1.Passcode{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("p%d", i)},
+				Spec: accessv1alpha1.PasscodeSpec{UserRef: accessv1alpha1.UserReference{Name: fmt.Sprintf("u%d", i)},
+					Tenure: "1m"}, // the shortest the CRD allows
+			})).To(Succeed())
+		}
+		all := func(cond func(g Gomega, pc *accessv1alpha1.Passcode)) []accessv1alpha1.Passcode {
+			var items []accessv1alpha1.Passcode
+			Eventually(func(g Gomega) {
+				list := &accessv1alpha1.PasscodeList{}
+				g.Expect(op.Client.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+				g.Expect(list.Items).To(HaveLen(n))
+				for i := range list.Items {
+					cond(g, &list.Items[i])
+				}
+				items = list.Items
+			}).WithTimeout(time.Minute).Should(Succeed())
+			return items
+		}
+		sent := func(g Gomega, pc *accessv1alpha1.Passcode, types ...string) {
+			g.Expect(pc.Status.Notifications).NotTo(BeNil(), pc.Name)
+			g.Expect(pc.Status.Notifications.Sent).To(Equal(types), pc.Name)
+		}
+		items := all(func(g Gomega, pc *accessv1alpha1.Passcode) {
+			g.Expect(pc.Status.Phase).To(Equal(accessv1alpha1.PasscodeActive), pc.Name)
+		})
+		// The clock stands still, so every passcode was issued at the same instant: one time
+		// travel crosses each deadline for all of them.
+		expires := items[0].Status.ExpiresAt.Time
+		for _, pc := range items {
+			Expect(pc.Status.ExpiresAt.Time).To(Equal(expires))
+		}
+		writesSettled(ns)
+
+		// passcode.expiring is due at expiresAt - renewBefore (a third of the tenure).
+		op.Clock.SetTime(expires.Add(-20 * time.Second))
+		pokeAll(items)
+		all(func(g Gomega, pc *accessv1alpha1.Passcode) { sent(g, pc, "passcode.expiring") })
+		writesSettled(ns)
+
+		op.Clock.SetTime(expires)
+		pokeAll(items)
+		all(func(g Gomega, pc *accessv1alpha1.Passcode) {
+			g.Expect(pc.Status.Phase).To(Equal(accessv1alpha1.PasscodeExpired), pc.Name)
+			sent(g, pc, "passcode.expiring", "passcode.expired")
+		})
+		writesSettled(ns)
+
+		after := writes.in(ns)
+		total := 0
+		var lines []string
+		for _, k := range slices.Sorted(maps.Keys(after)) {
+			if d := after[k] - base[k]; d > 0 {
+				total += d
+				lines = append(lines, fmt.Sprintf("  %-40s %5d  %.2f per passcode", k, d, float64(d)/n))
+			}
+		}
+		GinkgoWriter.Printf("manager writes over %d passcode lives (issue to expiry):\n%s\n  total %d, %.2f per passcode\n",
+			n, strings.Join(lines, "\n"), total, float64(total)/n)
+		AddReportEntry("writes per passcode life", fmt.Sprintf("%.2f\n%s", float64(total)/n, strings.Join(lines, "\n")))
+		Expect(total).To(BeNumerically("<=", maxWritesPerPasscodeLife*n),
+			"%.2f manager writes per passcode life, want at most %d:\n%s", float64(total)/n, maxWritesPerPasscodeLife, strings.Join(lines, "\n"))
+	})
+})
+
+// pokeAll pokes every Passcode of items (the fake clock fires no workqueue timer).
+func pokeAll(items []accessv1alpha1.Passcode) {
+	for i := range items {
+		poke(&accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: items[i].Namespace, Name: items[i].Name}})
+	}
+}
+
+// writesSettled waits until the manager's writes in ns have stopped for two seconds (a quiet period,
+// not a timed assertion: more writes only make it wait longer).
+func writesSettled(ns string) {
+	last, quiet := writes.in(ns), 0
+	Eventually(func() int {
+		now := writes.in(ns)
+		if maps.Equal(now, last) {
+			quiet++
+		} else {
+			quiet, last = 0, now
+		}
+		return quiet
+	}).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(BeNumerically(">=", 4))
+}
