@@ -114,9 +114,13 @@ func GrantPasscode(ctx context.Context, c client.Client, ns, ref string, req *Pa
 	}
 	spec.UserRef = accessv1alpha1.UserReference{Name: u.Name}
 	pc := &accessv1alpha1.Passcode{
-		TypeMeta:   metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       spec,
+		TypeMeta: metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
+		// The owner reference the operator would add (deleting the user deletes its Passcodes),
+		// set here because the user's UID is known: it saves the operator that write.
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: u.Name, UID: u.UID,
+		}}},
+		Spec: spec,
 	}
 	if dryRun != DryRunClient {
 		if err := c.Create(ctx, pc, dryRun.createOptions()...); err != nil {

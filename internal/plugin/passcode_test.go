@@ -121,8 +121,11 @@ var _ = Describe("passcode", func() {
 			Expect(r.Out).To(HavePrefix("passcode/jane-api reset requested at " + v))
 			Expect(after.Spec).To(Equal(before.Spec))
 			Expect(after.Annotations).To(HaveLen(1))
-			// grant created it (the plugin owns its spec); reset added only the annotation.
-			Expect(pluginFields(after)).To(MatchJSON(`{"f:metadata":{"f:annotations":{".":{},"f:access.dashboardops.io/reset-requested-at":{}}},` +
+			// grant created it (the plugin owns its spec and the owner reference to the user, which
+			// saves the operator that write); reset added only the annotation.
+			Expect(after.OwnerReferences).To(ConsistOf(HaveField("Kind", "DashboardUser")))
+			Expect(pluginFields(after)).To(MatchJSON(`{"f:metadata":{"f:annotations":{".":{},"f:access.dashboardops.io/reset-requested-at":{}},` +
+				`"f:ownerReferences":{".":{},"k:{\"uid\":\"` + string(after.OwnerReferences[0].UID) + `\"}":{}}},` +
 				`"f:spec":{".":{},"f:tenure":{},"f:userRef":{".":{},"f:name":{}}}}`))
 
 			By("--dry-run=client sends nothing")

@@ -32,6 +32,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/transport"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -72,7 +73,7 @@ var _ = BeforeSuite(func() {
 	certDir, err = os.MkdirTemp("", "reliability-apiserver-")
 	Expect(err).NotTo(HaveOccurred())
 	op, err = testenv.StartOperatorWith(testenv.OperatorConfig{
-		WrapTransport: faults.Wrap,
+		WrapTransport: transport.Wrappers(faults.Wrap, writes.Wrap),
 		PrepareEnv:    restartable,
 		Tune:          func(o *options.Options) { o.InviteBatchWindow = time.Second },
 	})
