@@ -193,7 +193,7 @@ render: ## Print the install (config/default) with IMG as the manager's image.
 
 .PHONY: deploy
 deploy: manifests ## Install the operator (config/default) with IMG as the manager's image.
-	$(MAKE) -s render IMG=$(IMG) | $(KUBECTL) apply --server-side -f -
+	$(MAKE) -s --no-print-directory render IMG=$(IMG) | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 # The custom resources go first, while the manager still runs and takes its finalizers off (a

@@ -11,7 +11,7 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 t0=$SECONDS
 ctr --address "${CTR_SOCK}" -n k8s.io images import "${ROOT}/bin/image/manager.tar" >/dev/null
 log "imported ${IMG}"
-make -s -C "${ROOT}" render IMG="${IMG}" KUBECTL="${KUBECTL}" | "${KUBECTL}" apply --server-side -f - >/dev/null
+make -s --no-print-directory -C "${ROOT}" render IMG="${IMG}" KUBECTL="${KUBECTL}" | "${KUBECTL}" apply --server-side -f - >/dev/null
 log "applied config/default"
 ns=access-operator-system
 deploy=access-operator-controller-manager

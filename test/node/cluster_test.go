@@ -119,16 +119,22 @@ func (c *Cluster) run(t *testing.T, stdin []byte, name string, args ...string) s
 	return out
 }
 
-// try is run without failing: the output (stdout and stderr) and the error.
+// try is run without failing: the output (stdout and stderr) and the error. Nothing here should take
+// half an hour; a command that does is killed rather than left to hold the node.
 func (c *Cluster) try(stdin []byte, name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = c.Root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+	return c.tryWithin(30*time.Minute, stdin, name, args...)
+}
+
+// childEnv is this process's environment without make's: under `make test` (a make inside a make)
+// MAKEFLAGS carries -w, and a `make -s render` would print "Entering directory" into the manifests.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MAKEFLAGS" && k != "MAKELEVEL" && k != "MFLAGS" {
+			env = append(env, kv)
+		}
 	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return env
 }
 
 // KubectlT runs kubectl against the cluster as cluster-admin.
@@ -457,7 +463,7 @@ func (c *Cluster) tryWithin(limit time.Duration, stdin []byte, name string, args
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = c.Root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Env = append(childEnv(), "KUBECONFIG="+c.Kubeconfig)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
