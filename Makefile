@@ -178,9 +178,14 @@ uninstall: release-role-finalizers ## Remove the CRDs (and with them every Dashb
 # carry it may stop the manager first (undeploy deletes everything at once), and then deleting the
 # CRDs would wait for it forever: take it off every role first (it guards nothing but a warning).
 .PHONY: release-role-finalizers
+# No DashboardRole CRD means nothing to release; any other error (an unreachable cluster, no right
+# to list) stops here, where it names its cause, rather than in a CRD deletion that waits.
 release-role-finalizers:
-	@$(KUBECTL) get dashboardroles.access.dashboardops.io -A -o jsonpath='{range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null | \
-	while read -r ns name; do \
+	@roles=$$($(KUBECTL) get dashboardroles.access.dashboardops.io -A -o jsonpath='{range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>&1) || { \
+		case "$$roles" in *"doesn't have a resource type"*) exit 0;; esac; \
+		echo "release-role-finalizers: listing DashboardRoles failed: $$roles" >&2; exit 1; }; \
+	printf '%s\n' "$$roles" | while read -r ns name; do \
+		[ -n "$$name" ] || continue; \
 		$(KUBECTL) patch dashboardroles.access.dashboardops.io -n "$$ns" "$$name" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null || exit 1; \
 	done
 

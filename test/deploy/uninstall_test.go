@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,5 +82,39 @@ func TestUninstallDoesNotWaitForTheManager(t *testing.T) {
 	crd.SetKind("CustomResourceDefinition")
 	if err := c.Get(ctx, client.ObjectKey{Name: "dashboardroles.access.dashboardops.io"}, crd); !apierrors.IsNotFound(err) {
 		t.Fatalf("the DashboardRole CRD is still there: %v (finalizers of the role: %v)", err, role.Finalizers)
+	}
+	// Again, with no CRD left: nothing to release, and nothing fails.
+	again := exec.Command("make", "-s", "uninstall")
+	again.Dir, again.Env = root, cmd.Env
+	if out, err := again.CombinedOutput(); err != nil {
+		t.Fatalf("make uninstall with the CRDs already gone: %v\n%s", err, out)
+	}
+}
+
+// A cluster that cannot be listed stops the release with its cause; it used to pass silently (its
+// errors went to /dev/null) and leave the CRD deletion to wait on the finalizers.
+func TestReleaseRoleFinalizersNamesAFailedList(t *testing.T) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	// A server nobody listens on (port 1 refuses at once).
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+contexts: [{name: c, context: {cluster: c}}]
+current-context: c
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("make", "-s", "release-role-finalizers")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "KUBECACHEDIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "release-role-finalizers: listing DashboardRoles failed") ||
+		!strings.Contains(string(out), "127.0.0.1:1") {
+		t.Fatalf("want a failure naming the list and the server, got %v:\n%s", err, out)
 	}
 }
