@@ -18,8 +18,12 @@ import (
 	"github.com/dashboardops/access-operator/internal/testenv"
 )
 
-// lastRelease is the release the upgrade starts from. A new release changes only this line.
-const lastRelease = "v0.3.0"
+// lastRelease is the release the upgrade starts from, and lastReleaseCommit the commit its tag
+// names: a clone without tags still builds it. A new release changes only these two lines.
+const (
+	lastRelease       = "v0.3.0"
+	lastReleaseCommit = "978b24bf76736e298b86caadcaf9b7aeb839ea87"
+)
 
 // TestUpgradeFromTheLastRelease installs lastRelease as it was shipped (its own config/default and
 // its manager, built from the tag), invites users and issues passcodes with it, then applies this
@@ -140,7 +144,10 @@ func acceptInvite(t *testing.T, c *Cluster, mail *testenv.SMTPServer, ns, user, 
 // rendered with that image. The archive is kept in bin/image per commit for later runs.
 func (c *Cluster) releaseInstall(t *testing.T, tag, image string) []byte {
 	t.Helper()
-	commit := strings.TrimSpace(c.run(t, nil, "git", "rev-list", "-n", "1", tag))
+	commit := lastReleaseCommit
+	if tagged, err := c.try(nil, "git", "rev-list", "-n", "1", tag); err == nil && strings.TrimSpace(tagged) != commit {
+		t.Fatalf("tag %s names %s, but lastReleaseCommit is %s: update the constant with the tag", tag, strings.TrimSpace(tagged), commit)
+	}
 	src := t.TempDir()
 	c.run(t, nil, "sh", "-c", `git archive "$1" | tar -x -C "$2"`, "sh", commit, src)
 	tar := filepath.Join(c.Root, "bin", "image", "release-"+tag+"-"+commit[:12]+".tar")
