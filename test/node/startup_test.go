@@ -103,6 +103,14 @@ func TestManagerStartsWhileTheAPIServerIsDown(t *testing.T) {
 	mu.Lock()
 	back = up
 	mu.Unlock()
+	// Pods reach the API server only through its Service: how soon kube-proxy routes it again is the
+	// node's, not the manager's (8-19 s in most runs, over a minute in one CI run), so the manager's
+	// minute counts from there.
+	waitFor(t, 3*time.Minute, "the API server to answer through its Service (kube-proxy)", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return !svcAt.IsZero()
+	})
 	waitFor(t, time.Minute, "the restarted manager's /readyz to answer 200", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
