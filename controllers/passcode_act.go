@@ -86,11 +86,12 @@ func (r *PasscodeReconciler) writeSecret(ctx context.Context, pc *accessv1alpha1
 			}
 		}
 		counter.WithLabelValues(pc.Namespace).Inc()
-		eventType := corev1.EventTypeNormal
 		if d.kind == actRevoke {
-			eventType = corev1.EventTypeWarning
+			// A revocation ends a passcode before its time, so it is an Event too. An expiry is the
+			// end status.expiresAt announced: Ready: Expired and passcode.expired tell it, and an
+			// Event would be one more write for each of a burst of expiries.
+			r.event(pc, corev1.EventTypeWarning, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
 		}
-		r.event(pc, eventType, d.reason, "%s: revision %d no longer works", d.message, pc.Status.Revision)
 	case actSyncSecret:
 		if err := passcodesecret.Apply(ctx, r.Client, pc, passcodesecret.Current(pc, boundEmail(pc, user), secret)); err != nil {
 			return err
