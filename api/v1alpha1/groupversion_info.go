@@ -28,6 +28,7 @@ var (
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &DashboardUser{}, &DashboardUserList{}, &Passcode{}, &PasscodeList{},
 		&DashboardRole{}, &DashboardRoleList{})
+	s.AddKnownTypes(GroupVersion, &AccessReview{}, &AccessReviewList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -154,10 +154,10 @@ func newCounter(name, help string) *prometheus.CounterVec {
 var (
 	expirationDesc = prometheus.NewDesc(namespace+"_passcode_expiration_timestamp_seconds",
 		"When the current passcode expires (Unix time), like cert-manager's certificate_expiration_timestamp_seconds.",
-		[]string{nsLabel, "name", "user", "rotation"}, nil)
+		[]string{nsLabel, nameLabel, "user", "rotation"}, nil)
 	renewalDesc = prometheus.NewDesc(namespace+"_passcode_renewal_timestamp_seconds",
 		"When the current passcode will be rotated (Unix time); Automatic rotation only.",
-		[]string{nsLabel, "name", "user"}, nil)
+		[]string{nsLabel, nameLabel, "user"}, nil)
 	phaseDesc = prometheus.NewDesc(namespace+"_passcodes",
 		"Passcodes by phase.", []string{nsLabel, "phase"}, nil)
 	failingDesc = prometheus.NewDesc(namespace+"_objects_failing",
@@ -294,7 +294,8 @@ func Register(reader client.Reader, elected <-chan struct{}) error {
 		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, ReconcileFailures, InviteDeliveries, NotificationDeliveries, InvitesQueued,
 		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
-		passcodeCollector{reader: reader, elected: elected}} {
+		ReviewRevocations,
+		passcodeCollector{reader: reader, elected: elected}, reviewCollector{passcodeCollector{reader: reader, elected: elected}}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}

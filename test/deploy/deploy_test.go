@@ -95,7 +95,8 @@ func TestDefaultInstall(t *testing.T) {
 	for _, svc := range []string{"access-operator-access", "access-operator-controller-manager-metrics-service"} {
 		find(t, objs, "Service", svc, &corev1.Service{})
 	}
-	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io"} {
+	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io",
+		"accessreviews.access.dashboardops.io"} {
 		find(t, objs, "CustomResourceDefinition", crd, &map[string]any{})
 	}
 }
@@ -120,9 +121,11 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 	want := []string{
 		"/namespaces: get,list,watch",                                               // consent to secretCopies (metadata only)
 		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets; SCIM tokens (caches: labelled ones only); delete: copies
+		"access.dashboardops.io/accessreviews: create,get,list,watch",               // create: the reviews a schedule makes
+		"access.dashboardops.io/accessreviews/status: get,patch",                    // snapshot, counts, evidence
 		"access.dashboardops.io/dashboardroles: get,list,patch,watch",               // permissions, SCIM groups; patch: the in-use finalizer
 		"access.dashboardops.io/dashboardroles/status: get,patch",                   // users count, Ready
-		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning
+		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning; patch: revoked by a review
 		"access.dashboardops.io/dashboardusers/status: get,patch",                   // status, last login, acceptance
 		"access.dashboardops.io/passcodes: get,list,patch,watch",                    // patch: the owner reference to the user
 		"access.dashboardops.io/passcodes/finalizers: update",                       // blockOwnerDeletion on the Secrets
