@@ -81,7 +81,7 @@ func PasscodeStatus(pc *accessv1alpha1.Passcode) [][2]string {
 	return [][2]string{
 		{"Passcode", pc.Name},
 		{"Project", pc.Namespace},
-		{"User", pc.Spec.UserRef.Name},
+		{ColumnUser, pc.Spec.UserRef.Name},
 		{"Phase", v.Phase},
 		{"Revoked", strconv.FormatBool(pc.Spec.Revoked)},
 		{"Tenure", pc.Spec.Tenure},

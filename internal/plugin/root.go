@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -21,7 +22,7 @@ const rootLong = `kubectl dashboard manages the users, roles and API passcodes o
 the users page, done on the DashboardUser, Passcode and DashboardRole resources the access
 operator acts on.
 
-It reads and writes only DashboardUser, Passcode and DashboardRole objects: it never reads a
+It reads and writes only DashboardUser, Passcode, DashboardRole and AccessReview objects: it never reads a
 Secret, so it never shows a passcode. Workloads mount the Secret a Passcode names.
 
 The namespace comes from -n/--namespace, else from the kubeconfig context, as with kubectl.
@@ -72,7 +73,7 @@ func NewRootCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
 	o.configFlags.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newRolesCommand(o), newUICommand(o))
+	cmd.AddCommand(newInviteCommand(o), newUsersCommand(o), newPasscodeCommand(o), newRolesCommand(o), newUICommand(o), newReviewCommand(o))
 	return cmd
 }
 
@@ -119,6 +120,10 @@ func scheme() (*runtime.Scheme, error) {
 	}
 	// Namespaces: the users page's project switcher lists them.
 	if err := corev1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	// SelfSubjectReview: who decides in an access review.
+	if err := authenticationv1.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	return s, nil
