@@ -312,11 +312,17 @@ func TestChartRendersConfigDefault(t *testing.T) {
 func TestChartCopiesMatchGenerated(t *testing.T) {
 	root := repoRoot(t)
 	pairs := map[string]string{
-		"config/rbac/role.yaml":                     chartDir + "/files/manager-role.yaml",
-		"config/prometheus/prometheus_rule.yaml":    chartDir + "/files/prometheus_rule.yaml",
-		"config/admission/passcode_delegation.yaml": chartDir + "/files/admission/passcode_delegation.yaml",
-		"config/admission/manager_writes.yaml":      chartDir + "/files/admission/manager_writes.yaml",
-		"config/admission/invite_key_guard.yaml":    chartDir + "/files/admission/invite_key_guard.yaml",
+		"config/rbac/role.yaml":                  chartDir + "/files/manager-role.yaml",
+		"config/prometheus/prometheus_rule.yaml": chartDir + "/files/prometheus_rule.yaml",
+	}
+	policies, err := filepath.Glob(filepath.Join(root, "config/admission/*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range policies {
+		if base := filepath.Base(p); base != "kustomization.yaml" {
+			pairs["config/admission/"+base] = chartDir + "/files/admission/" + base
+		}
 	}
 	crds, err := filepath.Glob(filepath.Join(root, "config/crd/bases/*.yaml"))
 	if err != nil || len(crds) == 0 {
@@ -329,10 +335,8 @@ func TestChartCopiesMatchGenerated(t *testing.T) {
 	if len(shipped) != len(crds) {
 		t.Errorf("%s/crds has %d files, config/crd/bases %d: run make manifests", chartDir, len(shipped), len(crds))
 	}
-	admission, _ := filepath.Glob(filepath.Join(root, "config/admission/*.yaml"))
-	if len(admission) != 4 { // three policies and kustomization.yaml
-		t.Errorf("config/admission has %d files; a new policy must be added to the chart (templates/admission.yaml, the Makefile and this test)", len(admission))
-	}
+	// (Every policy of config/admission is paired above; TestChartRendersConfigDefault fails when
+	// templates/admission.yaml does not render one.)
 	for src, dst := range pairs {
 		a, err := os.ReadFile(filepath.Join(root, src))
 		if err != nil {

@@ -301,9 +301,20 @@ func TestPrometheusRulesUseExportedMetrics(t *testing.T) {
 	if err := yaml.Unmarshal(b, &rule); err != nil {
 		t.Fatal(err)
 	}
-	code, err := os.ReadFile(filepath.Join(root, "internal/metrics/metrics.go"))
+	sources, err := filepath.Glob(filepath.Join(root, "internal/metrics/*.go"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var code []byte
+	for _, src := range sources {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code = append(code, b...)
 	}
 	alerts := map[string]bool{}
 	for _, g := range rule.Spec.Groups {
