@@ -459,7 +459,8 @@ func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, not
 	if err := roles.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the DashboardRole controller: %w", err)
 	}
-	reviews := &controllers.AccessReviewReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk, Recorder: mgr.GetEventRecorder("accessreview-controller")}
+	reviews := &controllers.AccessReviewReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("accessreview-controller")}
 	if err := reviews.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AccessReview controller: %w", err)
 	}
