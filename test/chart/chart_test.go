@@ -317,6 +317,7 @@ func TestChartCopiesMatchGenerated(t *testing.T) {
 		"config/admission/passcode_delegation.yaml": chartDir + "/files/admission/passcode_delegation.yaml",
 		"config/admission/manager_writes.yaml":      chartDir + "/files/admission/manager_writes.yaml",
 		"config/admission/invite_key_guard.yaml":    chartDir + "/files/admission/invite_key_guard.yaml",
+		"config/admission/dashboard_policy.yaml":    chartDir + "/files/admission/dashboard_policy.yaml",
 	}
 	crds, err := filepath.Glob(filepath.Join(root, "config/crd/bases/*.yaml"))
 	if err != nil || len(crds) == 0 {
@@ -330,7 +331,7 @@ func TestChartCopiesMatchGenerated(t *testing.T) {
 		t.Errorf("%s/crds has %d files, config/crd/bases %d: run make manifests", chartDir, len(shipped), len(crds))
 	}
 	admission, _ := filepath.Glob(filepath.Join(root, "config/admission/*.yaml"))
-	if len(admission) != 4 { // three policies and kustomization.yaml
+	if len(admission) != 5 { // four policies and kustomization.yaml
 		t.Errorf("config/admission has %d files; a new policy must be added to the chart (templates/admission.yaml, the Makefile and this test)", len(admission))
 	}
 	for src, dst := range pairs {
