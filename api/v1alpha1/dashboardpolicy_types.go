@@ -109,13 +109,15 @@ type DashboardPolicySpec struct {
 	// passcodes bounds Passcodes' tenure, rotation and grace period (refused at apply).
 	// +optional
 	Passcodes *PasscodePolicy `json:"passcodes,omitempty"`
-	// inactivity revokes users and passcodes nobody uses.
+	// inactivity revokes users and passcodes nobody uses. Validated, not yet acted on: the
+	// controller that will is still to come (docs/governance.md).
 	// +optional
 	Inactivity *InactivityPolicy `json:"inactivity,omitempty"`
-	// seats limits how many users have access.
+	// seats limits how many users have access. Validated, not yet acted on (docs/governance.md).
 	// +optional
 	Seats *SeatPolicy `json:"seats,omitempty"`
-	// admins sets the fewest Admins the project keeps.
+	// admins sets the fewest Admins the project keeps. Validated, not yet acted on
+	// (docs/governance.md).
 	// +optional
 	Admins *AdminPolicy `json:"admins,omitempty"`
 }
@@ -183,7 +185,7 @@ type DashboardPolicy struct {
 	// +optional
 	Spec DashboardPolicySpec `json:"spec,omitempty"`
 
-	// status is the project observed against them.
+	// status is the project observed against them (not yet written: docs/governance.md).
 	// +optional
 	Status DashboardPolicyStatus `json:"status,omitempty"`
 }
