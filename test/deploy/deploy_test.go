@@ -95,7 +95,8 @@ func TestDefaultInstall(t *testing.T) {
 	for _, svc := range []string{"access-operator-access", "access-operator-controller-manager-metrics-service"} {
 		find(t, objs, "Service", svc, &corev1.Service{})
 	}
-	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io"} {
+	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io",
+		"dashboardpolicies.access.dashboardops.io"} {
 		find(t, objs, "CustomResourceDefinition", crd, &map[string]any{})
 	}
 }
