@@ -35,7 +35,7 @@ manifests: ## Generate the CRDs and RBAC from the +kubebuilder markers, and docs
 	@# The Helm chart ships the same CRDs, manager rules, admission policies and alerts (test/chart holds them byte-equal).
 	cp config/crd/bases/*.yaml charts/access-operator/crds/
 	cp config/rbac/role.yaml charts/access-operator/files/manager-role.yaml
-	cp config/admission/passcode_delegation.yaml config/admission/manager_writes.yaml config/admission/invite_key_guard.yaml config/admission/review_delegation.yaml charts/access-operator/files/admission/
+	cp config/admission/passcode_delegation.yaml config/admission/manager_writes.yaml config/admission/invite_key_guard.yaml config/admission/review_delegation.yaml config/admission/dashboard_policy.yaml charts/access-operator/files/admission/
 	cp config/prometheus/prometheus_rule.yaml charts/access-operator/files/prometheus_rule.yaml
 
 .PHONY: generate

@@ -27,7 +27,7 @@ var (
 
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion, &DashboardUser{}, &DashboardUserList{}, &Passcode{}, &PasscodeList{},
-		&DashboardRole{}, &DashboardRoleList{})
+		&DashboardRole{}, &DashboardRoleList{}, &DashboardPolicy{}, &DashboardPolicyList{})
 	s.AddKnownTypes(GroupVersion, &AccessReview{}, &AccessReviewList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

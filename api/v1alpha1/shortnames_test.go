@@ -16,7 +16,7 @@ var _ = Describe("Short names", func() {
 		dc, err := discovery.NewDiscoveryClientForConfig(testEnv.Config)
 		Expect(err).NotTo(HaveOccurred())
 		mapper := restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), dc, nil)
-		for short, plural := range map[string]string{"du": "dashboardusers", "dpc": "passcodes", "dr": "dashboardroles"} {
+		for short, plural := range map[string]string{"du": "dashboardusers", "dpc": "passcodes", "dr": "dashboardroles", "dpol": "dashboardpolicies"} {
 			gvr, err := mapper.ResourceFor(schemaResource(short))
 			Expect(err).NotTo(HaveOccurred(), short)
 			Expect(gvr.Group).To(Equal("access.dashboardops.io"), "kubectl get %s must mean %s", short, plural)
@@ -30,7 +30,7 @@ var _ = Describe("Short names", func() {
 				continue
 			}
 			for _, r := range l.APIResources {
-				Expect(r.ShortNames).NotTo(ContainElements("du", "dpc", "dr"), "%s %s shares a short name with our kinds", l.GroupVersion, r.Name)
+				Expect(r.ShortNames).NotTo(ContainElements("du", "dpc", "dr", "dpol"), "%s %s shares a short name with our kinds", l.GroupVersion, r.Name)
 			}
 		}
 	})

@@ -26,6 +26,11 @@ const (
 	MinInviteTTL   = time.Minute
 	MaxInviteTTL   = 30 * Day
 	DefaultTTL     = 7 * Day
+	// DashboardPolicy: inactivity is counted in days; warnings go out up to 90d ahead.
+	MinInactivity     = Day
+	MaxInactivity     = 3650 * Day
+	MaxWarnBefore     = 90 * Day
+	DefaultWarnBefore = 7 * Day
 )
 
 // maxDigits keeps every value well inside int64 minutes (999999d) and matches the CEL pattern.
@@ -139,4 +144,21 @@ func InviteTTL(s string) (time.Duration, error) {
 		return DefaultTTL, nil
 	}
 	return InRange(s, MinInviteTTL, MaxInviteTTL)
+}
+
+// Inactivity parses a DashboardPolicy's spec.inactivity.revokeUsersAfter or
+// revokePasscodesUnusedFor: 1d to 3650d; empty means the rule is off (0).
+func Inactivity(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return InRange(s, MinInactivity, MaxInactivity)
+}
+
+// WarnBefore parses spec.inactivity.warnBefore: 0 to 90d; empty means 7d.
+func WarnBefore(s string) (time.Duration, error) {
+	if s == "" {
+		return DefaultWarnBefore, nil
+	}
+	return InRange(s, 0, MaxWarnBefore)
 }

@@ -208,7 +208,7 @@ func TestPoliciesTypeCheck(t *testing.T) {
 			t.Errorf("%s: %s: %s", p.Name, w.FieldRef, w.Warning)
 		}
 	}
-	if checked != 4 {
-		t.Errorf("type-checked %d policies, want 4", checked)
+	if checked != 5 {
+		t.Errorf("type-checked %d policies, want 5", checked)
 	}
 }

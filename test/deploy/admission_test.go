@@ -38,7 +38,8 @@ func checkPolicies(t *testing.T, objs []*unstructured.Unstructured) {
 	sa := map[string]any{}
 	find(t, objs, "ServiceAccount", "access-operator-controller-manager", &sa)
 	user := fmt.Sprintf("'system:serviceaccount:%s:%s'", "access-operator-system", "access-operator-controller-manager")
-	for _, name := range []string{"access-operator-passcode-delegation", "access-operator-manager-writes", "access-operator-invite-key-guard"} {
+	for _, name := range []string{"access-operator-passcode-delegation", "access-operator-manager-writes", "access-operator-invite-key-guard",
+		"access-operator-dashboard-policy"} {
 		p := &policy{}
 		find(t, objs, "ValidatingAdmissionPolicy", name, p)
 		binding := map[string]any{}
@@ -47,8 +48,14 @@ func checkPolicies(t *testing.T, objs []*unstructured.Unstructured) {
 		if spec["policyName"] != name || fmt.Sprint(spec["validationActions"]) != "[Deny]" {
 			t.Errorf("binding %s: %v", name, spec)
 		}
-		if name == "access-operator-passcode-delegation" {
-			continue
+		if name == "access-operator-dashboard-policy" {
+			// Each namespace's DashboardPolicy default; none means no check (a project as before).
+			if ref, _ := spec["paramRef"].(map[string]any); ref["name"] != "default" || ref["parameterNotFoundAction"] != "Allow" {
+				t.Errorf("binding %s: paramRef %v, want name default and parameterNotFoundAction Allow", name, spec["paramRef"])
+			}
+		}
+		if name == "access-operator-passcode-delegation" || name == "access-operator-dashboard-policy" {
+			continue // they are about everyone, not the manager
 		}
 		if len(p.Spec.MatchConditions) == 0 || !strings.Contains(p.Spec.MatchConditions[0].Expression, "request.userInfo.username") ||
 			!strings.Contains(p.Spec.MatchConditions[0].Expression, user) {

@@ -96,7 +96,7 @@ func TestDefaultInstall(t *testing.T) {
 		find(t, objs, "Service", svc, &corev1.Service{})
 	}
 	for _, crd := range []string{"dashboardroles.access.dashboardops.io", "dashboardusers.access.dashboardops.io", "passcodes.access.dashboardops.io",
-		"accessreviews.access.dashboardops.io"} {
+		"accessreviews.access.dashboardops.io", "dashboardpolicies.access.dashboardops.io"} {
 		find(t, objs, "CustomResourceDefinition", crd, &map[string]any{})
 	}
 }

@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tryKubectl is kubectl with the session's kubeconfig, returning its combined output and error
+// (a refusal is what these tests are after).
+func (d *devRun) tryKubectl(args ...string) (string, error) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.state, "kubeconfig"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Issue 26 §1 through the built binaries: kubectl apply of a DashboardPolicy, of a bad policy, and
+// of a DashboardUser the policy refuses, on the dev runner's real API server with the shipped
+// admission policy.
+func TestKubectlApplyRefusedByDashboardPolicy(t *testing.T) {
+	t.Parallel()
+	state := t.TempDir()
+	dev := startDev(t, state)
+	defer dev.interrupt()
+	dir := t.TempDir()
+	write := func(name, y string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	dev.kubectl("apply", "-f", "config/admission/dashboard_policy.yaml")
+	dev.kubectl("create", "namespace", "team-a")
+	bob := write("bob.yaml", `apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardUser
+metadata: {name: bob, namespace: team-a}
+spec: {email: bob@elsewhere.io, role: Member}
+`)
+	// Without a policy the project behaves as before.
+	dev.kubectl("apply", "--dry-run=server", "-f", bob)
+
+	for _, bad := range []struct{ name, manifest, want string }{
+		{"strict.yaml", "apiVersion: access.dashboardops.io/v1alpha1\nkind: DashboardPolicy\nmetadata: {name: strict, namespace: team-a}\n",
+			"metadata.name must be default"},
+		{"minute.yaml", "apiVersion: access.dashboardops.io/v1alpha1\nkind: DashboardPolicy\nmetadata: {name: default, namespace: team-a}\n" +
+			"spec: {inactivity: {revokeUsersAfter: 1m}}\n",
+			`spec.inactivity.revokeUsersAfter: Invalid value: "1m": must be at least 1d and at most 3650d`},
+	} {
+		out, err := dev.tryKubectl("apply", "-f", write(bad.name, bad.manifest))
+		if err == nil || !strings.Contains(out, bad.want) {
+			t.Errorf("kubectl apply %s: %v\n%s\nwant a refusal saying %q", bad.name, err, out, bad.want)
+		}
+	}
+
+	dev.kubectl("apply", "-f", write("policy.yaml", `apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardPolicy
+metadata: {name: default, namespace: team-a}
+spec:
+  invites: {allowedEmailDomains: [example.com, "*.example.com"]}
+  passcodes: {maxTenure: 90d}
+`))
+	header := strings.Fields(strings.SplitN(dev.kubectl("get", "dpol", "-n", "team-a"), "\n", 2)[0])
+	if want := "NAME COMPLIANT NON-COMPLIANT SEATS USED ADMINS NEXT ACTION AGE"; strings.Join(header, " ") != want {
+		t.Errorf("kubectl get dpol columns = %v, want %s", header, want)
+	}
+
+	want := "spec.email: the domain elsewhere.io is not allowed by DashboardPolicy team-a/default: " +
+		"spec.invites.allowedEmailDomains allows example.com, *.example.com"
+	var out string
+	waitFor(t, 30*time.Second, "kubectl apply of bob to be refused by the policy", func() bool {
+		var err error
+		out, err = dev.tryKubectl("apply", "-f", bob)
+		return err != nil
+	})
+	if !strings.Contains(out, want) {
+		t.Errorf("kubectl apply of bob says\n%s\nwant\n%s", out, want)
+	}
+	dev.kubectl("apply", "-f", write("jane.yaml", `apiVersion: access.dashboardops.io/v1alpha1
+kind: DashboardUser
+metadata: {name: jane, namespace: team-a}
+spec: {email: jane@eu.example.com, role: Member}
+`))
+}
