@@ -6,7 +6,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,19 +43,6 @@ func outcomes(rv *accessv1alpha1.AccessReview) map[string]string {
 	out := map[string]string{}
 	for _, u := range rv.Status.Users {
 		out[u.Email] = string(u.Decision) + "/" + string(u.Outcome)
-	}
-	return out
-}
-
-// userWarnings lists the Warning Events about a DashboardUser: reason and note.
-func userWarnings(g Gomega, ns, name string) []string {
-	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Regarding.Kind == "DashboardUser" && e.Type == "Warning" {
-			out = append(out, e.Reason+": "+e.Note)
-		}
 	}
 	return out
 }
@@ -144,9 +130,9 @@ var _ = Describe("AccessReview", func() {
 			u := get[accessv1alpha1.DashboardUser](Default, ns, name)
 			Expect(u.Annotations).To(HaveKeyWithValue(controllers.RevokedByAnnotation, "accessreview/q4"))
 		}
-		Eventually(func(g Gomega) []string { return userWarnings(g, ns, "carol") }).WithTimeout(10 * time.Second).Should(ContainElement(
+		Eventually(func(g Gomega) []string { return warningsAbout(g, "DashboardUser", ns, "carol") }).WithTimeout(10 * time.Second).Should(ContainElement(
 			ContainSubstring("Access revoked by access review q4 (undecided at the deadline: the default decision)")))
-		Eventually(func(g Gomega) []string { return userWarnings(g, ns, "bob") }).WithTimeout(10 * time.Second).Should(ContainElement(
+		Eventually(func(g Gomega) []string { return warningsAbout(g, "DashboardUser", ns, "bob") }).WithTimeout(10 * time.Second).Should(ContainElement(
 			ContainSubstring("decided Revoke by lead@example.com")))
 		Eventually(func(g Gomega) *accessv1alpha1.DashboardUser { return get[accessv1alpha1.DashboardUser](g, ns, "carol") }).
 			Should(HaveField("Status.Phase", accessv1alpha1.UserRevoked), "the user controller revokes as for any revocation")

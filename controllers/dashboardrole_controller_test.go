@@ -5,13 +5,11 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 )
@@ -50,19 +48,6 @@ func roleNotFound(role, ns string) func(Gomega, *accessv1alpha1.DashboardUser) {
 			`" in namespace "` + ns + `" or use a system role`))
 		g.Expect(ready.ObservedGeneration).To(Equal(u.Generation))
 	}
-}
-
-// warnings lists the Warning Events about an object: reason and note.
-func warnings(g Gomega, ns, name string) []string {
-	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
-	var out []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Regarding.Kind == "DashboardRole" && e.Type == "Warning" {
-			out = append(out, e.Reason+": "+e.Note)
-		}
-	}
-	return out
 }
 
 var _ = Describe("DashboardRole", func() {
@@ -181,6 +166,6 @@ var _ = Describe("DashboardRole", func() {
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "unused"}, &accessv1alpha1.DashboardRole{}))
 		}).WithTimeout(15 * time.Second).Should(BeTrue())
-		Consistently(func(g Gomega) []string { return warnings(g, ns, "unused") }).WithTimeout(time.Second).Should(BeEmpty())
+		Consistently(func(g Gomega) []string { return warningsAbout(g, "DashboardRole", ns, "unused") }).WithTimeout(time.Second).Should(BeEmpty())
 	})
 })

@@ -105,6 +105,19 @@ func requestReset(obj client.Object, value string) {
 	Expect(k8sClient.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 }
 
+// warningsAbout lists the Warning Events about the object of kind named name: reason and note.
+func warningsAbout(g Gomega, kind, ns, name string) []string {
+	list := &eventsv1.EventList{}
+	g.Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+	var out []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Regarding.Kind == kind && e.Type == "Warning" {
+			out = append(out, e.Reason+": "+e.Note)
+		}
+	}
+	return out
+}
+
 // eventReasons lists the reasons of the Events about an object, oldest first.
 func eventReasons(g Gomega, ns, name string) []string {
 	list := &eventsv1.EventList{}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,11 +96,8 @@ func TestCopiesThroughKubectl(t *testing.T) {
 
 // kubectlErr is kubectl that returns its failure (a Secret not there yet) instead of failing the test.
 func (d *devRun) kubectlErr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	cmd, cancel := d.kubectlCommand(args...)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.state, "kubeconfig"))
 	out, err := cmd.Output()
 	return string(out), err
 }

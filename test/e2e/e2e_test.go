@@ -167,18 +167,42 @@ func (d *devRun) client() client.Client {
 	return c
 }
 
-func (d *devRun) kubectl(args ...string) string {
-	d.t.Helper()
+// kubectlCommand is kubectl with the session's kubeconfig, run from the repository's root, bounded
+// by a minute (cancel releases it).
+func (d *devRun) kubectlCommand(args ...string) (cmd *exec.Cmd, cancel func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
+	cmd = exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.state, "kubeconfig"))
+	return cmd, cancel
+}
+
+// tryKubectl is kubectl returning its combined output and error (a refusal some tests are after).
+func (d *devRun) tryKubectl(args ...string) (string, error) {
+	cmd, cancel := d.kubectlCommand(args...)
+	defer cancel()
 	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// kubectl is kubectl that fails the test when it fails.
+func (d *devRun) kubectl(args ...string) string {
+	d.t.Helper()
+	out, err := d.tryKubectl(args...)
 	if err != nil {
 		d.t.Fatalf("kubectl %v: %v\n%s", args, err, out)
 	}
-	return string(out)
+	return out
+}
+
+// writeFile writes body to dir/name for kubectl apply -f, and returns the path.
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestDevRunsTheOperatorAndKeepsItsData(t *testing.T) {

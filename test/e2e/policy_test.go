@@ -1,27 +1,10 @@
 package e2e
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// tryKubectl is kubectl with the session's kubeconfig, returning its combined output and error
-// (a refusal is what these tests are after).
-func (d *devRun) tryKubectl(args ...string) (string, error) {
-	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), args...)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(d.state, "kubeconfig"))
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
 
 // Issue 26 §1 through the built binaries: kubectl apply of a DashboardPolicy, of a bad policy, and
 // of a DashboardUser the policy refuses, on the dev runner's real API server with the shipped
@@ -32,13 +15,7 @@ func TestKubectlApplyRefusedByDashboardPolicy(t *testing.T) {
 	dev := startDev(t, state)
 	defer dev.interrupt()
 	dir := t.TempDir()
-	write := func(name, y string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, y string) string { return writeFile(t, dir, name, y) }
 
 	dev.kubectl("apply", "-f", "config/admission/dashboard_policy.yaml")
 	dev.kubectl("create", "namespace", "team-a")

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,13 +34,7 @@ func TestAccessReviewThroughTheBinaries(t *testing.T) {
 	dev := startDev(t, state)
 	defer dev.interrupt()
 
-	write := func(name, body string) string {
-		p := filepath.Join(state, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return writeFile(t, state, name, body) }
 	dev.kubectl("apply", "-f", write("users.yaml", reviewUsersManifest))
 	deadline := time.Now().Add(25 * time.Second).UTC().Truncate(time.Second)
 	dev.kubectl("apply", "-f", write("review.yaml", fmt.Sprintf(`
