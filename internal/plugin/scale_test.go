@@ -5,10 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -30,7 +28,6 @@ import (
 	"github.com/dashboardops/access-operator/internal/ops"
 	"github.com/dashboardops/access-operator/internal/plugin"
 	"github.com/dashboardops/access-operator/internal/testenv"
-	"github.com/dashboardops/access-operator/internal/ui"
 )
 
 // scaleUsersEnv sets how many users the one-namespace scale test creates: 2000 by default (make
@@ -174,22 +171,30 @@ var _ = Describe("a project of many users", Ordered, func() {
 		}
 		GinkgoWriter.Printf("scale: created %d users and %d Passcodes in %s\n", n, (n+9)/10, time.Since(start).Round(time.Millisecond))
 
-		// The users page as `kubectl dashboard ui` serves it, with the admin's credentials.
-		c, err := client.NewWithWatch(testEnv.Config, client.Options{Scheme: testenv.Scheme()})
+		// The users page as `kubectl dashboard ui` serves it, with the admin's kubeconfig.
+		runCtx, stop := context.WithCancel(ctx)
+		var out, errOut lockedBuffer
+		cmd := plugin.NewRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		cmd.SetArgs([]string{"ui", "--no-browser", "-n", ns, "--kubeconfig", kubeconfig})
+		done := make(chan error, 1)
+		go func() { done <- cmd.ExecuteContext(runCtx) }()
+		DeferCleanup(func() {
+			stop()
+			Expect(<-done).To(Succeed(), "stderr: %s", errOut.String())
+		})
+		var link string
+		Eventually(func() string {
+			link = regexp.MustCompile(`http://127\.0\.0\.1:\d+/\S+`).FindString(out.String())
+			return link
+		}).ShouldNot(BeEmpty())
+		u, err := url.Parse(link)
 		Expect(err).NotTo(HaveOccurred())
-		token, err := ui.NewToken()
-		Expect(err).NotTo(HaveOccurred())
-		srv := httptest.NewUnstartedServer(nil)
-		page, err := ui.New(ui.Config{Client: c, Namespace: ns, Token: token, Addr: srv.Listener.Addr().String()})
-		Expect(err).NotTo(HaveOccurred())
-		srv.Config.Handler = page
-		srv.Start()
-		DeferCleanup(srv.Close)
-		base = "http://" + srv.Listener.Addr().(*net.TCPAddr).String()
+		base = "http://" + u.Host
 		jar, err := cookiejar.New(nil)
 		Expect(err).NotTo(HaveOccurred())
 		pages = &http.Client{Jar: jar}
-		resp, err := pages.Get(base + "/?" + url.Values{"ns": {ns}, "token": {token}, "limit": {"1"}}.Encode())
+		// The link's one-time token becomes the session cookie (a page of one row: quick).
+		resp, err := pages.Get(link + "&limit=1")
 		Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		Expect(resp.StatusCode).To(Equal(http.StatusOK))
