@@ -160,3 +160,20 @@ func TestDownloadIsEveryUser(t *testing.T) {
 		t.Errorf("the download: %d, %d lines, not a header and 250 users", rec.Code, strings.Count(rec.Body.String(), "\n"))
 	}
 }
+
+// An action on a row of a later page (or of a search) shows the same page afterwards: the row's
+// form carries the table's view.
+func TestActionKeepsThePage(t *testing.T) {
+	s := newPagedServer(t, 250)
+	body := do(s, http.MethodGet, "/?ns=team&q=example&offset=100", nil, true, nil).Body.String()
+	if !strings.Contains(row(t, body, "u150"), `<input type="hidden" name="q" value="example"><input type="hidden" name="offset" value="100">`) {
+		t.Fatalf("u150's forms do not carry the view:\n%s", row(t, body, "u150"))
+	}
+	form := url.Values{"csrf": {s.csrfToken()}, "ns": {"team"}, "user": {"u150"}, "role": {"Approver"}, "from": {"table"},
+		"q": {"example"}, "offset": {"100"}}
+	w := do(s, http.MethodPost, "/set-role", form, true, nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "dashboarduser/u150 role changed from Member to Approver") ||
+		!strings.Contains(w.Body.String(), "101–200 of 250 users matching “example”") {
+		t.Errorf("after the action: %d, not the page of u150", w.Code)
+	}
+}
