@@ -56,7 +56,8 @@ func EachPasscodePage(ctx context.Context, c client.Client, chunk int64, fn func
 
 // eachPage lists page by page into a fresh list each time (a decoder reusing the previous page's
 // items could leave their fields behind).
-func eachPage[L client.ObjectList](ctx context.Context, c client.Client, chunk int64, newList func() L, fn func(L) error, what string, opts []client.ListOption) error {
+func eachPage[L client.ObjectList](ctx context.Context, c client.Client, chunk int64, newList func() L, fn func(L) error,
+	what string, opts []client.ListOption) error {
 	opts = slices.Clip(opts)
 	if chunk > 0 {
 		opts = append(opts, client.Limit(chunk))
@@ -79,7 +80,8 @@ func eachPage[L client.ObjectList](ctx context.Context, c client.Client, chunk i
 // PasscodeSummaries are the Passcode-Status of every user that has a Passcode in the namespaces
 // opts select, by "namespace/user", read page by page (passcodestatus.Better folds a user's
 // Passcodes one at a time). A user with none is absent: None.
-func PasscodeSummaries(ctx context.Context, c client.Client, chunk int64, now time.Time, opts ...client.ListOption) (map[string]accessv1alpha1.PasscodeSummary, error) {
+func PasscodeSummaries(ctx context.Context, c client.Client, chunk int64, now time.Time,
+	opts ...client.ListOption) (map[string]accessv1alpha1.PasscodeSummary, error) {
 	summaries := map[string]accessv1alpha1.PasscodeSummary{}
 	err := EachPasscodePage(ctx, c, chunk, func(pcs []accessv1alpha1.Passcode) error {
 		for i := range pcs {

@@ -211,8 +211,9 @@ var _ = Describe("a project of many users", Ordered, func() {
 		return resp.StatusCode, string(body), time.Since(start)
 	}
 	rowsOf := func(body string) []string {
-		var users []string
-		for _, m := range regexp.MustCompile(`<tr data-user="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+		matches := regexp.MustCompile(`<tr data-user="([^"]+)"`).FindAllStringSubmatch(body, -1)
+		users := make([]string, 0, len(matches))
+		for _, m := range matches {
 			users = append(users, m[1])
 		}
 		return users

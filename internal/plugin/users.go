@@ -147,8 +147,10 @@ func newUsersListCommand(o *options) *cobra.Command {
 		Aliases: []string{"ls", "get"},
 		Short:   "List users: User, Name, Role, Email, User Status, Last Login, Passcode-Status",
 		Long: `List the users of a project (DashboardUser objects), as the users page shows them: USER (the
-object's name), NAME, ROLE, EMAIL, USER STATUS, LAST LOGIN, PASSCODE-STATUS, sorted by email;
--o wide adds ACCESS, READY and AGE, and -A a first column NAMESPACE.
+object's name), NAME, ROLE, EMAIL, USER STATUS, LAST LOGIN, PASSCODE-STATUS; -o wide adds
+ACCESS, READY and AGE, and -A a first column NAMESPACE. Users are read --chunk-size at a time and
+each page is printed as it arrives, by project then object name (made from the email, so nearly
+email order); -o json, yaml and the templates print one List.
 
 Output flags are kubectl's: -o json or yaml print the DashboardUsers as they are, in a List
 (kubectl apply -f takes it back), -o name prints dashboarduser/NAME lines, and jsonpath,
@@ -182,8 +184,9 @@ func newUsersExportCommand(o *options) *cobra.Command {
 		Short: "Download the users list as CSV (the dashboard's download), or in any kubectl output format",
 		Long: `Write the users list as the dashboard's download has it (-o csv, the default): columns Name, Role,
 Email, User Status, Last Login, Passcode-Status (with a first column Project when
---all-namespaces), rows sorted by project then email, a header row and RFC 4180 quoting. Last
-Login is RFC 3339 in UTC, empty if the user never logged in.
+--all-namespaces), a header row and RFC 4180 quoting. Last Login is RFC 3339 in UTC, empty if the
+user never logged in. Rows are written a page (--chunk-size) at a time as they are read, by project
+then object name (made from the email, so nearly email order).
 
 Every other -o is kubectl's, as with users list: -o json or yaml print the DashboardUsers as they
 are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=... as kubectl get.`,

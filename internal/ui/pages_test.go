@@ -20,7 +20,7 @@ import (
 // thousands of users.)
 func newPagedServer(t *testing.T, n int) *Server {
 	t.Helper()
-	var objs []client.Object
+	objs := make([]client.Object, 0, n)
 	for i := range n {
 		name := fmt.Sprintf("u%03d", i)
 		u := &accessv1alpha1.DashboardUser{
@@ -41,8 +41,9 @@ func newPagedServer(t *testing.T, n int) *Server {
 }
 
 func rowUsers(body string) []string {
-	var users []string
-	for _, m := range regexp.MustCompile(`<tr data-user="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+	matches := regexp.MustCompile(`<tr data-user="([^"]+)"`).FindAllStringSubmatch(body, -1)
+	users := make([]string, 0, len(matches))
+	for _, m := range matches {
 		users = append(users, m[1])
 	}
 	return users
