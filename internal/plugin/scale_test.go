@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,14 +221,30 @@ var _ = Describe("a project of many users", Ordered, func() {
 	}
 
 	It("shows the users page a page at a time, with the counts, and each user on exactly one page", func() {
-		status, body, first := get("/?ns=" + ns)
+		// Each view three times: the machine is shared, so the figure is the middle one (the
+		// first view after the creates also meets the API server still catching up).
+		median := func(path string) (int, string, []time.Duration) {
+			GinkgoHelper()
+			var status int
+			var body string
+			took := make([]time.Duration, 3)
+			for i := range took {
+				status, body, took[i] = get(path)
+			}
+			return status, body, took
+		}
+		status, body, firsts := median("/?ns=" + ns)
+		first := slices.Sorted(slices.Values(firsts))[1]
 		Expect(status).To(Equal(http.StatusOK))
+		// The page is served in this process (the ui command above): its heap at the peak of a view.
+		pagePeak, _ := heapPeak(func() { get("/?ns=" + ns) })
 		Expect(rowsOf(body)).To(HaveLen(100))
 		Expect(body).To(ContainSubstring(fmt.Sprintf("1–100 of %s users", thousands(n))))
 		Expect(body).To(ContainSubstring(`rel="next"`))
 		Expect(body).To(ContainSubstring(`data-paged="1"`))
 
-		status, body, later := get(fmt.Sprintf("/?ns=%s&offset=%d", ns, n/2))
+		status, body, laters := median(fmt.Sprintf("/?ns=%s&offset=%d", ns, n/2))
+		later := slices.Sorted(slices.Values(laters))[1]
 		Expect(status).To(Equal(http.StatusOK))
 		Expect(rowsOf(body)).To(HaveLen(100))
 		Expect(rowsOf(body)[0]).To(Equal(fmt.Sprintf("user-%05d", n/2)), "in email order")
@@ -264,6 +281,8 @@ var _ = Describe("a project of many users", Ordered, func() {
 		AddReportEntry("users page", fmt.Sprintf("%d users: first page %s, page at offset %d %s, all %d pages of 1000 %s, search %s, CSV download %s",
 			n, first.Round(time.Millisecond), n/2, later.Round(time.Millisecond), (n+999)/1000, walk.Round(time.Millisecond),
 			search.Round(time.Millisecond), download.Round(time.Millisecond)))
+		GinkgoWriter.Printf("scale: users page views (each the middle of 3: first page %v, page at offset %d %v); a view's peak heap +%s\n",
+			firsts, n/2, laters, mib(pagePeak))
 		GinkgoWriter.Printf("scale: users page, %d users: first page %s, page at offset %d %s, %d pages of 1000 %s, search %s, CSV download %s\n",
 			n, first.Round(time.Millisecond), n/2, later.Round(time.Millisecond), (n+999)/1000, walk.Round(time.Millisecond),
 			search.Round(time.Millisecond), download.Round(time.Millisecond))
