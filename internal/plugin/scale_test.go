@@ -275,6 +275,10 @@ var _ = Describe("a project of many users", Ordered, func() {
 		_, body, _ = get("/?" + url.Values{"ns": {ns}, "q": {"revoked"}, "limit": {"1000"}}.Encode())
 		Expect(body).To(ContainSubstring(fmt.Sprintf("%s users matching “revoked”", thousands((n+9)/10))))
 
+		// A user's page reads the project's Passcodes a page at a time for the user's own.
+		_, body, userPage := get("/user?" + url.Values{"ns": {ns}, "user": {"user-00010"}}.Encode())
+		Expect(body).To(ContainSubstring(`<dd id="passcode-status">Revoked</dd>`))
+
 		_, csv, download := get("/export.csv?ns=" + ns)
 		Expect(strings.Count(csv, "\n")).To(Equal(n+1), "a header and a line per user")
 
@@ -283,9 +287,9 @@ var _ = Describe("a project of many users", Ordered, func() {
 			search.Round(time.Millisecond), download.Round(time.Millisecond)))
 		GinkgoWriter.Printf("scale: users page views (each the middle of 3: first page %v, page at offset %d %v); a view's peak heap +%s\n",
 			firsts, n/2, laters, mib(pagePeak))
-		GinkgoWriter.Printf("scale: users page, %d users: first page %s, page at offset %d %s, %d pages of 1000 %s, search %s, CSV download %s\n",
+		GinkgoWriter.Printf("scale: users page, %d users: first page %s, page at offset %d %s, %d pages of 1000 %s, search %s, CSV download %s, a user's page %s\n",
 			n, first.Round(time.Millisecond), n/2, later.Round(time.Millisecond), (n+999)/1000, walk.Round(time.Millisecond),
-			search.Round(time.Millisecond), download.Round(time.Millisecond))
+			search.Round(time.Millisecond), download.Round(time.Millisecond), userPage.Round(time.Millisecond))
 	})
 
 	It("streams users list and users export, a page at a time", func() {

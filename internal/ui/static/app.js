@@ -112,6 +112,8 @@
     var size = new URL(window.location.href).searchParams.get("limit");
     if (size) { url.searchParams.set("limit", size); }
     var morePages = false, count = null;
+    inflight = true;
+    var done = function () { inflight = false; if (again) { again = false; schedule(); } };
     fetch(url, { credentials: "same-origin" }).then(function (r) {
       morePages = r.headers.get("X-Users-Paged") === "1";
       count = r.headers.get("X-Users-Shown");
@@ -126,9 +128,15 @@
       serverFiltered = false;
       sort();
       filter();
-    });
+    }).then(done, done);
   }
-  function schedule() { if (timer === null) { timer = window.setTimeout(refresh, 250); } }
+  // A paged table is a project too big for one page: each fetch reads it all on the server, so
+  // changes are gathered for longer, and a fetch never starts while one is under way.
+  var inflight = false, again = false;
+  function schedule() {
+    if (inflight) { again = true; return; }
+    if (timer === null) { timer = window.setTimeout(refresh, paged ? 2000 : 250); }
+  }
   body.addEventListener("focusout", function () {
     if (pending) { window.setTimeout(function () { if (pending && !busy()) { refresh(); } }, 0); }
   });
