@@ -198,17 +198,22 @@ func ResetPasscode(ctx context.Context, c client.Client, ns, name string, immedi
 	return oneLine("passcode/%s reset requested at %s: a fresh passcode and a fresh tenure %s%s", pc.Name, now, how, dryRun.Suffix()), nil
 }
 
-// UserPasscodes are the Passcodes of the user named user in ns, by name.
+// UserPasscodes are the Passcodes of the user named user in ns, by name. The project's Passcodes
+// are read a page at a time (nothing selects a Passcode by its user on the API server), so a
+// project of 10,000 holds one page.
 func UserPasscodes(ctx context.Context, c client.Client, ns, user string) ([]accessv1alpha1.Passcode, error) {
-	var list accessv1alpha1.PasscodeList
-	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return nil, fmt.Errorf("listing passcodes: %w", err)
-	}
 	var out []accessv1alpha1.Passcode
-	for _, pc := range list.Items {
-		if pc.Spec.UserRef.Name == user {
-			out = append(out, pc)
+	err := EachPasscodePage(ctx, c, ChunkSize, func(pcs []accessv1alpha1.Passcode) error {
+		for i := range pcs {
+			if pcs[i].Spec.UserRef.Name == user {
+				out = append(out, pcs[i])
+			}
 		}
+		return nil
+	}, client.InNamespace(ns))
+	if err != nil {
+		return nil, err
 	}
+	sortByNamespaceName(out)
 	return out, nil
 }

@@ -102,21 +102,42 @@ func exportHeader(withProject bool) []string {
 // RenderCSV writes rows as CSV (RFC 4180, with a header row) in the order given; withProject adds a
 // first Project column.
 func RenderCSV(w io.Writer, rows []UserRow, withProject bool) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(exportHeader(withProject)); err != nil {
+	cw, err := NewCSVWriter(w, withProject)
+	if err != nil {
 		return err
 	}
+	return cw.Write(rows)
+}
+
+// CSVWriter writes the export a page of rows at a time: the header once, then each page as it is
+// read, flushed, so that a download of 10,000 users starts at once and holds one page.
+type CSVWriter struct {
+	cw          *csv.Writer
+	withProject bool
+}
+
+// NewCSVWriter writes the header row to w.
+func NewCSVWriter(w io.Writer, withProject bool) (*CSVWriter, error) {
+	c := &CSVWriter{cw: csv.NewWriter(w), withProject: withProject}
+	if err := c.cw.Write(exportHeader(withProject)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Write writes rows and flushes them.
+func (c *CSVWriter) Write(rows []UserRow) error {
 	for _, r := range rows {
-		fields := r.exportFields(withProject)
+		fields := r.exportFields(c.withProject)
 		for i := range fields {
 			fields[i] = CSVCell(fields[i])
 		}
-		if err := cw.Write(fields); err != nil {
+		if err := c.cw.Write(fields); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	c.cw.Flush()
+	return c.cw.Error()
 }
 
 // CSVCell neutralises a cell a spreadsheet would run as a formula (OWASP CSV injection): one that

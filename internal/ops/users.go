@@ -7,10 +7,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
 // ListUsers reads the users matching opts, sorted by namespace, then email, then name, as the
@@ -32,6 +34,74 @@ func ListUsers(ctx context.Context, c client.Client, opts ...client.ListOption) 
 		return a.Name < b.Name
 	})
 	return users, nil
+}
+
+// ChunkSize is how many objects a streamed list reads per request, as kubectl get's --chunk-size.
+const ChunkSize = 500
+
+// EachUserPage reads the users matching opts in pages of at most chunk objects (Limit and
+// Continue; chunk 0 reads them in one request) and calls fn with each page as it arrives, in the
+// API server's order: namespace, then name. A page is not kept once fn returns, so the memory of a
+// list of 10,000 users is that of one page.
+func EachUserPage(ctx context.Context, c client.Client, chunk int64, fn func([]accessv1alpha1.DashboardUser) error, opts ...client.ListOption) error {
+	return eachPage(ctx, c, chunk, func() *accessv1alpha1.DashboardUserList { return &accessv1alpha1.DashboardUserList{} },
+		func(l *accessv1alpha1.DashboardUserList) error { return fn(l.Items) }, "users", opts)
+}
+
+// EachPasscodePage is EachUserPage for Passcodes.
+func EachPasscodePage(ctx context.Context, c client.Client, chunk int64, fn func([]accessv1alpha1.Passcode) error, opts ...client.ListOption) error {
+	return eachPage(ctx, c, chunk, func() *accessv1alpha1.PasscodeList { return &accessv1alpha1.PasscodeList{} },
+		func(l *accessv1alpha1.PasscodeList) error { return fn(l.Items) }, "passcodes", opts)
+}
+
+// eachPage lists page by page into a fresh list each time (a decoder reusing the previous page's
+// items could leave their fields behind).
+func eachPage[L client.ObjectList](ctx context.Context, c client.Client, chunk int64, newList func() L, fn func(L) error,
+	what string, opts []client.ListOption) error {
+	opts = slices.Clip(opts)
+	if chunk > 0 {
+		opts = append(opts, client.Limit(chunk))
+	}
+	next := ""
+	for {
+		list := newList()
+		if err := c.List(ctx, list, append(opts, client.Continue(next))...); err != nil {
+			return fmt.Errorf("listing %s: %w", what, err)
+		}
+		if err := fn(list); err != nil {
+			return err
+		}
+		if next = list.GetContinue(); next == "" {
+			return nil
+		}
+	}
+}
+
+// PasscodeSummaries are the Passcode-Status of every user that has a Passcode in the namespaces
+// opts select, by "namespace/user", read page by page (passcodestatus.Better folds a user's
+// Passcodes one at a time). A user with none is absent: None.
+func PasscodeSummaries(ctx context.Context, c client.Client, chunk int64, now time.Time,
+	opts ...client.ListOption) (map[string]accessv1alpha1.PasscodeSummary, error) {
+	summaries := map[string]accessv1alpha1.PasscodeSummary{}
+	err := EachPasscodePage(ctx, c, chunk, func(pcs []accessv1alpha1.Passcode) error {
+		for i := range pcs {
+			key := pcs[i].Namespace + "/" + pcs[i].Spec.UserRef.Name
+			one, _ := passcodestatus.Summarize(now, pcs[i:i+1])
+			summaries[key] = passcodestatus.Better(summaries[key], one)
+		}
+		return nil
+	}, opts...)
+	return summaries, err
+}
+
+// RowWithSummary is RowForUser with Passcode-Status from summaries (PasscodeSummaries).
+func RowWithSummary(u *accessv1alpha1.DashboardUser, summaries map[string]accessv1alpha1.PasscodeSummary) UserRow {
+	row := RowForUser(u)
+	row.PasscodeStatus = string(accessv1alpha1.PasscodeSummaryNone)
+	if s, ok := summaries[u.Namespace+"/"+u.Name]; ok && s != "" {
+		row.PasscodeStatus = string(s)
+	}
+	return row
 }
 
 // sortByNamespaceName sorts objects by namespace, then name: the order lists are shown in.

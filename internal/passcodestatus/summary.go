@@ -14,10 +14,6 @@ import (
 // change by itself (an Active passcode entering its renew window or expiring). The best state
 // wins: Active, then Expiring, Expired, Revoked; no issued passcode is None.
 func Summarize(now time.Time, pcs []accessv1alpha1.Passcode) (accessv1alpha1.PasscodeSummary, time.Duration) {
-	rank := map[accessv1alpha1.PasscodeSummary]int{
-		accessv1alpha1.PasscodeSummaryNone: 0, accessv1alpha1.PasscodeSummaryRevoked: 1, accessv1alpha1.PasscodeSummaryExpired: 2,
-		accessv1alpha1.PasscodeSummaryExpiring: 3, accessv1alpha1.PasscodeSummaryActive: 4,
-	}
 	best := accessv1alpha1.PasscodeSummaryNone
 	var next time.Duration
 	soonest := func(at time.Time) {
@@ -53,11 +49,24 @@ func Summarize(now time.Time, pcs []accessv1alpha1.Passcode) (accessv1alpha1.Pas
 		case accessv1alpha1.PasscodeRevoked:
 			s = accessv1alpha1.PasscodeSummaryRevoked
 		}
-		if rank[s] > rank[best] {
-			best = s
-		}
+		best = Better(best, s)
 	}
 	return best, next
+}
+
+// rank orders the summaries: the best state wins.
+var rank = map[accessv1alpha1.PasscodeSummary]int{
+	accessv1alpha1.PasscodeSummaryNone: 0, accessv1alpha1.PasscodeSummaryRevoked: 1, accessv1alpha1.PasscodeSummaryExpired: 2,
+	accessv1alpha1.PasscodeSummaryExpiring: 3, accessv1alpha1.PasscodeSummaryActive: 4,
+}
+
+// Better is the better of two summaries. Summarize over a user's Passcodes is Better folded over
+// each one's own summary, so a list read page by page needs one summary per user, not its Passcodes.
+func Better(a, b accessv1alpha1.PasscodeSummary) accessv1alpha1.PasscodeSummary {
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
 }
 
 // renewBefore is the spec's renew-before (a third of the tenure unless set).

@@ -192,6 +192,12 @@ func (pr *printer) printObject(w io.Writer, obj client.Object, spec tableSpec) e
 }
 
 func (pr *printer) printHuman(w io.Writer, objs []client.Object, spec tableSpec) error {
+	return pr.printHumanPage(w, objs, spec, true)
+}
+
+// printHumanPage prints one page of a list printed page by page: the table's header with the
+// first page only.
+func (pr *printer) printHumanPage(w io.Writer, objs []client.Object, spec tableSpec, first bool) error {
 	if pr.names {
 		// kind/name, as the plugin's messages name objects (kubectl accepts it back).
 		np := &printers.NamePrinter{ShortOutput: true}
@@ -222,7 +228,9 @@ func (pr *printer) printHuman(w io.Writer, objs []client.Object, spec tableSpec)
 		}
 		table.Rows = append(table.Rows, metav1.TableRow{Cells: row, Object: runtime.RawExtension{Object: obj}})
 	}
-	return printers.NewTablePrinter(pr.options).PrintObj(table, w)
+	options := pr.options
+	options.NoHeaders = options.NoHeaders || !first
+	return printers.NewTablePrinter(options).PrintObj(table, w)
 }
 
 // unstructured is obj with its apiVersion and kind, as the printers of objects need them.

@@ -129,6 +129,12 @@ func scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
+// clientQPS and clientBurst are the plugin's client-side rate limit (kubectl's for discovery).
+const (
+	clientQPS   = 50
+	clientBurst = 300
+)
+
 // getClient makes (once) a controller-runtime client from the kubeconfig flags, one that can also
 // watch (the users page's live table); API warnings go to stderr.
 func (o *options) getClient() (client.WithWatch, error) {
@@ -140,6 +146,13 @@ func (o *options) getClient() (client.WithWatch, error) {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
+	// client-go's default of 5 requests a second (burst 10) holds a list of 10,000 users, read in
+	// 20 pages, for two seconds, and the users page reads two such lists per view. The pages are
+	// read one after the other, and the API server's priority and fairness protect it: kubectl's
+	// discovery figures, unless the kubeconfig sets its own.
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = clientQPS, clientBurst
+	}
 	cfg.WarningHandler = rest.NewWarningWriter(o.streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
 	s, err := scheme()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/printers"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
@@ -38,35 +39,92 @@ repository are left alone.`,
 	return cmd
 }
 
-// listUsers reads the users of the namespace (or of every namespace) that match the selector,
-// sorted by namespace, then email, then name, as the users page shows them.
-func (o *options) listUsers(cmd *cobra.Command, lf *listFlags) ([]accessv1alpha1.DashboardUser, string, error) {
-	c, ns, err := o.target()
-	if err != nil {
-		return nil, "", err
-	}
-	opts, err := lf.options(ns)
-	if err != nil {
-		return nil, ns, err
-	}
-	users, err := ops.ListUsers(commandContext(cmd), c, opts...)
-	if err != nil {
-		return nil, ns, err
-	}
-	return users, ns, nil
+// usersFlags are the flags of users list and export: -l, -A and --chunk-size.
+type usersFlags struct {
+	listFlags
+	chunkSize int64
 }
 
-// printUsers prints users as -o asks; an empty table is a line on stderr, as with kubectl get.
-func (o *options) printUsers(pr *printer, users []accessv1alpha1.DashboardUser, ns string, lf *listFlags) error {
-	if len(users) == 0 && pr.human() {
-		o.noneFound("users", ns, lf)
-		return nil
+func (f *usersFlags) addFlags(cmd *cobra.Command, allNamespacesHelp string) {
+	f.listFlags.addFlags(cmd, allNamespacesHelp)
+	cmd.Flags().Int64Var(&f.chunkSize, "chunk-size", ops.ChunkSize,
+		"Read the users in pages of this many, printing each page as it arrives (0: all in one request), as kubectl get")
+}
+
+// eachUserPage reads the users of the namespace (or of every namespace) that match the selector,
+// --chunk-size at a time, and calls fn with each page as it arrives, in the API server's order
+// (namespace, then name). A bad flag is a UsageError and nothing is read.
+func (o *options) eachUserPage(cmd *cobra.Command, f *usersFlags, fn func([]accessv1alpha1.DashboardUser) error) (string, error) {
+	if f.chunkSize < 0 {
+		return "", usageErrorf("invalid --chunk-size %d: must be 0 (all in one request) or more", f.chunkSize)
 	}
-	objs := make([]client.Object, len(users))
-	for i := range users {
-		objs[i] = &users[i]
+	c, ns, err := o.target()
+	if err != nil {
+		return "", err
 	}
-	return pr.printList(o.streams.Out, objs, userTable)
+	opts, err := f.options(ns)
+	if err != nil {
+		return ns, err
+	}
+	return ns, ops.EachUserPage(commandContext(cmd), c, f.chunkSize, fn, opts...)
+}
+
+// printUsers prints the users as -o asks. A table, -o name and custom columns are printed a page at
+// a time, so that 10,000 users start at once and are never all in memory (columns line up within a
+// page); json, yaml and the templates print one List, so those collect the pages first. An empty
+// table is a line on stderr, as with kubectl get.
+func (o *options) printUsers(cmd *cobra.Command, pr *printer, f *usersFlags) error {
+	n := 0
+	if !pr.human() {
+		var objs []client.Object
+		if _, err := o.eachUserPage(cmd, f, func(users []accessv1alpha1.DashboardUser) error {
+			for i := range users {
+				objs = append(objs, &users[i])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return pr.printList(o.streams.Out, objs, userTable)
+	}
+	tw := printers.GetNewTabWriter(o.streams.Out)
+	ns, err := o.eachUserPage(cmd, f, func(users []accessv1alpha1.DashboardUser) error {
+		objs := make([]client.Object, len(users))
+		for i := range users {
+			objs[i] = &users[i]
+		}
+		if len(objs) == 0 {
+			return nil
+		}
+		if err := pr.printHumanPage(tw, objs, userTable, n == 0); err != nil {
+			return err
+		}
+		n += len(objs)
+		return tw.Flush()
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		o.noneFound("users", ns, &f.listFlags)
+	}
+	return nil
+}
+
+// exportCSV writes the users as the dashboard's download, a page at a time.
+func (o *options) exportCSV(cmd *cobra.Command, f *usersFlags) error {
+	cw, err := ops.NewCSVWriter(o.streams.Out, f.allNamespaces)
+	if err != nil {
+		return err
+	}
+	_, err = o.eachUserPage(cmd, f, func(users []accessv1alpha1.DashboardUser) error {
+		rows := make([]ops.UserRow, len(users))
+		for i := range users {
+			rows[i] = ops.RowForUser(&users[i])
+		}
+		return cw.Write(rows)
+	})
+	return err
 }
 
 // noneFound says on stderr that a list is empty, and where.
@@ -82,15 +140,17 @@ func (o *options) noneFound(what, ns string, lf *listFlags) {
 }
 
 func newUsersListCommand(o *options) *cobra.Command {
-	lf := &listFlags{}
+	lf := &usersFlags{}
 	pf := newPrintFlags("")
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls", "get"},
 		Short:   "List users: User, Name, Role, Email, User Status, Last Login, Passcode-Status",
 		Long: `List the users of a project (DashboardUser objects), as the users page shows them: USER (the
-object's name), NAME, ROLE, EMAIL, USER STATUS, LAST LOGIN, PASSCODE-STATUS, sorted by email;
--o wide adds ACCESS, READY and AGE, and -A a first column NAMESPACE.
+object's name), NAME, ROLE, EMAIL, USER STATUS, LAST LOGIN, PASSCODE-STATUS; -o wide adds
+ACCESS, READY and AGE, and -A a first column NAMESPACE. Users are read --chunk-size at a time and
+each page is printed as it arrives, by project then object name (made from the email, so nearly
+email order); -o json, yaml and the templates print one List.
 
 Output flags are kubectl's: -o json or yaml print the DashboardUsers as they are, in a List
 (kubectl apply -f takes it back), -o name prints dashboarduser/NAME lines, and jsonpath,
@@ -108,11 +168,7 @@ go-template and custom-columns work as with kubectl get.`,
 			if err != nil {
 				return err
 			}
-			users, ns, err := o.listUsers(cmd, lf)
-			if err != nil {
-				return err
-			}
-			return o.printUsers(pr, users, ns, lf)
+			return o.printUsers(cmd, pr, lf)
 		},
 	}
 	lf.addFlags(cmd, "List the users of every project (namespace), with a first column NAMESPACE")
@@ -121,15 +177,16 @@ go-template and custom-columns work as with kubectl get.`,
 }
 
 func newUsersExportCommand(o *options) *cobra.Command {
-	lf := &listFlags{}
+	lf := &usersFlags{}
 	pf := newPrintFlags(formatCSV, formatCSV)
 	cmd := &cobra.Command{
 		Use:   "export [-o csv|json|yaml|...]",
 		Short: "Download the users list as CSV (the dashboard's download), or in any kubectl output format",
 		Long: `Write the users list as the dashboard's download has it (-o csv, the default): columns Name, Role,
 Email, User Status, Last Login, Passcode-Status (with a first column Project when
---all-namespaces), rows sorted by project then email, a header row and RFC 4180 quoting. Last
-Login is RFC 3339 in UTC, empty if the user never logged in.
+--all-namespaces), a header row and RFC 4180 quoting. Last Login is RFC 3339 in UTC, empty if the
+user never logged in. Rows are written a page (--chunk-size) at a time as they are read, by project
+then object name (made from the email, so nearly email order).
 
 Every other -o is kubectl's, as with users list: -o json or yaml print the DashboardUsers as they
 are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=... as kubectl get.`,
@@ -146,14 +203,10 @@ are, in a List; -o wide, name, jsonpath=..., go-template=..., custom-columns=...
 					return err
 				}
 			}
-			users, ns, err := o.listUsers(cmd, lf)
-			if err != nil {
-				return err
-			}
 			if pr != nil {
-				return o.printUsers(pr, users, ns, lf)
+				return o.printUsers(cmd, pr, lf)
 			}
-			return ops.RenderCSV(o.streams.Out, ops.Rows(users), lf.allNamespaces)
+			return o.exportCSV(cmd, lf)
 		},
 	}
 	lf.addFlags(cmd, "Export the users of every project (namespace), with a first column Project (NAMESPACE in a table)")

@@ -164,6 +164,28 @@ var _ = Describe("users", func() {
 			Expect(run("users", "list", "-n", ns, "-o", "wide").succeed().Out).To(MatchRegexp(`(?m)^omar\s+Omar\s+Member\s+omar@example.com\s+Invited\s+None\s+Granted\s+Unknown\s+\d+s$`))
 		})
 
+		It("reads and prints a page at a time (--chunk-size): every user once, one header", func() {
+			want := aProject()
+			whole := run("users", "list", "-n", ns).succeed().Out
+			paged := run("users", "list", "-n", ns, "--chunk-size", "1").succeed().Out
+			wholeLines, pagedLines := strings.Split(whole, "\n"), strings.Split(paged, "\n")
+			Expect(pagedLines).To(HaveLen(len(wholeLines)))
+			for i := range wholeLines { // each page lines up on its own: the same cells, maybe spaced otherwise
+				Expect(strings.Fields(pagedLines[i])).To(Equal(strings.Fields(wholeLines[i])))
+			}
+			Expect(run("users", "export", "-n", ns, "--chunk-size", "1").succeed().Out).To(Equal(run("users", "export", "-n", ns).succeed().Out))
+			Expect(run("users", "list", "-n", ns, "--chunk-size", "2", "-o", "name").succeed().Out).To(Equal("dashboarduser/abe\ndashboarduser/jane\ndashboarduser/omar\n"))
+			var list accessv1alpha1.DashboardUserList
+			Expect(json.Unmarshal([]byte(run("users", "export", "-n", ns, "--chunk-size", "2", "-o", "json").succeed().Out), &list)).To(Succeed())
+			Expect(list.Items).To(HaveLen(len(want)))
+			Expect(run("users", "list", "-n", ns, "--chunk-size", "0").succeed().Out).To(Equal(whole), "0 reads them in one request")
+
+			r := run("users", "list", "-n", newNamespace(), "--chunk-size", "1").succeed()
+			Expect(r.Out).To(BeEmpty())
+			Expect(r.ErrOut).To(ContainSubstring("No users found"))
+			run("users", "export", "-n", ns, "--chunk-size", "-1").fail(plugin.ExitUsage, "invalid --chunk-size -1: must be 0 (all in one request) or more")
+		})
+
 		It("refuses a bad -o or -l before reading anything, naming the flag (exit code 2)", func() {
 			run("users", "list", "-n", ns, "-o", "toml").fail(plugin.ExitUsage, `invalid --output "toml": allowed formats are custom-columns, custom-columns-file, go-template`)
 			run("users", "list", "-n", ns, "-o", "jsonpath={.items[").fail(plugin.ExitUsage, `invalid --output "jsonpath={.items["`)

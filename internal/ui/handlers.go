@@ -22,6 +22,13 @@ import (
 	"github.com/dashboardops/access-operator/internal/passcodestatus"
 )
 
+// The users table shows a page of defaultLimit rows (?limit=, 1 to maxLimit): a project of
+// 10,000 users is not one page of 10,000 rows and their forms.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
 // inviteRows is how many rows the "+ User" form shows unless asked for more (at most MaxInvites).
 const inviteRows = 5
 
@@ -39,10 +46,16 @@ type page struct {
 	Error     string
 	Forbidden bool
 
-	Users []ops.UserRow
-	Query string
-	Sort  string
-	Desc  bool
+	// Users are the rows of this page of the table: Offset, Offset+1, ... of the Total users that
+	// match Query (of All in the project), in the order Sort and Desc ask.
+	Users  []ops.UserRow
+	Query  string
+	Sort   string
+	Desc   bool
+	Offset int
+	Limit  int
+	Total  int
+	All    int
 
 	User      *ops.UserRow
 	Passcodes []accessv1alpha1.Passcode
@@ -133,65 +146,229 @@ func (s *Server) render(w http.ResponseWriter, name string, status int, data any
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := s.newPage(ctx, r, "Users")
-	s.fillUsers(ctx, r, p)
+	status := http.StatusOK
+	if err := s.fillUsers(ctx, r, p); err != nil {
+		status = http.StatusBadRequest
+	}
 	if r.FormValue("partial") == "rows" {
-		s.render(w, "rows", http.StatusOK, p)
+		// The script updates the count line from this header (the rows alone do not carry it).
+		w.Header().Set("X-Users-Shown", p.Shown())
+		if p.ServerSide() {
+			w.Header().Set("X-Users-Paged", "1")
+		}
+		s.render(w, "rows", status, p)
 		return
 	}
-	s.render(w, "index", http.StatusOK, p)
+	s.render(w, "index", status, p)
 }
 
-// fillUsers lists, filters (?q=) and sorts the users of the page's project: ?order=KEY or
-// ?order=-KEY (a sort header, a submit button of the search form), else ?sort=KEY and ?desc=1.
-func (s *Server) fillUsers(ctx context.Context, r *http.Request, p *page) {
-	users, err := ops.ListUsers(ctx, s.c, client.InNamespace(p.NS))
-	if err != nil {
-		if p.Error == "" {
-			p.fail(err)
+// pageWindow reads ?limit= (1 to maxLimit, default defaultLimit) and ?offset= (0 or more); a bad
+// value is a UsageError naming the parameter and what it takes.
+func pageWindow(r *http.Request) (offset, limit int, err error) {
+	limit, offset = defaultLimit, 0
+	if v := r.FormValue("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return 0, defaultLimit, &ops.UsageError{Err: fmt.Errorf("invalid limit %q: must be a whole number of rows from 1 to %d", v, maxLimit)}
 		}
-		return
+		limit = n
 	}
-	rows := ops.Rows(users)
-	// Passcode-Status from the Passcodes themselves when they may be read, so that a change of
-	// a passcode shows at once; otherwise as the operator last wrote it on the user.
-	if passcodes, err := ops.ListPasscodes(ctx, s.c, client.InNamespace(p.NS)); err == nil {
-		rows = ops.RowsWithPasscodes(users, passcodes, time.Now())
+	if v := r.FormValue("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return 0, limit, &ops.UsageError{Err: fmt.Errorf("invalid offset %q: must be a whole number, 0 or more (the first row shown, counted from 0)", v)}
+		}
+		offset = n
 	}
+	return offset, limit, nil
+}
+
+// fillUsers fills one page of the table: the users of the page's project that match ?q=, sorted
+// (?order=KEY or ?order=-KEY from a sort header or the search form's submit, else ?sort=KEY and
+// ?desc=1), rows ?offset= to ?offset=+?limit=. The users and Passcodes are read live, page by page
+// from the API server, and kept as rows only (a few hundred bytes each), so that search and sort
+// cover the whole project and the counts are exact; the rows' forms are rendered for one page. It
+// returns the error of a bad parameter, which the page shows.
+func (s *Server) fillUsers(ctx context.Context, r *http.Request, p *page) error {
 	p.Query = strings.TrimSpace(r.FormValue("q"))
 	p.Sort, p.Desc = r.FormValue("sort"), r.FormValue("desc") == "1"
 	if order := r.FormValue("order"); order != "" {
 		p.Sort, p.Desc = strings.TrimPrefix(order, "-"), strings.HasPrefix(order, "-")
 	}
-	q := strings.ToLower(p.Query)
-	for _, row := range rows {
-		if q == "" || strings.Contains(SearchText(row), q) {
-			p.Users = append(p.Users, row)
+	offset, limit, err := pageWindow(r)
+	p.Limit = limit
+	if err != nil {
+		if p.Error == "" {
+			p.fail(err)
 		}
+		return err
 	}
-	if key, ok := sortKeys[p.Sort]; ok {
-		sort.SliceStable(p.Users, func(i, j int) bool {
-			if p.Desc {
-				return key(p.Users[i]) > key(p.Users[j])
+	// Passcode-Status from the Passcodes themselves when they may be read, so that a change of
+	// a passcode shows at once; otherwise as the operator last wrote it on the user.
+	summaries, err := ops.PasscodeSummaries(ctx, s.c, ops.ChunkSize, time.Now(), client.InNamespace(p.NS))
+	if err != nil {
+		summaries = nil
+	}
+	q := strings.ToLower(p.Query)
+	var rows []ops.UserRow
+	err = ops.EachUserPage(ctx, s.c, ops.ChunkSize, func(users []accessv1alpha1.DashboardUser) error {
+		for i := range users {
+			row := ops.RowForUser(&users[i])
+			if summaries != nil {
+				row = ops.RowWithSummary(&users[i], summaries)
 			}
-			return key(p.Users[i]) < key(p.Users[j])
+			p.All++
+			if q == "" || strings.Contains(SearchText(row), q) {
+				rows = append(rows, row)
+			}
+		}
+		return nil
+	}, client.InNamespace(p.NS))
+	if err != nil {
+		if p.Error == "" {
+			p.fail(err)
+		}
+		return nil
+	}
+	ops.SortRows(rows) // by email first, as the page always showed them
+	if key, ok := sortKeys[p.Sort]; ok {
+		sort.SliceStable(rows, func(i, j int) bool {
+			if p.Desc {
+				return key(rows[i]) > key(rows[j])
+			}
+			return key(rows[i]) < key(rows[j])
 		})
 	}
+	p.Total = len(rows)
+	p.Offset = min(offset, lastPageStart(p.Total, limit)) // a link that outlived deletions shows the last page
+	p.Users = rows[p.Offset:min(p.Offset+limit, p.Total)]
+	return nil
 }
 
+// lastPageStart is the offset of the last page of total rows, limit a page.
+func lastPageStart(total, limit int) int {
+	if total == 0 {
+		return 0
+	}
+	return (total - 1) / limit * limit
+}
+
+// Paged says whether the rows shown are not all that match: the page then has its pager.
+func (p *page) Paged() bool { return p.Total > len(p.Users) }
+
+// ServerSide says whether the project has more users than a page holds: the script then leaves
+// search and sort to the server, since the rows in the browser are not all the users.
+func (p *page) ServerSide() bool { return p.All > p.Limit }
+
+// CustomLimit says whether the page size is not the default, so that forms carry it on.
+func (p *page) CustomLimit() bool { return p.Limit != defaultLimit }
+
+// Shown is the count line: "1–100 of 10,000 users", "3 users", with the search when there is one.
+func (p *page) Shown() string {
+	var b strings.Builder
+	if p.Paged() {
+		fmt.Fprintf(&b, "%s–%s of %s users", thousands(p.Offset+1), thousands(p.Offset+len(p.Users)), thousands(p.Total))
+	} else {
+		b.WriteString(userCount(p.Total))
+	}
+	if p.Query != "" {
+		fmt.Fprintf(&b, " matching “%s” (of %s in the project)", p.Query, thousands(p.All))
+	}
+	return b.String()
+}
+
+// userCount is "1 user", "2 users", "10,000 users".
+func userCount(n int) string {
+	if n == 1 {
+		return "1 user"
+	}
+	return thousands(n) + " users"
+}
+
+// thousands is n with commas: 10,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// PrevURL and NextURL are the addresses of the pages before and after this one ("" when none),
+// with the same project, search, order and page size.
+func (p *page) PrevURL() string {
+	if p.Offset == 0 {
+		return ""
+	}
+	return p.pageURL(max(p.Offset-p.Limit, 0))
+}
+
+func (p *page) NextURL() string {
+	if p.Offset+len(p.Users) >= p.Total {
+		return ""
+	}
+	return p.pageURL(p.Offset + p.Limit)
+}
+
+func (p *page) pageURL(offset int) string {
+	v := url.Values{"ns": {p.NS}}
+	if p.Query != "" {
+		v.Set("q", p.Query)
+	}
+	if p.Sort != "" {
+		v.Set("sort", p.Sort)
+		if p.Desc {
+			v.Set("desc", "1")
+		}
+	}
+	if p.CustomLimit() {
+		v.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	return "/?" + v.Encode()
+}
+
+// export streams the CSV: each page of users is written and flushed as it is read. An error
+// before the first row is an HTTP error; one later aborts the response, so that the browser
+// reports a failed download instead of keeping a file that ends early.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	ns := s.ns(r)
-	users, err := ops.ListUsers(r.Context(), s.c, client.InNamespace(ns))
-	if err != nil {
+	var cw *ops.CSVWriter
+	flusher, _ := w.(http.Flusher)
+	err := ops.EachUserPage(r.Context(), s.c, ops.ChunkSize, func(users []accessv1alpha1.DashboardUser) error {
+		if cw == nil {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "users-"+ns+".csv"))
+			var err error
+			if cw, err = ops.NewCSVWriter(w, false); err != nil {
+				return err
+			}
+		}
+		rows := make([]ops.UserRow, len(users))
+		for i := range users {
+			rows[i] = ops.RowForUser(&users[i])
+		}
+		if err := cw.Write(rows); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}, client.InNamespace(ns))
+	switch {
+	case err == nil:
+	case cw != nil:
+		panic(http.ErrAbortHandler)
+	default:
 		status := http.StatusBadGateway
 		if apierrors.IsForbidden(err) {
 			status = http.StatusForbidden
 		}
 		http.Error(w, "error: "+err.Error(), status)
-		return
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "users-"+ns+".csv"))
-	_ = ops.RenderCSV(w, ops.Rows(users), false)
 }
 
 // events streams a message each time a user or a Passcode of the project changes (watches, not
@@ -345,7 +522,7 @@ func (s *Server) afterAction(w http.ResponseWriter, r *http.Request, p *page, re
 	}
 	if r.PostFormValue("from") == "table" {
 		p.Title = "Users"
-		s.fillUsers(r.Context(), r, p)
+		_ = s.fillUsers(r.Context(), r, p)
 		s.render(w, "index", status, p)
 		return
 	}

@@ -88,7 +88,7 @@ func TestSortAndSearchWithoutScript(t *testing.T) {
 		}
 	}
 	body = do(s, http.MethodGet, "/?ns=team&q=INVITED", nil, true, nil).Body.String()
-	if strings.Contains(body, `data-user="jane"`) || !strings.Contains(body, `data-user="ana"`) || !strings.Contains(body, "1 shown") {
+	if strings.Contains(body, `data-user="jane"`) || !strings.Contains(body, `data-user="ana"`) || !strings.Contains(body, "1 user matching “INVITED” (of 2 in the project)") {
 		t.Errorf("?q=INVITED is not ana alone")
 	}
 	// The page's script is a file of its own (the CSP allows no inline script) and no element

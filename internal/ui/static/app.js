@@ -2,7 +2,9 @@
 // header buttons submit to the server, and the confirmation dialogs open by their invoker buttons.
 // With it, the search box filters the rows as you type, the headers sort in place, and a
 // Server-Sent Events stream (watches of the project's users and Passcodes) says when to fetch the
-// rows again.
+// rows again. A table of more than one page (data-paged) holds only some of the users: search and
+// sort are then the server's (the form and the header buttons submit), and a refresh fetches the
+// same page again.
 (function () {
   "use strict";
   // Invoker buttons (commandfor + command) open and close dialogs natively in current browsers;
@@ -24,6 +26,7 @@
   var shown = document.getElementById("shown");
   var live = document.getElementById("live");
   var headers = Array.prototype.slice.call(table.querySelectorAll("th[data-key]"));
+  var paged = body.dataset.paged === "1";
   var state = { key: "", desc: false };
   // The rows came filtered by the server when the address had ?q=: the first keystroke fetches
   // them all, so that a wider search finds the others.
@@ -49,7 +52,7 @@
       tr.hidden = q !== "" && tr.dataset.search.indexOf(q) < 0;
       if (!tr.hidden) { n++; }
     });
-    if (shown) { shown.textContent = n + " shown" + (q ? " matching “" + search.value.trim() + "”" : ""); }
+    if (shown) { shown.textContent = (n === 1 ? "1 user" : n + " users") + (q ? " matching “" + search.value.trim() + "”" : ""); }
   }
 
   function sort() {
@@ -78,6 +81,7 @@
   }
 
   headers.forEach(function (th) {
+    if (paged) { return; }
     th.querySelector("button").addEventListener("click", function (e) {
       e.preventDefault();
       state.desc = state.key === th.dataset.key ? !state.desc : false;
@@ -86,7 +90,7 @@
       remember();
     });
   });
-  if (search) {
+  if (search && !paged) {
     search.addEventListener("input", function () {
       remember();
       if (serverFiltered) { refresh(); } else { filter(); }
@@ -101,19 +105,38 @@
     timer = null;
     if (busy()) { pending = true; return; }
     pending = false;
-    var url = new URL("/", window.location.href);
+    // The same page of a paged table; all the rows (filtered and sorted here) of one that is not.
+    var url = new URL(paged ? window.location.href : "/", window.location.href);
     url.searchParams.set("ns", body.dataset.ns);
     url.searchParams.set("partial", "rows");
-    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+    var size = new URL(window.location.href).searchParams.get("limit");
+    if (size) { url.searchParams.set("limit", size); }
+    var morePages = false, count = null;
+    inflight = true;
+    var done = function () { inflight = false; if (again) { again = false; schedule(); } };
+    fetch(url, { credentials: "same-origin" }).then(function (r) {
+      morePages = r.headers.get("X-Users-Paged") === "1";
+      count = r.headers.get("X-Users-Shown");
+      return r.ok ? r.text() : null;
+    }).then(function (html) {
       if (html === null) { return; }
       if (busy()) { pending = true; return; }
+      // The project outgrew one page (or came back to one): load the page anew, with the pager.
+      if (morePages !== paged) { window.location.reload(); return; }
       body.innerHTML = html;
+      if (paged) { if (shown && count) { shown.textContent = count; } return; }
       serverFiltered = false;
       sort();
       filter();
-    });
+    }).then(done, done);
   }
-  function schedule() { if (timer === null) { timer = window.setTimeout(refresh, 250); } }
+  // A paged table is a project too big for one page: each fetch reads it all on the server, so
+  // changes are gathered for longer, and a fetch never starts while one is under way.
+  var inflight = false, again = false;
+  function schedule() {
+    if (inflight) { again = true; return; }
+    if (timer === null) { timer = window.setTimeout(refresh, paged ? 2000 : 250); }
+  }
   body.addEventListener("focusout", function () {
     if (pending) { window.setTimeout(function () { if (pending && !busy()) { refresh(); } }, 0); }
   });
