@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,6 +31,19 @@ func GetReview(ctx context.Context, c client.Client, ns, name string) (*accessv1
 		return nil, fmt.Errorf("reading access review %q: %w", name, err)
 	}
 	return rv, nil
+}
+
+// WhoAmI is the caller's user name as the API server authenticates it (a SelfSubjectReview), so a
+// decision records who made it, not who it claims to be. c's scheme must know authentication/v1.
+func WhoAmI(ctx context.Context, c client.Client) (string, error) {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server who you are (SelfSubjectReview), to record who decided: %w", err)
+	}
+	if review.Status.UserInfo.Username == "" {
+		return "", fmt.Errorf("the API server did not say who you are (SelfSubjectReview), to record who decided")
+	}
+	return review.Status.UserInfo.Username, nil
 }
 
 // Decision is one decide request: the users (emails, or DashboardUser names), Keep or Revoke, a
@@ -172,8 +186,8 @@ func ExportReview(ctx context.Context, c client.Client, ns, name string, w io.Wr
 		_ = cw.Write(fields) // the error sticks in cw and is returned by cw.Error
 	}
 	write(ReviewColumns...)
-	for _, row := range reviewRows(rv) {
-		write(row...)
+	for _, row := range ReviewRows(rv) {
+		write(row.fields()...)
 	}
 	cw.Flush()
 	if _, err := io.WriteString(w, "\n"); err != nil { // the empty line between the two tables
@@ -187,26 +201,39 @@ func ExportReview(ctx context.Context, c client.Client, ns, name string, w io.Wr
 	return cw.Error()
 }
 
-// reviewRows are the evidence rows of rv: the decision in force (the recorded one once completed,
+// ReviewRow is one reviewed user as the export and the users page's review show it.
+type ReviewRow struct {
+	User, Name, Email, Role, UserStatus, LastLogin, LastUse string
+	Decision, DecidedBy, DecidedAt, Reason, Outcome         string
+	// Undecided: nobody has decided (Decision says "(undecided)").
+	Undecided bool
+}
+
+func (r ReviewRow) fields() []string {
+	return []string{r.User, r.Name, r.Email, r.Role, r.UserStatus, r.LastLogin, r.LastUse, r.Decision, r.DecidedBy, r.DecidedAt, r.Reason, r.Outcome}
+}
+
+// ReviewRows are the evidence rows of rv: the decision in force (the recorded one once completed,
 // else the current spec's; "(undecided)" when none).
-func reviewRows(rv *accessv1alpha1.AccessReview) [][]string {
+func ReviewRows(rv *accessv1alpha1.AccessReview) []ReviewRow {
 	decisions := map[string]accessv1alpha1.AccessReviewDecision{}
 	for _, d := range rv.Spec.Decisions {
 		decisions[d.Email] = d
 	}
-	rows := make([][]string, 0, len(rv.Status.Users))
+	rows := make([]ReviewRow, 0, len(rv.Status.Users))
 	for _, u := range rv.Status.Users {
-		decision, by, at, reason := string(u.Decision), u.DecidedBy, FormatTime(u.DecidedAt), u.Reason
+		row := ReviewRow{User: u.Name, Name: u.DisplayName, Email: u.Email, Role: u.Role, UserStatus: string(u.Status),
+			LastLogin: FormatTime(u.LastLoginAt), LastUse: lastUse(u), Decision: string(u.Decision), DecidedBy: u.DecidedBy,
+			DecidedAt: FormatTime(u.DecidedAt), Reason: u.Reason, Outcome: string(u.Outcome)}
 		if u.Outcome == "" { // open: what is decided so far
-			decision, by, at, reason = "(undecided)", "", "", ""
+			row.Decision, row.DecidedBy, row.DecidedAt, row.Reason, row.Undecided = "(undecided)", "", "", "", true
 			if d, ok := decisions[u.Email]; ok {
-				decision, by, at, reason = string(d.Decision), d.DecidedBy, FormatTime(d.DecidedAt), d.Reason
+				row.Decision, row.DecidedBy, row.DecidedAt, row.Reason, row.Undecided = string(d.Decision), d.DecidedBy, FormatTime(d.DecidedAt), d.Reason, false
 			}
-		} else if by == "" && at == "" {
-			by = "(default decision)"
+		} else if row.DecidedBy == "" && row.DecidedAt == "" {
+			row.DecidedBy = "(default decision)"
 		}
-		rows = append(rows, []string{u.Name, u.DisplayName, u.Email, u.Role, string(u.Status), FormatTime(u.LastLoginAt), lastUse(u),
-			decision, by, at, reason, string(u.Outcome)})
+		rows = append(rows, row)
 	}
 	return rows
 }

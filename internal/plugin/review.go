@@ -1,13 +1,9 @@
 package plugin
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/ops"
@@ -69,7 +65,7 @@ the same user replaces the earlier decision. Nothing changes until the deadline.
 			if err != nil {
 				return err
 			}
-			if d.By, err = whoAmI(ctx, c); err != nil {
+			if d.By, err = ops.WhoAmI(ctx, c); err != nil {
 				return err
 			}
 			res, err := ops.DecideReview(ctx, c, ns, args[0], d, time.Now(), dryRun)
@@ -82,19 +78,6 @@ the same user replaces the earlier decision. Nothing changes until the deadline.
 	cmd.Flags().StringVar(&reason, "reason", "", "Why, for the auditors (at most 512 characters)")
 	addDryRunFlag(cmd, &dryRunFlag)
 	return cmd
-}
-
-// whoAmI is the caller's user name as the API server authenticates it (a SelfSubjectReview), so a
-// decision records who made it, not who it claims to be.
-func whoAmI(ctx context.Context, c client.Client) (string, error) {
-	review := &authenticationv1.SelfSubjectReview{}
-	if err := c.Create(ctx, review); err != nil {
-		return "", fmt.Errorf("asking the API server who you are (SelfSubjectReview), to record who decided: %w", err)
-	}
-	if review.Status.UserInfo.Username == "" {
-		return "", fmt.Errorf("the API server did not say who you are (SelfSubjectReview), to record who decided")
-	}
-	return review.Status.UserInfo.Username, nil
 }
 
 func newReviewExportCommand(o *options) *cobra.Command {

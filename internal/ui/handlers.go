@@ -64,6 +64,13 @@ type page struct {
 	InviteRows []inviteRow
 	MaxInvites int
 	Grant      ops.PasscodeRequest
+
+	// Reviews are the project's access reviews; Review one of them, with its rows, and whether
+	// decisions can still be made on it.
+	Reviews    []accessv1alpha1.AccessReview
+	Review     *accessv1alpha1.AccessReview
+	ReviewRows []ops.ReviewRow
+	ReviewOpen bool
 }
 
 type inviteRow struct {

@@ -56,7 +56,7 @@ type Server struct {
 // New makes the page for cfg.
 func New(cfg Config) (*Server, error) {
 	tmpl, err := template.New("").Funcs(template.FuncMap{
-		"userURL": userURL, "canResend": ops.CanResendInvite, "searchText": SearchText, "visible": ops.Visible,
+		"userURL": userURL, "reviewURL": reviewURL, "canResend": ops.CanResendInvite, "searchText": SearchText, "visible": ops.Visible,
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -88,6 +88,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /reset-passcode", s.resetPasscode)
 	mux.HandleFunc("POST /grant-passcode", s.grantPasscode)
 	mux.HandleFunc("POST /resend-invite", s.resendInvite)
+	mux.HandleFunc("GET /reviews", s.reviews)
+	mux.HandleFunc("GET /review", s.review)
+	mux.HandleFunc("GET /review.csv", s.reviewCSV)
+	mux.HandleFunc("POST /review/decide", s.decide)
 	s.handler = s.secure(mux)
 	return s, nil
 }
