@@ -374,8 +374,9 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 // looks passcodes up by, the DashboardRole informer it reads permissions from, and its SCIM
 // endpoint, which reads bearer tokens from tokens (NewSCIMTokenCache).
 func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
-		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
+	// An invite link names no namespace: its users are looked up across all of them.
+	if err := indexField(context.Background(), mgr.GetCache(), &accessv1alpha1.DashboardUser{},
+		accessserver.InviteTokenIndex, acrossNamespaces, accessserver.InviteTokenIndexFunc); err != nil {
 		return nil, err
 	}
 	// The DashboardRole informer answers custom roles' permissions. Asked for now, it starts with
@@ -401,19 +402,22 @@ func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, to
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind, and the cache indexes they share. The notification
+// Controllers registers one reconciler per Kind, and the cache indexes they share (indexField: a
+// user's Passcodes and a role's users are listed in their namespace, the Passcodes that want copies
+// in a namespace across all of them). The notification
 // controllers run for the events --notify-events asks for that notifier delivers (none: not run).
 func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, notifier notify.Deliverer) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
+	ctx := context.Background()
+	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.Passcode{},
+		controllers.UserRefIndex, inNamespace, controllers.UserRefIndexFunc); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		controllers.SecretCopiesIndex, controllers.SecretCopiesIndexFunc); err != nil {
+	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.Passcode{},
+		controllers.SecretCopiesIndex, acrossNamespaces, controllers.SecretCopiesIndexFunc); err != nil {
 		return err
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
-		controllers.RoleIndex, controllers.RoleIndexFunc); err != nil {
+	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.DashboardUser{},
+		controllers.RoleIndex, inNamespace, controllers.RoleIndexFunc); err != nil {
 		return err
 	}
 	events := o.Events.Filter(notifier.Delivers)
