@@ -1,6 +1,7 @@
 package accessserver
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -24,7 +25,7 @@ import (
 type index struct {
 	mu        sync.RWMutex
 	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
-	byHash    map[string]map[string]*accessv1alpha1.Passcode // namespace/hash -> store key -> Passcode
+	byHash    map[string][]*accessv1alpha1.Passcode          // namespace/hash -> its Passcodes (almost always one)
 	users     map[string]*accessv1alpha1.DashboardUser       // store key -> DashboardUser
 	roles     map[string]*accessv1alpha1.DashboardRole       // store key -> DashboardRole
 
@@ -34,7 +35,7 @@ type index struct {
 
 // newIndex is an empty index: registerIndex fills it from informers, lookup from List and Get.
 func newIndex() *index {
-	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
+	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string][]*accessv1alpha1.Passcode{},
 		users: map[string]*accessv1alpha1.DashboardUser{}, roles: map[string]*accessv1alpha1.DashboardRole{}}
 }
 
@@ -89,13 +90,12 @@ func (m *index) setPasscode(obj any) {
 	m.unindex(key)
 	m.passcodes[key] = pc
 	for _, hash := range validity.Hashes(&pc.Status) {
+		// A slice, not a set: a hash is almost always one Passcode's, and a set per hash cost about
+		// 200 bytes more per Passcode (issue 25). The current and previous hash may be equal.
 		k := indexKey(pc.Namespace, hash)
-		set := m.byHash[k]
-		if set == nil {
-			set = map[string]*accessv1alpha1.Passcode{}
-			m.byHash[k] = set
+		if !slices.Contains(m.byHash[k], pc) {
+			m.byHash[k] = append(m.byHash[k], pc)
 		}
-		set[key] = pc
 	}
 }
 
@@ -118,11 +118,10 @@ func (m *index) unindex(key string) {
 	}
 	for _, hash := range validity.Hashes(&old.Status) {
 		k := indexKey(old.Namespace, hash)
-		if set := m.byHash[k]; set != nil {
-			delete(set, key)
-			if len(set) == 0 {
-				delete(m.byHash, k)
-			}
+		if rest := slices.DeleteFunc(m.byHash[k], func(pc *accessv1alpha1.Passcode) bool { return pc == old }); len(rest) > 0 {
+			m.byHash[k] = rest
+		} else {
+			delete(m.byHash, k)
 		}
 	}
 }
@@ -194,12 +193,8 @@ func (m *index) only(account, hash string) (*accessv1alpha1.Passcode, bool) {
 
 // onlyLocked is only with m.mu held.
 func (m *index) onlyLocked(account, hash string) (*accessv1alpha1.Passcode, bool) {
-	set := m.byHash[indexKey(account, hash)]
-	if len(set) != 1 {
-		return nil, false
-	}
-	for _, pc := range set {
-		return pc, true
+	if set := m.byHash[indexKey(account, hash)]; len(set) == 1 {
+		return set[0], true
 	}
 	return nil, false
 }
