@@ -119,7 +119,8 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // about as big as the object). What reads field ownership (passcodesecret.Unrecorded: who last
 // wrote a Secret's passcode) therefore works on live reads only. The operator writes an object's
 // metadata from a cached copy only as merge patches of the fields it owns (owner references,
-// its finalizers), so nothing trimmed is ever written back.
+// its finalizers), so nothing trimmed is ever written back. The strings many objects repeat are
+// shared (internStrings): same values, one copy.
 func TrimForCache(in any) (any, error) {
 	if obj, ok := in.(client.Object); ok {
 		obj.SetManagedFields(nil)
@@ -132,6 +133,7 @@ func TrimForCache(in any) (any, error) {
 			}
 			obj.SetAnnotations(trimmed)
 		}
+		internStrings(obj)
 	}
 	return in, nil
 }
