@@ -24,10 +24,10 @@ import (
 // no internal name of controller-runtime's.
 type index struct {
 	mu        sync.RWMutex
-	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
-	byHash    map[string][]*accessv1alpha1.Passcode          // namespace/hash -> its Passcodes (almost always one)
-	users     map[string]*accessv1alpha1.DashboardUser       // store key -> DashboardUser
-	roles     map[string]*accessv1alpha1.DashboardRole       // store key -> DashboardRole
+	passcodes map[string]*accessv1alpha1.Passcode      // store key -> Passcode
+	byHash    map[string][]*accessv1alpha1.Passcode    // namespace/hash -> its Passcodes (almost always one)
+	users     map[string]*accessv1alpha1.DashboardUser // store key -> DashboardUser
+	roles     map[string]*accessv1alpha1.DashboardRole // store key -> DashboardRole
 
 	registrations []toolscache.ResourceEventHandlerRegistration
 	synced        atomic.Bool
