@@ -70,3 +70,36 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// TestIndexFindsUsersByInviteHash: the index finds the one user holding an invite link's hash,
+// follows a resend (a new hash) and a delete, and two users with one hash open neither.
+func TestIndexFindsUsersByInviteHash(t *testing.T) {
+	user := func(ns, name, hash string) *accessv1alpha1.DashboardUser {
+		return &accessv1alpha1.DashboardUser{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Status: accessv1alpha1.DashboardUserStatus{Invite: &accessv1alpha1.InviteStatus{TokenHash: hash}}}
+	}
+	m := newIndex()
+	jane, joe := user("team-a", "jane", "sha256:a"), user("team-b", "joe", "sha256:b")
+	m.setUser(jane)
+	m.setUser(joe)
+	m.setUser(user("team-a", "nobody", "")) // no invite: not indexed
+	if got, ok := m.invited("sha256:b"); !ok || got != joe {
+		t.Errorf("joe by his hash: %v", ok)
+	}
+	resent := user("team-a", "jane", "sha256:c")
+	m.setUser(resent)
+	if _, ok := m.invited("sha256:a"); ok {
+		t.Error("the old link still opens after a resend")
+	}
+	if got, ok := m.invited("sha256:c"); !ok || got != resent {
+		t.Errorf("the new link: %v", ok)
+	}
+	m.setUser(user("team-c", "copy", "sha256:c")) // a second user with jane's hash
+	if _, ok := m.invited("sha256:c"); ok {
+		t.Error("a hash two users hold opens one of them")
+	}
+	m.deleteUser(joe)
+	if _, ok := m.invited("sha256:b"); ok || len(m.invites) != 1 || len(m.invites["sha256:c"]) != 2 {
+		t.Errorf("after the delete: %v %v", ok, m.invites)
+	}
+}

@@ -372,15 +372,11 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 	}
 }
 
-// AccessServer registers the access server, which runs on every replica, the cache index it
-// looks passcodes up by, the DashboardRole informer it reads permissions from, and its SCIM
-// endpoint, which reads bearer tokens from tokens (NewSCIMTokenCache).
+// AccessServer registers the access server, which runs on every replica and keeps its own index of
+// the cache (passcodes by hash, users by invite link), the DashboardRole informer it reads
+// permissions from, and its SCIM endpoint, which reads bearer tokens from tokens
+// (NewSCIMTokenCache).
 func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
-	// An invite link names no namespace: its users are looked up across all of them.
-	if err := indexField(context.Background(), mgr.GetCache(), &accessv1alpha1.DashboardUser{},
-		accessserver.InviteTokenIndex, acrossNamespaces, accessserver.InviteTokenIndexFunc); err != nil {
-		return nil, err
-	}
 	// The DashboardRole informer answers custom roles' permissions. Asked for now, it starts with
 	// the cache, and the informer-caches readiness check waits for it like the others, so a replica
 	// never answers from an empty role cache (which would grant no permissions, not fail).
