@@ -7,6 +7,9 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/controllers"
 )
 
 // indexScope is how the callers of a field index list by it: always within one namespace
@@ -43,9 +46,26 @@ func fieldIndexKeys(scope indexScope, namespace string, values []string) []strin
 	return keys
 }
 
+// Indexes registers the cache indexes the controllers list by (indexField): a user's Passcodes and
+// a role's users are listed in their namespace, the Passcodes that want copies in a namespace
+// across all of them.
+func Indexes(c cache.Cache) error {
+	ctx := context.Background()
+	if err := indexField(ctx, c, &accessv1alpha1.Passcode{},
+		controllers.UserRefIndex, inNamespace, controllers.UserRefIndexFunc); err != nil {
+		return err
+	}
+	if err := indexField(ctx, c, &accessv1alpha1.Passcode{},
+		controllers.SecretCopiesIndex, acrossNamespaces, controllers.SecretCopiesIndexFunc); err != nil {
+		return err
+	}
+	return indexField(ctx, c, &accessv1alpha1.DashboardUser{},
+		controllers.RoleIndex, inNamespace, controllers.RoleIndexFunc)
+}
+
 // indexField is controller-runtime's FieldIndexer.IndexField with one key per value (fieldIndexKeys):
 // a List by field in the other scope than the one given finds nothing, so each index's scope must
-// be the one all its callers use (see Controllers and AccessServer).
+// be the one all its callers use (see Indexes).
 func indexField(ctx context.Context, c cache.Cache, obj client.Object, field string, scope indexScope, extract client.IndexerFunc) error {
 	informer, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,18 +69,20 @@ func TestFieldIndexesKeepOneKeyPerValue(t *testing.T) {
 		}
 	}
 
-	opts := options.Default()
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.AccessBindAddress = "0", "0", "127.0.0.1:0"
-	opts.Dev = true
-	conf, err := opts.Parse()
+	scheme, err := setup.Scheme()
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := setup.NewManager(cfg, conf, clock.RealClock{})
+	o := options.Default()
+	o.MetricsBindAddress, o.HealthProbeBindAddress = "0", "0"
+	op, err := ctrl.NewManager(cfg, setup.ManagerOptions(options.Config{Options: o}, scheme))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Only the cache runs: what is measured is what the manager registered on it.
+	if err := setup.Indexes(op.GetCache()); err != nil {
+		t.Fatal(err)
+	}
+	// Only the cache runs: what is measured is what Indexes registered on it (Controllers calls it).
 	go func() { _ = op.GetCache().Start(ctx) }()
 	syncCtx, syncCancel := context.WithTimeout(ctx, time.Minute)
 	defer syncCancel()

@@ -400,22 +400,10 @@ func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, to
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind, and the cache indexes they share (indexField: a
-// user's Passcodes and a role's users are listed in their namespace, the Passcodes that want copies
-// in a namespace across all of them). The notification
+// Controllers registers one reconciler per Kind, and the cache indexes they share (Indexes). The notification
 // controllers run for the events --notify-events asks for that notifier delivers (none: not run).
 func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, notifier notify.Deliverer) error {
-	ctx := context.Background()
-	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.Passcode{},
-		controllers.UserRefIndex, inNamespace, controllers.UserRefIndexFunc); err != nil {
-		return err
-	}
-	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.Passcode{},
-		controllers.SecretCopiesIndex, acrossNamespaces, controllers.SecretCopiesIndexFunc); err != nil {
-		return err
-	}
-	if err := indexField(ctx, mgr.GetCache(), &accessv1alpha1.DashboardUser{},
-		controllers.RoleIndex, inNamespace, controllers.RoleIndexFunc); err != nil {
+	if err := Indexes(mgr.GetCache()); err != nil {
 		return err
 	}
 	events := o.Events.Filter(notifier.Delivers)
