@@ -86,15 +86,15 @@ var unknownPage = page{Title: "This invite link is not valid",
 	Message: "It may have been replaced by a newer invite. Ask your dashboard admin to send you a new one."}
 
 // lookupInvite finds the user a token belongs to, from the cache: from the server's index (index.go)
-// or, while there is none (a Reader without informers, or before the index is told of every user),
-// from a List of every user, filtered here. The rule is the index's either way: exactly one user
+// or, when there is none (a Reader without informers, or an index still not told of every user
+// after indexWait), from a List of every user, filtered here. The rule is the index's either way: exactly one user
 // holds the hash. The user is returned as a copy: callers patch it.
 func (s *Server) lookupInvite(ctx context.Context, token string) *accessv1alpha1.DashboardUser {
 	if !invite.WellFormed(token) {
 		return nil
 	}
 	hash := invite.Hash(token)
-	if ix := s.cacheIndex(ctx); ix != nil {
+	if ix := s.awaitIndex(ctx); ix != nil {
 		if u, ok := ix.invited(hash); ok {
 			return u.DeepCopy()
 		}
@@ -207,4 +207,28 @@ func writePage(w http.ResponseWriter, status int, p page) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	_ = pageTemplate.Execute(w, p)
+}
+
+// indexWait bounds how long an invite lookup waits for the server's index after a start: its
+// handlers are told of every cached object within moments of the informers' sync, and the List
+// that replaces it copies every user of the cache for one request.
+const indexWait = 2 * time.Second
+
+// awaitIndex is cacheIndex, waiting up to indexWait for it while the Reader has informers that
+// have not synced or an index not yet told of everything; nil at once for a Reader without them.
+func (s *Server) awaitIndex(ctx context.Context) *index {
+	deadline := time.Now().Add(indexWait)
+	for {
+		if ix := s.cacheIndex(ctx); ix != nil {
+			return ix
+		}
+		if r := s.index.Load(); (r != nil && r.ix == nil) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
