@@ -1,6 +1,7 @@
 package accessserver
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // index is the access server's own index of the cache (see lookup): Passcodes by namespace and
-// hash (validity.Hashes: the current and the previous one), users and DashboardRoles by namespace
-// and name. It holds the cache's own objects (never copied, never modified) and follows the
+// hash (validity.Hashes: the current and the previous one), users by namespace and name and by
+// their invite link's hash, DashboardRoles by namespace and name. It holds the cache's own objects (never copied, never modified) and follows the
 // informers' store as their handlers are told of each change: an add, update or delete reaches it
 // just after the store (on the informer's notification goroutine, typically within microseconds).
 //
@@ -23,10 +24,14 @@ import (
 // no internal name of controller-runtime's.
 type index struct {
 	mu        sync.RWMutex
-	passcodes map[string]*accessv1alpha1.Passcode            // store key -> Passcode
-	byHash    map[string]map[string]*accessv1alpha1.Passcode // namespace/hash -> store key -> Passcode
-	users     map[string]*accessv1alpha1.DashboardUser       // store key -> DashboardUser
-	roles     map[string]*accessv1alpha1.DashboardRole       // store key -> DashboardRole
+	passcodes map[string]*accessv1alpha1.Passcode      // store key -> Passcode
+	byHash    map[string][]*accessv1alpha1.Passcode    // namespace/hash -> its Passcodes (almost always one)
+	users     map[string]*accessv1alpha1.DashboardUser // store key -> DashboardUser
+	// invites: invite token hash -> its users (almost always one), keyed by the user's own string:
+	// an entry costs a few dozen bytes, where a controller-runtime field index cost a key and a set
+	// of its own per user (issue 25).
+	invites map[string][]*accessv1alpha1.DashboardUser
+	roles   map[string]*accessv1alpha1.DashboardRole // store key -> DashboardRole
 
 	registrations []toolscache.ResourceEventHandlerRegistration
 	synced        atomic.Bool
@@ -34,8 +39,9 @@ type index struct {
 
 // newIndex is an empty index: registerIndex fills it from informers, lookup from List and Get.
 func newIndex() *index {
-	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string]map[string]*accessv1alpha1.Passcode{},
-		users: map[string]*accessv1alpha1.DashboardUser{}, roles: map[string]*accessv1alpha1.DashboardRole{}}
+	return &index{passcodes: map[string]*accessv1alpha1.Passcode{}, byHash: map[string][]*accessv1alpha1.Passcode{},
+		users: map[string]*accessv1alpha1.DashboardUser{}, invites: map[string][]*accessv1alpha1.DashboardUser{},
+		roles: map[string]*accessv1alpha1.DashboardRole{}}
 }
 
 // registerIndex registers a new index's handlers on the Passcode, DashboardUser and DashboardRole
@@ -48,7 +54,8 @@ func registerIndex(passcodes, users, roles cache.Informer) (*index, error) {
 	}{
 		{passcodes, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setPasscode, UpdateFunc: func(_, obj any) { m.setPasscode(obj) },
 			DeleteFunc: m.deletePasscode}},
-		{users, keepByName(m, m.users)},
+		{users, toolscache.ResourceEventHandlerFuncs{AddFunc: m.setUserEvent, UpdateFunc: func(_, obj any) { m.setUserEvent(obj) },
+			DeleteFunc: m.deleteUser}},
 		{roles, keepByName(m, m.roles)},
 	}
 	for _, h := range handlers {
@@ -89,13 +96,12 @@ func (m *index) setPasscode(obj any) {
 	m.unindex(key)
 	m.passcodes[key] = pc
 	for _, hash := range validity.Hashes(&pc.Status) {
+		// A slice, not a set: a hash is almost always one Passcode's, and a set per hash cost about
+		// 200 bytes more per Passcode (issue 25). The current and previous hash may be equal.
 		k := indexKey(pc.Namespace, hash)
-		set := m.byHash[k]
-		if set == nil {
-			set = map[string]*accessv1alpha1.Passcode{}
-			m.byHash[k] = set
+		if !slices.Contains(m.byHash[k], pc) {
+			m.byHash[k] = append(m.byHash[k], pc)
 		}
-		set[key] = pc
 	}
 }
 
@@ -118,18 +124,16 @@ func (m *index) unindex(key string) {
 	}
 	for _, hash := range validity.Hashes(&old.Status) {
 		k := indexKey(old.Namespace, hash)
-		if set := m.byHash[k]; set != nil {
-			delete(set, key)
-			if len(set) == 0 {
-				delete(m.byHash, k)
-			}
+		if rest := slices.DeleteFunc(m.byHash[k], func(pc *accessv1alpha1.Passcode) bool { return pc == old }); len(rest) > 0 {
+			m.byHash[k] = rest
+		} else {
+			delete(m.byHash, k)
 		}
 	}
 }
 
 // keepByName returns the event handlers that keep store (store key -> object) equal to an
-// informer's objects of type T, under m's lock: the users and the DashboardRoles, which are looked
-// up by name only.
+// informer's objects of type T, under m's lock: the DashboardRoles, which are looked up by name only.
 func keepByName[T metav1.Object](m *index, store map[string]T) toolscache.ResourceEventHandlerFuncs {
 	set := func(obj any) {
 		o, ok := obj.(T)
@@ -194,21 +198,75 @@ func (m *index) only(account, hash string) (*accessv1alpha1.Passcode, bool) {
 
 // onlyLocked is only with m.mu held.
 func (m *index) onlyLocked(account, hash string) (*accessv1alpha1.Passcode, bool) {
-	set := m.byHash[indexKey(account, hash)]
-	if len(set) != 1 {
-		return nil, false
-	}
-	for _, pc := range set {
-		return pc, true
+	if set := m.byHash[indexKey(account, hash)]; len(set) == 1 {
+		return set[0], true
 	}
 	return nil, false
 }
 
-// setUser adds or replaces a user.
+// setUser adds or replaces a user, and its invite link's hash.
 func (m *index) setUser(u *accessv1alpha1.DashboardUser) {
+	key := storeKey(u.Namespace, u.Name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.users[storeKey(u.Namespace, u.Name)] = u
+	m.uninvite(key)
+	m.users[key] = u
+	if h := inviteHash(u); h != "" {
+		m.invites[h] = append(m.invites[h], u)
+	}
+}
+
+func (m *index) setUserEvent(obj any) {
+	if u, ok := obj.(*accessv1alpha1.DashboardUser); ok {
+		m.setUser(u)
+	}
+}
+
+func (m *index) deleteUser(obj any) {
+	key, ok := deletedKey(obj)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uninvite(key)
+	delete(m.users, key)
+}
+
+// uninvite removes the invite hash of the user held under key; m.mu is held.
+func (m *index) uninvite(key string) {
+	old, ok := m.users[key]
+	if !ok {
+		return
+	}
+	h := inviteHash(old)
+	if h == "" {
+		return
+	}
+	if rest := slices.DeleteFunc(m.invites[h], func(u *accessv1alpha1.DashboardUser) bool { return u == old }); len(rest) > 0 {
+		m.invites[h] = rest
+	} else {
+		delete(m.invites, h)
+	}
+}
+
+// invited is the one user whose current invite link has hash hash (two users with one hash open
+// neither, as with passcodes).
+func (m *index) invited(hash string) (*accessv1alpha1.DashboardUser, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if us := m.invites[hash]; len(us) == 1 {
+		return us[0], true
+	}
+	return nil, false
+}
+
+// inviteHash is the hash of u's current invite link, or "".
+func inviteHash(u *accessv1alpha1.DashboardUser) string {
+	if u.Status.Invite == nil {
+		return ""
+	}
+	return u.Status.Invite.TokenHash
 }
 
 // indexKey keys a hash in a namespace. A namespace holds no '/'; an account asked for might, but a

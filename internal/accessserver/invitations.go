@@ -16,18 +16,6 @@ import (
 	"github.com/dashboardops/access-operator/internal/invite"
 )
 
-// InviteTokenIndex indexes DashboardUsers by the hash of their current invite token.
-const InviteTokenIndex = ".status.invite.tokenHash"
-
-// InviteTokenIndexFunc extracts InviteTokenIndex's key from a DashboardUser.
-func InviteTokenIndexFunc(o client.Object) []string {
-	u, ok := o.(*accessv1alpha1.DashboardUser)
-	if !ok || u.Status.Invite == nil || u.Status.Invite.TokenHash == "" {
-		return nil
-	}
-	return []string{u.Status.Invite.TokenHash}
-}
-
 // inviteState is what a token opens.
 type inviteState int
 
@@ -97,16 +85,33 @@ func (s *Server) invitations(w http.ResponseWriter, r *http.Request, o *outcome)
 var unknownPage = page{Title: "This invite link is not valid",
 	Message: "It may have been replaced by a newer invite. Ask your dashboard admin to send you a new one."}
 
-// lookupInvite finds the user a token belongs to, from the cache.
+// lookupInvite finds the user a token belongs to, from the cache: from the server's index (index.go)
+// or, when there is none (a Reader without informers, or an index still not told of every user
+// after indexWait), from a List of every user, filtered here. The rule is the index's either way: exactly one user
+// holds the hash. The user is returned as a copy: callers patch it.
 func (s *Server) lookupInvite(ctx context.Context, token string) *accessv1alpha1.DashboardUser {
 	if !invite.WellFormed(token) {
 		return nil
 	}
-	list := &accessv1alpha1.DashboardUserList{}
-	if err := s.cfg.Reader.List(ctx, list, client.MatchingFields{InviteTokenIndex: invite.Hash(token)}); err != nil || len(list.Items) != 1 {
+	hash := invite.Hash(token)
+	if ix := s.awaitIndex(ctx); ix != nil {
+		if u, ok := ix.invited(hash); ok {
+			return u.DeepCopy()
+		}
 		return nil
 	}
-	return &list.Items[0]
+	list := &accessv1alpha1.DashboardUserList{}
+	if err := s.cfg.Reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil
+	}
+	ix := newIndex()
+	for i := range list.Items {
+		ix.setUser(&list.Items[i])
+	}
+	if u, ok := ix.invited(hash); ok {
+		return u.DeepCopy()
+	}
+	return nil
 }
 
 func (s *Server) invitePage(w http.ResponseWriter, r *http.Request, o *outcome, token string) {
@@ -202,4 +207,28 @@ func writePage(w http.ResponseWriter, status int, p page) {
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	_ = pageTemplate.Execute(w, p)
+}
+
+// indexWait bounds how long an invite lookup waits for the server's index after a start: its
+// handlers are told of every cached object within moments of the informers' sync, and the List
+// that replaces it copies every user of the cache for one request.
+const indexWait = 2 * time.Second
+
+// awaitIndex is cacheIndex, waiting up to indexWait for it while the Reader has informers that
+// have not synced or an index not yet told of everything; nil at once for a Reader without them.
+func (s *Server) awaitIndex(ctx context.Context) *index {
+	deadline := time.Now().Add(indexWait)
+	for {
+		if ix := s.cacheIndex(ctx); ix != nil {
+			return ix
+		}
+		if r := s.index.Load(); (r != nil && r.ix == nil) || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

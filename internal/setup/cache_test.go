@@ -1,13 +1,17 @@
 package setup
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/passcode"
@@ -161,5 +165,74 @@ func TestAnOversizedSecretIsNeverInSyncFromTheCache(t *testing.T) {
 		if !passcodesecret.CopyOwnedBy(cached.(*corev1.Secret), pc) || passcodesecret.CopyInSync(cached.(*corev1.Secret), pc, c) {
 			t.Errorf("%s: an oversized copy must stay ours and never look in sync", phase)
 		}
+	}
+}
+
+// TestTrimForCacheSharesRepeatedStrings (issue 25): two objects decoded apart hold one copy of the
+// strings every object repeats (namespace, label and annotation keys, owner kind, finalizers,
+// condition type and reason, data keys), and every value reads as it did.
+func TestTrimForCacheSharesRepeatedStrings(t *testing.T) {
+	decode := func(i int) (*accessv1alpha1.Passcode, *corev1.Secret) {
+		// strings.Clone stands for the decoder: each object's strings are allocated apart.
+		c := strings.Clone
+		yes := true
+		pc := &accessv1alpha1.Passcode{ObjectMeta: metav1.ObjectMeta{Namespace: c("team"), Name: fmt.Sprintf("user-%d-api", i),
+			Finalizers: []string{c("access.dashboardops.io/secret-copies")}},
+			Spec: accessv1alpha1.PasscodeSpec{Tenure: c("30d")},
+			Status: accessv1alpha1.PasscodeStatus{Phase: accessv1alpha1.PasscodePhase(c("Active")),
+				Conditions: []metav1.Condition{{Type: c("Ready"), Status: metav1.ConditionStatus(c("True")), Reason: c("Issued"), Message: fmt.Sprintf("issued %d", i)}}}}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: c("team"), Name: fmt.Sprintf("user-%d-api", i),
+			Labels:          map[string]string{c(accessv1alpha1.ManagedByLabel): c(accessv1alpha1.ManagedByValue), c(accessv1alpha1.PasscodeLabel): fmt.Sprintf("user-%d-api", i)},
+			Annotations:     map[string]string{c(passcodesecret.RevisionAnnotation): "1"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: c("access.dashboardops.io/v1alpha1"), Kind: c("Passcode"), Name: pc.Name, Controller: &yes}}},
+			Type: corev1.SecretType(c("Opaque")), Data: map[string][]byte{c("passcode"): []byte(fmt.Sprint(i)), c("email"): []byte("x")}}
+		for _, o := range []client.Object{pc, s} {
+			if _, err := TrimForCache(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return pc, s
+	}
+	pc1, s1 := decode(1)
+	pc2, s2 := decode(2)
+	same := func(what, a, b string) {
+		t.Helper()
+		if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
+			t.Errorf("%s: %q and %q are two copies", what, a, b)
+		}
+	}
+	key := func(m map[string][]byte, want string) string {
+		for k := range m {
+			if k == want {
+				return k
+			}
+		}
+		t.Fatalf("no key %s", want)
+		return ""
+	}
+	labelKey := func(m map[string]string, want string) string {
+		for k := range m {
+			if k == want {
+				return k
+			}
+		}
+		t.Fatalf("no key %s", want)
+		return ""
+	}
+	same("namespace", pc1.Namespace, s2.Namespace)
+	same("finalizer", pc1.Finalizers[0], pc2.Finalizers[0])
+	same("tenure", pc1.Spec.Tenure, pc2.Spec.Tenure)
+	same("phase", string(pc1.Status.Phase), string(pc2.Status.Phase))
+	same("condition type", pc1.Status.Conditions[0].Type, pc2.Status.Conditions[0].Type)
+	same("condition reason", pc1.Status.Conditions[0].Reason, pc2.Status.Conditions[0].Reason)
+	same("owner kind", s1.OwnerReferences[0].Kind, s2.OwnerReferences[0].Kind)
+	same("secret type", string(s1.Type), string(s2.Type))
+	same("data key", key(s1.Data, "passcode"), key(s2.Data, "passcode"))
+	same("label key", labelKey(s1.Labels, accessv1alpha1.PasscodeLabel), labelKey(s2.Labels, accessv1alpha1.PasscodeLabel))
+	same("managed-by value", s1.Labels[accessv1alpha1.ManagedByLabel], s2.Labels[accessv1alpha1.ManagedByLabel])
+	if pc2.Name != "user-2-api" || s2.Labels[accessv1alpha1.PasscodeLabel] != "user-2-api" || string(s2.Data["passcode"]) != "2" ||
+		s2.Annotations[passcodesecret.RevisionAnnotation] != "1" || pc2.Status.Conditions[0].Message != "issued 2" ||
+		s2.OwnerReferences[0].Controller == nil || !*s2.OwnerReferences[0].Controller || s2.OwnerReferences[0].BlockOwnerDeletion != nil {
+		t.Errorf("a value changed: %+v %+v", pc2, s2)
 	}
 }

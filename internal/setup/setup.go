@@ -119,7 +119,8 @@ const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 // about as big as the object). What reads field ownership (passcodesecret.Unrecorded: who last
 // wrote a Secret's passcode) therefore works on live reads only. The operator writes an object's
 // metadata from a cached copy only as merge patches of the fields it owns (owner references,
-// its finalizers), so nothing trimmed is ever written back.
+// its finalizers), so nothing trimmed is ever written back. The strings many objects repeat are
+// shared (internStrings): same values, one copy.
 func TrimForCache(in any) (any, error) {
 	if obj, ok := in.(client.Object); ok {
 		obj.SetManagedFields(nil)
@@ -132,6 +133,7 @@ func TrimForCache(in any) (any, error) {
 			}
 			obj.SetAnnotations(trimmed)
 		}
+		internStrings(obj)
 	}
 	return in, nil
 }
@@ -370,14 +372,11 @@ func CachesSynced(c cache.Cache) healthz.Checker {
 	}
 }
 
-// AccessServer registers the access server, which runs on every replica, the cache index it
-// looks passcodes up by, the DashboardRole informer it reads permissions from, and its SCIM
-// endpoint, which reads bearer tokens from tokens (NewSCIMTokenCache).
+// AccessServer registers the access server, which runs on every replica and keeps its own index of
+// the cache (passcodes by hash, users by invite link), the DashboardRole informer it reads
+// permissions from, and its SCIM endpoint, which reads bearer tokens from tokens
+// (NewSCIMTokenCache).
 func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, tokens cache.Cache) (*accessserver.Server, error) {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
-		accessserver.InviteTokenIndex, accessserver.InviteTokenIndexFunc); err != nil {
-		return nil, err
-	}
 	// The DashboardRole informer answers custom roles' permissions. Asked for now, it starts with
 	// the cache, and the informer-caches readiness check waits for it like the others, so a replica
 	// never answers from an empty role cache (which would grant no permissions, not fail).
@@ -401,19 +400,10 @@ func AccessServer(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, to
 	return srv, nil
 }
 
-// Controllers registers one reconciler per Kind, and the cache indexes they share. The notification
+// Controllers registers one reconciler per Kind, and the cache indexes they share (Indexes). The notification
 // controllers run for the events --notify-events asks for that notifier delivers (none: not run).
 func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, notifier notify.Deliverer) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		controllers.UserRefIndex, controllers.UserRefIndexFunc); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.Passcode{},
-		controllers.SecretCopiesIndex, controllers.SecretCopiesIndexFunc); err != nil {
-		return err
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &accessv1alpha1.DashboardUser{},
-		controllers.RoleIndex, controllers.RoleIndexFunc); err != nil {
+	if err := Indexes(mgr.GetCache()); err != nil {
 		return err
 	}
 	events := o.Events.Filter(notifier.Delivers)
