@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,16 +22,20 @@ import (
 // so that they do not depend on what the manager says it did.
 
 // auditPolicy logs, at Metadata level (who, verb, object; never a body, so never a passcode), every
-// read and write of the manager's user, and every write of everyone else (the bench's own writes,
-// for cross-checks). Watches are not logged: they are long-running and say nothing about load.
-// RequestReceived is omitted so that each request is one event (ResponseComplete, or Panic).
+// read and write of the manager's user, its watches (their start: ResponseStarted, to see how its
+// informers fill their caches), and every write of everyone else (the bench's own writes, for
+// cross-checks). Leader election (Lease renewals every 2 s) is not logged: it is no work per user.
+// RequestReceived is omitted so that each request is one event (ResponseComplete, or Panic; a
+// watch's ResponseStarted, its ResponseComplete when it ends being skipped).
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
-omitStages: ["RequestReceived", "ResponseStarted"]
+omitStages: ["RequestReceived"]
 rules:
+- level: None
+  resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
 - level: Metadata
   users: ["` + managerUser + `"]
-  verbs: ["get", "list", "create", "update", "patch", "delete", "deletecollection"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 - level: Metadata
   verbs: ["create", "update", "patch", "delete", "deletecollection"]
 - level: None
@@ -54,11 +59,21 @@ type apiCall struct {
 	name        string
 	selectors   string // "fieldSelector metadata.name": which selectors a list used, without values
 	code        int
+	page        pageParams // a list's or watch's paging and resourceVersion parameters
+}
+
+// pageParams are what a list or watch asked for: how an informer fills its cache shows here.
+type pageParams struct {
+	limit           int64  // limit=; 0 when absent
+	continued       bool   // continue= (a page after the first)
+	resourceVersion string // resourceVersion= ("0": from the watch cache, which ignores limit)
+	sendInitial     bool   // sendInitialEvents=true: a watch streaming the initial state (WatchList)
 }
 
 func (c apiCall) isWrite() bool { return writeVerbs[c.verb] }
 func (c apiCall) isRead() bool  { return readVerbs[c.verb] }
 func (c apiCall) isEvent() bool { return c.resource == "events" }
+func (c apiCall) isWatch() bool { return c.verb == "watch" }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the bench reads.
 type auditEvent struct {
@@ -88,6 +103,9 @@ type auditLog struct {
 	mu     sync.Mutex
 	offset int64
 	calls  []apiCall
+	// strings holds one copy of each repeated string (user, verb, resource, namespace, ...): the
+	// log holds millions of calls at N=100k, and each parsed line would otherwise keep its own.
+	strings map[string]string
 }
 
 func newAuditLog(path string) *auditLog { return &auditLog{path: path} }
@@ -122,9 +140,23 @@ func (a *auditLog) sync() error {
 		if call, ok, err := parseAuditLine(line); err != nil {
 			return err
 		} else if ok {
-			a.calls = append(a.calls, call)
+			a.calls = append(a.calls, a.interned(call))
 		}
 	}
+}
+
+func (a *auditLog) interned(c apiCall) apiCall {
+	if a.strings == nil {
+		a.strings = map[string]string{}
+	}
+	for _, s := range []*string{&c.user, &c.verb, &c.group, &c.resource, &c.subresource, &c.namespace, &c.selectors, &c.page.resourceVersion} {
+		if v, ok := a.strings[*s]; ok {
+			*s = v
+		} else if len(a.strings) < 1<<16 {
+			a.strings[*s] = *s
+		}
+	}
+	return c
 }
 
 func parseAuditLine(line []byte) (apiCall, bool, error) {
@@ -136,7 +168,11 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 	if err := json.Unmarshal(line, &ev); err != nil {
 		return apiCall{}, false, fmt.Errorf("an audit log line is not an audit event: %w", err)
 	}
-	if ev.Stage != "ResponseComplete" && ev.Stage != "Panic" {
+	// A watch is counted when it starts; any other request when it completes.
+	switch {
+	case ev.Verb == "watch" && ev.Stage == "ResponseStarted":
+	case ev.Verb != "watch" && (ev.Stage == "ResponseComplete" || ev.Stage == "Panic"):
+	default:
 		return apiCall{}, false, nil
 	}
 	c := apiCall{at: ev.RequestReceivedTimestamp.Time, user: ev.User.Username, verb: ev.Verb}
@@ -144,6 +180,9 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 		c.group, c.resource, c.subresource = ev.ObjectRef.APIGroup, ev.ObjectRef.Resource, ev.ObjectRef.Subresource
 		c.namespace, c.name = ev.ObjectRef.Namespace, ev.ObjectRef.Name
 		c.selectors = selectorsOf(ev.RequestURI)
+		if c.verb == "list" || c.verb == "watch" {
+			c.page = pageParamsOf(ev.RequestURI)
+		}
 	} else {
 		// A non-resource request (discovery: /api, /apis, /version): its path is what it is.
 		c.resource, _, _ = strings.Cut(ev.RequestURI, "?")
@@ -174,9 +213,25 @@ func (a *auditLog) between(from, to time.Time, keep func(apiCall) bool) ([]apiCa
 	return out, nil
 }
 
-// manager returns the manager's requests received in [from, to).
+// manager returns the manager's requests received in [from, to), watches left out.
 func (a *auditLog) manager(from, to time.Time) ([]apiCall, error) {
-	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser })
+	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && !c.isWatch() })
+}
+
+// managerReads returns the manager's lists and watches received in [from, to).
+func (a *auditLog) managerReads(from, to time.Time) ([]apiCall, error) {
+	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && (c.verb == "list" || c.isWatch()) })
+}
+
+func pageParamsOf(requestURI string) pageParams {
+	u, err := url.Parse(requestURI)
+	if err != nil {
+		return pageParams{}
+	}
+	q := u.Query()
+	p := pageParams{continued: q.Get("continue") != "", resourceVersion: q.Get("resourceVersion"), sendInitial: q.Get("sendInitialEvents") == "true"}
+	p.limit, _ = strconv.ParseInt(q.Get("limit"), 10, 64)
+	return p
 }
 
 // selectorsOf names the field and label selectors of a request and the keys they select on
