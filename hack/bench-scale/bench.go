@@ -50,10 +50,10 @@ const (
 
 // bench is everything the phases share.
 type bench struct {
-	cfg   config
-	dir   string
-	cp    *testenv.AuditedControlPlane
-	mgr   *testenv.ManagerProcess
+	cfg config
+	dir string
+	cp  *testenv.AuditedControlPlane
+	mgr *testenv.ManagerProcess
 	// replica is the second manager replica of the restart phase, while it runs.
 	replica *testenv.ManagerProcess
 	// bin is the manager binary: the restart phase runs a second replica of it.
