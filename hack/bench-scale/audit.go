@@ -213,6 +213,32 @@ func (a *auditLog) between(from, to time.Time, keep func(apiCall) bool) ([]apiCa
 	return out, nil
 }
 
+// forget drops the calls received before t, once the log is read up to now: every phase counts
+// only its own window, so the bench's memory holds one phase's calls, not the whole run's (millions
+// at N=100k).
+func (a *auditLog) forget(t time.Time) error {
+	if err := a.sync(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Lines come about in the order requests finish, not strictly by receipt: look at each.
+	n := 0
+	for _, c := range a.calls {
+		if !c.at.Before(t) {
+			n++
+		}
+	}
+	kept := make([]apiCall, 0, n) // a new array: the old one is freed
+	for _, c := range a.calls {
+		if !c.at.Before(t) {
+			kept = append(kept, c)
+		}
+	}
+	a.calls = kept
+	return nil
+}
+
 // manager returns the manager's requests received in [from, to), watches left out.
 func (a *auditLog) manager(from, to time.Time) ([]apiCall, error) {
 	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && !c.isWatch() })

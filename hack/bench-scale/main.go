@@ -263,6 +263,9 @@ func (b *bench) runPhases(ctx context.Context, rep *report) error {
 			continue
 		}
 		say("phase %s", s.phase)
+		if err := b.audit.forget(time.Now()); err != nil {
+			return err
+		}
 		if err := s.run(ctx, rep); err != nil {
 			return fmt.Errorf("phase %s: %w", s.phase, err)
 		}
