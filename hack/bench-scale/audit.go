@@ -44,7 +44,12 @@ rules:
 // Verbs the report counts as writes and as reads.
 var (
 	writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
-	readVerbs  = map[string]bool{"get": true, "list": true}
+	readVerbs  = map[string]bool{"get": true, verbList: true}
+)
+
+const (
+	verbList  = "list"
+	verbWatch = "watch"
 )
 
 // apiCall is one audited request, reduced to what the report needs.
@@ -73,7 +78,7 @@ type pageParams struct {
 func (c apiCall) isWrite() bool { return writeVerbs[c.verb] }
 func (c apiCall) isRead() bool  { return readVerbs[c.verb] }
 func (c apiCall) isEvent() bool { return c.resource == "events" }
-func (c apiCall) isWatch() bool { return c.verb == "watch" }
+func (c apiCall) isWatch() bool { return c.verb == verbWatch }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the bench reads.
 type auditEvent struct {
@@ -119,7 +124,7 @@ const auditSettle = time.Second
 func (a *auditLog) sync() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f, err := os.Open(a.path)
+	f, err := os.Open(a.path) //nolint:gosec // the audit log this run's API server writes
 	if err != nil {
 		return fmt.Errorf("opening the audit log: %w", err)
 	}
@@ -170,8 +175,8 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 	}
 	// A watch is counted when it starts; any other request when it completes.
 	switch {
-	case ev.Verb == "watch" && ev.Stage == "ResponseStarted":
-	case ev.Verb != "watch" && (ev.Stage == "ResponseComplete" || ev.Stage == "Panic"):
+	case ev.Verb == verbWatch && ev.Stage == "ResponseStarted":
+	case ev.Verb != verbWatch && (ev.Stage == "ResponseComplete" || ev.Stage == "Panic"):
 	default:
 		return apiCall{}, false, nil
 	}
@@ -180,7 +185,7 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 		c.group, c.resource, c.subresource = ev.ObjectRef.APIGroup, ev.ObjectRef.Resource, ev.ObjectRef.Subresource
 		c.namespace, c.name = ev.ObjectRef.Namespace, ev.ObjectRef.Name
 		c.selectors = selectorsOf(ev.RequestURI)
-		if c.verb == "list" || c.verb == "watch" {
+		if c.verb == verbList || c.isWatch() {
 			c.page = pageParamsOf(ev.RequestURI)
 		}
 	} else {
@@ -246,7 +251,7 @@ func (a *auditLog) manager(from, to time.Time) ([]apiCall, error) {
 
 // managerReads returns the manager's lists and watches received in [from, to).
 func (a *auditLog) managerReads(from, to time.Time) ([]apiCall, error) {
-	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && (c.verb == "list" || c.isWatch()) })
+	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && (c.verb == verbList || c.isWatch()) })
 }
 
 func pageParamsOf(requestURI string) pageParams {

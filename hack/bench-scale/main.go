@@ -72,14 +72,16 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("bench-scale", flag.ContinueOnError)
 	fs.IntVar(&c.n, "n", 1000, "Users (DashboardUser + Passcode) in the raw and operator phases.")
-	fs.IntVar(&c.namespaces, "namespaces", 1, "Namespaces the operator phase's users are spread over (round-robin); with more than 1 the manager watches every namespace.")
+	fs.IntVar(&c.namespaces, "namespaces", 1, "Namespaces the operator phase's users are spread over (round-robin); with more than 1 "+
+		"the manager watches every namespace.")
 	fs.IntVar(&c.workers, "workers", 32, "Concurrent clients creating objects (raw and operator phases).")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "How long the manager's writes are counted when idle, and after its restart.")
 	fs.IntVar(&c.expiryN, "expiry-n", 1000, "Users with a 1m passcode in the expiry phase.")
 	fs.IntVar(&c.loadConcurrency, "load-concurrency", 16, "Concurrent keep-alive HTTP clients in the access phase.")
 	fs.DurationVar(&c.loadDuration, "load-duration", 5*time.Second, "How long each endpoint is loaded in the access phase.")
 	fs.DurationVar(&c.timeout, "timeout", 0, "Longest wait for the operator to finish one phase (default 15m plus 100ms per user).")
-	fs.Float64Var(&c.maxWritesPerUser, "max-writes-per-user", 0, "Fail when the manager's writes per user in the operator phase (trailing ones included) exceed this (0: report only).")
+	fs.Float64Var(&c.maxWritesPerUser, "max-writes-per-user", 0, "Fail when the manager's writes per user in the operator phase "+
+		"(trailing ones included) exceed this (0: report only).")
 	fs.Float64Var(&c.maxHeapPer1000, "max-heap-per-1000", 0, "Fail when the manager's heap growth per 1000 users exceeds this many MiB (0: report only).")
 	skip := fs.String("skip", "", "Comma-separated phases to skip: "+strings.Join(allPhases, ","))
 	fs.BoolVar(&c.keep, "keep", false, "Keep the temporary folder (audit log, manager log, kubeconfig) and print its path.")

@@ -69,7 +69,7 @@ func summarizeReads(calls []apiCall) startupReads {
 	var s startupReads
 	for _, c := range calls {
 		switch {
-		case c.verb == "list":
+		case c.verb == verbList:
 			s.lists++
 			if c.page.limit > 0 {
 				s.paged++
@@ -199,17 +199,17 @@ func (b *bench) leaseHolder(ctx context.Context) string {
 }
 
 // waitForHolder polls the Lease until its holder is neither "" nor not, for at most timeout.
-func (b *bench) waitForHolder(ctx context.Context, not string, timeout time.Duration) (string, error) {
+func (b *bench) waitForHolder(ctx context.Context, not string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		if h := b.leaseHolder(ctx); h != "" && h != not {
-			return h, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no replica but %q took the Lease within %s", not, timeout)
+			return fmt.Errorf("no replica but %q took the Lease within %s", not, timeout)
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return "", err
+			return err
 		}
 	}
 }
@@ -299,7 +299,7 @@ func (b *bench) runRestart(ctx context.Context, rep *report) error {
 	res.stop = time.Since(t)
 	// The first replica starts again only once the second leads: otherwise the restarted one could
 	// win the released Lease first, and the second would never have led.
-	if _, err := b.waitForHolder(ctx, leader, b.readyTimeout()); err != nil {
+	if err := b.waitForHolder(ctx, leader, b.readyTimeout()); err != nil {
 		return err
 	}
 	res.takeover = time.Since(t)
@@ -357,8 +357,7 @@ func (b *bench) stopReplica2(ctx context.Context) error {
 	if err := b.replica.Terminate(managerStopTimeout); err != nil {
 		return err
 	}
-	_, err := b.waitForHolder(ctx, leader, b.readyTimeout())
-	return err
+	return b.waitForHolder(ctx, leader, b.readyTimeout())
 }
 
 func compareFingerprints(before, after map[string]passcodeFingerprint) (compared, changed, secretsChanged int) {
