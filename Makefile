@@ -130,11 +130,12 @@ bench-scale: control-plane ## Scale benchmark: N users (N=1000), manager writes 
 
 # The smoke run of bench-check: a few hundred users through the operator phase only, failing when
 # the manager's writes per user or its heap per 1000 users rise above these. Writes: 4 per user
-# today, plus the one write in ten of slack the writes test allows (a user's status written once
-# more when its Passcode's changes reach it in two reconciles). Heap: 10 MiB until the slimmer
-# cache of issue 25 item 1 lands (about 6-8 today; the goal is 2).
+# today plus a varying share of users whose status is written once more (their Passcode's changes
+# reach them in two reconciles: 4.00-4.13 seen on a busy machine), so a new write per user (5)
+# fails and that timing does not. Heap: 10 MiB until the slimmer cache of issue 25 item 1 lands
+# (about 6-8 today; the goal is 2).
 BENCH_CHECK_N ?= 250
-BENCH_CHECK_MAX_WRITES ?= 4.1
+BENCH_CHECK_MAX_WRITES ?= 4.5
 BENCH_CHECK_MAX_HEAP ?= 10
 
 .PHONY: bench-check
