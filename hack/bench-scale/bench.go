@@ -144,7 +144,12 @@ func (b *bench) startAfterRaw(ctx context.Context, _ *report) error {
 		}
 	}
 	say("starting the manager")
-	return b.startManager(ctx)
+	if err := b.startManager(ctx); err != nil {
+		return err
+	}
+	// /readyz does not wait for the Lease: the controllers start once it is held, and neither the
+	// heap's "before" sample nor the operator phase's clock may start earlier.
+	return b.waitForHolder(ctx, "", b.readyTimeout())
 }
 
 // newManager prepares the manager process with the bench's flags; testenv adds --kubeconfig, the

@@ -241,6 +241,16 @@ func (b *bench) startReplica2(ctx context.Context, res *restartResult) error {
 	return nil
 }
 
+// touchAccessServer sends one wrong passcode to m's access server (answered 401): its first
+// request builds its index of the cache.
+func touchAccessServer(ctx context.Context, m *testenv.ManagerProcess) error {
+	t := verifyTarget(m.AccessURL()+"/v1/verify", []credential{{account: operatorNamespace, code: "not-a-passcode"}})
+	if _, _, err := send(ctx, &http.Client{Timeout: 5 * time.Second}, t, 0); err != nil {
+		return fmt.Errorf("asking %s's access server: %w", m.Name, err)
+	}
+	return nil
+}
+
 // answersPasscode waits until m's /v1/verify accepts c.
 func answersPasscode(ctx context.Context, m *testenv.ManagerProcess, c credential, timeout time.Duration) error {
 	t := verifyTarget(m.AccessURL()+"/v1/verify", []credential{c})
