@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,16 +22,20 @@ import (
 // so that they do not depend on what the manager says it did.
 
 // auditPolicy logs, at Metadata level (who, verb, object; never a body, so never a passcode), every
-// read and write of the manager's user, and every write of everyone else (the bench's own writes,
-// for cross-checks). Watches are not logged: they are long-running and say nothing about load.
-// RequestReceived is omitted so that each request is one event (ResponseComplete, or Panic).
+// read and write of the manager's user, its watches (their start: ResponseStarted, to see how its
+// informers fill their caches), and every write of everyone else (the bench's own writes, for
+// cross-checks). Leader election (Lease renewals every 2 s) is not logged: it is no work per user.
+// RequestReceived is omitted so that each request is one event (ResponseComplete, or Panic; a
+// watch's ResponseStarted, its ResponseComplete when it ends being skipped).
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
-omitStages: ["RequestReceived", "ResponseStarted"]
+omitStages: ["RequestReceived"]
 rules:
+- level: None
+  resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
 - level: Metadata
   users: ["` + managerUser + `"]
-  verbs: ["get", "list", "create", "update", "patch", "delete", "deletecollection"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 - level: Metadata
   verbs: ["create", "update", "patch", "delete", "deletecollection"]
 - level: None
@@ -39,7 +44,12 @@ rules:
 // Verbs the report counts as writes and as reads.
 var (
 	writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
-	readVerbs  = map[string]bool{"get": true, "list": true}
+	readVerbs  = map[string]bool{"get": true, verbList: true}
+)
+
+const (
+	verbList  = "list"
+	verbWatch = "watch"
 )
 
 // apiCall is one audited request, reduced to what the report needs.
@@ -54,11 +64,21 @@ type apiCall struct {
 	name        string
 	selectors   string // "fieldSelector metadata.name": which selectors a list used, without values
 	code        int
+	page        pageParams // a list's or watch's paging and resourceVersion parameters
+}
+
+// pageParams are what a list or watch asked for: how an informer fills its cache shows here.
+type pageParams struct {
+	limit           int64  // limit=; 0 when absent
+	continued       bool   // continue= (a page after the first)
+	resourceVersion string // resourceVersion= ("0": from the watch cache, which ignores limit)
+	sendInitial     bool   // sendInitialEvents=true: a watch streaming the initial state (WatchList)
 }
 
 func (c apiCall) isWrite() bool { return writeVerbs[c.verb] }
 func (c apiCall) isRead() bool  { return readVerbs[c.verb] }
 func (c apiCall) isEvent() bool { return c.resource == "events" }
+func (c apiCall) isWatch() bool { return c.verb == verbWatch }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event the bench reads.
 type auditEvent struct {
@@ -88,6 +108,9 @@ type auditLog struct {
 	mu     sync.Mutex
 	offset int64
 	calls  []apiCall
+	// strings holds one copy of each repeated string (user, verb, resource, namespace, ...): the
+	// log holds millions of calls at N=100k, and each parsed line would otherwise keep its own.
+	strings map[string]string
 }
 
 func newAuditLog(path string) *auditLog { return &auditLog{path: path} }
@@ -101,7 +124,7 @@ const auditSettle = time.Second
 func (a *auditLog) sync() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	f, err := os.Open(a.path)
+	f, err := os.Open(a.path) //nolint:gosec // the audit log this run's API server writes
 	if err != nil {
 		return fmt.Errorf("opening the audit log: %w", err)
 	}
@@ -122,9 +145,23 @@ func (a *auditLog) sync() error {
 		if call, ok, err := parseAuditLine(line); err != nil {
 			return err
 		} else if ok {
-			a.calls = append(a.calls, call)
+			a.calls = append(a.calls, a.interned(call))
 		}
 	}
+}
+
+func (a *auditLog) interned(c apiCall) apiCall {
+	if a.strings == nil {
+		a.strings = map[string]string{}
+	}
+	for _, s := range []*string{&c.user, &c.verb, &c.group, &c.resource, &c.subresource, &c.namespace, &c.selectors, &c.page.resourceVersion} {
+		if v, ok := a.strings[*s]; ok {
+			*s = v
+		} else if len(a.strings) < 1<<16 {
+			a.strings[*s] = *s
+		}
+	}
+	return c
 }
 
 func parseAuditLine(line []byte) (apiCall, bool, error) {
@@ -136,7 +173,11 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 	if err := json.Unmarshal(line, &ev); err != nil {
 		return apiCall{}, false, fmt.Errorf("an audit log line is not an audit event: %w", err)
 	}
-	if ev.Stage != "ResponseComplete" && ev.Stage != "Panic" {
+	// A watch is counted when it starts; any other request when it completes.
+	switch {
+	case ev.Verb == verbWatch && ev.Stage == "ResponseStarted":
+	case ev.Verb != verbWatch && (ev.Stage == "ResponseComplete" || ev.Stage == "Panic"):
+	default:
 		return apiCall{}, false, nil
 	}
 	c := apiCall{at: ev.RequestReceivedTimestamp.Time, user: ev.User.Username, verb: ev.Verb}
@@ -144,6 +185,9 @@ func parseAuditLine(line []byte) (apiCall, bool, error) {
 		c.group, c.resource, c.subresource = ev.ObjectRef.APIGroup, ev.ObjectRef.Resource, ev.ObjectRef.Subresource
 		c.namespace, c.name = ev.ObjectRef.Namespace, ev.ObjectRef.Name
 		c.selectors = selectorsOf(ev.RequestURI)
+		if c.verb == verbList || c.isWatch() {
+			c.page = pageParamsOf(ev.RequestURI)
+		}
 	} else {
 		// A non-resource request (discovery: /api, /apis, /version): its path is what it is.
 		c.resource, _, _ = strings.Cut(ev.RequestURI, "?")
@@ -174,9 +218,51 @@ func (a *auditLog) between(from, to time.Time, keep func(apiCall) bool) ([]apiCa
 	return out, nil
 }
 
-// manager returns the manager's requests received in [from, to).
+// forget drops the calls received before t, once the log is read up to now: every phase counts
+// only its own window, so the bench's memory holds one phase's calls, not the whole run's (millions
+// at N=100k).
+func (a *auditLog) forget(t time.Time) error {
+	if err := a.sync(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Lines come about in the order requests finish, not strictly by receipt: look at each.
+	n := 0
+	for _, c := range a.calls {
+		if !c.at.Before(t) {
+			n++
+		}
+	}
+	kept := make([]apiCall, 0, n) // a new array: the old one is freed
+	for _, c := range a.calls {
+		if !c.at.Before(t) {
+			kept = append(kept, c)
+		}
+	}
+	a.calls = kept
+	return nil
+}
+
+// manager returns the manager's requests received in [from, to), watches left out.
 func (a *auditLog) manager(from, to time.Time) ([]apiCall, error) {
-	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser })
+	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && !c.isWatch() })
+}
+
+// managerReads returns the manager's lists and watches received in [from, to).
+func (a *auditLog) managerReads(from, to time.Time) ([]apiCall, error) {
+	return a.between(from, to, func(c apiCall) bool { return c.user == managerUser && (c.verb == verbList || c.isWatch()) })
+}
+
+func pageParamsOf(requestURI string) pageParams {
+	u, err := url.Parse(requestURI)
+	if err != nil {
+		return pageParams{}
+	}
+	q := u.Query()
+	p := pageParams{continued: q.Get("continue") != "", resourceVersion: q.Get("resourceVersion"), sendInitial: q.Get("sendInitialEvents") == "true"}
+	p.limit, _ = strconv.ParseInt(q.Get("limit"), 10, 64)
+	return p
 }
 
 // selectorsOf names the field and label selectors of a request and the keys they select on

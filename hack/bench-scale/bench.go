@@ -26,8 +26,12 @@ import (
 // process, the bench's own clients and its watch cache of the operator's namespace.
 
 const (
-	// operatorNamespace is the one namespace the manager watches (--watch-namespaces).
+	// operatorNamespace is the operator phase's namespace (the first of them with -namespaces > 1;
+	// the others are bench-operator-2, ...), and the one the manager watches (--watch-namespaces)
+	// when there is one.
 	operatorNamespace = "bench-operator"
+	// systemNamespace holds the leader election Lease.
+	systemNamespace = "bench-system"
 	// rawNamespace holds the raw client's objects: the manager never sees it.
 	rawNamespace = "bench-raw"
 	// rawSameNamespace holds the plain client's copy of the operator path's writes: unwatched too.
@@ -36,18 +40,24 @@ const (
 	managerUser = "access-operator-bench"
 	// inviteBatchWindow replaces the default 10 s: 1000 invites at 50 per 10 s would take 200 s.
 	inviteBatchWindow = "100ms"
-	// managerReadyTimeout bounds a manager start (caches synced, access server listening).
-	managerReadyTimeout = 2 * time.Minute
+	// managerReadyBase and managerReadyPerUser bound a manager start (caches synced, access server
+	// listening): the caches grow with the users.
+	managerReadyBase    = 2 * time.Minute
+	managerReadyPerUser = 2 * time.Millisecond
 	// managerStopTimeout bounds a graceful stop before the manager is killed.
 	managerStopTimeout = 30 * time.Second
 )
 
 // bench is everything the phases share.
 type bench struct {
-	cfg   config
-	dir   string
-	cp    *testenv.AuditedControlPlane
-	mgr   *testenv.ManagerProcess
+	cfg config
+	dir string
+	cp  *testenv.AuditedControlPlane
+	mgr *testenv.ManagerProcess
+	// replica is the second manager replica of the restart phase, while it runs.
+	replica *testenv.ManagerProcess
+	// bin is the manager binary: the restart phase runs a second replica of it.
+	bin   string
 	audit *auditLog
 	// cl is the bench's own client (an admin user, not the manager's), reading live from the API server.
 	cl client.WithWatch
@@ -58,6 +68,7 @@ type bench struct {
 	pprofAddr    string
 	managerExtra []string
 	trivial      *trivialProcess
+	trivialAddr  string
 }
 
 func newBench(ctx context.Context, c config) (*bench, error) {
@@ -76,8 +87,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	// Build first: a tree that does not compile fails in seconds, before anything starts.
 	say("building the manager from this tree")
-	bin, err := testenv.BuildManager(b.dir)
-	if err != nil {
+	if b.bin, err = testenv.BuildManager(b.dir); err != nil {
 		return err
 	}
 	say("starting etcd and kube-apiserver with an audit log (folder %s)", b.dir)
@@ -87,7 +97,7 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.audit = newAuditLog(b.cp.AuditLog)
 	b.cl = b.cp.Client
-	for _, ns := range []string{operatorNamespace, rawNamespace, rawSameNamespace} {
+	for _, ns := range append([]string{systemNamespace, rawNamespace, rawSameNamespace}, b.namespaces()...) {
 		if err := b.cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
@@ -95,28 +105,83 @@ func (b *bench) setup(ctx context.Context) error {
 	if err := b.startWatch(ctx); err != nil {
 		return err
 	}
-	if err := b.newManager(bin); err != nil {
+	return b.newManager()
+}
+
+// namespaceOf is the namespace of the operator phase's i-th object of K: round-robin.
+func namespaceOf(i, k int) string {
+	if i%k == 0 {
+		return operatorNamespace
+	}
+	return fmt.Sprintf("%s-%d", operatorNamespace, i%k+1)
+}
+
+// namespaces are the operator phase's namespaces.
+func (b *bench) namespaces() []string {
+	out := make([]string, b.cfg.namespaces)
+	for i := range out {
+		out[i] = namespaceOf(i, b.cfg.namespaces)
+	}
+	return out
+}
+
+// watchesAll is whether the manager watches every namespace: with more than one operator
+// namespace, as a cluster-wide install does (a list of 1000 namespaces would be 1000 informers
+// per kind).
+func (b *bench) watchesAll() bool { return b.cfg.namespaces > 1 }
+
+// startAfterRaw starts the manager once the raw phase is over; when it watches every namespace,
+// the raw phase's objects are deleted first, so that it never sees them.
+func (b *bench) startAfterRaw(ctx context.Context, _ *report) error {
+	if b.watchesAll() && !b.cfg.skip[phaseRaw] {
+		say("deleting the raw phase's objects (the manager watches every namespace)")
+		for _, ns := range []string{rawNamespace, rawSameNamespace} {
+			for _, obj := range []client.Object{&accessv1alpha1.Passcode{}, &accessv1alpha1.DashboardUser{}, &corev1.Secret{}} {
+				if err := b.cl.DeleteAllOf(ctx, obj, client.InNamespace(ns)); err != nil {
+					return fmt.Errorf("deleting the raw phase's %T in %s: %w", obj, ns, err)
+				}
+			}
+		}
+	}
+	say("starting the manager")
+	if err := b.startManager(ctx); err != nil {
 		return err
 	}
-	return b.startManager(ctx)
+	// /readyz does not wait for the Lease: the controllers start once it is held, and neither the
+	// heap's "before" sample nor the operator phase's clock may start earlier.
+	return b.waitForHolder(ctx, "", b.readyTimeout())
 }
 
 // newManager prepares the manager process with the bench's flags; testenv adds --kubeconfig, the
 // access and probe addresses, --public-url, --dev and --metrics-bind-address=0.
-func (b *bench) newManager(bin string) error {
+func (b *bench) newManager() error {
 	var err error
 	if b.pprofAddr, err = testenv.FreeAddr(); err != nil {
 		return err
 	}
-	b.managerExtra = append([]string{
-		"--notifier=log",
-		"--leader-elect=false",
-		"--invite-batch-window=" + inviteBatchWindow,
-		"--watch-namespaces=" + operatorNamespace,
-		"--pprof-bind-address=" + b.pprofAddr,
-	}, b.cfg.managerArgs...)
-	b.mgr, err = testenv.NewManagerProcess("manager", bin, b.cp.Kubeconfig, filepath.Join(b.dir, "manager.log"), b.managerExtra...)
+	b.managerExtra = b.replicaArgs(b.pprofAddr)
+	b.mgr, err = testenv.NewManagerProcess("manager", b.bin, b.cp.Kubeconfig, filepath.Join(b.dir, "manager.log"), b.managerExtra...)
 	return err
+}
+
+// replicaArgs are one replica's flags: leader election on, as shipped, so that a second replica
+// (restart phase) waits as a non-leader while serving the access server.
+func (b *bench) replicaArgs(pprofAddr string) []string {
+	args := []string{
+		"--notifier=log",
+		"--leader-elect",
+		"--leader-election-namespace=" + systemNamespace,
+		"--invite-batch-window=" + inviteBatchWindow,
+		"--pprof-bind-address=" + pprofAddr,
+	}
+	if !b.watchesAll() {
+		args = append(args, "--watch-namespaces="+operatorNamespace)
+	}
+	return append(args, b.cfg.managerArgs...)
+}
+
+func (b *bench) readyTimeout() time.Duration {
+	return scaled(managerReadyBase, managerReadyPerUser, b.cfg.n)
 }
 
 // managerArgs are the flags the manager runs with, for the report (none of them is a secret).
@@ -129,15 +194,20 @@ func (b *bench) managerArgs() []string {
 }
 
 func (b *bench) startManager(ctx context.Context) error {
-	if err := b.mgr.Start(); err != nil {
-		return fmt.Errorf("starting the manager: %w", err)
+	return b.startReplica(ctx, b.mgr)
+}
+
+// startReplica starts m and waits for its /readyz.
+func (b *bench) startReplica(ctx context.Context, m *testenv.ManagerProcess) error {
+	if err := m.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", m.Name, err)
 	}
 	ready := make(chan error, 1)
-	go func() { ready <- b.mgr.WaitReady(managerReadyTimeout) }()
+	go func() { ready <- m.WaitReady(b.readyTimeout()) }()
 	select {
 	case err := <-ready:
 		if err != nil {
-			return fmt.Errorf("%w; its last lines:\n%s", err, b.managerTail(20))
+			return fmt.Errorf("%w; its last lines:\n%s", err, tailWithoutInvites(m, 20))
 		}
 		return nil
 	case <-ctx.Done():
@@ -146,9 +216,11 @@ func (b *bench) startManager(ctx context.Context) error {
 }
 
 // managerTail is the end of the manager's log without invite links, which carry invite tokens.
-func (b *bench) managerTail(n int) string {
+func (b *bench) managerTail(n int) string { return tailWithoutInvites(b.mgr, n) }
+
+func tailWithoutInvites(m *testenv.ManagerProcess, n int) string {
 	var kept []string
-	for _, line := range strings.Split(b.mgr.Tail(4*n), "\n") {
+	for _, line := range strings.Split(m.Tail(4*n), "\n") {
 		if !strings.Contains(line, "/invitations/") {
 			kept = append(kept, line)
 		}
@@ -159,14 +231,16 @@ func (b *bench) managerTail(n int) string {
 	return strings.Join(kept, "\n")
 }
 
-// startWatch starts the bench's informers on the operator namespace: Passcodes, DashboardUsers and
-// Secrets (every Secret, unlike the manager's cache).
+// startWatch starts the bench's informers on the operator namespace (every namespace with
+// -namespaces > 1): Passcodes, DashboardUsers and Secrets (every Secret, unlike the manager's
+// cache), without managedFields, which no phase reads.
 func (b *bench) startWatch(ctx context.Context) error {
+	opts := cache.Options{Scheme: testenv.Scheme(), DefaultTransform: cache.TransformStripManagedFields()}
+	if !b.watchesAll() {
+		opts.DefaultNamespaces = map[string]cache.Config{operatorNamespace: {}}
+	}
 	var err error
-	b.watch, err = cache.New(b.cp.Config, cache.Options{
-		Scheme:            testenv.Scheme(),
-		DefaultNamespaces: map[string]cache.Config{operatorNamespace: {}},
-	})
+	b.watch, err = cache.New(b.cp.Config, opts)
 	if err != nil {
 		return err
 	}
@@ -193,6 +267,11 @@ func (b *bench) close() {
 	}
 	if b.stopWatch != nil {
 		b.stopWatch()
+	}
+	if b.replica != nil && b.replica.Running() {
+		if err := b.replica.Terminate(managerStopTimeout); err != nil {
+			say("stopping the second replica: %v", err)
+		}
 	}
 	if b.mgr != nil && b.mgr.Running() {
 		if err := b.mgr.Terminate(managerStopTimeout); err != nil {

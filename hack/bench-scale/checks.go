@@ -28,6 +28,19 @@ func (r *report) checks() []check {
 	if rs := r.restart; rs != nil {
 		add(true, "a restart changes no passcode", rs.changed+rs.secretsChanged)
 		add(false, "no manager write after a restart", total(rs.writes))
+		d := rs.duringRestart
+		out = append(out, check{must: true, name: "the other replica answers during a restart", ok: d.requests > 0 && d.failures() == 0,
+			got: fmt.Sprintf("%d of %d failed", d.failures(), d.requests)})
+	}
+	if o := r.operator; o != nil && r.cfg.maxWritesPerUser > 0 {
+		perUser := float64(total(o.writes)+total(o.trailing)) / float64(r.cfg.n)
+		out = append(out, check{must: true, name: fmt.Sprintf("manager writes per user <= %g", r.cfg.maxWritesPerUser),
+			ok: perUser <= r.cfg.maxWritesPerUser, got: fmt.Sprintf("%.2f", perUser)})
+	}
+	if o := r.operator; o != nil && o.heap != nil && r.cfg.maxHeapPer1000 > 0 {
+		per1000 := float64(o.heap.growth()) / float64(r.cfg.n) * 1000 / mib
+		out = append(out, check{must: true, name: fmt.Sprintf("manager heap per 1000 users <= %g MiB", r.cfg.maxHeapPer1000),
+			ok: per1000 <= r.cfg.maxHeapPer1000, got: fmt.Sprintf("%.2f MiB", per1000)})
 	}
 	if s := r.secrets; s != nil {
 		add(false, "no manager request for unrelated Secrets", s.requests)
@@ -40,8 +53,10 @@ func (r *report) checks() []check {
 		add(false, "each expiry written once (Secret; status with its notification record)",
 			moreThanOnce(e.secretWrites)+moreThan(e.statusWrites, 2))
 	}
-	if a := r.access; a != nil {
-		add(true, "every access request answered 200", a.trivial.failures()+a.verify.failures()+a.auth.failures())
+	for _, a := range []*accessResult{r.access1k, r.access} {
+		if a != nil {
+			add(true, fmt.Sprintf("every access request answered 200 (%d cached)", a.cached), a.trivial.failures()+a.verify.failures()+a.auth.failures())
+		}
 	}
 	return out
 }

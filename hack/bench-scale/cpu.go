@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,12 +20,11 @@ const clockTicks = 100
 // cpuSample is the CPU time used so far by each process of the run, by role.
 type cpuSample map[string]time.Duration
 
-// cpuRoles are the processes the report names, by the base name of their executable; the bench
-// itself is added by pid.
-var cpuRoles = []string{"kube-apiserver", "etcd", "manager"}
-
-// sampleCPU reads the CPU time of kube-apiserver, etcd, the manager (its binary under dir) and
-// the bench. A process that cannot be read is left out.
+// sampleCPU reads the CPU time of this run's kube-apiserver (the one writing its audit log under
+// dir), its etcd (the one serving that kube-apiserver's --etcd-servers), the manager (its binary
+// under dir) and the bench. Other runs' control planes on the machine (other tests) are left out:
+// one of them exiting between two samples made the figures negative. A process that cannot be
+// read is left out too.
 func sampleCPU(dir string) cpuSample {
 	out := cpuSample{}
 	if t, ok := processCPU(os.Getpid()); ok {
@@ -34,15 +34,19 @@ func sampleCPU(dir string) cpuSample {
 	if err != nil {
 		return out
 	}
+	var procs []proc
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		role := roleOf(pid, dir)
-		if role == "" {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 {
 			continue
 		}
+		procs = append(procs, proc{pid: pid, args: strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")})
+	}
+	for pid, role := range runRoles(procs, dir) {
 		if t, ok := processCPU(pid); ok {
 			out[role] += t
 		}
@@ -50,23 +54,52 @@ func sampleCPU(dir string) cpuSample {
 	return out
 }
 
-// roleOf names the process pid by its executable, or "" when it is none of cpuRoles.
-func roleOf(pid int, dir string) string {
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil || len(cmdline) == 0 {
-		return ""
-	}
-	exe := string(bytes.SplitN(cmdline, []byte{0}, 2)[0])
-	for _, r := range cpuRoles {
-		if filepath.Base(exe) != r {
-			continue
+// proc is a process and its command line.
+type proc struct {
+	pid  int
+	args []string
+}
+
+// runRoles names this run's processes among procs by role: the manager by its binary
+// under dir, kube-apiserver by its audit log under dir, etcd by the URL that kube-apiserver uses.
+func runRoles(procs []proc, dir string) map[int]string {
+	roles := map[int]string{}
+	var etcdURLs []string
+	for _, p := range procs {
+		switch filepath.Base(p.args[0]) {
+		case "manager":
+			if filepath.Dir(p.args[0]) == dir {
+				roles[p.pid] = "manager"
+			}
+		case "kube-apiserver":
+			if hasArg(p.args, "--audit-log-path=", func(v string) bool { return strings.HasPrefix(v, dir+"/") }) {
+				roles[p.pid] = "kube-apiserver"
+				for _, a := range p.args {
+					if v, ok := strings.CutPrefix(a, "--etcd-servers="); ok {
+						etcdURLs = append(etcdURLs, strings.Split(v, ",")...)
+					}
+				}
+			}
 		}
-		if r == "manager" && filepath.Dir(exe) != dir {
-			return "" // another manager on the machine is not this run's
-		}
-		return r
 	}
-	return ""
+	for _, p := range procs {
+		if filepath.Base(p.args[0]) == "etcd" && hasArg(p.args, "--listen-client-urls=", func(v string) bool {
+			return slices.ContainsFunc(strings.Split(v, ","), func(u string) bool { return slices.Contains(etcdURLs, u) })
+		}) {
+			roles[p.pid] = "etcd"
+		}
+	}
+	return roles
+}
+
+// hasArg reports whether one of args is prefix followed by a value that ok accepts.
+func hasArg(args []string, prefix string, ok func(string) bool) bool {
+	for _, a := range args {
+		if v, found := strings.CutPrefix(a, prefix); found && ok(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // processCPU is the user and system CPU time pid used so far.

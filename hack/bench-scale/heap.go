@@ -47,7 +47,8 @@ const (
 	// quietFor is how long the manager must write nothing to count as settled.
 	quietFor = 3 * time.Second
 	// quietMax bounds the wait for quiet; a manager that never settles is measured anyway.
-	quietMax = 2 * time.Minute
+	quietMax        = 2 * time.Minute
+	quietMaxPerUser = time.Millisecond
 )
 
 // heapInto reads the manager's heap after a forced garbage collection.
@@ -132,8 +133,8 @@ func (b *bench) waitQuiet(ctx context.Context) error {
 		if since := time.Since(last); since >= quietFor && time.Since(start) >= quietFor {
 			return nil
 		}
-		if time.Since(start) > quietMax {
-			say("  the manager still writes after %s; going on", quietMax)
+		if limit := scaled(quietMax, quietMaxPerUser, b.cfg.n); time.Since(start) > limit {
+			say("  the manager still writes after %s; going on", limit)
 			return nil
 		}
 		select {

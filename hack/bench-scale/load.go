@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,11 +51,12 @@ func (r loadResult) failures() int {
 	return n
 }
 
-// accessResult is the access phase's figures.
+// accessResult is one access phase's figures.
 type accessResult struct {
 	concurrency int
 	duration    time.Duration
-	passcodes   int
+	passcodes   int // valid passcodes the load cycles through
+	cached      int // users (each with one Passcode) in the manager's cache meanwhile
 	trivial     loadResult
 	verify      loadResult
 	auth        loadResult
@@ -67,25 +69,85 @@ type target struct {
 	make func(i int) (*http.Request, error)
 }
 
+// credential is a valid passcode and its account (the namespace of its Passcode), with the names
+// of its Passcode and user (whose last use the manager stamps).
+type credential struct {
+	account, code  string
+	passcode, user string
+}
+
+// warmUsers are the access1k phase's users, made before the operator phase's: the access server
+// is measured with them alone in the cache, and again (access phase) with every user.
+func warmUsers() userSet { return userSet{prefix: warmPrefix, n: 1000, tenure: benchTenure} }
+
+const warmPrefix = "warm"
+
+// isWarm is whether a call is about the access1k phase's users (their objects and Events): the
+// operator phase's counts leave them out.
+func isWarm(c apiCall) bool { return strings.HasPrefix(c.name, warmPrefix+"-") }
+
+// runAccess1k creates the warm users, waits for them, and loads the access server with 1000 users
+// cached: the base of the access phase's ratios.
+func (b *bench) runAccess1k(ctx context.Context, rep *report) error {
+	u := warmUsers()
+	p, err := b.track(ctx, u)
+	if err != nil {
+		return err
+	}
+	say("  creating %d users for the access server's base figures", u.n)
+	if _, _, err := b.createUsers(ctx, u); err != nil {
+		p.close()
+		return err
+	}
+	for _, m := range []*milestone{p.passcodes, p.secrets} {
+		if err := b.await(ctx, m, "warm Passcodes Active with their Secret", b.cfg.timeout); err != nil {
+			p.close()
+			return err
+		}
+	}
+	p.close()
+	if rep.access1k, err = b.measureAccess(ctx, u, u.n); err != nil {
+		return err
+	}
+	// The last-use stamps of the load are written within a minute; the operator phase starts once
+	// the manager is quiet, and leaves the warm users' writes out of its counts anyway.
+	return b.waitQuiet(ctx)
+}
+
 func (b *bench) runAccess(ctx context.Context, rep *report) error {
-	codes, err := b.validPasscodes(ctx, accessPasscodes)
+	cached := b.cfg.n
+	if rep.access1k != nil {
+		cached += warmUsers().n
+	}
+	var err error
+	rep.access, err = b.measureAccess(ctx, b.operatorUsers(), cached)
+	return err
+}
+
+// measureAccess loads the trivial server and the manager's /v1/verify and /v1/auth with
+// passcodes of u, one after the other.
+func (b *bench) measureAccess(ctx context.Context, u userSet, cached int) (*accessResult, error) {
+	codes, err := b.validPasscodes(ctx, u, accessPasscodes)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		return err
+	if b.trivial == nil {
+		addr, err := testenv.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		if b.trivial, err = startTrivial(ctx, addr); err != nil {
+			return nil, err
+		}
+		b.trivialAddr = addr
 	}
-	if b.trivial, err = startTrivial(ctx, addr); err != nil {
-		return err
-	}
-	res := &accessResult{concurrency: b.cfg.loadConcurrency, duration: b.cfg.loadDuration, passcodes: len(codes)}
+	res := &accessResult{concurrency: b.cfg.loadConcurrency, duration: b.cfg.loadDuration, passcodes: len(codes), cached: cached}
 	start := time.Now()
 	targets := []struct {
 		into *loadResult
 		t    target
 	}{
-		{&res.trivial, trivialTarget("http://" + addr + "/")},
+		{&res.trivial, trivialTarget("http://" + b.trivialAddr + "/")},
 		{&res.verify, verifyTarget(b.mgr.AccessURL()+"/v1/verify", codes)},
 		{&res.auth, authTarget(b.mgr.AccessURL()+"/v1/auth", codes)},
 	}
@@ -94,40 +156,38 @@ func (b *bench) runAccess(ctx context.Context, rep *report) error {
 	// endpoint is measured first.
 	for _, x := range targets {
 		if _, err := load(ctx, x.t, b.cfg.loadConcurrency, time.Second); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, x := range targets {
-		say("  %s: %d clients for %s", x.t.name, b.cfg.loadConcurrency, b.cfg.loadDuration)
+		say("  %s: %d clients for %s, %d users cached", x.t.name, b.cfg.loadConcurrency, b.cfg.loadDuration, cached)
 		if *x.into, err = load(ctx, x.t, b.cfg.loadConcurrency, b.cfg.loadDuration); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	calls, err := b.audit.manager(start, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	res.writes = tally(calls, apiCall.isWrite)
-	rep.access = res
-	return nil
+	return res, nil
 }
 
-// validPasscodes reads up to n passcodes of the operator phase from their Secrets. They stay in
-// memory only: never printed, never written.
-func (b *bench) validPasscodes(ctx context.Context, n int) ([]string, error) {
-	u := b.operatorUsers()
-	var codes []string
+// validPasscodes reads up to n passcodes of u from their Secrets. They stay in memory only: never
+// printed, never written.
+func (b *bench) validPasscodes(ctx context.Context, u userSet, n int) ([]credential, error) {
+	var codes []credential
 	for i := 0; i < u.n && len(codes) < n; i++ {
 		s := &corev1.Secret{}
-		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: operatorNamespace, Name: u.passcode(i)}, s); err != nil {
-			return nil, fmt.Errorf("reading Secret %s: %w", u.passcode(i), err)
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: u.namespace(i), Name: u.passcode(i)}, s); err != nil {
+			return nil, fmt.Errorf("reading Secret %s/%s: %w", u.namespace(i), u.passcode(i), err)
 		}
 		if code := string(s.Data[passcodesecret.KeyPasscode]); code != "" {
-			codes = append(codes, code)
+			codes = append(codes, credential{account: u.namespace(i), code: code, passcode: u.passcode(i), user: u.user(i)})
 		}
 	}
 	if len(codes) == 0 {
-		return nil, errors.New("no Secret of the operator phase holds a passcode")
+		return nil, fmt.Errorf("no Secret of the %s users holds a passcode", u.prefix)
 	}
 	return codes, nil
 }
@@ -138,10 +198,10 @@ func trivialTarget(url string) target {
 	}}
 }
 
-func verifyTarget(url string, codes []string) target {
+func verifyTarget(url string, codes []credential) target {
 	bodies := make([][]byte, len(codes))
 	for i, c := range codes {
-		bodies[i], _ = json.Marshal(map[string]string{"account": operatorNamespace, "passcode": c}) // strings always marshal
+		bodies[i], _ = json.Marshal(map[string]string{"account": c.account, "passcode": c.code}) // strings always marshal
 	}
 	return target{name: "POST /v1/verify", make: func(i int) (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i%len(bodies)]))
@@ -152,12 +212,13 @@ func verifyTarget(url string, codes []string) target {
 	}}
 }
 
-func authTarget(url string, codes []string) target {
+func authTarget(url string, codes []credential) target {
 	return target{name: "GET /v1/auth", make: func(i int) (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, url, nil)
 		if err == nil {
-			req.Header.Set("X-Dashboard-Account-Id", operatorNamespace)
-			req.Header.Set("X-Dashboard-Passcode", codes[i%len(codes)])
+			c := codes[i%len(codes)]
+			req.Header.Set("X-Dashboard-Account-Id", c.account)
+			req.Header.Set("X-Dashboard-Passcode", c.code)
 		}
 		return req, err
 	}}
@@ -169,6 +230,12 @@ const warmup = 200
 // load sends t's requests from concurrency keep-alive clients for d and measures each; requests
 // cycle through the passcodes round-robin.
 func load(ctx context.Context, t target, concurrency int, d time.Duration) (loadResult, error) {
+	deadline := time.Now().Add(d)
+	return loadWhile(ctx, t, concurrency, func() bool { return time.Now().Before(deadline) })
+}
+
+// loadWhile is load until more returns false.
+func loadWhile(ctx context.Context, t target, concurrency int, more func() bool) (loadResult, error) {
 	transport := &http.Transport{MaxIdleConnsPerHost: concurrency, MaxConnsPerHost: concurrency, DisableCompression: true}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
@@ -179,14 +246,13 @@ func load(ctx context.Context, t target, concurrency int, d time.Duration) (load
 	}
 	var next atomic.Int64
 	workers := make([]worker, concurrency)
-	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			workers[w].run(ctx, hc, t, &next, deadline)
+			workers[w].run(ctx, hc, t, &next, more)
 		}()
 	}
 	wg.Wait()
@@ -204,9 +270,9 @@ type worker struct {
 	errors    int
 }
 
-func (w *worker) run(ctx context.Context, hc *http.Client, t target, next *atomic.Int64, deadline time.Time) {
+func (w *worker) run(ctx context.Context, hc *http.Client, t target, next *atomic.Int64, more func() bool) {
 	w.statuses = map[int]int{}
-	for ctx.Err() == nil && time.Now().Before(deadline) {
+	for ctx.Err() == nil && more() {
 		status, took, err := send(ctx, hc, t, int(next.Add(1)))
 		w.latencies = append(w.latencies, took)
 		switch {

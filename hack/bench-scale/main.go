@@ -35,10 +35,11 @@ const (
 	phaseIdle     = "idle"     // writes while nothing happens
 	phaseRestart  = "restart"  // writes after a restart, passcodes unchanged
 	phaseExpiry   = "expiry"   // expiry lag of passcodes expiring in the same second
-	phaseAccess   = "access"   // access server throughput vs a trivial server
+	phaseAccess   = "access"   // access server throughput vs a trivial server, all users cached
+	phaseAccess1k = "access1k" // the same with 1000 users cached, before the operator phase
 )
 
-var allPhases = []string{phaseRaw, phaseOperator, phaseHeap, phaseSecrets, phaseIdle, phaseRestart, phaseExpiry, phaseAccess}
+var allPhases = []string{phaseRaw, phaseAccess1k, phaseOperator, phaseHeap, phaseSecrets, phaseIdle, phaseRestart, phaseExpiry, phaseAccess}
 
 // needsOperator are the phases that measure or use the operator phase's users.
 var needsOperator = []string{phaseHeap, phaseSecrets, phaseRestart, phaseAccess}
@@ -46,6 +47,7 @@ var needsOperator = []string{phaseHeap, phaseSecrets, phaseRestart, phaseAccess}
 // config is the command line.
 type config struct {
 	n               int
+	namespaces      int
 	workers         int
 	idle            time.Duration
 	expiryN         int
@@ -55,6 +57,9 @@ type config struct {
 	skip            map[string]bool
 	keep            bool
 	managerArgs     []string
+	// maxWritesPerUser and maxHeapPer1000 (MiB) make those figures "must" checks when positive.
+	maxWritesPerUser float64
+	maxHeapPer1000   float64
 
 	// trivialServer, when set, makes this process the trivial HTTP server of the access phase.
 	trivialServer string
@@ -67,12 +72,17 @@ func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("bench-scale", flag.ContinueOnError)
 	fs.IntVar(&c.n, "n", 1000, "Users (DashboardUser + Passcode) in the raw and operator phases.")
+	fs.IntVar(&c.namespaces, "namespaces", 1, "Namespaces the operator phase's users are spread over (round-robin); with more than 1 "+
+		"the manager watches every namespace.")
 	fs.IntVar(&c.workers, "workers", 32, "Concurrent clients creating objects (raw and operator phases).")
 	fs.DurationVar(&c.idle, "idle", 30*time.Second, "How long the manager's writes are counted when idle, and after its restart.")
 	fs.IntVar(&c.expiryN, "expiry-n", 1000, "Users with a 1m passcode in the expiry phase.")
 	fs.IntVar(&c.loadConcurrency, "load-concurrency", 16, "Concurrent keep-alive HTTP clients in the access phase.")
 	fs.DurationVar(&c.loadDuration, "load-duration", 5*time.Second, "How long each endpoint is loaded in the access phase.")
-	fs.DurationVar(&c.timeout, "timeout", 15*time.Minute, "Longest wait for the operator to finish one phase.")
+	fs.DurationVar(&c.timeout, "timeout", 0, "Longest wait for the operator to finish one phase (default 15m plus 100ms per user).")
+	fs.Float64Var(&c.maxWritesPerUser, "max-writes-per-user", 0, "Fail when the manager's writes per user in the operator phase "+
+		"(trailing ones included) exceed this (0: report only).")
+	fs.Float64Var(&c.maxHeapPer1000, "max-heap-per-1000", 0, "Fail when the manager's heap growth per 1000 users exceeds this many MiB (0: report only).")
 	skip := fs.String("skip", "", "Comma-separated phases to skip: "+strings.Join(allPhases, ","))
 	fs.BoolVar(&c.keep, "keep", false, "Keep the temporary folder (audit log, manager log, kubeconfig) and print its path.")
 	extra := fs.String("manager-args", "", "More manager flags, space-separated (e.g. \"--kube-api-qps=200 --kube-api-burst=400\").")
@@ -92,6 +102,9 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	c.managerArgs = strings.Fields(*extra)
+	if c.timeout == 0 {
+		c.timeout = scaled(15*time.Minute, 100*time.Millisecond, c.n)
+	}
 	var err error
 	if c.skip, err = parseSkip(*skip); err != nil {
 		return c, err
@@ -111,6 +124,9 @@ func parseSkip(s string) (map[string]bool, error) {
 		}
 		skip[p] = true
 	}
+	if skip[phaseAccess] {
+		skip[phaseAccess1k] = true // its figures are only the base of the access phase's ratios
+	}
 	if skip[phaseOperator] {
 		for _, p := range needsOperator {
 			skip[p] = true
@@ -121,7 +137,7 @@ func parseSkip(s string) (map[string]bool, error) {
 
 func (c config) validate() error {
 	var errs []error
-	positive := map[string]int{"-n": c.n, "-workers": c.workers, "-expiry-n": c.expiryN, "-load-concurrency": c.loadConcurrency}
+	positive := map[string]int{"-n": c.n, "-namespaces": c.namespaces, "-workers": c.workers, "-expiry-n": c.expiryN, "-load-concurrency": c.loadConcurrency}
 	for name, v := range positive {
 		if v < 1 {
 			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", name, v))
@@ -132,7 +148,20 @@ func (c config) validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
 		}
 	}
+	if c.namespaces > c.n {
+		errs = append(errs, fmt.Errorf("-namespaces must be at most -n (%d), got %d", c.n, c.namespaces))
+	}
+	for name, v := range map[string]float64{"-max-writes-per-user": c.maxWritesPerUser, "-max-heap-per-1000": c.maxHeapPer1000} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must be 0 (report only) or positive, got %g", name, v))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// scaled is base plus perUser for each of n users: the waits that grow with the number of users.
+func scaled(base, perUser time.Duration, n int) time.Duration {
+	return base + time.Duration(n)*perUser
 }
 
 func main() {
@@ -213,6 +242,10 @@ func (b *bench) runPhases(ctx context.Context, rep *report) error {
 		run   func(context.Context, *report) error
 	}{
 		{phaseRaw, b.runRaw},
+		// The manager starts after the raw phase: with -namespaces > 1 it watches every namespace,
+		// and the raw phase's objects are gone by then.
+		{"start", b.startAfterRaw},
+		{phaseAccess1k, b.runAccess1k},
 		{phaseOperator, b.runOperator},
 		{phaseSecrets, b.runUnrelatedSecrets},
 		{phaseIdle, b.runIdle},
@@ -221,11 +254,20 @@ func (b *bench) runPhases(ctx context.Context, rep *report) error {
 		{phaseAccess, b.runAccess},
 	}
 	for _, s := range steps {
+		if s.phase == "start" {
+			if err := s.run(ctx, rep); err != nil {
+				return err
+			}
+			continue
+		}
 		if b.cfg.skip[s.phase] {
 			say("phase %s: skipped", s.phase)
 			continue
 		}
 		say("phase %s", s.phase)
+		if err := b.audit.forget(time.Now()); err != nil {
+			return err
+		}
 		if err := s.run(ctx, rep); err != nil {
 			return fmt.Errorf("phase %s: %w", s.phase, err)
 		}

@@ -115,4 +115,56 @@ func TestParseFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"-n", "0"}); err == nil {
 		t.Error("-n 0 must be refused")
 	}
+	for _, bad := range [][]string{{"-n", "5", "-namespaces", "6"}, {"-namespaces", "0"}, {"-max-heap-per-1000", "-1"}} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("%v must be refused", bad)
+		}
+	}
+	c, err = parseFlags([]string{"-n", "100000", "-skip", "access"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.skip[phaseAccess1k] {
+		t.Error("-skip access must skip access1k too (it is only the base of access's ratios)")
+	}
+	if c.timeout < 100000*100*time.Millisecond {
+		t.Errorf("the default -timeout must grow with -n: %s at 100000 users", c.timeout)
+	}
+}
+
+// TestParseAuditLinePaging pins how the start-up reads are told apart: a watch counts at its
+// ResponseStarted (its ResponseComplete, when it ends, is skipped) with sendInitialEvents, a list
+// with its limit, continue and resourceVersion.
+func TestParseAuditLinePaging(t *testing.T) {
+	watch := func(stage string) string {
+		return `{"stage":"` + stage + `","verb":"watch","user":{"username":"access-operator-bench"},` +
+			`"requestURI":"/apis/access.dashboardops.io/v1alpha1/namespaces/bench-operator/passcodes?allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&sendInitialEvents=true&timeoutSeconds=540&watch=true",` +
+			`"objectRef":{"resource":"passcodes","namespace":"bench-operator","apiGroup":"access.dashboardops.io"}}`
+	}
+	c, ok, err := parseAuditLine([]byte(watch("ResponseStarted")))
+	if err != nil || !ok || !c.isWatch() || !c.page.sendInitial {
+		t.Errorf("watch started: %+v ok=%v err=%v, want a watch streaming its initial state", c, ok, err)
+	}
+	if _, ok, err := parseAuditLine([]byte(watch("ResponseComplete"))); ok || err != nil {
+		t.Errorf("watch ended: ok=%v err=%v, want skipped (counted when it started)", ok, err)
+	}
+	list := `{"stage":"ResponseComplete","verb":"list","user":{"username":"access-operator-bench"},` +
+		`"requestURI":"/api/v1/namespaces/bench-operator/secrets?continue=abc&limit=500&resourceVersion=0",` +
+		`"objectRef":{"resource":"secrets","namespace":"bench-operator"}}`
+	c, ok, err = parseAuditLine([]byte(list))
+	if err != nil || !ok || c.page != (pageParams{limit: 500, continued: true, resourceVersion: "0"}) {
+		t.Errorf("paged list: %+v ok=%v err=%v", c.page, ok, err)
+	}
+	s := summarizeReads([]apiCall{c, {verb: "list"}, {verb: "watch", page: pageParams{sendInitial: true}}})
+	if s.lists != 2 || s.paged != 1 || s.unpaged != 1 || s.continued != 1 || s.rv0 != 1 || s.maxLimit != 500 || s.watches != 1 || s.streamed != 1 {
+		t.Errorf("summarizeReads: %+v", s)
+	}
+}
+
+func TestNamespaceOf(t *testing.T) {
+	got := []string{namespaceOf(0, 1), namespaceOf(5, 1), namespaceOf(0, 3), namespaceOf(1, 3), namespaceOf(5, 3)}
+	want := []string{operatorNamespace, operatorNamespace, operatorNamespace, operatorNamespace + "-2", operatorNamespace + "-3"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("namespaceOf: %v, want %v", got, want)
+	}
 }

@@ -27,6 +27,7 @@ type report struct {
 	restart  *restartResult
 	expiry   *expiryResult
 	access   *accessResult
+	access1k *accessResult // the access server with the 1000 warm users alone cached
 }
 
 const mib = 1 << 20
@@ -63,7 +64,7 @@ func (r *report) write(w io.Writer) error {
 func section(p *printer, title string) { p.f("\n== %s ==\n", title) }
 
 func (r *report) print(p *printer) {
-	p.f("\nbench-scale: %d users, %d workers; wall time %s\n", r.cfg.n, r.cfg.workers, r.wall.Round(time.Second))
+	p.f("\nbench-scale: %d users in %d namespace(s), %d workers; wall time %s\n", r.cfg.n, r.cfg.namespaces, r.cfg.workers, r.wall.Round(time.Second))
 	p.f("machine:     %d CPUs (nproc), %s memory, %s, kube-apiserver %s\n",
 		r.machine.cpus, r.machine.memory, r.machine.goVersion, r.machine.apiServer)
 	p.f("manager:     %s\n", strings.Join(r.managerArgs, " "))
@@ -253,9 +254,18 @@ func (r *report) printQuiet(p *printer) {
 		}
 	}
 	if rs := r.restart; rs != nil {
-		section(p, "3. Restart (SIGTERM, start again)")
-		p.f("stopped in %s, ready again in %s\n", rs.stop.Round(time.Millisecond), rs.ready.Round(time.Millisecond))
-		p.f("manager writes over %s from its start: %d (reads: %d)\n", rs.window, total(rs.writes), total(rs.reads))
+		section(p, "3. Restart (a second replica runs; the first, the leader, gets SIGTERM and starts again)")
+		p.f("second replica: ready in %s while the first led (caches synced, access server listening)\n", ms(rs.replicaReady))
+		printReads(p, "its start-up reads", rs.startup)
+		p.f("first replica: stopped in %s; the second held the Lease %s after the SIGTERM; then the first started again\n", ms(rs.stop), ms(rs.takeover))
+		p.f("first replica: ready again in %s (/readyz: caches synced, access server listening), accepting a valid passcode %s after its start\n",
+			ms(rs.ready), ms(rs.answering))
+		printReads(p, "reads of both replicas until then", rs.restartReads)
+		d := rs.duringRestart
+		p.f("second replica's POST /v1/verify meanwhile (%d clients, valid passcodes): %d requests, %.0f req/s, p50 %s, p99 %s, failed %d\n",
+			restartLoadClients, d.requests, d.rps, us(d.p50), us(d.p99), d.failures())
+		p.f("manager writes over %s from its start: %d (reads: %d); besides, last-use stamps of the %d loaded passcodes and their users: %d\n",
+			rs.window, total(rs.writes), total(rs.reads), accessPasscodes, total(rs.lastUse))
 		if len(rs.writes) > 0 {
 			printCalls(p, rs.writes, 0)
 		}
@@ -365,11 +375,37 @@ func moreThan(h map[int]int, limit int) int {
 }
 
 func (r *report) printAccess(p *printer) {
-	a := r.access
-	if a == nil {
+	for _, a := range []*accessResult{r.access1k, r.access} {
+		if a != nil {
+			printAccessResult(p, a)
+		}
+	}
+	if r.access1k == nil || r.access == nil {
 		return
 	}
-	section(p, fmt.Sprintf("7. Access server, %d keep-alive clients, %s each, %d valid passcodes round-robin", a.concurrency, a.duration, a.passcodes))
+	base, all := r.access1k, r.access
+	p.f("\nwith %d users cached vs %d (same run; goal: within 10%%):\n", all.cached, base.cached)
+	tw := tabwriter.NewWriter(p, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row(tw, "endpoint\treq/s ratio\tp99 ratio\treq/s ratio / trivial's\tp99 ratio / trivial's\t\n")
+	trivRPS, trivP99 := ratioOf(all.trivial.rps, base.trivial.rps), ratioOf(float64(all.trivial.p99), float64(base.trivial.p99))
+	for _, x := range [][2]loadResult{{base.trivial, all.trivial}, {base.verify, all.verify}, {base.auth, all.auth}} {
+		rps, p99 := ratioOf(x[1].rps, x[0].rps), ratioOf(float64(x[1].p99), float64(x[0].p99))
+		row(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t\n", x[0].name, rps, p99, ratioOf(rps, trivRPS), ratioOf(p99, trivP99))
+	}
+	_ = tw.Flush()
+	p.f("(the trivial server's ratio is the machine's own drift between the two loads; the last two columns divide it out)\n")
+}
+
+func ratioOf(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func printAccessResult(p *printer, a *accessResult) {
+	section(p, fmt.Sprintf("7. Access server, %d users cached, %d keep-alive clients, %s each, %d valid passcodes round-robin",
+		a.cached, a.concurrency, a.duration, a.passcodes))
 	tw := tabwriter.NewWriter(p, 0, 0, 2, ' ', tabwriter.AlignRight)
 	row(tw, "endpoint\trequests\treq/s\tp50\tp99\tnon-200\tthroughput vs trivial\tp99 vs trivial\t\n")
 	for _, l := range []loadResult{a.trivial, a.verify, a.auth} {
@@ -386,6 +422,15 @@ func (r *report) printAccess(p *printer) {
 	if len(a.writes) > 0 {
 		printCalls(p, a.writes, 0)
 	}
+}
+
+// printReads says how a manager's informers filled their caches, from the audit log: lists (and
+// whether they asked for pages) and watches (and whether they streamed the initial state).
+func printReads(p *printer, what string, s startupReads) {
+	p.f("%s: %d lists (%d with limit, largest limit %d; %d continued pages; %d without limit, which return every object in scope; %d with resourceVersion=0), "+
+		"%d watches (%d streaming the initial state: sendInitialEvents=true)\n",
+		what, s.lists, s.paged, s.maxLimit, s.continued, s.unpaged, s.rv0, s.watches, s.streamed)
+	printCalls(p, s.rows, 0)
 }
 
 func us(d time.Duration) string { return d.Round(time.Microsecond).String() }
