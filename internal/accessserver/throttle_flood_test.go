@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -82,12 +81,4 @@ func TestThrottleMemoryIsBoundedUnderAFlood(t *testing.T) {
 	if !remembered {
 		t.Errorf("the most recent failing address %s was forgotten", last)
 	}
-}
-
-// liveHeap is the heap in use after a forced collection.
-func liveHeap() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
