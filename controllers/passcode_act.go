@@ -142,6 +142,20 @@ func (r *PasscodeReconciler) ensureOwner(ctx context.Context, pc *accessv1alpha1
 	if !ownerDue(pc, user) {
 		return nil
 	}
+	if pc.Status.UserUID == user.UID && r.APIReader != nil {
+		// Issued for this user and no longer owned by it: the garbage collector orphans the
+		// Passcodes of a user deleted with --cascade=orphan before the cache shows the deletion,
+		// and a reference put back would have the Passcode collected once the user is gone. Only
+		// a user read live, and not being deleted, gets it back (a rare read: a Passcode from Git
+		// is owned before its first issue).
+		live := &accessv1alpha1.DashboardUser{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(user), live); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if live.UID != user.UID || !ownerDue(pc, live) {
+			return nil
+		}
+	}
 	owned := pc.DeepCopy()
 	owned.OwnerReferences = append(owned.OwnerReferences, metav1.OwnerReference{
 		APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "DashboardUser", Name: user.Name, UID: user.UID,

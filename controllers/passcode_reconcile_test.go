@@ -657,3 +657,51 @@ func TestNothingIsWrittenFromACopyKnownToBeBehind(t *testing.T) {
 			got.Status.Failures, got.Status.NextRetryAt, got.Status.Revision)
 	}
 }
+
+// liveUser is an API reader whose DashboardUsers are read as user is (the API server ahead of the
+// cache); every other read goes to Reader.
+type liveUser struct {
+	client.Reader
+	user *accessv1alpha1.DashboardUser
+}
+
+func (l liveUser) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if u, ok := obj.(*accessv1alpha1.DashboardUser); ok && key.Name == l.user.Name {
+		l.user.DeepCopyInto(u)
+		return nil
+	}
+	return l.Reader.Get(ctx, key, obj, opts...)
+}
+
+// A user deleted with --cascade=orphan: the garbage collector takes the owner reference off its
+// Passcodes before the cache shows the user's deletion. Putting it back then would let the
+// collector delete the Passcode once the user is gone (seen in CI: the orphaned Passcode deleted).
+// A Passcode issued for the user and no longer owned by it gets its reference back only from a
+// user read live and not being deleted.
+func TestOrphanedPasscodeIsNotOwnedAgainByAUserBeingDeleted(t *testing.T) {
+	user := testUser()
+	user.UID = "uid-jane"
+	r, _, c := newFakeReconciler(t, user, testPasscode("12h", nil))
+	_, pc := reconcileOnce(t, r)
+	if len(pc.OwnerReferences) != 1 || pc.Status.UserUID != user.UID {
+		t.Fatalf("after the first issue: owners %v, userUID %q", pc.OwnerReferences, pc.Status.UserUID)
+	}
+	orphan := func() {
+		pc.OwnerReferences = nil
+		if err := c.Update(context.Background(), pc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orphan()
+	deleting := user.DeepCopy()
+	deleting.DeletionTimestamp, deleting.Finalizers = &metav1.Time{Time: t0}, []string{metav1.FinalizerOrphanDependents}
+	r.APIReader = liveUser{Reader: c, user: deleting}
+	if _, pc = reconcileOnce(t, r); len(pc.OwnerReferences) != 0 {
+		t.Fatalf("the Passcode was made the deleting user's again: %v", pc.OwnerReferences)
+	}
+	// Removed by someone else while the user stays: put back, as before.
+	r.APIReader = liveUser{Reader: c, user: user}
+	if _, pc = reconcileOnce(t, r); len(pc.OwnerReferences) != 1 || pc.OwnerReferences[0].UID != user.UID {
+		t.Fatalf("the owner reference was not restored for a user that stays: %v", pc.OwnerReferences)
+	}
+}
