@@ -73,6 +73,11 @@ func (r *DashboardPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		_, werr := patchStatus(ctx, r.Client, before, p, policyStatus, false)
 		return ctrl.Result{}, ignoreGone(werr)
 	}
+	for _, name := range plan.Regranted {
+		if err := r.stampRegranted(ctx, findByName(users.Items, name), now); err != nil {
+			return ctrl.Result{}, fmt.Errorf("recording that %s was granted access again: %w", name, err)
+		}
+	}
 	revokedUsers := map[string]bool{}
 	for _, a := range plan.Due {
 		var err error
@@ -127,6 +132,20 @@ func (r *DashboardPolicyReconciler) revokeUser(ctx context.Context, p *accessv1a
 	log.FromContext(ctx).Info("Access revoked for inactivity", "user", u.Name, "since", a.SinceWhat, "at", a.Since.UTC())
 	r.event(u, p, "Access revoked by DashboardPolicy default: %s is %s and the %s was at %s",
 		a.Rule, a.Period, a.SinceWhat, a.Since.UTC().Format(time.RFC3339))
+	return nil
+}
+
+// stampRegranted replaces the revoked-by annotation of a user granted access again by
+// RegrantedAtAnnotation (now), so that its inactivity counts from now: otherwise a last login from
+// before the revocation would revoke it again at once. Under the same lock as a revocation.
+func (r *DashboardPolicyReconciler) stampRegranted(ctx context.Context, u *accessv1alpha1.DashboardUser, now time.Time) error {
+	changed := u.DeepCopy()
+	delete(changed.Annotations, RevokedByAnnotation)
+	changed.Annotations[RegrantedAtAnnotation] = now.UTC().Format(time.RFC3339)
+	if err := r.Patch(ctx, changed, client.MergeFromWithOptions(u, client.MergeFromWithOptimisticLock{})); err != nil {
+		return ignoreGone(err)
+	}
+	log.FromContext(ctx).Info("Access granted again after a revocation: inactivity counts from now", "user", u.Name)
 	return nil
 }
 

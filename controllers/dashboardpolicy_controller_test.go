@@ -150,6 +150,19 @@ var _ = Describe("DashboardPolicy", func() {
 			g.Expect(p.Status.SeatsUsed).To(Equal(int32(1)))
 		})
 		Expect(p.Status.NextAction).To(BeNil())
+
+		By("granted again by a person: the old login does not revoke her at once, inactivity counts from now")
+		update(alice, func(u *accessv1alpha1.DashboardUser) { u.Spec.Access = accessv1alpha1.AccessGranted })
+		regranted := fakeClock.Now().Truncate(time.Second)
+		alice = waitUntil(ns, "alice", func(g Gomega, u *accessv1alpha1.DashboardUser) {
+			g.Expect(u.Annotations).To(HaveKeyWithValue(controllers.RegrantedAtAnnotation, regranted.UTC().Format(time.RFC3339)))
+		})
+		Expect(alice.Annotations).NotTo(HaveKey(controllers.RevokedByAnnotation))
+		waitUntil(ns, accessv1alpha1.DashboardPolicyName, func(g Gomega, p *accessv1alpha1.DashboardPolicy) {
+			g.Expect(nextAction(p)).To(Equal("Revoke DashboardUser/alice at " + regranted.Add(24*time.Hour).UTC().Format(time.RFC3339)))
+		})
+		policyReconciledAfter(ns)
+		Expect(access(ns, "alice")).To(Equal(accessv1alpha1.AccessGranted))
 	})
 
 	It("revokes a passcode unused for revokePasscodesUnusedFor, counted from its issue; a use postpones it", func() {

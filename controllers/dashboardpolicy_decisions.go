@@ -43,7 +43,15 @@ type policyPlan struct {
 	ActiveAdmins, SeatsUsed int32
 	Due                     []inactivityAction // revocations due now, users first, then by name
 	Next                    *inactivityAction  // the earliest one not yet due
+	// Regranted are users a person granted access again after the operator revoked it (they still
+	// carry the revoked-by annotation): the reconcile stamps RegrantedAtAnnotation on them, and
+	// their inactivity counts from now, not from a login long before the revocation.
+	Regranted []string
 }
+
+// RegrantedAtAnnotation is when the operator saw a user's access granted again after it revoked it
+// (RFC 3339): inactivity counts from it when it is later than the last login.
+const RegrantedAtAnnotation = "access.dashboardops.io/regranted-at"
 
 // planPolicy evaluates the project's users and passcodes against the policy at now. Objects being
 // deleted and revoked Passcodes are not counted (they give no access); a revoked user is (granting
@@ -74,7 +82,12 @@ func planPolicy(p *accessv1alpha1.DashboardPolicy, users []accessv1alpha1.Dashbo
 		if u.Spec.Role == accessv1alpha1.RoleAdmin {
 			plan.ActiveAdmins++
 		}
-		if since, what := userActivity(u); userPeriod > 0 && !since.IsZero() {
+		since, what := userActivity(u)
+		if u.Annotations[RevokedByAnnotation] != "" {
+			plan.Regranted = append(plan.Regranted, u.Name)
+			since, what = now, "access granted again"
+		}
+		if userPeriod > 0 && !since.IsZero() {
 			pending = append(pending, inactivityAction{Kind: kindDashboardUser, Name: u.Name, At: since.Add(userPeriod), Since: since,
 				SinceWhat: what, Rule: "spec.inactivity.revokeUsersAfter", Period: p.Spec.Inactivity.RevokeUsersAfter})
 		}
@@ -139,14 +152,18 @@ func inactivityPeriods(p *accessv1alpha1.DashboardPolicy) (users, passcodes time
 // userActivity is the user's last activity: its last login, else its invite's acceptance. A user
 // who never accepted has none: an unaccepted invite expires on its own (spec.invite.ttl) and gives
 // no access to revoke.
-func userActivity(u *accessv1alpha1.DashboardUser) (time.Time, string) {
+// A user granted access again after a revocation counts from then (RegrantedAtAnnotation).
+func userActivity(u *accessv1alpha1.DashboardUser) (since time.Time, what string) {
 	switch {
 	case u.Status.LastLoginAt != nil:
-		return u.Status.LastLoginAt.Time, "last login"
+		since, what = u.Status.LastLoginAt.Time, "last login"
 	case u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil:
-		return u.Status.Invite.AcceptedAt.Time, "invite acceptance"
+		since, what = u.Status.Invite.AcceptedAt.Time, "invite acceptance"
 	}
-	return time.Time{}, ""
+	if at, err := time.Parse(time.RFC3339, u.Annotations[RegrantedAtAnnotation]); err == nil && at.After(since) {
+		since, what = at, "access granted again"
+	}
+	return since, what
 }
 
 // passcodeActivity is the passcode's last use, else when its current passcode was issued (a

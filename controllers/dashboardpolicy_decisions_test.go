@@ -148,6 +148,16 @@ func TestPlanPolicyInactivity(t *testing.T) {
 			},
 			due:  []string{"Passcode/unused"},
 			next: "Passcode/used@24h0m0s"},
+		{name: "granted again after a revocation: counts from now, not from the old login",
+			users: []accessv1alpha1.DashboardUser{policyUser("alice", "a@x.io", loggedIn(t0.Add(-400*day)), func(u *accessv1alpha1.DashboardUser) {
+				u.Annotations = map[string]string{RevokedByAnnotation: "dashboardpolicy/default"}
+			})},
+			next: "DashboardUser/alice@2160h0m0s"},
+		{name: "stamped as granted again: counts from the stamp when later than the login",
+			users: []accessv1alpha1.DashboardUser{policyUser("alice", "a@x.io", loggedIn(t0.Add(-400*day)), func(u *accessv1alpha1.DashboardUser) {
+				u.Annotations = map[string]string{RegrantedAtAnnotation: t0.Add(-89 * day).Format(time.RFC3339)}
+			})},
+			next: "DashboardUser/alice@24h0m0s"},
 		{name: "users are revoked before passcodes; the earliest pending is next",
 			users: []accessv1alpha1.DashboardUser{policyUser("zed", "z@x.io", loggedIn(t0.Add(-91*day))), policyUser("amy", "a@x.io", loggedIn(t0.Add(-88*day)))},
 			passcodes: []accessv1alpha1.Passcode{
