@@ -194,7 +194,7 @@ type DashboardPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Non-Compliant",type=integer,JSONPath=`.status.nonCompliant`
 // +kubebuilder:printcolumn:name="Seats Used",type=integer,JSONPath=`.status.seatsUsed`
 // +kubebuilder:printcolumn:name="Admins",type=integer,JSONPath=`.status.activeAdmins`
-// +kubebuilder:printcolumn:name="Next Action",type=date,JSONPath=`.status.nextAction.at`
+// +kubebuilder:printcolumn:name="Next Action",type=string,JSONPath=`.status.nextAction.at`,description="When the next inactivity revocation is due"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DashboardPolicy struct {
 	metav1.TypeMeta `json:",inline"`
