@@ -2,7 +2,8 @@
 // (spec.invites, spec.passcodes): the operator reports existing objects against them, and the
 // plugin and users page can refuse the same inputs before sending. The API server enforces the same
 // rules in CEL (config/admission/dashboard_policy.yaml); the messages here are the admission
-// policy's, word for word. Keep the two in step.
+// policy's, word for word. test/admission TestGoRulesAgreeWithTheAdmissionPolicy keeps the two in
+// step on the real API server.
 package policy
 
 import (
