@@ -57,12 +57,14 @@ func (r *DashboardPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	now := r.Clock.Now()
 	before := p.DeepCopy()
+	// The cache's own objects, not copies: this reconcile runs at every change of the project's
+	// users and passcodes, and only reads them (a write patches a DeepCopy).
 	users := &accessv1alpha1.DashboardUserList{}
-	if err := r.List(ctx, users, client.InNamespace(p.Namespace)); err != nil {
+	if err := r.List(ctx, users, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	passcodes := &accessv1alpha1.PasscodeList{}
-	if err := r.List(ctx, passcodes, client.InNamespace(p.Namespace)); err != nil {
+	if err := r.List(ctx, passcodes, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	p.Status.ObservedGeneration = p.Generation
