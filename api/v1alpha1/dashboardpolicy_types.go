@@ -109,8 +109,8 @@ type DashboardPolicySpec struct {
 	// passcodes bounds Passcodes' tenure, rotation and grace period (refused at apply).
 	// +optional
 	Passcodes *PasscodePolicy `json:"passcodes,omitempty"`
-	// inactivity revokes users and passcodes nobody uses. Validated, not yet acted on: the
-	// controller that will is still to come (docs/governance.md).
+	// inactivity revokes users and passcodes nobody uses (the warnBefore notifications are not sent
+	// yet: docs/governance.md).
 	// +optional
 	Inactivity *InactivityPolicy `json:"inactivity,omitempty"`
 	// seats limits how many users have access. Validated, not yet acted on (docs/governance.md).
@@ -128,10 +128,24 @@ type PolicyAction struct {
 	Kind string `json:"kind"`
 	// name of the object, in the policy's namespace.
 	Name string `json:"name"`
-	// action is Warn (the user.inactive or passcode.unused notification) or Revoke.
+	// action is Revoke (Warn, the user.inactive or passcode.unused notification, is still to come).
 	Action string `json:"action"`
 	// at is when it is due.
 	At metav1.Time `json:"at"`
+}
+
+// MaxListedNonCompliant bounds status.nonCompliantObjects: the count is in status.nonCompliant.
+const MaxListedNonCompliant = 20
+
+// PolicyViolation names an object that breaks a rule of the policy.
+type PolicyViolation struct {
+	// kind of the object: DashboardUser or Passcode.
+	Kind string `json:"kind"`
+	// name of the object, in the policy's namespace.
+	Name string `json:"name"`
+	// rules it breaks: the policy fields, e.g. spec.passcodes.maxTenure.
+	// +listType=atomic
+	Rules []string `json:"rules"`
 }
 
 // DashboardPolicyStatus is what the operator observed about the project against the policy.
@@ -139,16 +153,22 @@ type DashboardPolicyStatus struct {
 	// compliant counts the DashboardUsers and Passcodes that meet every rule.
 	// +optional
 	Compliant int32 `json:"compliant"`
-	// nonCompliant counts those that break a rule (each carries PolicyCompliant=False naming it).
+	// nonCompliant counts those that break a rule: objects that predate a tightened policy (the
+	// admission policy refuses new ones). They are reported, never changed.
 	// +optional
 	NonCompliant int32 `json:"nonCompliant"`
-	// activeAdmins counts users with role Admin and access Granted.
+	// nonCompliantObjects names the first 20 of them (by kind, then name) with the rules each breaks.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	NonCompliantObjects []PolicyViolation `json:"nonCompliantObjects,omitempty"`
+	// activeAdmins counts users with role Admin and access Granted (spec.admins is not acted on yet).
 	// +optional
 	ActiveAdmins int32 `json:"activeAdmins"`
-	// seatsUsed counts users with access Granted.
+	// seatsUsed counts users with access Granted (spec.seats is not acted on yet).
 	// +optional
 	SeatsUsed int32 `json:"seatsUsed"`
-	// nextAction is the next inactivity warning or revocation and when it is due.
+	// nextAction is the next inactivity revocation and when it is due.
 	// +optional
 	NextAction *PolicyAction `json:"nextAction,omitempty"`
 
@@ -174,7 +194,7 @@ type DashboardPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Non-Compliant",type=integer,JSONPath=`.status.nonCompliant`
 // +kubebuilder:printcolumn:name="Seats Used",type=integer,JSONPath=`.status.seatsUsed`
 // +kubebuilder:printcolumn:name="Admins",type=integer,JSONPath=`.status.activeAdmins`
-// +kubebuilder:printcolumn:name="Next Action",type=date,JSONPath=`.status.nextAction.at`
+// +kubebuilder:printcolumn:name="Next Action",type=string,JSONPath=`.status.nextAction.at`,description="When the next inactivity revocation is due"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DashboardPolicy struct {
 	metav1.TypeMeta `json:",inline"`
@@ -185,7 +205,7 @@ type DashboardPolicy struct {
 	// +optional
 	Spec DashboardPolicySpec `json:"spec,omitempty"`
 
-	// status is the project observed against them (not yet written: docs/governance.md).
+	// status is the project observed against them.
 	// +optional
 	Status DashboardPolicyStatus `json:"status,omitempty"`
 }

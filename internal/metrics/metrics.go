@@ -294,7 +294,7 @@ func Register(reader client.Reader, elected <-chan struct{}) error {
 		PasscodeExpirations, PasscodeRepairs, PasscodeIssues, RolloutRestarts, ReconcileFailures, InviteDeliveries, NotificationDeliveries, InvitesQueued,
 		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
-		ReviewRevocations,
+		ReviewRevocations, PolicyRevocations,
 		passcodeCollector{reader: reader, elected: elected}, reviewCollector{passcodeCollector{reader: reader, elected: elected}}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err

@@ -454,6 +454,11 @@ func Controllers(mgr ctrl.Manager, o options.Config, clk clock.PassiveClock, not
 	if err := reviews.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AccessReview controller: %w", err)
 	}
+	policies := &controllers.DashboardPolicyReconciler{Client: mgr.GetClient(), Clock: clk,
+		Recorder: mgr.GetEventRecorder("dashboardpolicy-controller")}
+	if err := policies.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the DashboardPolicy controller: %w", err)
+	}
 	if events != 0 {
 		notifications := &controllers.NotificationReconciler{
 			Client:    mgr.GetClient(),

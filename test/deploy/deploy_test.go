@@ -123,11 +123,13 @@ func TestManagerRBACIsLeastPrivilege(t *testing.T) {
 		"/secrets: create,delete,get,list,patch,watch",                              // the passcode Secrets; SCIM tokens (caches: labelled ones only); delete: copies
 		"access.dashboardops.io/accessreviews: create,get,list,watch",               // create: the reviews a schedule makes
 		"access.dashboardops.io/accessreviews/status: get,patch",                    // snapshot, counts, evidence
+		"access.dashboardops.io/dashboardpolicies: get,list,watch",                  // the project's rules
+		"access.dashboardops.io/dashboardpolicies/status: get,patch",                // counts, non-compliant objects, next action
 		"access.dashboardops.io/dashboardroles: get,list,patch,watch",               // permissions, SCIM groups; patch: the in-use finalizer
 		"access.dashboardops.io/dashboardroles/status: get,patch",                   // users count, Ready
 		"access.dashboardops.io/dashboardusers: create,delete,get,list,patch,watch", // create, patch, delete: SCIM provisioning; patch: revoked by a review
 		"access.dashboardops.io/dashboardusers/status: get,patch",                   // status, last login, acceptance
-		"access.dashboardops.io/passcodes: get,list,patch,watch",                    // patch: the owner reference to the user
+		"access.dashboardops.io/passcodes: get,list,patch,watch",                    // patch: the owner reference to the user; revoked for inactivity
 		"access.dashboardops.io/passcodes/finalizers: update",                       // blockOwnerDeletion on the Secrets
 		"access.dashboardops.io/passcodes/status: get,patch",
 		"events.k8s.io/events: create,patch",

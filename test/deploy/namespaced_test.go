@@ -27,7 +27,7 @@ func TestNamespacedInstallHasNoClusterWideSecretAccess(t *testing.T) {
 		find(t, objs, "ClusterRole", o.GetName(), role)
 		for _, r := range role.Rules {
 			for _, res := range r.Resources {
-				if res == "secrets" || res == "passcodes" || res == "dashboardusers" || res == "dashboardroles" {
+				if res == "secrets" || res == "passcodes" || res == "dashboardusers" || res == "dashboardroles" || res == "dashboardpolicies" {
 					t.Errorf("ClusterRole %s grants %s cluster-wide", o.GetName(), res)
 				}
 			}
@@ -44,7 +44,8 @@ func TestNamespacedInstallHasNoClusterWideSecretAccess(t *testing.T) {
 			granted[res] = true
 		}
 	}
-	for _, res := range []string{"dashboardusers", "dashboardusers/status", "passcodes", "passcodes/status", "dashboardroles", "dashboardroles/status"} {
+	for _, res := range []string{"dashboardusers", "dashboardusers/status", "passcodes", "passcodes/status", "dashboardroles", "dashboardroles/status",
+		"dashboardpolicies", "dashboardpolicies/status"} {
 		if !granted[res] {
 			t.Errorf("the manager's Role in team-a does not grant %s", res)
 		}

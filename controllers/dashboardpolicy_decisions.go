@@ -1,0 +1,197 @@
+package controllers
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/duration"
+	"github.com/dashboardops/access-operator/internal/policy"
+)
+
+// Pure decisions of the DashboardPolicyReconciler: the project's users and passcodes against the
+// policy, and what the inactivity rules do and when. Functions of the objects and "now".
+
+// Kinds a policy reports on and acts on.
+const (
+	kindDashboardUser = "DashboardUser"
+	kindPasscode      = "Passcode"
+)
+
+// PolicyActionRevoke is the inactivity rules' revocation (status.nextAction.action).
+const PolicyActionRevoke = "Revoke"
+
+// inactivityAction is one revocation the inactivity rules make, due at At.
+type inactivityAction struct {
+	Kind, Name string
+	At         time.Time
+	// Since is the last activity the period counts from, and SinceWhat what it was ("last login",
+	// "invite acceptance", "last use", "issue").
+	Since     time.Time
+	SinceWhat string
+	// Rule is the policy field (spec.inactivity.revokeUsersAfter or revokePasscodesUnusedFor) and
+	// Period its value.
+	Rule, Period string
+}
+
+// policyPlan is what a policy's reconcile writes and does.
+type policyPlan struct {
+	Compliant, NonCompliant int32
+	Listed                  []accessv1alpha1.PolicyViolation // the first MaxListedNonCompliant
+	ActiveAdmins, SeatsUsed int32
+	Due                     []inactivityAction // revocations due now, users first, then by name
+	Next                    *inactivityAction  // the earliest one not yet due
+	// Regranted are users a person granted access again after the operator revoked it (they still
+	// carry the revoked-by annotation): the reconcile stamps RegrantedAtAnnotation on them, and
+	// their inactivity counts from now, not from a login long before the revocation.
+	Regranted []string
+}
+
+// RegrantedAtAnnotation is when the operator saw a user's access granted again after it revoked it
+// (RFC 3339): inactivity counts from it when it is later than the last login.
+const RegrantedAtAnnotation = "access.dashboardops.io/regranted-at"
+
+// planPolicy evaluates the project's users and passcodes against the policy at now. Objects being
+// deleted and revoked Passcodes are not counted (they give no access); a revoked user is (granting
+// access again would bring it back as it is).
+func planPolicy(p *accessv1alpha1.DashboardPolicy, users []accessv1alpha1.DashboardUser, passcodes []accessv1alpha1.Passcode,
+	now time.Time) (policyPlan, error) {
+	var plan policyPlan
+	var bad []accessv1alpha1.PolicyViolation
+	userPeriod, pcPeriod, err := inactivityPeriods(p)
+	if err != nil {
+		return plan, err
+	}
+	var pending []inactivityAction
+	for i := range users {
+		u := &users[i]
+		if !u.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if v := policy.UserViolations(p.Namespace, &p.Spec, u.Spec.Email); len(v) > 0 {
+			bad = append(bad, violation(kindDashboardUser, u.Name, v))
+		} else {
+			plan.Compliant++
+		}
+		if u.Spec.Access == accessv1alpha1.AccessRevoked {
+			continue
+		}
+		plan.SeatsUsed++
+		if u.Spec.Role == accessv1alpha1.RoleAdmin {
+			plan.ActiveAdmins++
+		}
+		since, what := userActivity(u)
+		if u.Annotations[RevokedByAnnotation] != "" {
+			plan.Regranted = append(plan.Regranted, u.Name)
+			since, what = now, "access granted again"
+		}
+		if userPeriod > 0 && !since.IsZero() {
+			pending = append(pending, inactivityAction{Kind: kindDashboardUser, Name: u.Name, At: since.Add(userPeriod), Since: since,
+				SinceWhat: what, Rule: "spec.inactivity.revokeUsersAfter", Period: p.Spec.Inactivity.RevokeUsersAfter})
+		}
+	}
+	for i := range passcodes {
+		pc := &passcodes[i]
+		if !pc.DeletionTimestamp.IsZero() || pc.Spec.Revoked {
+			continue
+		}
+		if v := policy.PasscodeViolations(p.Namespace, &p.Spec, &pc.Spec); len(v) > 0 {
+			bad = append(bad, violation(kindPasscode, pc.Name, v))
+		} else {
+			plan.Compliant++
+		}
+		if since, what := passcodeActivity(pc); pcPeriod > 0 && !since.IsZero() {
+			pending = append(pending, inactivityAction{Kind: kindPasscode, Name: pc.Name, At: since.Add(pcPeriod), Since: since,
+				SinceWhat: what, Rule: "spec.inactivity.revokePasscodesUnusedFor", Period: p.Spec.Inactivity.RevokePasscodesUnusedFor})
+		}
+	}
+	plan.NonCompliant = int32(len(bad)) //nolint:gosec // bounded by the namespace's objects
+	slices.SortFunc(bad, func(a, b accessv1alpha1.PolicyViolation) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	plan.Listed = bad[:min(len(bad), accessv1alpha1.MaxListedNonCompliant)]
+	slices.SortFunc(pending, func(a, b inactivityAction) int {
+		return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	for i := range pending {
+		if now.Before(pending[i].At) {
+			plan.Next = &pending[i]
+			break
+		}
+		plan.Due = append(plan.Due, pending[i])
+	}
+	// Users first: revoking a user revokes its passcodes too, with the user named as the reason.
+	slices.SortStableFunc(plan.Due, func(a, b inactivityAction) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name))
+	})
+	return plan, nil
+}
+
+// inactivityPeriods reads spec.inactivity (0: no rule). The CRD refuses malformed values, so an
+// error here means a policy stored by an older CRD: nothing is revoked by it.
+func inactivityPeriods(p *accessv1alpha1.DashboardPolicy) (users, passcodes time.Duration, err error) {
+	in := p.Spec.Inactivity
+	if in == nil {
+		return 0, 0, nil
+	}
+	if in.RevokeUsersAfter != "" {
+		if users, err = duration.Inactivity(in.RevokeUsersAfter); err != nil {
+			return 0, 0, fmt.Errorf("spec.inactivity.revokeUsersAfter: %w", err)
+		}
+	}
+	if in.RevokePasscodesUnusedFor != "" {
+		if passcodes, err = duration.Inactivity(in.RevokePasscodesUnusedFor); err != nil {
+			return 0, 0, fmt.Errorf("spec.inactivity.revokePasscodesUnusedFor: %w", err)
+		}
+	}
+	return users, passcodes, nil
+}
+
+// userActivity is the user's last activity: its last login, else its invite's acceptance. A user
+// who never accepted has none: an unaccepted invite expires on its own (spec.invite.ttl) and gives
+// no access to revoke.
+// A user granted access again after a revocation counts from then (RegrantedAtAnnotation).
+func userActivity(u *accessv1alpha1.DashboardUser) (since time.Time, what string) {
+	switch {
+	case u.Status.LastLoginAt != nil:
+		since, what = u.Status.LastLoginAt.Time, "last login"
+	case u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil:
+		since, what = u.Status.Invite.AcceptedAt.Time, "invite acceptance"
+	}
+	if at, err := time.Parse(time.RFC3339, u.Annotations[RegrantedAtAnnotation]); err == nil && at.After(since) {
+		since, what = at, "access granted again"
+	}
+	return since, what
+}
+
+// passcodeActivity is the passcode's last use, else when its current passcode was issued (a
+// rotation or reset issues a new one and restarts the count); a Passcode not issued yet has none.
+func passcodeActivity(pc *accessv1alpha1.Passcode) (time.Time, string) {
+	switch {
+	case pc.Status.LastUsedAt != nil:
+		return pc.Status.LastUsedAt.Time, "last use"
+	case pc.Status.IssuedAt != nil:
+		return pc.Status.IssuedAt.Time, "issue"
+	}
+	return time.Time{}, ""
+}
+
+func violation(kind, name string, vs []policy.Violation) accessv1alpha1.PolicyViolation {
+	v := accessv1alpha1.PolicyViolation{Kind: kind, Name: name}
+	for _, x := range vs {
+		v.Rules = append(v.Rules, x.Rule)
+	}
+	return v
+}
+
+// policyMessage is Ready's message.
+func policyMessage(plan policyPlan) string {
+	msg := fmt.Sprintf("%d compliant, %d non-compliant", plan.Compliant, plan.NonCompliant)
+	if plan.Next != nil {
+		msg += fmt.Sprintf("; next: revoke %s %s at %s (%s %s after its %s)", plan.Next.Kind, plan.Next.Name,
+			plan.Next.At.UTC().Format(time.RFC3339), plan.Next.Rule, plan.Next.Period, plan.Next.SinceWhat)
+	}
+	return msg
+}

@@ -1,0 +1,110 @@
+// Package policy holds the one Go implementation of a DashboardPolicy's apply-time rules
+// (spec.invites, spec.passcodes): the operator reports existing objects against them, and the
+// plugin and users page can refuse the same inputs before sending. The API server enforces the same
+// rules in CEL (config/admission/dashboard_policy.yaml); the messages here are the admission
+// policy's, word for word. test/admission TestGoRulesAgreeWithTheAdmissionPolicy keeps the two in
+// step on the real API server.
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/duration"
+)
+
+// Rule names, as a Violation reports them: the policy field that is broken.
+const (
+	RuleAllowedEmailDomains      = "spec.invites.allowedEmailDomains"
+	RuleMaxTenure                = "spec.passcodes.maxTenure"
+	RuleRequireAutomaticRotation = "spec.passcodes.requireAutomaticRotation"
+	RuleMaxGracePeriod           = "spec.passcodes.maxGracePeriod"
+)
+
+// Violation is one rule an object breaks: the policy field and the admission policy's message.
+type Violation struct {
+	Rule    string
+	Message string
+}
+
+// EmailDomainAllowed says whether domain matches allowed: empty allows any; `example.com` matches
+// exactly, `*.example.com` its subdomains only.
+func EmailDomainAllowed(allowed []string, domain string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, d := range allowed {
+		if rest, ok := strings.CutPrefix(d, "*."); ok {
+			if strings.HasSuffix(domain, "."+rest) {
+				return true
+			}
+		} else if domain == d {
+			return true
+		}
+	}
+	return false
+}
+
+// emailDomain is what follows the last @ (as the admission policy reads it).
+func emailDomain(email string) string {
+	return email[strings.LastIndex(email, "@")+1:]
+}
+
+// UserViolations lists the rules of the policy ns/default that a DashboardUser with email breaks.
+func UserViolations(ns string, spec *accessv1alpha1.DashboardPolicySpec, email string) []Violation {
+	if spec.Invites == nil || EmailDomainAllowed(spec.Invites.AllowedEmailDomains, emailDomain(email)) {
+		return nil
+	}
+	return []Violation{{Rule: RuleAllowedEmailDomains, Message: fmt.Sprintf(
+		"spec.email: the domain %s is not allowed by DashboardPolicy %s/default: spec.invites.allowedEmailDomains allows %s "+
+			"(*.example.com means its subdomains only)",
+		emailDomain(email), ns, strings.Join(spec.Invites.AllowedEmailDomains, ", "))}}
+}
+
+// PasscodeViolations lists the rules of the policy ns/default that a Passcode with spec pc breaks,
+// in the admission policy's order. A duration that does not parse (the CRD refuses those) is left
+// to the CRD's validation, not reported here.
+func PasscodeViolations(ns string, spec *accessv1alpha1.DashboardPolicySpec, pc *accessv1alpha1.PasscodeSpec) []Violation {
+	if spec.Passcodes == nil {
+		return nil
+	}
+	p := spec.Passcodes
+	var out []Violation
+	if p.MaxTenure != "" && longer(pc.Tenure, p.MaxTenure) {
+		out = append(out, Violation{Rule: RuleMaxTenure, Message: fmt.Sprintf(
+			"spec.tenure: %s is longer than DashboardPolicy %s/default allows: spec.passcodes.maxTenure is %s", pc.Tenure, ns, p.MaxTenure)})
+	}
+	rotation, grace := accessv1alpha1.RotationManual, "0m"
+	if pc.Rotation != nil {
+		if pc.Rotation.Policy != "" {
+			rotation = pc.Rotation.Policy
+		}
+		if pc.Rotation.GracePeriod != "" {
+			grace = pc.Rotation.GracePeriod
+		}
+	}
+	if p.RequireAutomaticRotation && rotation != accessv1alpha1.RotationAutomatic {
+		out = append(out, Violation{Rule: RuleRequireAutomaticRotation, Message: fmt.Sprintf(
+			"spec.rotation.policy: must be Automatic, not %s: DashboardPolicy %s/default sets spec.passcodes.requireAutomaticRotation", rotation, ns)})
+	}
+	if p.MaxGracePeriod != "" && longer(grace, p.MaxGracePeriod) {
+		out = append(out, Violation{Rule: RuleMaxGracePeriod, Message: fmt.Sprintf(
+			"spec.rotation.gracePeriod: %s is longer than DashboardPolicy %s/default allows: spec.passcodes.maxGracePeriod is %s", grace, ns, p.MaxGracePeriod)})
+	}
+	return out
+}
+
+// longer says whether duration a is longer than limit (both in the API's grammar, compared in
+// minutes as the admission policy does); false when either does not parse.
+func longer(a, limit string) bool {
+	da, err := duration.Parse(a)
+	if err != nil {
+		return false
+	}
+	dl, err := duration.Parse(limit)
+	if err != nil {
+		return false
+	}
+	return da > dl
+}
