@@ -140,7 +140,7 @@ var _ = Describe("DashboardPolicy", func() {
 		alice := get[accessv1alpha1.DashboardUser](Default, ns, "alice")
 		Expect(alice.Annotations).To(HaveKeyWithValue(controllers.RevokedByAnnotation, "dashboardpolicy/default"))
 		Eventually(func(g Gomega) {
-			g.Expect(userWarnings(g, ns, "alice")).To(ContainElement(
+			g.Expect(warningsAbout(g, "DashboardUser", ns, "alice")).To(ContainElement(
 				"RevokedForInactivity: Access revoked by DashboardPolicy default: spec.inactivity.revokeUsersAfter is 1d and the last login was at " +
 					login2.UTC().Format(time.RFC3339)))
 		}).Should(Succeed())
