@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/policy"
 	"github.com/dashboardops/access-operator/internal/users"
 )
 
@@ -38,11 +39,19 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 	}
 	var failures []string
 	var causes []error
+	pol := projectPolicy(ctx, c, ns)
 	for _, inv := range invitees {
 		name := users.ObjectNameForEmail(inv.Email)
 		if u, ok := byEmail[inv.Email]; ok {
 			res.linef("already invited: %s (dashboarduser/%s)", inv.Email, u.Name)
 			continue
+		}
+		if pol != nil {
+			// The project's DashboardPolicy, refused here with the API server's own message.
+			if msg := violations(policy.UserViolations(ns, pol, inv.Email)); msg != "" {
+				failures = append(failures, fmt.Sprintf("cannot invite %s: %s", inv.Email, msg))
+				continue
+			}
 		}
 		if u, ok := byName[name]; ok {
 			failures = append(failures, fmt.Sprintf("cannot invite %s: dashboarduser/%s already exists for %s", inv.Email, name, u.Spec.Email))

@@ -113,6 +113,9 @@ func GrantPasscode(ctx context.Context, c client.Client, ns, ref string, req *Pa
 		}
 	}
 	spec.UserRef = accessv1alpha1.UserReference{Name: u.Name}
+	if err := CheckPasscodePolicy(ctx, c, ns, &spec); err != nil {
+		return Result{}, err
+	}
 	pc := &accessv1alpha1.Passcode{
 		TypeMeta: metav1.TypeMeta{APIVersion: accessv1alpha1.GroupVersion.String(), Kind: "Passcode"},
 		// The owner reference the operator would add (deleting the user deletes its Passcodes),

@@ -1,0 +1,44 @@
+package ops
+
+import (
+	"context"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/policy"
+)
+
+// projectPolicy is the project's DashboardPolicy (named default), or nil when it has none or the
+// caller may not read it: the API server enforces the policy whatever this finds, this only says
+// the same thing before anything is sent.
+func projectPolicy(ctx context.Context, c client.Client, ns string) *accessv1alpha1.DashboardPolicySpec {
+	p := &accessv1alpha1.DashboardPolicy{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: accessv1alpha1.DashboardPolicyName}, p); err != nil {
+		return nil
+	}
+	return &p.Spec
+}
+
+// violations joins the messages of vs, or "" when there are none.
+func violations(vs []policy.Violation) string {
+	msgs := make([]string, len(vs))
+	for i, v := range vs {
+		msgs[i] = v.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// CheckPasscodePolicy refuses, with the admission policy's own message and before anything is
+// written, a Passcode spec the project's DashboardPolicy does not allow.
+func CheckPasscodePolicy(ctx context.Context, c client.Client, ns string, spec *accessv1alpha1.PasscodeSpec) error {
+	p := projectPolicy(ctx, c, ns)
+	if p == nil {
+		return nil
+	}
+	if msg := violations(policy.PasscodeViolations(ns, p, spec)); msg != "" {
+		return usageErrorf("%s", msg)
+	}
+	return nil
+}

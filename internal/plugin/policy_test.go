@@ -1,0 +1,45 @@
+package plugin_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/plugin"
+)
+
+// This suite's API server runs no admission policy: what is refused here is refused by the plugin,
+// before sending, with the admission policy's own message (test/admission holds the two together).
+var _ = Describe("a project's DashboardPolicy", func() {
+	var ns string
+	BeforeEach(func() {
+		ns = newNamespace()
+		Expect(k8sClient.Create(ctx, &accessv1alpha1.DashboardPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"},
+			Spec: accessv1alpha1.DashboardPolicySpec{
+				Invites:   &accessv1alpha1.InvitePolicy{AllowedEmailDomains: []string{"example.com"}},
+				Passcodes: &accessv1alpha1.PasscodePolicy{MaxTenure: "30d", RequireAutomaticRotation: true}}})).To(Succeed())
+	})
+
+	It("refuses invites outside its email domains, and invites the others", func() {
+		r := run("invite", "-n", ns, "--role", "Member", "ana@example.com", "bob@elsewhere.io").
+			fail(plugin.ExitAPIError, "1 of 2 users could not be invited", "cannot invite bob@elsewhere.io: spec.email: the domain elsewhere.io is not allowed by DashboardPolicy "+
+				ns+"/default: spec.invites.allowedEmailDomains allows example.com (*.example.com means its subdomains only)")
+		Expect(r.Out).To(ContainSubstring("ana@example.com as Member"))
+		list := &accessv1alpha1.DashboardUserList{}
+		Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1), "only ana was created")
+	})
+
+	It("refuses a passcode longer or less rotated than it allows, writing nothing", func() {
+		run("invite", "-n", ns, "--role", "Member", "ana@example.com").succeed()
+		run("passcode", "grant", "ana@example.com", "--tenure", "90d", "-n", ns).fail(plugin.ExitUsage,
+			"spec.tenure: 90d is longer than DashboardPolicy "+ns+"/default allows: spec.passcodes.maxTenure is 30d; "+
+				"spec.rotation.policy: must be Automatic, not Manual: DashboardPolicy "+ns+"/default sets spec.passcodes.requireAutomaticRotation")
+		list := &accessv1alpha1.PasscodeList{}
+		Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(BeEmpty())
+		run("passcode", "grant", "ana@example.com", "--tenure", "30d", "--rotation", "Automatic", "-n", ns).succeed()
+	})
+})
