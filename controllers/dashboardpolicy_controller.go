@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -106,6 +108,11 @@ func (r *DashboardPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		result.RequeueAfter = plan.Next.At.Sub(now)
 	}
 	setCondition(&p.Status.Conditions, accessv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonPolicyObserved, policyMessage(plan), p.Generation, now)
+	if c := adminsCondition(p, plan.ActiveAdmins); c != nil {
+		setCondition(&p.Status.Conditions, c.Type, c.Status, c.Reason, c.Message, p.Generation, now)
+	} else {
+		apimeta.RemoveStatusCondition(&p.Status.Conditions, ConditionAdminsMinimum)
+	}
 	if _, err := patchStatus(ctx, r.Client, before, p, policyStatus, false); err != nil {
 		return ctrl.Result{}, ignoreGone(err)
 	}

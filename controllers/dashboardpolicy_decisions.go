@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
 	"github.com/dashboardops/access-operator/internal/policy"
@@ -79,7 +81,7 @@ func planPolicy(p *accessv1alpha1.DashboardPolicy, users []accessv1alpha1.Dashbo
 			continue
 		}
 		plan.SeatsUsed++
-		if u.Spec.Role == accessv1alpha1.RoleAdmin {
+		if policy.ActiveAdmin(u) {
 			plan.ActiveAdmins++
 		}
 		since, what := userActivity(u)
@@ -194,4 +196,27 @@ func policyMessage(plan policyPlan) string {
 			plan.Next.At.UTC().Format(time.RFC3339), plan.Next.Rule, plan.Next.Period, plan.Next.SinceWhat)
 	}
 	return msg
+}
+
+// Condition type and reasons of a DashboardPolicy's spec.admins.minimum.
+const (
+	ConditionAdminsMinimum = "AdminsMinimum"
+	ReasonEnoughAdmins     = "EnoughAdmins"
+	ReasonTooFewAdmins     = "TooFewAdmins"
+)
+
+// adminsCondition says whether the project has the active Admins spec.admins.minimum asks for:
+// nil when the policy sets no minimum.
+func adminsCondition(p *accessv1alpha1.DashboardPolicy, active int32) *metav1.Condition {
+	if p.Spec.Admins == nil || p.Spec.Admins.Minimum == 0 {
+		return nil
+	}
+	min := p.Spec.Admins.Minimum
+	c := &metav1.Condition{Type: ConditionAdminsMinimum, Status: metav1.ConditionTrue, Reason: ReasonEnoughAdmins,
+		Message: fmt.Sprintf("%d active Admins, spec.admins.minimum is %d", active, min)}
+	if active < min {
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonTooFewAdmins
+		c.Message = fmt.Sprintf("only %d active Admins (role Admin, access Granted), fewer than spec.admins.minimum %d", active, min)
+	}
+	return c
 }

@@ -208,3 +208,18 @@ func TestPolicyMessageNamesTheNextAction(t *testing.T) {
 		t.Errorf("message %q, want %q", msg, want)
 	}
 }
+
+func TestAdminsConditionSaysWhenTooFew(t *testing.T) {
+	p := &accessv1alpha1.DashboardPolicy{}
+	if c := adminsCondition(p, 0); c != nil {
+		t.Fatalf("no minimum, no condition: %+v", c)
+	}
+	p.Spec.Admins = &accessv1alpha1.AdminPolicy{Minimum: 2}
+	if c := adminsCondition(p, 1); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonTooFewAdmins ||
+		c.Message != "only 1 active Admins (role Admin, access Granted), fewer than spec.admins.minimum 2" {
+		t.Errorf("1 of 2: %+v", c)
+	}
+	if c := adminsCondition(p, 2); c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonEnoughAdmins {
+		t.Errorf("2 of 2: %+v", c)
+	}
+}

@@ -116,8 +116,9 @@ type DashboardPolicySpec struct {
 	// seats limits how many users have access. Validated, not yet acted on (docs/governance.md).
 	// +optional
 	Seats *SeatPolicy `json:"seats,omitempty"`
-	// admins sets the fewest Admins the project keeps. Validated, not yet acted on
-	// (docs/governance.md).
+	// admins sets the fewest Admins the project keeps: condition AdminsMinimum, a metric and an
+	// alert say when it has fewer; the plugin and the users page refuse to go below it without
+	// --force (docs/governance.md).
 	// +optional
 	Admins *AdminPolicy `json:"admins,omitempty"`
 }
@@ -162,7 +163,7 @@ type DashboardPolicyStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=20
 	NonCompliantObjects []PolicyViolation `json:"nonCompliantObjects,omitempty"`
-	// activeAdmins counts users with role Admin and access Granted (spec.admins is not acted on yet).
+	// activeAdmins counts users with role Admin and access Granted, not being deleted (condition AdminsMinimum compares it with spec.admins.minimum).
 	// +optional
 	ActiveAdmins int32 `json:"activeAdmins"`
 	// seatsUsed counts users with access Granted (spec.seats is not acted on yet).

@@ -295,7 +295,8 @@ func Register(reader client.Reader, elected <-chan struct{}) error {
 		AccessRequests, AccessLatency, LastUseDropped,
 		AccessThrottled, AccessThrottleClients,
 		ReviewRevocations, PolicyRevocations,
-		passcodeCollector{reader: reader, elected: elected}, reviewCollector{passcodeCollector{reader: reader, elected: elected}}} {
+		passcodeCollector{reader: reader, elected: elected}, reviewCollector{passcodeCollector{reader: reader, elected: elected}},
+		policyCollector{passcodeCollector{reader: reader, elected: elected}}} {
 		if err := ctrlmetrics.Registry.Register(c); err != nil {
 			return err
 		}

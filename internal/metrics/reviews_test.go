@@ -52,3 +52,29 @@ access_operator_access_reviews{namespace="team",phase="Scheduled"} 1
 		t.Errorf("deadline series: %d, want 2 (the open reviews; not the completed one, not the schedule)", n)
 	}
 }
+
+func TestPolicyGaugesSayTheAdminsAndTheirMinimum(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	counted := &accessv1alpha1.DashboardPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "default"},
+		Spec:   accessv1alpha1.DashboardPolicySpec{Admins: &accessv1alpha1.AdminPolicy{Minimum: 2}},
+		Status: accessv1alpha1.DashboardPolicyStatus{ObservedGeneration: 1, ActiveAdmins: 1}}
+	fresh := &accessv1alpha1.DashboardPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "new", Name: "default"},
+		Spec: accessv1alpha1.DashboardPolicySpec{Admins: &accessv1alpha1.AdminPolicy{Minimum: 2}}}
+	elected := make(chan struct{})
+	close(elected)
+	c := policyCollector{passcodeCollector{reader: fake.NewClientBuilder().WithScheme(scheme).WithObjects(counted, fresh).Build(), elected: elected}}
+	want := `
+# HELP access_operator_policy_active_admins Users with role Admin and access Granted in a project with a DashboardPolicy (its status.activeAdmins).
+# TYPE access_operator_policy_active_admins gauge
+access_operator_policy_active_admins{namespace="team"} 1
+# HELP access_operator_policy_admins_minimum A project's DashboardPolicy spec.admins.minimum, where it sets one.
+# TYPE access_operator_policy_admins_minimum gauge
+access_operator_policy_admins_minimum{namespace="team"} 2
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,4 +42,31 @@ func CheckPasscodePolicy(ctx context.Context, c client.Client, ns string, spec *
 		return usageErrorf("%s", msg)
 	}
 	return nil
+}
+
+// CheckAdminsMinimum refuses to take u out of the project's active Admins (a demotion or a
+// revocation) when that leaves fewer than its DashboardPolicy's spec.admins.minimum, unless force.
+func CheckAdminsMinimum(ctx context.Context, c client.Client, ns string, u *accessv1alpha1.DashboardUser, force bool) error {
+	if force || !policy.ActiveAdmin(u) {
+		return nil
+	}
+	p := projectPolicy(ctx, c, ns)
+	if p == nil || p.Admins == nil || p.Admins.Minimum == 0 {
+		return nil
+	}
+	var list accessv1alpha1.DashboardUserList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("counting the Admins of project %q for its DashboardPolicy's spec.admins.minimum: %w", ns, err)
+	}
+	active := 0
+	for i := range list.Items {
+		if policy.ActiveAdmin(&list.Items[i]) {
+			active++
+		}
+	}
+	if int32(active-1) >= p.Admins.Minimum { //nolint:gosec // a project's users
+		return nil
+	}
+	return usageErrorf("refused: dashboarduser/%s is one of the %d active Admins of project %s, and its DashboardPolicy's "+
+		"spec.admins.minimum is %d; --force does it anyway", u.Name, active, ns, p.Admins.Minimum)
 }

@@ -125,8 +125,9 @@ func Rows(users []accessv1alpha1.DashboardUser) []UserRow {
 	return rows
 }
 
-// SetRole changes the role of the user ref (a name or an email) in ns.
-func SetRole(ctx context.Context, c client.Client, ns, ref string, role accessv1alpha1.Role, dryRun DryRun) (Result, error) {
+// SetRole changes the role of the user ref (a name or an email) in ns. Demoting an Admin below the
+// project's DashboardPolicy's spec.admins.minimum is refused unless force.
+func SetRole(ctx context.Context, c client.Client, ns, ref string, role accessv1alpha1.Role, force bool, dryRun DryRun) (Result, error) {
 	u, err := GetUser(ctx, c, ns, ref)
 	if err != nil {
 		return Result{}, err
@@ -135,6 +136,11 @@ func SetRole(ctx context.Context, c client.Client, ns, ref string, role accessv1
 	if old == role {
 		return oneLine("dashboarduser/%s role is already %s (no change)", u.Name, role), nil
 	}
+	if role != accessv1alpha1.RoleAdmin {
+		if err := CheckAdminsMinimum(ctx, c, ns, u, force); err != nil {
+			return Result{}, err
+		}
+	}
 	if err := ApplyPatch(ctx, c, u, SpecPatch("role", role), dryRun); err != nil {
 		return Result{}, fmt.Errorf("changing the role of dashboarduser/%s: %w", u.Name, err)
 	}
@@ -142,7 +148,8 @@ func SetRole(ctx context.Context, c client.Client, ns, ref string, role accessv1
 }
 
 // SetAccess revokes (access Revoked) or grants again (access Granted) the access of the user ref.
-func SetAccess(ctx context.Context, c client.Client, ns, ref string, access accessv1alpha1.Access, dryRun DryRun) (Result, error) {
+// Revoking an Admin below the project's DashboardPolicy's spec.admins.minimum is refused unless force.
+func SetAccess(ctx context.Context, c client.Client, ns, ref string, access accessv1alpha1.Access, force bool, dryRun DryRun) (Result, error) {
 	u, err := GetUser(ctx, c, ns, ref)
 	if err != nil {
 		return Result{}, err
@@ -153,6 +160,11 @@ func SetAccess(ctx context.Context, c client.Client, ns, ref string, access acce
 	}
 	if old == access && u.Spec.Access != "" {
 		return oneLine("dashboarduser/%s access is already %s (no change)", u.Name, access), nil
+	}
+	if access == accessv1alpha1.AccessRevoked {
+		if err := CheckAdminsMinimum(ctx, c, ns, u, force); err != nil {
+			return Result{}, err
+		}
 	}
 	if err := ApplyPatch(ctx, c, u, SpecPatch("access", access), dryRun); err != nil {
 		return Result{}, fmt.Errorf("setting the access of dashboarduser/%s to %s: %w", u.Name, access, err)

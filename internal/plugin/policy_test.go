@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
+	"github.com/dashboardops/access-operator/internal/ops"
 	"github.com/dashboardops/access-operator/internal/plugin"
 )
 
@@ -41,5 +42,23 @@ var _ = Describe("a project's DashboardPolicy", func() {
 		Expect(k8sClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
 		Expect(list.Items).To(BeEmpty())
 		run("passcode", "grant", "ana@example.com", "--tenure", "30d", "--rotation", "Automatic", "-n", ns).succeed()
+	})
+
+	It("refuses to demote or revoke an Admin below its admins minimum, unless --force", func() {
+		p := &accessv1alpha1.DashboardPolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, p)).To(Succeed())
+		p.Spec.Admins = &accessv1alpha1.AdminPolicy{Minimum: 2}
+		Expect(k8sClient.Update(ctx, p)).To(Succeed())
+		run("invite", "-n", ns, "--role", "Admin", "ana@example.com", "ben@example.com").succeed()
+		want := "is one of the 2 active Admins of project " + ns + ", and its DashboardPolicy's spec.admins.minimum is 2; --force does it anyway"
+		run("users", "revoke", "ana@example.com", "-n", ns).fail(plugin.ExitUsage, "refused: dashboarduser/ana-example-com", want)
+		run("users", "set-role", "ben@example.com", "Member", "-n", ns).fail(plugin.ExitUsage, "refused: dashboarduser/ben-example-com", want)
+		run("invite", "-n", ns, "--role", "Admin", "cy@example.com").succeed()
+		run("users", "set-role", "ben@example.com", "Member", "-n", ns).succeed()
+		run("users", "revoke", "ana@example.com", "-n", ns).fail(plugin.ExitUsage, "refused: dashboarduser/ana-example-com")
+		run("users", "revoke", "ana@example.com", "-n", ns, "--force").succeed()
+		u, err := ops.GetUser(ctx, k8sClient, ns, "ana@example.com")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(u.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
 	})
 })

@@ -218,6 +218,7 @@ func newSetRoleCommand(o *options) *cobra.Command {
 	var (
 		dryRunFlag       string
 		allowMissingRole bool
+		force            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "set-role USER ROLE",
@@ -247,7 +248,7 @@ later; until then the user is not Ready).`,
 			if err := checkRole(cmd, c, ns, role, allowMissingRole); err != nil {
 				return err
 			}
-			res, err := ops.SetRole(commandContext(cmd), c, ns, args[0], role, dryRun)
+			res, err := ops.SetRole(commandContext(cmd), c, ns, args[0], role, force, dryRun)
 			if err != nil {
 				return err
 			}
@@ -257,12 +258,16 @@ later; until then the user is not Ready).`,
 	}
 	addDryRunFlag(cmd, &dryRunFlag)
 	addAllowMissingRoleFlag(cmd, &allowMissingRole)
+	addForceAdminsFlag(cmd, &force)
 	return cmd
 }
 
 // newAccessCommand is `users revoke` (access Revoked) or `users grant` (access Granted).
 func newAccessCommand(o *options, access accessv1alpha1.Access) *cobra.Command {
-	var dryRunFlag string
+	var (
+		dryRunFlag string
+		force      bool
+	)
 	cmd := &cobra.Command{
 		Use:   "revoke USER",
 		Short: "Revoke a user's access: every passcode of the user stops working at once",
@@ -284,7 +289,7 @@ revoked: reset them (kubectl dashboard passcode reset NAME) or grant a new one.`
 		if err != nil {
 			return err
 		}
-		res, err := ops.SetAccess(ctx, c, ns, args[0], access, dryRun)
+		res, err := ops.SetAccess(ctx, c, ns, args[0], access, force, dryRun)
 		if err != nil {
 			return err
 		}
@@ -292,7 +297,17 @@ revoked: reset them (kubectl dashboard passcode reset NAME) or grant a new one.`
 		return nil
 	}
 	addDryRunFlag(cmd, &dryRunFlag)
+	if access == accessv1alpha1.AccessRevoked {
+		addForceAdminsFlag(cmd, &force)
+	}
 	return cmd
+}
+
+// addForceAdminsFlag adds --force: demote or revoke an Admin even below the project's
+// DashboardPolicy's spec.admins.minimum.
+func addForceAdminsFlag(cmd *cobra.Command, target *bool) {
+	cmd.Flags().BoolVar(target, "force", false,
+		"Demote or revoke an Admin even when the project is left with fewer active Admins than its DashboardPolicy's spec.admins.minimum")
 }
 
 func newResendInviteCommand(o *options) *cobra.Command {

@@ -108,3 +108,9 @@ func longer(a, limit string) bool {
 	}
 	return da > dl
 }
+
+// ActiveAdmin says whether u counts towards spec.admins.minimum: role Admin, access Granted, not
+// being deleted.
+func ActiveAdmin(u *accessv1alpha1.DashboardUser) bool {
+	return u.DeletionTimestamp.IsZero() && u.Spec.Role == accessv1alpha1.RoleAdmin && u.Spec.Access != accessv1alpha1.AccessRevoked
+}

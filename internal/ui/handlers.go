@@ -537,9 +537,15 @@ func (s *Server) afterAction(w http.ResponseWriter, r *http.Request, p *page, re
 	s.render(w, "user", status, p)
 }
 
+// checked is the value of a ticked checkbox of the forms.
+const checked = "yes"
+
+// forced is the "even below the policy's minimum of Admins" box: --force of the plugin.
+func forced(r *http.Request) bool { return r.PostFormValue("force") == checked }
+
 // confirmed is the check of the confirmation box of a destructive action.
 func confirmed(r *http.Request) error {
-	if r.PostFormValue("confirm") != "yes" {
+	if r.PostFormValue("confirm") != checked {
 		return &ops.UsageError{Err: errors.New("not done: tick the confirmation box first")}
 	}
 	return nil
@@ -553,7 +559,7 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
 	}
 	var res ops.Result
 	if err == nil {
-		res, err = ops.SetRole(r.Context(), s.c, p.NS, r.PostFormValue("user"), role, ops.DryRunNone)
+		res, err = ops.SetRole(r.Context(), s.c, p.NS, r.PostFormValue("user"), role, forced(r), ops.DryRunNone)
 	}
 	s.afterAction(w, r, p, res, err)
 }
@@ -566,10 +572,10 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 	switch access {
 	case accessv1alpha1.AccessRevoked:
 		if err = confirmed(r); err == nil {
-			res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, ops.DryRunNone)
+			res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, forced(r), ops.DryRunNone)
 		}
 	case accessv1alpha1.AccessGranted:
-		res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, ops.DryRunNone)
+		res, err = ops.SetAccess(r.Context(), s.c, p.NS, r.PostFormValue("user"), access, false, ops.DryRunNone)
 	default:
 		err = &ops.UsageError{Err: fmt.Errorf("invalid access %q: must be Granted or Revoked", access)}
 	}
@@ -581,7 +587,7 @@ func (s *Server) resetPasscode(w http.ResponseWriter, r *http.Request) {
 	var res ops.Result
 	err := confirmed(r)
 	if err == nil {
-		res, err = ops.ResetPasscode(r.Context(), s.c, p.NS, r.PostFormValue("passcode"), r.PostFormValue("immediate") == "yes", ops.DryRunNone)
+		res, err = ops.ResetPasscode(r.Context(), s.c, p.NS, r.PostFormValue("passcode"), r.PostFormValue("immediate") == checked, ops.DryRunNone)
 	}
 	s.afterAction(w, r, p, res, err)
 }
