@@ -31,9 +31,8 @@ const (
 	ReasonRevokedByReview = "RevokedByReview"
 )
 
-// RevokedByAnnotation names, on a DashboardUser whose access the operator revoked, what revoked it
-// (accessreview/<name>), so that whoever finds spec.access changed outside Git sees why.
-const RevokedByAnnotation = "access.dashboardops.io/revoked-by"
+// RevokedByAnnotation is the API's (kept here for the controllers' tests and callers).
+const RevokedByAnnotation = accessv1alpha1.RevokedByAnnotation
 
 // AccessReviewReconciler runs access reviews: it records the users when a review is created, counts
 // the decisions while it is open, carries them out at the deadline (revoking access) and keeps the

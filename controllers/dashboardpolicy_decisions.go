@@ -51,9 +51,8 @@ type policyPlan struct {
 	Regranted []string
 }
 
-// RegrantedAtAnnotation is when the operator saw a user's access granted again after it revoked it
-// (RFC 3339): inactivity counts from it when it is later than the last login.
-const RegrantedAtAnnotation = "access.dashboardops.io/regranted-at"
+// RegrantedAtAnnotation is the API's (kept here for the controllers' tests and callers).
+const RegrantedAtAnnotation = accessv1alpha1.RegrantedAtAnnotation
 
 // planPolicy evaluates the project's users and passcodes against the policy at now. Objects being
 // deleted and revoked Passcodes are not counted (they give no access); a revoked user is (granting
@@ -84,7 +83,7 @@ func planPolicy(p *accessv1alpha1.DashboardPolicy, users []accessv1alpha1.Dashbo
 		if policy.ActiveAdmin(u) {
 			plan.ActiveAdmins++
 		}
-		since, what := userActivity(u)
+		since, what := policy.UserActivity(u)
 		if u.Annotations[RevokedByAnnotation] != "" {
 			plan.Regranted = append(plan.Regranted, u.Name)
 			since, what = now, "access granted again"
@@ -149,23 +148,6 @@ func inactivityPeriods(p *accessv1alpha1.DashboardPolicy) (users, passcodes time
 		}
 	}
 	return users, passcodes, nil
-}
-
-// userActivity is the user's last activity: its last login, else its invite's acceptance. A user
-// who never accepted has none: an unaccepted invite expires on its own (spec.invite.ttl) and gives
-// no access to revoke.
-// A user granted access again after a revocation counts from then (RegrantedAtAnnotation).
-func userActivity(u *accessv1alpha1.DashboardUser) (since time.Time, what string) {
-	switch {
-	case u.Status.LastLoginAt != nil:
-		since, what = u.Status.LastLoginAt.Time, "last login"
-	case u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil:
-		since, what = u.Status.Invite.AcceptedAt.Time, "invite acceptance"
-	}
-	if at, err := time.Parse(time.RFC3339, u.Annotations[RegrantedAtAnnotation]); err == nil && at.After(since) {
-		since, what = at, "access granted again"
-	}
-	return since, what
 }
 
 // passcodeActivity is the passcode's last use, else when its current passcode was issued (a

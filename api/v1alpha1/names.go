@@ -62,4 +62,11 @@ const (
 	SCIMManagedAnnotation = "access.dashboardops.io/scim-managed"
 	// SCIMExternalIDAnnotation keeps the identity provider's externalId of a user.
 	SCIMExternalIDAnnotation = "access.dashboardops.io/scim-external-id"
+	// RevokedByAnnotation names, on a DashboardUser or Passcode whose access the operator revoked,
+	// what revoked it (accessreview/<name>, dashboardpolicy/default), so that whoever finds
+	// spec.access changed outside Git sees why.
+	RevokedByAnnotation = "access.dashboardops.io/revoked-by"
+	// RegrantedAtAnnotation is when the operator saw a user's access granted again after it revoked
+	// it (RFC 3339): inactivity counts from it when it is later than the last login.
+	RegrantedAtAnnotation = "access.dashboardops.io/regranted-at"
 )

@@ -39,7 +39,7 @@ func Invite(ctx context.Context, c client.Client, ns string, invitees []Invitee,
 	}
 	var failures []string
 	var causes []error
-	pol := projectPolicy(ctx, c, ns)
+	pol := ProjectPolicy(ctx, c, ns)
 	for _, inv := range invitees {
 		name := users.ObjectNameForEmail(inv.Email)
 		if u, ok := byEmail[inv.Email]; ok {

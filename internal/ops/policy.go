@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -11,10 +12,10 @@ import (
 	"github.com/dashboardops/access-operator/internal/policy"
 )
 
-// projectPolicy is the project's DashboardPolicy (named default), or nil when it has none or the
+// ProjectPolicy is the project's DashboardPolicy (named default), or nil when it has none or the
 // caller may not read it: the API server enforces the policy whatever this finds, this only says
 // the same thing before anything is sent.
-func projectPolicy(ctx context.Context, c client.Client, ns string) *accessv1alpha1.DashboardPolicySpec {
+func ProjectPolicy(ctx context.Context, c client.Client, ns string) *accessv1alpha1.DashboardPolicySpec {
 	p := &accessv1alpha1.DashboardPolicy{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: accessv1alpha1.DashboardPolicyName}, p); err != nil {
 		return nil
@@ -34,7 +35,7 @@ func violations(vs []policy.Violation) string {
 // CheckPasscodePolicy refuses, with the admission policy's own message and before anything is
 // written, a Passcode spec the project's DashboardPolicy does not allow.
 func CheckPasscodePolicy(ctx context.Context, c client.Client, ns string, spec *accessv1alpha1.PasscodeSpec) error {
-	p := projectPolicy(ctx, c, ns)
+	p := ProjectPolicy(ctx, c, ns)
 	if p == nil {
 		return nil
 	}
@@ -50,7 +51,7 @@ func CheckAdminsMinimum(ctx context.Context, c client.Client, ns string, u *acce
 	if force || !policy.ActiveAdmin(u) {
 		return nil
 	}
-	p := projectPolicy(ctx, c, ns)
+	p := ProjectPolicy(ctx, c, ns)
 	if p == nil || p.Admins == nil || p.Admins.Minimum == 0 {
 		return nil
 	}
@@ -69,4 +70,40 @@ func CheckAdminsMinimum(ctx context.Context, c client.Client, ns string, u *acce
 	}
 	return usageErrorf("refused: dashboarduser/%s is one of the %d active Admins of project %s, and its DashboardPolicy's "+
 		"spec.admins.minimum is %d; --force does it anyway", u.Name, active, ns, p.Admins.Minimum)
+}
+
+// InactivityMark is a user its project's DashboardPolicy revokes for inactivity within
+// spec.inactivity.warnBefore (or at once: its time has passed).
+type InactivityMark struct {
+	Project, User, Email string
+	At                   time.Time
+}
+
+// InactivityMarks finds, page by page, the users their project's policy revokes for inactivity
+// soon; each project's policy is read once.
+type InactivityMarks struct {
+	Now      time.Time
+	Marks    []InactivityMark
+	policies map[string]*accessv1alpha1.DashboardPolicySpec
+}
+
+// Check looks at one page of users.
+func (m *InactivityMarks) Check(ctx context.Context, c client.Client, users []accessv1alpha1.DashboardUser) {
+	if m.policies == nil {
+		m.policies = map[string]*accessv1alpha1.DashboardPolicySpec{}
+	}
+	for i := range users {
+		u := &users[i]
+		p, seen := m.policies[u.Namespace]
+		if !seen {
+			p = ProjectPolicy(ctx, c, u.Namespace)
+			m.policies[u.Namespace] = p
+		}
+		if p == nil {
+			continue
+		}
+		if at, soon := policy.UserRevocationDue(p, u, m.Now); soon {
+			m.Marks = append(m.Marks, InactivityMark{Project: u.Namespace, User: u.Name, Email: u.Spec.Email, At: at})
+		}
+	}
 }

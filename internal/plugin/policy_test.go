@@ -1,6 +1,8 @@
 package plugin_test
 
 import (
+	"time"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,5 +62,26 @@ var _ = Describe("a project's DashboardPolicy", func() {
 		u, err := ops.GetUser(ctx, k8sClient, ns, "ana@example.com")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(u.Spec.Access).To(Equal(accessv1alpha1.AccessRevoked))
+	})
+
+	It("lists users and marks those its inactivity rule revokes within warnBefore", func() {
+		p := &accessv1alpha1.DashboardPolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, p)).To(Succeed())
+		p.Spec.Inactivity = &accessv1alpha1.InactivityPolicy{RevokeUsersAfter: "30d", WarnBefore: "7d"}
+		Expect(k8sClient.Update(ctx, p)).To(Succeed())
+		run("invite", "-n", ns, "--role", "Member", "ana@example.com", "ben@example.com").succeed()
+		login := func(email string, ago time.Duration) *accessv1alpha1.DashboardUser {
+			u, err := ops.GetUser(ctx, k8sClient, ns, email)
+			Expect(err).NotTo(HaveOccurred())
+			u.Status.LastLoginAt = &metav1.Time{Time: time.Now().Add(-ago).Truncate(time.Second)}
+			Expect(k8sClient.Status().Update(ctx, u)).To(Succeed())
+			return u
+		}
+		ana := login("ana@example.com", 25*24*time.Hour) // revoked in 5 days
+		login("ben@example.com", 24*time.Hour)           // in 29 days
+		out := run("users", "list", "-n", ns).succeed().Out
+		Expect(out).To(ContainSubstring("\nTo be revoked for inactivity (DashboardPolicy spec.inactivity.revokeUsersAfter; a login postpones it):\n  " +
+			ns + "/" + ana.Name + " (ana@example.com) at " + ana.Status.LastLoginAt.Add(30*24*time.Hour).UTC().Format(time.RFC3339) + "\n"))
+		Expect(out).NotTo(ContainSubstring("(ben@example.com) at"))
 	})
 })

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/printers"
@@ -88,7 +89,13 @@ func (o *options) printUsers(cmd *cobra.Command, pr *printer, f *usersFlags) err
 		return pr.printList(o.streams.Out, objs, userTable)
 	}
 	tw := printers.GetNewTabWriter(o.streams.Out)
+	marks := &ops.InactivityMarks{Now: time.Now()}
+	c, _, err := o.target()
+	if err != nil {
+		return err
+	}
 	ns, err := o.eachUserPage(cmd, f, func(users []accessv1alpha1.DashboardUser) error {
+		marks.Check(commandContext(cmd), c, users)
 		objs := make([]client.Object, len(users))
 		for i := range users {
 			objs[i] = &users[i]
@@ -108,7 +115,20 @@ func (o *options) printUsers(cmd *cobra.Command, pr *printer, f *usersFlags) err
 	if n == 0 {
 		o.noneFound("users", ns, &f.listFlags)
 	}
+	o.printInactivityMarks(marks.Marks)
 	return nil
+}
+
+// printInactivityMarks says, after the table, which users their project's DashboardPolicy revokes
+// for inactivity within its spec.inactivity.warnBefore (a login postpones it).
+func (o *options) printInactivityMarks(marks []ops.InactivityMark) {
+	if len(marks) == 0 {
+		return
+	}
+	o.printf("\nTo be revoked for inactivity (DashboardPolicy spec.inactivity.revokeUsersAfter; a login postpones it):\n")
+	for _, m := range marks {
+		o.printf("  %s/%s (%s) at %s\n", m.Project, m.User, m.Email, m.At.UTC().Format(time.RFC3339))
+	}
 }
 
 // exportCSV writes the users as the dashboard's download, a page at a time.

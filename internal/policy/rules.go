@@ -9,6 +9,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	accessv1alpha1 "github.com/dashboardops/access-operator/api/v1alpha1"
 	"github.com/dashboardops/access-operator/internal/duration"
@@ -113,4 +114,44 @@ func longer(a, limit string) bool {
 // being deleted.
 func ActiveAdmin(u *accessv1alpha1.DashboardUser) bool {
 	return u.DeletionTimestamp.IsZero() && u.Spec.Role == accessv1alpha1.RoleAdmin && u.Spec.Access != accessv1alpha1.AccessRevoked
+}
+
+// UserActivity is the user's last activity: its last login, else its invite's acceptance, or when
+// its access was granted again after the operator revoked it, if later. A user who never accepted
+// has none: an unaccepted invite expires on its own (spec.invite.ttl) and gives no access to revoke.
+func UserActivity(u *accessv1alpha1.DashboardUser) (since time.Time, what string) {
+	switch {
+	case u.Status.LastLoginAt != nil:
+		since, what = u.Status.LastLoginAt.Time, "last login"
+	case u.Status.Invite != nil && u.Status.Invite.AcceptedAt != nil:
+		since, what = u.Status.Invite.AcceptedAt.Time, "invite acceptance"
+	}
+	if at, err := time.Parse(time.RFC3339, u.Annotations[accessv1alpha1.RegrantedAtAnnotation]); err == nil && at.After(since) {
+		since, what = at, "access granted again"
+	}
+	return since, what
+}
+
+// UserRevocationDue says when spec.inactivity.revokeUsersAfter revokes u, if it will (u has access
+// and was active once), and whether that falls within spec.inactivity.warnBefore of now (or has
+// passed): the users `kubectl dashboard users list` marks.
+func UserRevocationDue(spec *accessv1alpha1.DashboardPolicySpec, u *accessv1alpha1.DashboardUser, now time.Time) (at time.Time, soon bool) {
+	in := spec.Inactivity
+	if in == nil || in.RevokeUsersAfter == "" || u.Spec.Access == accessv1alpha1.AccessRevoked || !u.DeletionTimestamp.IsZero() {
+		return time.Time{}, false
+	}
+	period, err := duration.Inactivity(in.RevokeUsersAfter)
+	if err != nil {
+		return time.Time{}, false
+	}
+	warn, err := duration.WarnBefore(in.WarnBefore)
+	if err != nil {
+		return time.Time{}, false
+	}
+	since, _ := UserActivity(u)
+	if since.IsZero() {
+		return time.Time{}, false
+	}
+	at = since.Add(period)
+	return at, !now.Before(at.Add(-warn))
 }
