@@ -132,11 +132,12 @@ bench-scale: control-plane ## Scale benchmark: N users (N=1000), manager writes 
 # the manager's writes per user or its heap per 1000 users rise above these. Writes: 4 per user
 # today plus a varying share of users whose status is written once more (their Passcode's changes
 # reach them in two reconciles: 4.00-4.13 seen on a busy machine), so a new write per user (5)
-# fails and that timing does not. Heap: 8 MiB, today's 6.0-6.8 (shared strings and one index key
-# per value, issue 25) plus the noise of a small N; the goal of 2 needs Secrets cached without data.
+# fails and that timing does not. Heap: 9 MiB, today's 6.0-6.8 alone and 7.46 in a loaded CI run
+# (shared strings and one index key per value, issue 25) plus the noise of a small N; a new cached
+# object per user would add more than that. The goal of 2 needs Secrets cached without data.
 BENCH_CHECK_N ?= 250
 BENCH_CHECK_MAX_WRITES ?= 4.5
-BENCH_CHECK_MAX_HEAP ?= 8
+BENCH_CHECK_MAX_HEAP ?= 9
 
 .PHONY: bench-check
 bench-check: control-plane ## Scale smoke check run by make test (~40 s): fails when manager writes per user or heap per 1000 users regress.
