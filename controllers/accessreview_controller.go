@@ -141,15 +141,25 @@ func (r *AccessReviewReconciler) takeSnapshot(ctx context.Context, rv *accessv1a
 	if err != nil {
 		return invalidSpec{err}
 	}
-	users := &accessv1alpha1.DashboardUserList{}
-	if err := r.List(ctx, users, client.InNamespace(rv.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	// The snapshot is the evidence, taken once: read live (in pages), so that a user created a moment
+	// before the review, which the cache may not show yet, is in it.
+	reader := client.Reader(r.Client)
+	if r.APIReader != nil {
+		reader = r.APIReader
+	}
+	var users []accessv1alpha1.DashboardUser
+	if err := listPages(ctx, reader, &accessv1alpha1.DashboardUserList{}, func(l *accessv1alpha1.DashboardUserList) {
+		users = append(users, l.Items...)
+	}, client.InNamespace(rv.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return err
 	}
-	passcodes := &accessv1alpha1.PasscodeList{}
-	if err := r.List(ctx, passcodes, client.InNamespace(rv.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	var passcodes []accessv1alpha1.Passcode
+	if err := listPages(ctx, reader, &accessv1alpha1.PasscodeList{}, func(l *accessv1alpha1.PasscodeList) {
+		passcodes = append(passcodes, l.Items...)
+	}, client.InNamespace(rv.Namespace)); err != nil {
 		return err
 	}
-	snap, err := snapshot(sel, users.Items, passcodes.Items)
+	snap, err := snapshot(sel, users, passcodes)
 	if err != nil {
 		return tooManyUsers{err}
 	}
@@ -161,6 +171,24 @@ func (r *AccessReviewReconciler) takeSnapshot(ctx context.Context, rv *accessv1a
 	rv.Status.PreviousReview = previousReview(rv, reviews.Items, now)
 	log.FromContext(ctx).Info("Access review opened", "users", len(snap), "deadline", rv.Spec.Deadline.UTC())
 	return nil
+}
+
+// snapshotPage is how many objects one live list of a snapshot returns.
+const snapshotPage = 500
+
+// listPages lists into list page by page (the API server's pages of snapshotPage), calling each
+// with every page.
+func listPages[L client.ObjectList](ctx context.Context, reader client.Reader, list L, each func(L), opts ...client.ListOption) error {
+	cont := ""
+	for {
+		if err := reader.List(ctx, list, append(opts, client.Limit(snapshotPage), client.Continue(cont))...); err != nil {
+			return err
+		}
+		each(list)
+		if cont = list.GetContinue(); cont == "" {
+			return nil
+		}
+	}
 }
 
 // invalidSpec and tooManyUsers are snapshot failures only a person can fix (Ready's reason says which).
