@@ -142,6 +142,9 @@ func reviewMessage(decided, undecided int32, unknown []string, deadline time.Tim
 	return msg
 }
 
+// minScheduleGap is the shortest time between two reviews a schedule creates.
+const minScheduleGap = 24 * time.Hour
+
 // cronParser reads spec.schedule as a CronJob does: five fields, or a descriptor such as @weekly.
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
@@ -159,6 +162,13 @@ func reviewSchedule(rv *accessv1alpha1.AccessReview) (cron.Schedule, time.Durati
 	open, err := duration.InRange(rv.Spec.Duration, time.Hour, 90*duration.Day)
 	if err != nil {
 		return nil, 0, fmt.Errorf("spec.duration: %w", err)
+	}
+	// Each review lists the project live and keeps up to 1000 users in etcd, with the operator's
+	// rights: a team's schedule may make one a day at most, not one a minute.
+	if first := sched.Next(rv.CreationTimestamp.Time); !first.IsZero() {
+		if gap := sched.Next(first).Sub(first); gap < minScheduleGap {
+			return nil, 0, fmt.Errorf("spec.schedule: %q runs every %s; a review may be scheduled at most once a day", rv.Spec.Schedule, gap)
+		}
 	}
 	return sched, open, nil
 }

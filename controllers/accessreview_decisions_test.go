@@ -124,6 +124,8 @@ func TestReviewScheduleRefusesWhatItCannotRead(t *testing.T) {
 		{"0 9 * *", "1d", "spec.schedule: expected exactly 5 fields"},
 		{"CRON_TZ=Europe/Berlin 0 9 * * *", "1d", "spec.schedule: time zones are not supported; schedules are in UTC"},
 		{"@weekly", "91d", "spec.duration: "},
+		{"* * * * *", "1d", `spec.schedule: "* * * * *" runs every 1m0s; a review may be scheduled at most once a day`},
+		{"0 */12 * * *", "1d", `spec.schedule: "0 */12 * * *" runs every 12h0m0s`},
 	} {
 		rv := &accessv1alpha1.AccessReview{Spec: accessv1alpha1.AccessReviewSpec{Schedule: c.schedule, Duration: c.duration}}
 		_, _, err := reviewSchedule(rv)
